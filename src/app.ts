@@ -1,0 +1,80 @@
+/** Composition root: builds the dependencies and the Fastify app; never listens (main.ts does). */
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from './config.js';
+import type { Db } from './db/db.js';
+import { CONTROL_SCHEMA, loadMigrations, migrateSchema } from './db/migrate.js';
+import { openDb } from './db/open.js';
+import { loadDefinitions } from './fhir/definitions.js';
+import { PageTokens } from './fhir/page-token.js';
+import { registerAdminRoutes } from './http/admin.js';
+import { JSON_BODY_TYPES } from './http/content.js';
+import { errorHandler, notFoundHandler } from './http/errors.js';
+import { registerFhirRoutes } from './http/fhir.js';
+import { registerHealthRoutes } from './http/health.js';
+import { genReqId, registerHooks } from './http/hooks.js';
+import type { Deps } from './interactions/context.js';
+import { createTenant, findTenant, migrateTenants } from './storage/tenants.js';
+import { createValidator } from './validation/validate.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export function loadAllMigrations(root = ROOT): Deps['migrations'] {
+  return { control: loadMigrations(path.join(root, 'migrations/control')), tenant: loadMigrations(path.join(root, 'migrations/tenant')) };
+}
+
+/** Applies control and tenant migrations and makes sure tenant `default` exists. */
+export async function migrateAll(db: Db, migrations: Deps['migrations']): Promise<void> {
+  await migrateSchema(db, CONTROL_SCHEMA, migrations.control);
+  await migrateTenants(db, migrations.tenant);
+  if (!(await findTenant(db, 'default'))) {
+    await createTenant(db, 'default', migrations.tenant).catch(async (e) => {
+      if (!(await findTenant(db, 'default'))) throw e; // another node created it first
+    });
+  }
+}
+
+/** Opens the database, migrates it and loads the definitions. The caller owns deps.db and closes it. */
+export async function createDeps(config: Config, db?: Db): Promise<Deps> {
+  const database = db ?? await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize });
+  try {
+    const migrations = loadAllMigrations();
+    await migrateAll(database, migrations);
+    const defs = loadDefinitions();
+    return { config, db: database, defs, validator: createValidator(defs), migrations, writeHooks: [],
+      pageTokens: new PageTokens(config.pageSecret) };
+  } catch (e) {
+    if (!db) await database.close();
+    throw e;
+  }
+}
+
+export function buildApp(deps: Deps): FastifyInstance {
+  const app = Fastify({
+    logger: { level: deps.config.logLevel },
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: deps.config.bodyLimit,
+    genReqId,
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+  // JSON bodies go through Fastify's safe parser (prototype poisoning rejected); text/plain is not accepted.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, [...new URLSearchParams(body as string).entries()]);
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  registerHooks(app);
+  // One line per request with method, route template, status and time; never the URL's query or any body.
+  app.addHook('onResponse', async (req, reply) => {
+    req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+  registerHealthRoutes(app, deps);
+  registerAdminRoutes(app, deps);
+  registerFhirRoutes(app, deps);
+  return app;
+}

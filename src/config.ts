@@ -1,0 +1,101 @@
+/** Environment → typed configuration, validated once at start (issue #2 §2). */
+import path from 'node:path';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Public origin for absolute URLs (e.g. https://fhir.example.org); undefined → taken from each request. */
+  baseUrl?: string;
+  /** PostgreSQL connection string; undefined → embedded PGlite in dataDir. */
+  databaseUrl?: string;
+  dataDir: string;
+  bodyLimit: number;
+  logLevel: string;
+  adminToken?: string;
+  /** Largest page a search or history request may ask for. */
+  maxPageSize: number;
+  defaultPageSize: number;
+  /** Milliseconds before a single SQL statement is cancelled. */
+  statementTimeoutMs: number;
+  poolSize: number;
+  updateCreate: boolean;
+  /** Signs page tokens; set it when several nodes serve one database so their links interoperate. */
+  pageSecret?: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function integer(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${key} must be a whole number, got '${raw}'`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(`${key} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function boolean(env: NodeJS.ProcessEnv, key: string, fallback: boolean): boolean {
+  const raw = env[key]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${key} must be true or false, got '${raw}'`);
+}
+
+/** Bytes from '64mb', '1gb', '1048576'. */
+function byteSize(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
+  const raw = env[key]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  const m = /^(\d+)\s*(b|kb|mb|gb)?$/.exec(raw);
+  if (!m) throw new ConfigError(`${key} must be a size such as 64mb, got '${raw}'`);
+  const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b') as 'b'];
+  const n = Number(m[1]) * unit;
+  if (n < 1024) throw new ConfigError(`${key} must be at least 1kb`);
+  return n;
+}
+
+function url(env: NodeJS.ProcessEnv, key: string, protocols: string[]): string | undefined {
+  const raw = env[key]?.trim();
+  if (!raw) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${key} is not a valid URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(`${key} must use ${protocols.join(' or ')}`);
+  return raw;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const logLevel = env.HEARTH_LOG_LEVEL?.trim() || 'info';
+  if (!LOG_LEVELS.has(logLevel)) throw new ConfigError(`HEARTH_LOG_LEVEL must be one of ${[...LOG_LEVELS].join(', ')}`);
+  const baseUrl = url(env, 'HEARTH_BASE_URL', ['http:', 'https:'])?.replace(/\/+$/, '');
+  const adminToken = env.HEARTH_ADMIN_TOKEN?.trim() || undefined;
+  if (adminToken !== undefined && adminToken.length < 16) {
+    throw new ConfigError('HEARTH_ADMIN_TOKEN must be at least 16 characters');
+  }
+  const defaultPageSize = integer(env, 'HEARTH_DEFAULT_PAGE_SIZE', 20, 1, 10000);
+  const maxPageSize = integer(env, 'HEARTH_MAX_PAGE_SIZE', 1000, 1, 10000);
+  if (defaultPageSize > maxPageSize) throw new ConfigError('HEARTH_DEFAULT_PAGE_SIZE exceeds HEARTH_MAX_PAGE_SIZE');
+  return {
+    port: integer(env, 'HEARTH_PORT', 8080, 0, 65535),
+    host: env.HEARTH_HOST?.trim() || '0.0.0.0',
+    baseUrl,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: path.resolve(env.HEARTH_DATA_DIR?.trim() || '.hearth'),
+    bodyLimit: byteSize(env, 'HEARTH_BODY_LIMIT', 64 * 1024 * 1024),
+    logLevel,
+    adminToken,
+    maxPageSize,
+    defaultPageSize,
+    statementTimeoutMs: integer(env, 'HEARTH_STATEMENT_TIMEOUT_MS', 30000, 100, 3600000),
+    poolSize: integer(env, 'HEARTH_DB_POOL_SIZE', 10, 1, 200),
+    updateCreate: boolean(env, 'HEARTH_UPDATE_CREATE', true),
+    pageSecret: env.HEARTH_PAGE_SECRET?.trim() || undefined,
+  };
+}

@@ -1,0 +1,63 @@
+/** The one database interface over pg.Pool and PGlite (ARCHITECTURE §5): query, transaction, cursor. */
+import { type Sql, raw, sql, toQuery } from './sql.js';
+
+export type Row = Record<string, unknown>;
+
+/** Anything that runs SQL: the database itself or one open transaction. */
+export interface Queryable {
+  query<T = Row>(q: Sql): Promise<T[]>;
+  /** Runs a trusted multi-statement script (migrations only); no parameters. */
+  exec(script: string): Promise<void>;
+}
+
+export interface TransactionOptions {
+  /** Retries on serialisation failure or deadlock (SQLSTATE 40001 / 40P01). */
+  retries?: number;
+  statementTimeoutMs?: number;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** The only place a transaction begins; fn must use only the handle it is given. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** Streams rows in batches through a server-side cursor inside its own transaction. */
+  cursor<T = Row>(q: Sql, batchSize: number, onBatch: (rows: T[]) => Promise<void>): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Normalised error with the PostgreSQL SQLSTATE. */
+export interface PgLikeError { code?: string; message: string }
+
+export const isRetryable = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && ['40001', '40P01'].includes((e as PgLikeError).code ?? '');
+
+/** Runs fn in a transaction via begin/commit primitives, retrying serialisation failures. */
+export async function runTransaction<T>(
+  begin: () => Promise<{ tx: Queryable; commit: () => Promise<void>; rollback: () => Promise<void> }>,
+  fn: (tx: Queryable) => Promise<T>,
+  options: TransactionOptions = {},
+): Promise<T> {
+  const retries = options.retries ?? 3;
+  for (let attempt = 0; ; attempt++) {
+    const { tx, commit, rollback } = await begin();
+    try {
+      if (options.statementTimeoutMs) {
+        await tx.query(sqlTimeout(options.statementTimeoutMs));
+      }
+      const result = await fn(tx);
+      await commit();
+      return result;
+    } catch (e) {
+      await rollback().catch(() => undefined);
+      if (attempt < retries && isRetryable(e)) continue;
+      throw e;
+    }
+  }
+}
+
+function sqlTimeout(ms: number): Sql {
+  // SET LOCAL takes no bind parameters; ms is an integer from validated configuration.
+  return sql`SET LOCAL statement_timeout = ${raw(String(Math.trunc(ms)))}`;
+}
+
+export { toQuery };

@@ -1,0 +1,61 @@
+/** Opens the configured database: PostgreSQL when DATABASE_URL is set, else PGlite in a locked data directory. */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Db } from './db.js';
+import { openPostgres } from './postgres.js';
+import { openPglite } from './pglite.js';
+
+export interface DbOptions {
+  databaseUrl?: string;
+  dataDir?: string;
+  poolSize?: number;
+}
+
+export class DataDirLockedError extends Error {
+  override name = 'DataDirLockedError';
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** PGlite does not lock its files; two processes on one directory would corrupt it, so we take a lock file. */
+export function lockDataDir(dir: string): () => void {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'hearth.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(file, 'wx');
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      return () => fs.rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const holder = Number(fs.readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+        throw new DataDirLockedError(`Data directory ${dir} is in use by process ${holder}`);
+      }
+      fs.rmSync(file, { force: true }); // stale lock from a process that died
+    }
+  }
+  throw new DataDirLockedError(`Could not lock data directory ${dir}`);
+}
+
+export async function openDb(options: DbOptions): Promise<Db> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolSize ?? 10);
+  if (!options.dataDir) return openPglite();
+  const unlock = lockDataDir(options.dataDir);
+  try {
+    const db = await openPglite(path.join(options.dataDir, 'pgdata'));
+    const close = db.close.bind(db);
+    return { ...db, close: async () => { try { await close(); } finally { unlock(); } } };
+  } catch (e) {
+    unlock();
+    throw e;
+  }
+}

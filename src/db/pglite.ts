@@ -1,0 +1,57 @@
+/** Db over embedded PGlite (PostgreSQL in WASM) — https://pglite.dev/ — normalised to match node-postgres. */
+import { PGlite, types as pgliteTypes, type Transaction } from '@electric-sql/pglite';
+import { type Db, type Queryable, type Row, type TransactionOptions, isRetryable } from './db.js';
+import { type Sql, raw, sql, toQuery } from './sql.js';
+import { declareCursor } from './cursor.js';
+
+/** Same JS shapes as the pg adapter: int8 → number, bytea → Buffer. */
+const parsers = {
+  [pgliteTypes.INT8]: (v: string) => Number(v),
+  [pgliteTypes.BYTEA]: (v: string) => Buffer.from(v.startsWith('\\x') ? v.slice(2) : v, 'hex'),
+};
+
+function queryable(target: PGlite | Transaction): Queryable {
+  return {
+    async query<T>(q: Sql): Promise<T[]> {
+      const { text, values } = toQuery(q);
+      const res = await target.query<T>(text, values);
+      return res.rows;
+    },
+    async exec(script: string) {
+      await target.exec(script);
+    },
+  };
+}
+
+/** dataDir undefined → in-memory database (tests). */
+export async function openPglite(dataDir?: string): Promise<Db> {
+  const pglite = await PGlite.create(dataDir ?? 'memory://', { parsers });
+  const db: Db = {
+    kind: 'pglite',
+    ...queryable(pglite),
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}) {
+      const retries = options.retries ?? 3;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await pglite.transaction(async (t) => {
+            const tx = queryable(t);
+            if (options.statementTimeoutMs) {
+              await tx.query(sql`SET LOCAL statement_timeout = ${raw(String(Math.trunc(options.statementTimeoutMs)))}`);
+            }
+            return fn(tx);
+          });
+        } catch (e) {
+          if (attempt < retries && isRetryable(e)) continue;
+          throw e;
+        }
+      }
+    },
+    async cursor<T>(q: Sql, batchSize: number, onBatch: (rows: T[]) => Promise<void>) {
+      await db.transaction((tx) => declareCursor(tx, q, batchSize, onBatch), { retries: 0 });
+    },
+    async close() {
+      await pglite.close();
+    },
+  };
+  return db;
+}

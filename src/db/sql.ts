@@ -1,0 +1,63 @@
+/** Parameterised SQL by construction: every interpolated value becomes $n; identifiers only through ident(). */
+
+export interface SqlQuery {
+  readonly text: string;
+  readonly values: unknown[];
+}
+
+const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
+
+class Fragment {
+  constructor(readonly strings: readonly string[], readonly args: readonly unknown[]) {}
+}
+
+class Identifier {
+  constructor(readonly name: string) {}
+}
+
+class Raw {
+  constructor(readonly text: string) {}
+}
+
+/** A checked SQL identifier (schema, table); only lower-case names from our own allow-lists pass. */
+export function ident(name: string): Identifier {
+  if (!IDENT.test(name)) throw new Error(`Unsafe SQL identifier: ${JSON.stringify(name)}`);
+  return new Identifier(name);
+}
+
+/** Trusted SQL text written by us (never from input). */
+export const raw = (text: string): Raw => new Raw(text);
+
+/** Joins fragments with a separator, e.g. join(conditions, ' AND '). */
+export function join(parts: Fragment[], separator: string): Fragment {
+  if (parts.length === 0) return new Fragment([''], []);
+  const strings = ['', ...Array.from({ length: parts.length - 1 }, () => separator), ''];
+  return new Fragment(strings, parts);
+}
+
+export function sql(strings: TemplateStringsArray, ...args: unknown[]): Fragment {
+  return new Fragment(strings, args);
+}
+
+export type Sql = Fragment;
+
+function render(f: Fragment, values: unknown[]): string {
+  let text = f.strings[0] ?? '';
+  f.args.forEach((arg, i) => {
+    if (arg instanceof Fragment) text += render(arg, values);
+    else if (arg instanceof Identifier) text += `"${arg.name}"`;
+    else if (arg instanceof Raw) text += arg.text;
+    else {
+      values.push(arg);
+      text += `$${values.length}`;
+    }
+    text += f.strings[i + 1] ?? '';
+  });
+  return text;
+}
+
+export function toQuery(f: Fragment): SqlQuery {
+  const values: unknown[] = [];
+  const text = render(f, values);
+  return { text, values };
+}

@@ -1,0 +1,10 @@
+/** OperationOutcome construction — http://hl7.org/fhir/R4/operationoutcome.html */
+import type { Issue } from '../errors.js';
+import type { Resource } from './types.js';
+
+export function toOutcome(issues: Issue[]): Resource {
+  return { resourceType: 'OperationOutcome', issue: issues.map((i) => ({ ...i })) };
+}
+
+export const informational = (diagnostics: string): Resource =>
+  toOutcome([{ severity: 'information', code: 'informational', diagnostics }]);

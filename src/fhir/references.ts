@@ -1,0 +1,67 @@
+/** Rewrites a transaction's fullUrls to the ids they received — http://hl7.org/fhir/R4/http.html#trules */
+import type { Definitions } from './definitions.js';
+import type { Resource } from './types.js';
+
+/** Element types whose values are rewritten (canonical is deliberately not, per the spec). */
+const REWRITTEN = new Set(['Reference', 'uri', 'url', 'oid', 'uuid']);
+
+export type Rewrites = ReadonlyMap<string, string>;
+
+/** The replacement for a reference string, keeping a version suffix (…/_history/n) version-specific. */
+function replacement(value: string, rewrites: Rewrites): string | undefined {
+  const direct = rewrites.get(value);
+  if (direct !== undefined) return direct;
+  const m = /^(.*)\/_history\/([^/]+)$/.exec(value);
+  const base = m && rewrites.get(m[1]!);
+  return base !== undefined && base !== null ? `${base}/_history/${m![2]}` : undefined;
+}
+
+function rewriteNarrative(div: string, rewrites: Rewrites): string {
+  return div.replace(/(\s(?:href|src)\s*=\s*")([^"]*)(")/g, (all, pre: string, url: string, post: string) => {
+    const r = replacement(url, rewrites);
+    return r === undefined ? all : `${pre}${r}${post}`;
+  });
+}
+
+function isRewritable(defs: Definitions, path: string, key: string): boolean {
+  const types = defs.elementTypes(path.split('.')[0]!, path);
+  if (!types) return key === 'reference' || key === 'url';
+  return types.some((t) => REWRITTEN.has(t) || t === 'string' && key === 'reference');
+}
+
+function walk(defs: Definitions, node: unknown, path: string, rewrites: Rewrites): unknown {
+  if (Array.isArray(node)) return node.map((item) => walk(defs, item, path, rewrites));
+  if (node === null || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+    const childPath = key === 'resourceType' ? path : `${path}.${key}`;
+    if (typeof value === 'string') {
+      const r = key === 'div' ? rewriteNarrative(value, rewrites)
+        : isRewritable(defs, childPath, key) ? replacement(value, rewrites) : undefined;
+      out[key] = r ?? value;
+    } else if (key === 'contained' && Array.isArray(value)) {
+      out[key] = value.map((c: Resource) => walk(defs, c, c.resourceType, rewrites));
+    } else {
+      out[key] = walk(defs, value, childPath, rewrites);
+    }
+  }
+  return out;
+}
+
+/** A copy of resource with every reference to a rewritten fullUrl replaced by its Type/id. */
+export function rewriteReferences(defs: Definitions, resource: Resource, rewrites: Rewrites): Resource {
+  if (rewrites.size === 0) return resource;
+  return walk(defs, resource, resource.resourceType, rewrites) as Resource;
+}
+
+/** Every Reference.reference value in the resource that satisfies pick (for conditional references). */
+export function collectReferences(node: unknown, pick: (ref: string) => boolean, into = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) node.forEach((n) => collectReferences(n, pick, into));
+  else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'reference' && typeof v === 'string' && pick(v)) into.add(v);
+      else if (typeof v === 'object') collectReferences(v, pick, into);
+    }
+  }
+  return into;
+}

@@ -1,0 +1,44 @@
+/** Content negotiation: JSON only — http://hl7.org/fhir/R4/http.html#mime-type, #parameters (_format) */
+import { notAcceptable, unsupportedMediaType } from '../errors.js';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** Media types whose bodies we parse as JSON (application/json+fhir is the legacy DSTU2 name). */
+export const JSON_BODY_TYPES = ['application/fhir+json', 'application/json+fhir', 'application/json-patch+json'];
+
+const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json', 'application/json+fhir']);
+const ACCEPTED = new Set(['application/fhir+json', 'application/json', 'application/json+fhir', '*/*', 'application/*']);
+
+interface MediaRange { type: string; params: Map<string, string>; q: number }
+
+function parseMediaRange(part: string): MediaRange {
+  const [type = '', ...rest] = part.split(';').map((s) => s.trim());
+  const params = new Map<string, string>();
+  for (const p of rest) {
+    const eq = p.indexOf('=');
+    if (eq > 0) params.set(p.slice(0, eq).trim().toLowerCase(), p.slice(eq + 1).trim().replace(/^"|"$/g, ''));
+  }
+  const q = params.has('q') ? Number(params.get('q')) : 1;
+  return { type: type.toLowerCase(), params, q: Number.isFinite(q) ? q : 0 };
+}
+
+const fhirVersionOk = (v: string | undefined) => v === undefined || v === '4.0' || v === '4.0.1';
+
+/** Throws 406 unless the response can be FHIR JSON. _format overrides Accept. */
+export function negotiate(accept: string | undefined, format: string | undefined): void {
+  if (format !== undefined) {
+    if (!JSON_FORMATS.has(format.trim().toLowerCase())) throw notAcceptable(`_format '${format}' is not supported; this server speaks JSON only`);
+    return;
+  }
+  if (!accept || accept.trim() === '') return;
+  const ranges = accept.split(',').map(parseMediaRange).filter((r) => r.q > 0);
+  const ok = ranges.some((r) => ACCEPTED.has(r.type) && fhirVersionOk(r.params.get('fhirversion')));
+  if (!ok) throw notAcceptable(`None of the accepted types (${accept.slice(0, 100)}) is supported; use application/fhir+json`);
+}
+
+/** 415 for a fhirVersion other than 4.0 on the request body's Content-Type. */
+export function checkContentType(contentType: string | undefined): void {
+  if (!contentType) return;
+  const r = parseMediaRange(contentType);
+  if (!fhirVersionOk(r.params.get('fhirversion'))) throw unsupportedMediaType(`fhirVersion ${r.params.get('fhirversion')} is not supported; this server is FHIR 4.0`);
+}

@@ -1,0 +1,39 @@
+/** FHIR batch (and the POST [base] entry point for transaction) — https://hl7.org/fhir/R4/http.html#transaction */
+import { FhirError } from '../errors.js';
+import { bundle } from '../fhir/bundle.js';
+import type { BundleEntry } from '../fhir/types.js';
+import { type ReturnPreference, checkBundle, entryRequest, errorEntry, patchBody, responseEntry } from './bundle-entry.js';
+import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
+import type { Dispatch } from './dispatch.js';
+import { transaction } from './transaction.js';
+
+export function returnPreference(prefer: string | undefined): ReturnPreference {
+  const m = /return\s*=\s*"?(minimal|representation|OperationOutcome)"?/i.exec(prefer ?? '');
+  const v = m?.[1]?.toLowerCase();
+  return v === 'minimal' ? 'minimal' : v === 'operationoutcome' ? 'OperationOutcome' : 'representation';
+}
+
+/** Each entry independently; failures become entries with an outcome, and the batch still answers 200. */
+async function runBatch(deps: Deps, ctx: Context, entries: BundleEntry[], prefer: string | undefined, dispatch: Dispatch) {
+  const ret = returnPreference(prefer);
+  const out: BundleEntry[] = [];
+  for (const [i, entry] of entries.entries()) {
+    try {
+      const req: FhirRequest = patchBody(entryRequest(ctx, entry, i, prefer));
+      if (req.path === '' && req.method === 'POST') throw new FhirError(400, 'not-supported', 'Nested batch/transaction is not allowed');
+      out.push(responseEntry(await dispatch(deps, ctx, req), ret));
+    } catch (e) {
+      if (!(e instanceof FhirError)) throw e;
+      out.push(errorEntry(e));
+    }
+  }
+  return out;
+}
+
+export async function batch(deps: Deps, ctx: Context, req: FhirRequest, dispatch: Dispatch): Promise<FhirResult> {
+  const b = checkBundle(req.body);
+  const entries = b.entry ?? [];
+  if (b.type === 'transaction') return transaction(deps, ctx, entries, req.headers.prefer, dispatch);
+  const out = await runBatch(deps, ctx, entries, req.headers.prefer, dispatch);
+  return { status: 200, body: bundle('batch-response', out, { self: ctx.base }) };
+}

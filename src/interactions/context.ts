@@ -1,0 +1,74 @@
+/** What every interaction receives: the server's dependencies, the request's tenant context and the parsed request. */
+import type { Config } from '../config.js';
+import type { Db, Queryable } from '../db/db.js';
+import type { Migration } from '../db/migrate.js';
+import type { Definitions } from '../fhir/definitions.js';
+import type { Resource } from '../fhir/types.js';
+import type { WriteHook } from '../storage/write.js';
+import type { Tenant } from '../storage/tenants.js';
+import type { Issue } from '../errors.js';
+import type { PageTokens } from '../fhir/page-token.js';
+
+export interface Validator {
+  validate(resource: unknown): Issue[];
+}
+
+export interface Deps {
+  config: Config;
+  db: Db;
+  defs: Definitions;
+  validator: Validator;
+  migrations: { control: Migration[]; tenant: Migration[] };
+  /** Runs inside every write transaction (search indexing). */
+  writeHooks: WriteHook[];
+  pageTokens: PageTokens;
+}
+
+export interface Context {
+  tenant: Tenant;
+  /** Absolute FHIR base of the tenant, e.g. http://localhost:8080/fhir/default (no trailing slash). */
+  base: string;
+  /** Set while a transaction Bundle runs: every entry shares it. */
+  tx?: Queryable;
+}
+
+/** Query parameters in order, repeats kept (a repeated parameter means AND in search). */
+export type Params = [string, string][];
+
+export interface FhirRequest {
+  method: string;
+  /** Path relative to the tenant base, without leading slash: 'Patient/1/_history/2'. */
+  path: string;
+  query: Params;
+  headers: {
+    ifMatch?: string;
+    ifNoneMatch?: string;
+    ifModifiedSince?: string;
+    ifNoneExist?: string;
+    prefer?: string;
+    contentType?: string;
+  };
+  body?: unknown;
+  /** Set only by transaction Bundles: the id a create must use (chosen early to rewrite urn:uuid references). */
+  assignedId?: string;
+}
+
+export interface FhirResult {
+  status: number;
+  body?: Resource;
+  etag?: string;
+  lastModified?: Date;
+  location?: string;
+  contentLocation?: string;
+  /** A write whose body follows Prefer: return=… */
+  write?: boolean;
+}
+
+/** Runs fn in the surrounding transaction Bundle's transaction, or in a new one. */
+export function inTransaction<T>(deps: Deps, ctx: Context, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  return ctx.tx ? fn(ctx.tx) : deps.db.transaction(fn, { statementTimeoutMs: deps.config.statementTimeoutMs });
+}
+
+export function param(query: Params, name: string): string | undefined {
+  return query.find(([k]) => k === name)?.[1];
+}

@@ -1,0 +1,44 @@
+/** The table of interactions: routes a FhirRequest to its handler; the CapabilityStatement is derived from it. */
+import { methodNotAllowed } from '../errors.js';
+import { capabilities } from './capabilities.js';
+import { conditionalDelete, conditionalPatch, conditionalUpdate } from './conditional.js';
+import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
+import { create } from './create.js';
+import { deleteResource } from './delete.js';
+import { history } from './history.js';
+import { patch } from './patch.js';
+import { read } from './read.js';
+import { type InteractionCode, type Route, route } from './route.js';
+import { update } from './update.js';
+import { vread } from './vread.js';
+import { batch } from './batch.js';
+
+export type Dispatch = (deps: Deps, ctx: Context, req: FhirRequest) => Promise<FhirResult>;
+type Handler = (deps: Deps, ctx: Context, req: FhirRequest, r: Route, dispatch: Dispatch) => Promise<FhirResult>;
+
+/** Every interaction this server implements. Absent codes answer 405 and are not advertised. */
+export const HANDLERS: Partial<Record<InteractionCode, Handler>> = {
+  read: (deps, ctx, req, r) => read(deps, ctx, req, r.type!, r.id!),
+  vread: (deps, ctx, _req, r) => vread(deps, ctx, r.type!, r.id!, r.vid!),
+  create: (deps, ctx, req, r) => create(deps, ctx, req, r.type!, req.assignedId),
+  update: (deps, ctx, req, r) => update(deps, ctx, req, r.type!, r.id!),
+  patch: (deps, ctx, req, r) => patch(deps, ctx, req, r.type!, r.id!),
+  delete: (deps, ctx, req, r) => deleteResource(deps, ctx, req, r.type!, r.id!),
+  'conditional-update': (deps, ctx, req, r) => conditionalUpdate(deps, ctx, req, r.type!),
+  'conditional-patch': (deps, ctx, req, r) => conditionalPatch(deps, ctx, req, r.type!),
+  'conditional-delete': (deps, ctx, req, r) => conditionalDelete(deps, ctx, req, r.type!),
+  'history-instance': (deps, ctx, req, r) => history(deps, ctx, req, r.type!, r.id!),
+  'history-type': (deps, ctx, req, r) => history(deps, ctx, req, r.type!),
+  'history-system': (deps, ctx, req) => history(deps, ctx, req),
+  capabilities: (deps, ctx, req) => capabilities(deps, ctx, req, implemented()),
+  batch: (deps, ctx, req, _r, d) => batch(deps, ctx, req, d),
+};
+
+export const implemented = (): ReadonlySet<InteractionCode> => new Set(Object.keys(HANDLERS) as InteractionCode[]);
+
+export const dispatch: Dispatch = async (deps, ctx, req) => {
+  const r = route(deps.defs, req);
+  const handler = HANDLERS[r.code];
+  if (!handler) throw methodNotAllowed(`The ${r.code} interaction is not supported`);
+  return handler(deps, ctx, req, r, dispatch);
+};

@@ -1,0 +1,37 @@
+/** FHIR read — https://hl7.org/fhir/R4/http.html#read (with conditional read, #cread) */
+import { gone, notFound } from '../errors.js';
+import { etag, parseHttpDate, parseVersionTag } from '../fhir/etag.js';
+import { readCurrent, type Versioned } from '../storage/resources.js';
+import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
+
+export function versionUrl(ctx: Context, v: Versioned): string {
+  return `${ctx.base}/${v.type}/${v.id}/_history/${v.versionId}`;
+}
+
+/** 200 with the version's resource and its headers. */
+export function versionResult(ctx: Context, v: Versioned, status = 200): FhirResult {
+  return { status, ...(v.resource ? { body: v.resource } : {}), etag: etag(v.versionId), lastModified: v.lastUpdated,
+    contentLocation: versionUrl(ctx, v) };
+}
+
+/** If-None-Match / If-Modified-Since → true when the client's copy is current (304). */
+function notModified(req: FhirRequest, v: Versioned): boolean {
+  const { ifNoneMatch, ifModifiedSince } = req.headers;
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch.trim() === '*') return true;
+    return ifNoneMatch.split(',').some((tag) => parseVersionTag(tag, 'If-None-Match') === v.versionId);
+  }
+  if (ifModifiedSince !== undefined) {
+    const since = parseHttpDate(ifModifiedSince, 'If-Modified-Since');
+    return Math.floor(v.lastUpdated.getTime() / 1000) <= Math.floor(since.getTime() / 1000);
+  }
+  return false;
+}
+
+export async function read(deps: Deps, ctx: Context, req: FhirRequest, type: string, id: string): Promise<FhirResult> {
+  const v = await readCurrent(ctx.tx ?? deps.db, ctx.tenant.schema, type, id);
+  if (!v) throw notFound(type, id);
+  if (v.deleted) throw gone(type, id);
+  if (notModified(req, v)) return { status: 304, etag: etag(v.versionId), lastModified: v.lastUpdated };
+  return versionResult(ctx, v);
+}

@@ -1,0 +1,127 @@
+/** FHIR transaction: all entries in one database transaction, all or nothing — https://hl7.org/fhir/R4/http.html#trules */
+import crypto from 'node:crypto';
+import { FhirError, badRequest, multipleMatches } from '../errors.js';
+import { bundle } from '../fhir/bundle.js';
+import { collectReferences, rewriteReferences } from '../fhir/references.js';
+import type { BundleEntry, Resource } from '../fhir/types.js';
+import { matchResources } from '../search/match.js';
+import { entryRequest, patchBody, responseEntry } from './bundle-entry.js';
+import { returnPreference } from './batch.js';
+import { conditionalCreate, parseCriteria } from './conditional.js';
+import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
+import type { Dispatch } from './dispatch.js';
+import { versionResult, versionUrl } from './read.js';
+
+interface Planned {
+  index: number;
+  req: FhirRequest;
+  /** Already answered while planning (conditional create that matched). */
+  result?: FhirResult;
+}
+
+const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+
+const fail = (i: number, req: FhirRequest | undefined, e: FhirError) => new FhirError(e.status, e.issue,
+  `Transaction entry ${i}${req ? ` (${req.method} ${req.path})` : ''} failed: ${e.message}`, e.expression ?? [`Bundle.entry[${i}]`]);
+
+/** Decides ids for creates and conditional updates so references can be rewritten before anything is written. */
+async function plan(deps: Deps, ctx: Context, entry: BundleEntry, index: number, prefer: string | undefined,
+  rewrites: Map<string, string>): Promise<Planned> {
+  let req = patchBody(entryRequest(ctx, entry, index, prefer));
+  if (req.path === '' ) throw badRequest('Nested batch/transaction is not allowed');
+  const [type, id] = req.path.split('/');
+  let target: string | undefined;
+  if (req.method === 'POST' && id === undefined && req.query.length === 0) {
+    const existing = req.headers.ifNoneExist !== undefined
+      ? await conditionalCreate(deps, ctx, type!, req.headers.ifNoneExist) : undefined;
+    if (existing) {
+      target = `${type}/${existing.id}`;
+      if (entry.fullUrl) rewrites.set(entry.fullUrl, target);
+      return { index, req, result: { ...versionResult(ctx, existing), location: versionUrl(ctx, existing), write: true } };
+    }
+    const assignedId = crypto.randomUUID();
+    const { ifNoneExist: _drop, ...headers } = req.headers;
+    req = { ...req, headers, assignedId };
+    target = `${type}/${assignedId}`;
+  } else if (req.method === 'PUT' && id === undefined && req.query.length > 0) {
+    req = await resolveConditionalUpdate(deps, ctx, req, type!);
+    target = req.path;
+  } else if (req.method === 'PUT' && id !== undefined) {
+    target = `${type}/${id}`;
+  }
+  if (entry.fullUrl && target && entry.fullUrl !== target) rewrites.set(entry.fullUrl, target);
+  return { index, req };
+}
+
+async function resolveConditionalUpdate(deps: Deps, ctx: Context, req: FhirRequest, type: string): Promise<FhirRequest> {
+  const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, req.query, 2);
+  if (found.length > 1) throw multipleMatches(`The conditional update criteria matched more than one ${type}`);
+  const body = req.body as Resource;
+  const id = found[0]?.id ?? body.id ?? crypto.randomUUID();
+  if (found[0] && body.id !== undefined && body.id !== found[0].id) {
+    throw badRequest(`The resource id '${body.id}' differs from the matched ${type}/${found[0].id}`);
+  }
+  return { ...req, path: `${type}/${id}`, query: [], body: { ...body, id } };
+}
+
+/** Conditional references (Type?criteria) resolve to exactly one match: none → 404, several → 412 (project decision). */
+async function resolveConditionalReferences(deps: Deps, ctx: Context, planned: Planned[], rewrites: Map<string, string>) {
+  const refs = new Set<string>();
+  for (const p of planned) if (p.req.body) collectReferences(p.req.body, (r) => /^[A-Z][A-Za-z]+\?/.test(r), refs);
+  for (const ref of refs) {
+    if (rewrites.has(ref)) continue;
+    const type = ref.slice(0, ref.indexOf('?'));
+    if (!deps.defs.isResourceType(type)) throw badRequest(`Conditional reference '${ref}' names an unknown type`);
+    const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, parseCriteria(ref, type), 2);
+    if (found.length === 0) throw new FhirError(404, 'not-found', `Conditional reference '${ref}' matched nothing`);
+    if (found.length > 1) throw multipleMatches(`Conditional reference '${ref}' matched more than one ${type}`);
+    rewrites.set(ref, `${type}/${found[0]!.id}`);
+  }
+}
+
+function assertDistinctTargets(planned: Planned[]) {
+  const seen = new Map<string, number>();
+  for (const p of planned) {
+    if (p.result || ORDER[p.req.method]! > 2 || p.req.query.length > 0) continue;
+    const key = p.req.assignedId ? `${p.req.path}/${p.req.assignedId}` : p.req.path;
+    const other = seen.get(key);
+    if (other !== undefined) throw badRequest(`Entries ${other} and ${p.index} both change ${key}`);
+    seen.set(key, p.index);
+  }
+}
+
+async function execute(deps: Deps, ctx: Context, entries: BundleEntry[], prefer: string | undefined, dispatch: Dispatch) {
+  const rewrites = new Map<string, string>();
+  const planned: Planned[] = [];
+  for (const [i, entry] of entries.entries()) {
+    try {
+      planned.push(await plan(deps, ctx, entry, i, prefer, rewrites));
+    } catch (e) {
+      throw e instanceof FhirError ? fail(i, undefined, e) : e;
+    }
+  }
+  assertDistinctTargets(planned);
+  await resolveConditionalReferences(deps, ctx, planned, rewrites);
+  for (const p of planned) {
+    if (p.req.body && typeof p.req.body === 'object' && (p.req.body as Resource).resourceType) {
+      p.req = { ...p.req, body: rewriteReferences(deps.defs, p.req.body as Resource, rewrites) };
+    }
+  }
+  const results: FhirResult[] = [];
+  for (const p of [...planned].sort((a, b) => ORDER[a.req.method]! - ORDER[b.req.method]! || a.index - b.index)) {
+    try {
+      results[p.index] = p.result ?? await dispatch(deps, ctx, p.req);
+    } catch (e) {
+      throw e instanceof FhirError ? fail(p.index, p.req, e) : e;
+    }
+  }
+  return results;
+}
+
+export async function transaction(deps: Deps, ctx: Context, entries: BundleEntry[], prefer: string | undefined,
+  dispatch: Dispatch): Promise<FhirResult> {
+  const ret = returnPreference(prefer);
+  const results = await deps.db.transaction((tx) => execute(deps, { ...ctx, tx }, entries, prefer, dispatch),
+    { statementTimeoutMs: deps.config.statementTimeoutMs });
+  return { status: 200, body: bundle('transaction-response', results.map((r) => responseEntry(r, ret)), { self: ctx.base }) };
+}

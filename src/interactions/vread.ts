@@ -1,0 +1,15 @@
+/** FHIR vread — https://hl7.org/fhir/R4/http.html#vread */
+import { gone, versionNotFound } from '../errors.js';
+import { readVersion } from '../storage/resources.js';
+import type { Context, Deps, FhirResult } from './context.js';
+import { versionResult } from './read.js';
+
+export async function vread(deps: Deps, ctx: Context, type: string, id: string, vid: string): Promise<FhirResult> {
+  const n = Number(vid);
+  const v = Number.isSafeInteger(n) && n > 0 && String(n) === vid
+    ? await readVersion(ctx.tx ?? deps.db, ctx.tenant.schema, type, id, n)
+    : undefined;
+  if (!v) throw versionNotFound(type, id, vid);
+  if (v.deleted) throw gone(type, id);
+  return versionResult(ctx, v);
+}

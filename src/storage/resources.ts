@@ -1,0 +1,101 @@
+/** Resource rows: current versions and the append-only version table of one tenant schema (ARCHITECTURE §3). */
+import type { Queryable } from '../db/db.js';
+import { ident, sql } from '../db/sql.js';
+import type { Resource } from '../fhir/types.js';
+
+export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** One stored version of a resource. resource is absent for a delete marker. */
+export interface Versioned {
+  type: string;
+  id: string;
+  versionId: number;
+  lastUpdated: Date;
+  deleted: boolean;
+  method?: WriteMethod;
+  resource?: Resource;
+}
+
+interface CurrentRow {
+  rid: number;
+  type: string;
+  id: string;
+  version: number;
+  last_updated: Date;
+  deleted: boolean;
+  content: Resource | null;
+}
+
+interface VersionRow {
+  type: string;
+  id: string;
+  version: number;
+  last_updated: Date;
+  method: WriteMethod;
+  content: Resource | null;
+}
+
+const fromCurrent = (r: CurrentRow): Versioned => ({
+  type: r.type, id: r.id, versionId: r.version, lastUpdated: new Date(r.last_updated),
+  deleted: r.deleted, ...(r.content ? { resource: r.content } : {}),
+});
+
+export const fromVersion = (r: VersionRow): Versioned => ({
+  type: r.type, id: r.id, versionId: r.version, lastUpdated: new Date(r.last_updated),
+  deleted: r.method === 'DELETE', method: r.method, ...(r.content ? { resource: r.content } : {}),
+});
+
+export async function readCurrent(q: Queryable, schema: string, type: string, id: string): Promise<Versioned | undefined> {
+  const rows = await q.query<CurrentRow>(sql`SELECT rid, type, id, version, last_updated, deleted, content
+    FROM ${ident(schema)}.resource WHERE type = ${type} AND id = ${id}`);
+  return rows[0] && fromCurrent(rows[0]);
+}
+
+export async function readVersion(q: Queryable, schema: string, type: string, id: string, vid: number): Promise<Versioned | undefined> {
+  const rows = await q.query<VersionRow>(sql`SELECT type, id, version, last_updated, method, content
+    FROM ${ident(schema)}.resource_version WHERE type = ${type} AND id = ${id} AND version = ${vid}`);
+  return rows[0] && fromVersion(rows[0]);
+}
+
+/** The current row locked for update (serialises concurrent writers of one resource), or undefined. */
+export interface Locked { rid: number; version: number; deleted: boolean; lastUpdated: Date; resource?: Resource }
+
+export async function lockCurrent(tx: Queryable, schema: string, type: string, id: string): Promise<Locked | undefined> {
+  const rows = await tx.query<CurrentRow>(sql`SELECT rid, version, deleted, last_updated, content
+    FROM ${ident(schema)}.resource WHERE type = ${type} AND id = ${id} FOR UPDATE`);
+  const r = rows[0];
+  return r && { rid: r.rid, version: r.version, deleted: r.deleted, lastUpdated: new Date(r.last_updated),
+    ...(r.content ? { resource: r.content } : {}) };
+}
+
+/**
+ * Claims a brand-new (type, id) row at version 0, or returns undefined when another writer holds it;
+ * the caller then locks the existing row instead.
+ */
+export async function claimNew(tx: Queryable, schema: string, type: string, id: string, at: Date): Promise<number | undefined> {
+  const rows = await tx.query<{ rid: number }>(sql`INSERT INTO ${ident(schema)}.resource
+    (type, id, version, last_updated, deleted, content) VALUES (${type}, ${id}, 1, ${at}, true, NULL)
+    ON CONFLICT (type, id) DO NOTHING RETURNING rid`);
+  return rows[0]?.rid;
+}
+
+export interface NewVersion {
+  rid: number;
+  type: string;
+  id: string;
+  version: number;
+  lastUpdated: Date;
+  method: WriteMethod;
+  /** Absent for DELETE. */
+  resource?: Resource;
+}
+
+/** Writes a version: replaces the current row and appends to the version table. */
+export async function writeVersion(tx: Queryable, schema: string, v: NewVersion): Promise<void> {
+  const content = v.resource ? JSON.stringify(v.resource) : null;
+  await tx.query(sql`UPDATE ${ident(schema)}.resource SET version = ${v.version}, last_updated = ${v.lastUpdated},
+    deleted = ${v.method === 'DELETE'}, content = ${content}::jsonb WHERE rid = ${v.rid}`);
+  await tx.query(sql`INSERT INTO ${ident(schema)}.resource_version
+    (rid, type, id, version, last_updated, method, content)
+    VALUES (${v.rid}, ${v.type}, ${v.id}, ${v.version}, ${v.lastUpdated}, ${v.method}, ${content}::jsonb)`);
+}

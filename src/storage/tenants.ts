@@ -1,0 +1,70 @@
+/** Tenants: one PostgreSQL schema each, listed in the control schema (ARCHITECTURE §4). */
+import type { Db } from '../db/db.js';
+import { CONTROL_SCHEMA, type Migration, migrateSchema } from '../db/migrate.js';
+import { ident, sql } from '../db/sql.js';
+import { FhirError } from '../errors.js';
+
+export interface Tenant {
+  slug: string;
+  /** Schema name derived from the validated slug, never taken from a client. */
+  schema: string;
+  createdAt?: Date;
+}
+
+export const TENANT_SLUG = /^[a-z][a-z0-9-]{0,39}$/;
+
+export const schemaFor = (slug: string): string => `t_${slug.replace(/-/g, '_')}`;
+
+export function assertSlug(slug: string): void {
+  if (!TENANT_SLUG.test(slug)) {
+    throw new FhirError(400, 'invalid',
+      'Tenant slug must start with a letter and hold only lower-case letters, digits and hyphens (at most 40)');
+  }
+}
+
+export async function findTenant(db: Db, slug: string): Promise<Tenant | undefined> {
+  if (!TENANT_SLUG.test(slug)) return undefined;
+  const rows = await db.query<{ slug: string; schema_name: string; created_at: Date }>(
+    sql`SELECT slug, schema_name, created_at FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
+  const row = rows[0];
+  return row && { slug: row.slug, schema: row.schema_name, createdAt: row.created_at };
+}
+
+export async function listTenants(db: Db): Promise<Tenant[]> {
+  const rows = await db.query<{ slug: string; schema_name: string; created_at: Date }>(
+    sql`SELECT slug, schema_name, created_at FROM ${ident(CONTROL_SCHEMA)}.tenant ORDER BY slug`);
+  return rows.map((r) => ({ slug: r.slug, schema: r.schema_name, createdAt: r.created_at }));
+}
+
+/** Creates the tenant's schema from the tenant migrations; 409 if it exists. */
+export async function createTenant(db: Db, slug: string, migrations: Migration[]): Promise<Tenant> {
+  assertSlug(slug);
+  const schema = schemaFor(slug);
+  const inserted = await db.query(sql`INSERT INTO ${ident(CONTROL_SCHEMA)}.tenant (slug, schema_name)
+    VALUES (${slug}, ${schema}) ON CONFLICT (slug) DO NOTHING RETURNING slug`);
+  if (inserted.length === 0) throw new FhirError(409, 'duplicate', `Tenant '${slug}' already exists`);
+  try {
+    await migrateSchema(db, schema, migrations);
+  } catch (e) {
+    await db.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
+    throw e;
+  }
+  return (await findTenant(db, slug))!;
+}
+
+/** Drops the tenant's schema and everything in it; 404 if unknown. */
+export async function deleteTenant(db: Db, slug: string): Promise<void> {
+  const tenant = await findTenant(db, slug);
+  if (!tenant) throw new FhirError(404, 'not-found', `Tenant '${slug}' was not found`);
+  await db.transaction(async (tx) => {
+    await tx.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
+    await tx.query(sql`DROP SCHEMA IF EXISTS ${ident(tenant.schema)} CASCADE`);
+  });
+}
+
+/** Brings every tenant schema up to date (at start and on `hearth migrate`). */
+export async function migrateTenants(db: Db, migrations: Migration[]): Promise<Map<string, number[]>> {
+  const applied = new Map<string, number[]>();
+  for (const t of await listTenants(db)) applied.set(t.slug, await migrateSchema(db, t.schema, migrations));
+  return applied;
+}

@@ -1,0 +1,22 @@
+/** Checks a request body before any write: a JSON object of the URL's type that passes the R4 schema (issue #2 §7). */
+import { FhirError, badRequest, invalidResource } from '../errors.js';
+import type { Resource } from '../fhir/types.js';
+import type { Deps } from '../interactions/context.js';
+
+export function checkResourceBody(deps: Pick<Deps, 'validator'>, body: unknown, type: string, status = 400): Resource {
+  if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
+    throw badRequest(`A ${type} resource is required in the body`);
+  }
+  if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('The body must be a JSON object');
+  const resourceType = (body as { resourceType?: unknown }).resourceType;
+  if (resourceType !== type) {
+    throw badRequest(`The body's resourceType '${String(resourceType)}' does not match the URL type '${type}'`,
+      ['resourceType']);
+  }
+  const issues = deps.validator.validate(body);
+  if (issues.length > 0) {
+    const e = invalidResource(issues);
+    throw status === 400 ? e : new FhirError(status, e.issue, e.message, e.expression, e.issues.slice(1));
+  }
+  return body as Resource;
+}

@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { startServer } from '../helpers/server.js';
+
+const dir = path.resolve(import.meta.dirname, '../fixtures/r4-examples');
+const invalid = new Map((JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../fixtures/r4-examples-invalid.json'), 'utf8')) as
+  { file: string; reason: string }[]).map((x) => [x.file, x.reason]));
+const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+
+const withoutMeta = (r: Record<string, unknown>) => {
+  const { meta: _meta, ...rest } = r;
+  return rest;
+};
+
+t.test('all 711 official R4 examples: accepted and read back equal, or listed as shipped invalid', async (t) => {
+  t.equal(files.length, 711);
+  const s = await startServer(t);
+  let accepted = 0;
+  for (const file of files) {
+    const text = fs.readFileSync(path.join(dir, file), 'utf8');
+    const resource = JSON.parse(text);
+    const url = `${resource.resourceType}/${resource.id}`;
+    const res = await s.request('PUT', url, { body: text });
+    if (invalid.has(file)) {
+      t.equal(res.statusCode, 400, `${file} is rejected (${invalid.get(file)})`);
+      continue;
+    }
+    if (res.statusCode !== 201) {
+      t.fail(`${file} → ${res.statusCode}: ${res.json().issue?.[0]?.diagnostics}`);
+      continue;
+    }
+    const back = (await s.request('GET', url)).json();
+    t.same(withoutMeta(back), withoutMeta(resource), `${file} reads back equal apart from meta`);
+    accepted++;
+  }
+  t.equal(accepted + invalid.size, 711, 'every example is accepted or listed invalid');
+});
