@@ -17,6 +17,7 @@ import { genReqId, registerHooks } from './http/hooks.js';
 import type { Deps } from './interactions/context.js';
 import { createTenant, findTenant, migrateTenants } from './storage/tenants.js';
 import { createValidator } from './validation/validate.js';
+import { createSearchRegistry } from './search/registry.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -42,7 +43,8 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     const migrations = loadAllMigrations();
     await migrateAll(database, migrations);
     const defs = loadDefinitions();
-    return { config, db: database, defs, validator: createValidator(defs), migrations, writeHooks: [],
+    return { config, db: database, defs, search: createSearchRegistry(defs), validator: createValidator(defs), migrations,
+      writeHooks: [],
       pageTokens: new PageTokens(config.pageSecret) };
   } catch (e) {
     if (!db) await database.close();

@@ -8,6 +8,7 @@ import type { WriteHook } from '../storage/write.js';
 import type { Tenant } from '../storage/tenants.js';
 import type { Issue } from '../errors.js';
 import type { PageTokens } from '../fhir/page-token.js';
+import type { SearchRegistry } from '../search/registry.js';
 
 export interface Validator {
   validate(resource: unknown): Issue[];
@@ -17,6 +18,8 @@ export interface Deps {
   config: Config;
   db: Db;
   defs: Definitions;
+  /** Search parameters by type and code. */
+  search: SearchRegistry;
   validator: Validator;
   migrations: { control: Migration[]; tenant: Migration[] };
   /** Runs inside every write transaction (search indexing). */

@@ -4,8 +4,19 @@ import { preconditionFailed } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import { type Locked, type Versioned, type WriteMethod, claimNew, lockCurrent, writeVersion } from './resources.js';
 
+/** One change, as seen by write hooks. */
+export interface Change {
+  rid: number;
+  type: string;
+  id: string;
+  /** The stored content; undefined for a delete. */
+  resource: Resource | undefined;
+  /** True when this row had no version before (nothing derived from it can exist yet). */
+  isNew: boolean;
+}
+
 /** Called inside the write transaction so that derived rows (search indexes) commit with the resource. */
-export type WriteHook = (tx: Queryable, schema: string, rid: number, type: string, resource: Resource | undefined) => Promise<void>;
+export type WriteHook = (tx: Queryable, schema: string, change: Change) => Promise<void>;
 
 export interface WriteRequest {
   type: string;
@@ -63,7 +74,8 @@ export async function writeResource(tx: Queryable, schema: string, req: WriteReq
   const resource = req.resource && stamp(req.resource, req.id, version, at);
   await writeVersion(tx, schema, { rid: rid!, type: req.type, id: req.id, version, lastUpdated: at, method: req.method,
     ...(resource ? { resource } : {}) });
-  for (const hook of hooks) await hook(tx, schema, rid!, req.type, resource);
+  const change: Change = { rid: rid!, type: req.type, id: req.id, resource, isNew: !current };
+  for (const hook of hooks) await hook(tx, schema, change);
   const versioned: Versioned = { type: req.type, id: req.id, versionId: version, lastUpdated: at,
     deleted: req.method === 'DELETE', method: req.method, ...(resource ? { resource } : {}) };
   return { versioned, created, ...(current ? { previous: current } : {}) };
