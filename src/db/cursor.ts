@@ -1,5 +1,5 @@
 /** Server-side cursors (DECLARE … FETCH), identical on PostgreSQL and PGlite. */
-import type { Queryable, Row } from './db.js';
+import type { Queryable } from './db.js';
 import { type Sql, raw, sql } from './sql.js';
 
 let counter = 0;

@@ -1,6 +1,6 @@
 /** Db over node-postgres' Pool — https://node-postgres.com/ */
 import pg from 'pg';
-import { type Db, type Queryable, type Row, type TransactionOptions, runTransaction } from './db.js';
+import { type Db, type Queryable, type TransactionOptions, runTransaction } from './db.js';
 import { type Sql, toQuery } from './sql.js';
 import { declareCursor } from './cursor.js';
 
