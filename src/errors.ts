@@ -5,7 +5,7 @@ export type IssueCode =
   | 'invalid' | 'structure' | 'required' | 'value' | 'invariant' | 'security' | 'login' | 'forbidden'
   | 'not-supported' | 'not-found' | 'deleted' | 'duplicate' | 'multiple-matches' | 'conflict'
   | 'business-rule' | 'too-costly' | 'throttled' | 'exception' | 'processing' | 'informational' | 'timeout'
-  | 'lock-error' | 'incomplete';
+  | 'lock-error' | 'incomplete' | 'transient';
 
 export interface Issue {
   severity: 'fatal' | 'error' | 'warning' | 'information';

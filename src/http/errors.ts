@@ -2,6 +2,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, type IssueCode } from '../errors.js';
 import { toOutcome } from '../fhir/outcome.js';
+import { fromDatabaseError } from '../db/errors.js';
 import { FHIR_JSON } from './content.js';
 
 /** Fastify's own client errors, mapped onto FHIR issue codes (fhir-rest.md §1.6: wrap framework errors). */
@@ -28,13 +29,15 @@ export function sendOutcome(reply: FastifyReply, e: FhirError, pretty = false): 
 }
 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
-  const fhir = error instanceof FhirError ? error : fromFramework(error as FastifyError);
+  const fhir = error instanceof FhirError ? error : fromDatabaseError(error) ?? fromFramework(error as FastifyError);
   if (fhir) {
     if (fhir.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="hearth"');
     return sendOutcome(reply, fhir);
   }
-  // Bugs and infrastructure failures: logged with the request id (no body, no query), answered generically.
-  request.log.error({ err: { type: error.name, message: error.message, stack: error.stack } }, 'request failed');
+  // Bugs and infrastructure failures: logged with the request id, answered generically. The message is left out
+  // because driver messages can quote data values (PHI); the error class, SQLSTATE and stack frames locate the bug.
+  const frames = (error.stack ?? '').split('\n').slice(1).join('\n');
+  request.log.error({ err: { type: error.name, code: (error as { code?: unknown }).code, frames } }, 'request failed');
   return sendOutcome(reply, new FhirError(500, 'exception', `Internal server error (request ${request.id})`));
 }
 

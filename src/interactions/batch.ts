@@ -1,4 +1,5 @@
 /** FHIR batch (and the POST [base] entry point for transaction) — https://hl7.org/fhir/R4/http.html#transaction */
+import { fromDatabaseError } from '../db/errors.js';
 import { FhirError } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
 import type { BundleEntry } from '../fhir/types.js';
@@ -23,8 +24,9 @@ async function runBatch(deps: Deps, ctx: Context, entries: BundleEntry[], prefer
       if (req.path === '' && req.method === 'POST') throw new FhirError(400, 'not-supported', 'Nested batch/transaction is not allowed');
       out.push(responseEntry(await dispatch(deps, ctx, req), ret));
     } catch (e) {
-      if (!(e instanceof FhirError)) throw e;
-      out.push(errorEntry(e));
+      const fhir = e instanceof FhirError ? e : fromDatabaseError(e);
+      if (!fhir) throw e;
+      out.push(errorEntry(fhir));
     }
   }
   return out;
