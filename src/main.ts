@@ -4,6 +4,8 @@ import { buildApp, createDeps, loadAllMigrations, migrateAll } from './app.js';
 import { openDb } from './db/open.js';
 import { createTenant, deleteTenant, listTenants } from './storage/tenants.js';
 import { FhirError } from './errors.js';
+import { JOB_HANDLERS } from './jobs/handlers.js';
+import { JobWorker } from './jobs/worker.js';
 
 const USAGE = `Usage: hearth <command>
   serve                     start the FHIR server (default)
@@ -16,18 +18,21 @@ async function serve() {
   const config = loadConfig();
   const deps = await createDeps(config);
   const app = buildApp(deps);
+  const worker = new JobWorker(deps, JOB_HANDLERS);
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     await app.close();
+    await worker.stop();
     await deps.db.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await app.listen({ port: config.port, host: config.host });
+  worker.start();
   app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${config.port}`}/fhir/default` },
     'Hearth is serving FHIR R4');
 }

@@ -1,0 +1,88 @@
+/** The job table: enqueue, claim with SKIP LOCKED under a lease, report progress, finish, cancel (ARCHITECTURE §8). */
+import crypto from 'node:crypto';
+import type { Db, Queryable } from '../db/db.js';
+import { CONTROL_SCHEMA } from '../db/migrate.js';
+import { ident, sql } from '../db/sql.js';
+
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface Job {
+  id: string;
+  tenant: string;
+  kind: string;
+  status: JobStatus;
+  params: Record<string, unknown>;
+  progress: { done?: number; total?: number; cursor?: unknown; [k: string]: unknown };
+  result?: unknown;
+  error?: string;
+  cancelRequested: boolean;
+  attempts: number;
+  createdAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+}
+
+interface JobRow {
+  id: string; tenant: string; kind: string; status: JobStatus; params: Record<string, unknown>;
+  progress: Job['progress']; result: unknown; error: string | null; cancel_requested: boolean; attempts: number;
+  created_at: Date; started_at: Date | null; finished_at: Date | null;
+}
+
+const T = () => sql`${ident(CONTROL_SCHEMA)}.job`;
+
+const fromRow = (r: JobRow): Job => ({
+  id: r.id, tenant: r.tenant, kind: r.kind, status: r.status, params: r.params, progress: r.progress ?? {},
+  ...(r.result !== null && r.result !== undefined ? { result: r.result } : {}), ...(r.error ? { error: r.error } : {}),
+  cancelRequested: r.cancel_requested, attempts: r.attempts, createdAt: new Date(r.created_at),
+  ...(r.started_at ? { startedAt: new Date(r.started_at) } : {}), ...(r.finished_at ? { finishedAt: new Date(r.finished_at) } : {}),
+});
+
+export async function enqueueJob(db: Queryable, tenant: string, kind: string, params: Record<string, unknown> = {}): Promise<Job> {
+  const rows = await db.query<JobRow>(sql`INSERT INTO ${T()} (id, tenant, kind, params)
+    VALUES (${crypto.randomUUID()}, ${tenant}, ${kind}, ${JSON.stringify(params)}::jsonb) RETURNING *`);
+  return fromRow(rows[0]!);
+}
+
+export async function getJob(db: Queryable, tenant: string, id: string): Promise<Job | undefined> {
+  if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
+  const rows = await db.query<JobRow>(sql`SELECT * FROM ${T()} WHERE id = ${id} AND tenant = ${tenant}`);
+  return rows[0] && fromRow(rows[0]);
+}
+
+/** Claims the oldest queued job, or a running one whose lease expired (its worker died): resumable after a crash. */
+export async function claimJob(db: Db, owner: string, kinds: string[], leaseMs: number): Promise<Job | undefined> {
+  const rows = await db.query<JobRow>(sql`UPDATE ${T()} j SET status = 'running', lease_owner = ${owner},
+      lease_until = now() + make_interval(secs => ${leaseMs / 1000}), attempts = j.attempts + 1,
+      started_at = coalesce(j.started_at, now())
+    WHERE j.id = (SELECT id FROM ${T()} WHERE kind = ANY(${`{${kinds.join(',')}}`}::text[])
+      AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+      ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)
+    RETURNING j.*`);
+  return rows[0] && fromRow(rows[0]);
+}
+
+/** Saves progress and extends the lease; answers whether cancellation was requested. */
+export async function reportProgress(db: Queryable, job: Job, owner: string, progress: Job['progress'], leaseMs: number): Promise<boolean> {
+  const rows = await db.query<{ cancel_requested: boolean }>(sql`UPDATE ${T()} SET progress = ${JSON.stringify(progress)}::jsonb,
+      lease_until = now() + make_interval(secs => ${leaseMs / 1000})
+    WHERE id = ${job.id} AND lease_owner = ${owner} RETURNING cancel_requested`);
+  if (rows.length === 0) throw new Error(`Lost the lease on job ${job.id}`);
+  return rows[0]!.cancel_requested;
+}
+
+export async function finishJob(db: Queryable, job: Job, status: 'completed' | 'failed' | 'cancelled',
+  detail: { result?: unknown; error?: string; progress?: Job['progress'] } = {}): Promise<void> {
+  await db.query(sql`UPDATE ${T()} SET status = ${status}, finished_at = now(), lease_owner = NULL, lease_until = NULL,
+      result = ${detail.result === undefined ? null : JSON.stringify(detail.result)}::jsonb, error = ${detail.error ?? null},
+      progress = coalesce(${detail.progress === undefined ? null : JSON.stringify(detail.progress)}::jsonb, progress)
+    WHERE id = ${job.id}`);
+}
+
+/** Queued jobs are cancelled at once; running ones stop at their next progress report. */
+export async function cancelJob(db: Queryable, tenant: string, id: string): Promise<Job | undefined> {
+  const rows = await db.query<JobRow>(sql`UPDATE ${T()} SET cancel_requested = true,
+      status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+      finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END
+    WHERE id = ${id} AND tenant = ${tenant} RETURNING *`);
+  return rows[0] && fromRow(rows[0]);
+}

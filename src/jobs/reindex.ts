@@ -1,0 +1,36 @@
+/** $reindex as a job: re-runs the write hooks (search indexing) over a tenant's current resources, resumably. */
+import { ident, sql } from '../db/sql.js';
+import type { Resource } from '../fhir/types.js';
+import type { JobContext } from './worker.js';
+
+const BATCH = 500;
+
+interface Row { rid: number; type: string; id: string; content: Resource }
+
+export async function reindex(ctx: JobContext): Promise<{ reindexed: number }> {
+  const { deps, tenant, job } = ctx;
+  const schema = ident(tenant.schema);
+  const types = Array.isArray(job.params.types) ? (job.params.types as string[]) : undefined;
+  const typeFilter = types ? sql`AND type = ANY(${`{${types.join(',')}}`}::text[])` : sql``;
+  let cursor = Number(job.progress.cursor ?? 0);
+  let done = Number(job.progress.done ?? 0);
+  const total = job.progress.total ?? (await deps.db.query<{ n: number }>(
+    sql`SELECT count(*)::int AS n FROM ${schema}.resource WHERE NOT deleted ${typeFilter}`))[0]!.n;
+  for (;;) {
+    const batch = await deps.db.transaction(async (tx) => {
+      const rows = await tx.query<Row>(sql`SELECT rid, type, id, content FROM ${schema}.resource
+        WHERE NOT deleted AND rid > ${cursor} ${typeFilter} ORDER BY rid LIMIT ${BATCH}`);
+      for (const r of rows) {
+        for (const hook of deps.writeHooks) {
+          await hook(tx, tenant.schema, { rid: r.rid, type: r.type, id: r.id, resource: r.content, isNew: false });
+        }
+      }
+      return rows;
+    });
+    if (batch.length === 0) break;
+    cursor = batch[batch.length - 1]!.rid;
+    done += batch.length;
+    await ctx.progress({ done, total, cursor });
+  }
+  return { reindexed: done };
+}

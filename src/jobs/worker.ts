@@ -1,0 +1,96 @@
+/** Runs queued jobs of this node: polls, claims under a lease, heartbeats through progress, honours cancellation. */
+import crypto from 'node:crypto';
+import os from 'node:os';
+import type { Deps } from '../interactions/context.js';
+import { type Tenant, findTenant } from '../storage/tenants.js';
+import { type Job, claimJob, finishJob, reportProgress } from './queue.js';
+
+export class JobCancelled extends Error {
+  override name = 'JobCancelled';
+}
+
+export interface JobContext {
+  deps: Deps;
+  job: Job;
+  tenant: Tenant;
+  /** Records progress (the resume point) and extends the lease; throws JobCancelled when cancelled. */
+  progress(progress: Job['progress']): Promise<void>;
+}
+
+export type JobHandler = (ctx: JobContext) => Promise<unknown>;
+
+export interface WorkerOptions {
+  pollMs?: number;
+  leaseMs?: number;
+}
+
+export class JobWorker {
+  readonly owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly pollMs: number;
+  private readonly leaseMs: number;
+
+  constructor(private readonly deps: Deps, private readonly handlers: Record<string, JobHandler>, options: WorkerOptions = {}) {
+    this.pollMs = options.pollMs ?? 1000;
+    this.leaseMs = options.leaseMs ?? 60000;
+  }
+
+  start(): void {
+    this.stopped = false;
+    const tick = async () => {
+      if (this.stopped) return;
+      this.running = this.drain().then(() => undefined, () => undefined);
+      await this.running;
+      if (!this.stopped) this.timer = setTimeout(tick, this.pollMs);
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  /** Stops polling and waits for the job in hand to reach its next progress report or end. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Runs jobs until none is left; returns how many ran (tests call this directly). */
+  async drain(): Promise<number> {
+    let n = 0;
+    while (!this.stopped && (await this.runOne())) n++;
+    return n;
+  }
+
+  async runOne(): Promise<boolean> {
+    const job = await claimJob(this.deps.db, this.owner, Object.keys(this.handlers), this.leaseMs);
+    if (!job) return false;
+    const tenant = await findTenant(this.deps.db, job.tenant);
+    if (!tenant) {
+      await finishJob(this.deps.db, job, 'failed', { error: 'tenant no longer exists' });
+      return true;
+    }
+    await this.execute(job, tenant);
+    return true;
+  }
+
+  private async execute(job: Job, tenant: Tenant): Promise<void> {
+    let last = job.progress;
+    const ctx: JobContext = {
+      deps: this.deps, job, tenant,
+      progress: async (p) => {
+        last = p;
+        if (await reportProgress(this.deps.db, job, this.owner, p, this.leaseMs)) throw new JobCancelled();
+        if (this.stopped) throw new JobCancelled();
+      },
+    };
+    try {
+      const result = await this.handlers[job.kind]!(ctx);
+      await finishJob(this.deps.db, job, 'completed', { result, progress: last });
+    } catch (e) {
+      if (e instanceof JobCancelled && this.stopped && !job.cancelRequested) return; // lease lapses; another node resumes
+      const status = e instanceof JobCancelled ? 'cancelled' : 'failed';
+      await finishJob(this.deps.db, job, status, status === 'failed' ? { error: (e as Error).message, progress: last } : { progress: last });
+    }
+  }
+}
