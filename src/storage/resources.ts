@@ -68,17 +68,6 @@ export async function lockCurrent(tx: Queryable, schema: string, type: string, i
     ...(r.content ? { resource: r.content } : {}) };
 }
 
-/**
- * Claims a brand-new (type, id) row at version 0, or returns undefined when another writer holds it;
- * the caller then locks the existing row instead.
- */
-export async function claimNew(tx: Queryable, schema: string, type: string, id: string, at: Date): Promise<number | undefined> {
-  const rows = await tx.query<{ rid: number }>(sql`INSERT INTO ${ident(schema)}.resource
-    (type, id, version, last_updated, deleted, content) VALUES (${type}, ${id}, 1, ${at}, true, NULL)
-    ON CONFLICT (type, id) DO NOTHING RETURNING rid`);
-  return rows[0]?.rid;
-}
-
 export interface NewVersion {
   rid: number;
   type: string;
@@ -90,12 +79,26 @@ export interface NewVersion {
   resource?: Resource;
 }
 
-/** Writes a version: replaces the current row and appends to the version table. */
+/** Writes a version of an existing row: replaces the current row and appends to the version table, in one statement. */
 export async function writeVersion(tx: Queryable, schema: string, v: NewVersion): Promise<void> {
   const content = v.resource ? JSON.stringify(v.resource) : null;
-  await tx.query(sql`UPDATE ${ident(schema)}.resource SET version = ${v.version}, last_updated = ${v.lastUpdated},
-    deleted = ${v.method === 'DELETE'}, content = ${content}::jsonb WHERE rid = ${v.rid}`);
-  await tx.query(sql`INSERT INTO ${ident(schema)}.resource_version
-    (rid, type, id, version, last_updated, method, content)
-    VALUES (${v.rid}, ${v.type}, ${v.id}, ${v.version}, ${v.lastUpdated}, ${v.method}, ${content}::jsonb)`);
+  await tx.query(sql`WITH cur AS (UPDATE ${ident(schema)}.resource SET version = ${v.version},
+      last_updated = ${v.lastUpdated}, deleted = ${v.method === 'DELETE'}, content = ${content}::jsonb
+      WHERE rid = ${v.rid} RETURNING rid, content)
+    INSERT INTO ${ident(schema)}.resource_version (rid, type, id, version, last_updated, method, content)
+    SELECT rid, ${v.type}, ${v.id}, ${v.version}, ${v.lastUpdated}, ${v.method}, content FROM cur`);
+}
+
+/**
+ * Inserts version 1 of a resource whose (type, id) is new, in one statement. Answers undefined when another
+ * transaction holds that (type, id); the caller then locks the committed row and updates it instead.
+ */
+export async function insertNew(tx: Queryable, schema: string, v: Omit<NewVersion, 'rid'>): Promise<number | undefined> {
+  const rows = await tx.query<{ rid: number }>(sql`WITH ins AS (INSERT INTO ${ident(schema)}.resource
+      (type, id, version, last_updated, deleted, content)
+      VALUES (${v.type}, ${v.id}, ${v.version}, ${v.lastUpdated}, false, ${JSON.stringify(v.resource)}::jsonb)
+      ON CONFLICT (type, id) DO NOTHING RETURNING rid, content)
+    INSERT INTO ${ident(schema)}.resource_version (rid, type, id, version, last_updated, method, content)
+    SELECT rid, ${v.type}, ${v.id}, ${v.version}, ${v.lastUpdated}, ${v.method}, content FROM ins RETURNING rid`);
+  return rows[0]?.rid;
 }

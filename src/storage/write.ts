@@ -1,8 +1,8 @@
 /** The versioned write path shared by create, update, patch and delete (http.html#versioning, #concurrency). */
 import type { Queryable } from '../db/db.js';
-import { preconditionFailed } from '../errors.js';
+import { conflict, preconditionFailed } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import { type Locked, type Versioned, type WriteMethod, claimNew, lockCurrent, writeVersion } from './resources.js';
+import { type Locked, type Versioned, type WriteMethod, insertNew, lockCurrent, writeVersion } from './resources.js';
 
 /** One change, as seen by write hooks. */
 export interface Change {
@@ -45,16 +45,6 @@ export function stamp(resource: Resource, id: string, version: number, at: Date)
   return { resourceType, id, meta: { ...keptMeta, versionId: String(version), lastUpdated: at.toISOString() }, ...rest };
 }
 
-async function lockOrClaim(tx: Queryable, schema: string, type: string, id: string, at: Date, claim: boolean) {
-  for (;;) {
-    const current = await lockCurrent(tx, schema, type, id);
-    if (current || !claim) return { current, rid: current?.rid };
-    const rid = await claimNew(tx, schema, type, id, at);
-    if (rid !== undefined) return { current: undefined, rid };
-    // Another transaction created it first; loop to lock the committed row.
-  }
-}
-
 function checkPreconditions(req: WriteRequest, current: Locked | undefined) {
   const live = current && !current.deleted;
   if (req.createOnly && live) throw preconditionFailed(`${req.type}/${req.id} already exists (If-None-Match: *)`);
@@ -64,19 +54,41 @@ function checkPreconditions(req: WriteRequest, current: Locked | undefined) {
   }
 }
 
+function versionOf(req: WriteRequest, version: number, at: Date, resource: Resource | undefined): Versioned {
+  return { type: req.type, id: req.id, versionId: version, lastUpdated: at, deleted: req.method === 'DELETE',
+    method: req.method, ...(resource ? { resource } : {}) };
+}
+
+async function runHooks(tx: Queryable, schema: string, hooks: WriteHook[], change: Change) {
+  for (const hook of hooks) await hook(tx, schema, change);
+}
+
+/** Version 1 of a (type, id) nobody holds: one INSERT; undefined when a concurrent writer got there first. */
+async function tryInsertNew(tx: Queryable, schema: string, req: WriteRequest, at: Date, hooks: WriteHook[]): Promise<WriteResult | undefined> {
+  checkPreconditions(req, undefined);
+  const resource = stamp(req.resource!, req.id, 1, at);
+  const rid = await insertNew(tx, schema, { type: req.type, id: req.id, version: 1, lastUpdated: at, method: req.method, resource });
+  if (rid === undefined) return undefined;
+  await runHooks(tx, schema, hooks, { rid, type: req.type, id: req.id, resource, isNew: true });
+  return { versioned: versionOf(req, 1, at, resource), created: true };
+}
+
 export async function writeResource(tx: Queryable, schema: string, req: WriteRequest, hooks: WriteHook[] = []): Promise<WriteResult> {
   const at = new Date();
-  const { current, rid } = await lockOrClaim(tx, schema, req.type, req.id, at, req.method !== 'DELETE');
+  // A create has a fresh server id: skip the lookup and insert straight away.
+  let current = req.method === 'POST' ? undefined : await lockCurrent(tx, schema, req.type, req.id);
+  if (!current && req.method !== 'DELETE') {
+    const inserted = await tryInsertNew(tx, schema, req, at, hooks);
+    if (inserted) return inserted;
+    current = await lockCurrent(tx, schema, req.type, req.id);
+  }
+  if (!current && req.method !== 'DELETE') throw conflict(`${req.type}/${req.id} changed concurrently; retry`);
   checkPreconditions(req, current);
-  const created = !current || current.deleted;
-  if (req.method === 'DELETE' && created) return { created: false, ...(current ? { previous: current } : {}) };
-  const version = (current?.version ?? 0) + 1;
+  if (!current || (req.method === 'DELETE' && current.deleted)) return { created: false, ...(current ? { previous: current } : {}) };
+  const version = current.version + 1;
   const resource = req.resource && stamp(req.resource, req.id, version, at);
-  await writeVersion(tx, schema, { rid: rid!, type: req.type, id: req.id, version, lastUpdated: at, method: req.method,
+  await writeVersion(tx, schema, { rid: current.rid, type: req.type, id: req.id, version, lastUpdated: at, method: req.method,
     ...(resource ? { resource } : {}) });
-  const change: Change = { rid: rid!, type: req.type, id: req.id, resource, isNew: !current };
-  for (const hook of hooks) await hook(tx, schema, change);
-  const versioned: Versioned = { type: req.type, id: req.id, versionId: version, lastUpdated: at,
-    deleted: req.method === 'DELETE', method: req.method, ...(resource ? { resource } : {}) };
-  return { versioned, created, ...(current ? { previous: current } : {}) };
+  await runHooks(tx, schema, hooks, { rid: current.rid, type: req.type, id: req.id, resource, isNew: false });
+  return { versioned: versionOf(req, version, at, resource), created: current.deleted, previous: current };
 }
