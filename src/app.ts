@@ -17,7 +17,10 @@ import { genReqId, registerHooks } from './http/hooks.js';
 import type { Deps } from './interactions/context.js';
 import { createTenant, findTenant, migrateTenants } from './storage/tenants.js';
 import { createValidator } from './validation/validate.js';
+import { indexResource } from './search/index-writer.js';
 import { createSearchRegistry } from './search/registry.js';
+import { compileIndexPlans } from './search/extract.js';
+import { TenantSearchParameters } from './search/tenant-params.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -43,8 +46,11 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     const migrations = loadAllMigrations();
     await migrateAll(database, migrations);
     const defs = loadDefinitions();
-    return { config, db: database, defs, search: createSearchRegistry(defs), validator: createValidator(defs), migrations,
-      writeHooks: [],
+    const search = createSearchRegistry(defs);
+    compileIndexPlans(search); // every core expression compiled at boot, not on the first write
+    const tenantSearch = new TenantSearchParameters(defs, search);
+    return { config, db: database, defs, search, tenantSearch, validator: createValidator(defs), migrations,
+      writeHooks: [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))],
       pageTokens: new PageTokens(config.pageSecret) };
   } catch (e) {
     if (!db) await database.close();

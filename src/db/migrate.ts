@@ -28,8 +28,11 @@ export function loadMigrations(dir: string): Migration[] {
 }
 
 /** Applies pending migrations to one schema inside one transaction under an advisory lock. Returns versions applied. */
-export async function migrateSchema(db: Db, schema: string, migrations: Migration[]): Promise<number[]> {
+export async function migrateSchema(db: Db, schema: string, migrations: Migration[],
+  guard?: (tx: Queryable) => Promise<boolean>): Promise<number[]> {
   return db.transaction(async (tx) => {
+    // The guard (e.g. "the tenant still exists", holding its row) runs first: nothing happens when it says no.
+    if (guard && !(await guard(tx))) return [];
     await tx.query(sql`SELECT pg_advisory_xact_lock(hashtext(${`hearth.migrate.${schema}`}))`);
     await tx.query(sql`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
     await tx.query(sql`CREATE TABLE IF NOT EXISTS ${ident(schema)}.schema_migration (

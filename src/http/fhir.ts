@@ -46,7 +46,8 @@ export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
     negotiate(header(req, 'accept'), fhirReq.query.filter(([k]) => k === '_format').pop()?.[1]);
     if (req.body !== undefined) checkContentType(fhirReq.headers.contentType);
     const tenant = await resolveTenant(deps, req.params.tenant);
-    const ctx: Context = { tenant, base: `${publicBase(deps, req)}/fhir/${tenant.slug}` };
+    const search = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
+    const ctx: Context = { tenant, base: `${publicBase(deps, req)}/fhir/${tenant.slug}`, search };
     return sendResult(deps, reply, fhirReq, await dispatch(deps, ctx, fhirReq));
   };
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;

@@ -6,6 +6,8 @@ import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
 import type { InteractionCode } from './route.js';
 import { param } from './context.js';
 import { SOFTWARE } from '../version.js';
+import { OPERATIONS, operationsForType } from '../operations/table.js';
+import { COMPARTMENTS, type SearchCapability, searchCapabilities, systemSearchParams } from '../search/capability.js';
 
 const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type',
   'create', 'search-type'];
@@ -17,10 +19,11 @@ const DOCUMENTATION = [
   'Versions are integers per resource starting at 1; every change, including delete, makes a new version.',
   'Delete answers 204 even when the resource is absent or already deleted.',
   'Paging links are opaque and signed; a tampered or expired link answers 410.',
-  'Conditional criteria currently support _id and identifier.',
+  'Search: unknown parameters are ignored (and reported in an outcome entry) unless Prefer: handling=strict. Token codes and identifier values match case-insensitively, except id elements. Paging is keyset-based. Bundle.total is exact unless counting exceeds its time budget.',
+  'Conditional criteria accept any search parameter; result parameters (_include, _sort, ...) are refused with 400.',
 ].join('\n\n');
 
-function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionCode>) {
+function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionCode>, search?: SearchCapability) {
   return {
     type,
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -33,11 +36,16 @@ function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionC
     conditionalUpdate: codes.has('conditional-update'),
     conditionalDelete: codes.has('conditional-delete') ? 'single' : 'not-supported',
     referencePolicy: ['literal', 'logical'],
+    ...(codes.has('search-type') && search ? search : {}),
+    ...(codes.has('operation') && operationsForType(type).length > 0
+      ? { operation: operationsForType(type).map((o) => ({ name: o.name, definition: o.definition })) } : {}),
   };
 }
 
 export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: ReadonlySet<InteractionCode>): Resource {
   const systemCodes = new Set<string>(codes);
+  const types = [...deps.defs.resourceTypes].sort();
+  const search = codes.has('search-type') ? searchCapabilities(ctx.search, types) : new Map<string, SearchCapability>();
   if (codes.has('batch')) systemCodes.add('transaction');
   return {
     resourceType: 'CapabilityStatement',
@@ -58,8 +66,12 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
       mode: 'server',
       documentation: DOCUMENTATION,
       security: { cors: true },
-      resource: [...deps.defs.resourceTypes].sort().map((t) => resourceEntry(deps, t, codes)),
+      resource: types.map((t) => resourceEntry(deps, t, codes, search.get(t))),
       interaction: SYSTEM_LEVEL.filter((c) => systemCodes.has(c)).map((code) => ({ code })),
+      ...(codes.has('search-system') ? { searchParam: systemSearchParams(ctx.search, types[0]!) } : {}),
+      ...(codes.has('search-compartment') ? { compartment: COMPARTMENTS } : {}),
+      ...(codes.has('operation')
+        ? { operation: OPERATIONS.filter((o) => o.system).map((o) => ({ name: o.name, definition: o.definition })) } : {}),
     }],
   };
 }

@@ -19,9 +19,12 @@ export function parseCriteria(criteria: string, type: string): Params {
   return params;
 }
 
+/** The tenant's parameters for conditional criteria, with its base so absolute local references match. */
+export const matchDefinitions = (deps: Deps, ctx: Context) => ({ registry: ctx.search, defs: deps.defs, base: ctx.base });
+
 async function matches(deps: Deps, ctx: Context, type: string, params: Params): Promise<Versioned[]> {
   if (params.length === 0) throw badRequest(`A conditional ${type} interaction needs search criteria`);
-  return matchResources(ctx.tx ?? deps.db, ctx.tenant.schema, type, params, 2);
+  return matchResources(ctx.tx ?? deps.db, ctx.tenant.schema, type, params, 2, matchDefinitions(deps, ctx));
 }
 
 /** If-None-Exist: the single existing match, undefined for none; several → 412. */

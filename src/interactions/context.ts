@@ -9,6 +9,7 @@ import type { Tenant } from '../storage/tenants.js';
 import type { Issue } from '../errors.js';
 import type { PageTokens } from '../fhir/page-token.js';
 import type { SearchRegistry } from '../search/registry.js';
+import type { TenantSearchParameters } from '../search/tenant-params.js';
 
 export interface Validator {
   validate(resource: unknown): Issue[];
@@ -20,6 +21,8 @@ export interface Deps {
   defs: Definitions;
   /** Search parameters by type and code. */
   search: SearchRegistry;
+  /** Per-tenant registries: the core parameters plus the tenant's own SearchParameter resources. */
+  tenantSearch: TenantSearchParameters;
   validator: Validator;
   migrations: { control: Migration[]; tenant: Migration[] };
   /** Runs inside every write transaction (search indexing). */
@@ -31,6 +34,8 @@ export interface Context {
   tenant: Tenant;
   /** Absolute FHIR base of the tenant, e.g. http://localhost:8080/fhir/default (no trailing slash). */
   base: string;
+  /** The tenant's search parameters: R4 core plus its own SearchParameter resources. */
+  search: SearchRegistry;
   /** Set while a transaction Bundle runs: every entry shares it. */
   tx?: Queryable;
 }

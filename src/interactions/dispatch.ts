@@ -8,6 +8,9 @@ import { deleteResource } from './delete.js';
 import { history } from './history.js';
 import { patch } from './patch.js';
 import { read } from './read.js';
+import { search } from './search.js';
+import { compartmentSearch } from './compartment.js';
+import { runOperation } from '../operations/table.js';
 import { type InteractionCode, type Route, route } from './route.js';
 import { update } from './update.js';
 import { vread } from './vread.js';
@@ -30,9 +33,18 @@ export const HANDLERS: Partial<Record<InteractionCode, Handler>> = {
   'history-instance': (deps, ctx, req, r) => history(deps, ctx, req, r.type!, r.id!),
   'history-type': (deps, ctx, req, r) => history(deps, ctx, req, r.type!),
   'history-system': (deps, ctx, req) => history(deps, ctx, req),
+  'search-type': (deps, ctx, req, r) => search(deps, ctx, req, r.type!),
+  'search-system': (deps, ctx, req) => search(deps, ctx, req),
+  'search-compartment': (deps, ctx, req, r) => compartmentSearch(deps, ctx, req, r.type!, r.id!, r.target!),
+  operation: (deps, ctx, req, r) => operation(deps, ctx, req, r),
   capabilities: (deps, ctx, req) => capabilities(deps, ctx, req, implemented()),
   batch: (deps, ctx, req, _r, d) => batch(deps, ctx, req, d),
 };
+
+/** Operations by name and level (src/operations/table.ts); others answer 404 (not-supported). */
+function operation(deps: Deps, ctx: Context, req: FhirRequest, r: Route): Promise<FhirResult> {
+  return runOperation(deps, ctx, req, r.operation!, { ...(r.type ? { type: r.type } : {}), ...(r.id ? { id: r.id } : {}) });
+}
 
 export const implemented = (): ReadonlySet<InteractionCode> => new Set(Object.keys(HANDLERS) as InteractionCode[]);
 

@@ -7,7 +7,7 @@ import type { FhirRequest } from './context.js';
 export type InteractionCode =
   | 'read' | 'vread' | 'update' | 'patch' | 'delete' | 'history-instance' | 'history-type' | 'history-system'
   | 'create' | 'search-type' | 'search-system' | 'capabilities' | 'batch' | 'transaction'
-  | 'conditional-update' | 'conditional-patch' | 'conditional-delete' | 'operation';
+  | 'conditional-update' | 'conditional-patch' | 'conditional-delete' | 'operation' | 'search-compartment';
 
 export interface Route {
   code: InteractionCode;
@@ -15,6 +15,8 @@ export interface Route {
   id?: string;
   vid?: string;
   operation?: string;
+  /** Compartment search: the type searched inside [type]/[id] ('*' for all). */
+  target?: string;
 }
 
 function checkType(defs: Definitions, type: string): string {
@@ -59,6 +61,7 @@ export function route(defs: Definitions, req: FhirRequest): Route {
   if (a === undefined) return { code: pick('system', m, 'the base') };
   if (a === 'metadata' && b === undefined) { only(m, ['GET'], 'metadata'); return { code: 'capabilities' }; }
   if (a === '_history' && b === undefined) { only(m, ['GET'], '_history'); return { code: 'history-system' }; }
+  if (a === '_search' && b === undefined) { only(m, ['POST'], '_search'); return { code: 'search-system' }; }
   if (a.startsWith('$')) return { code: 'operation', operation: a.slice(1) };
   const type = checkType(defs, a);
   if (b === undefined) return { code: pick('type', m, type), type };
@@ -73,5 +76,10 @@ export function route(defs: Definitions, req: FhirRequest): Route {
     return { code: 'vread', type, id, vid: checkId(d) };
   }
   if (c.startsWith('$') && d === undefined) return { code: 'operation', type, id, operation: c.slice(1) };
+  if (c === '*' || defs.isResourceType(c)) {
+    // Compartment search — search.html#compartments; POST …/_search like type-level search.
+    if (d === undefined) { only(m, ['GET'], `${type}/${id}/${c}`); return { code: 'search-compartment', type, id, target: c }; }
+    if (d === '_search') { only(m, ['POST'], '_search'); return { code: 'search-compartment', type, id, target: c }; }
+  }
   throw new FhirError(404, 'not-found', 'Unknown path');
 }

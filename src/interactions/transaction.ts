@@ -5,6 +5,7 @@ import { bundle } from '../fhir/bundle.js';
 import { collectReferences, rewriteReferences } from '../fhir/references.js';
 import type { BundleEntry, Resource } from '../fhir/types.js';
 import { matchResources } from '../search/match.js';
+import { matchDefinitions } from './conditional.js';
 import { entryRequest, patchBody, responseEntry } from './bundle-entry.js';
 import { returnPreference } from './batch.js';
 import { conditionalCreate, parseCriteria } from './conditional.js';
@@ -54,7 +55,7 @@ async function plan(deps: Deps, ctx: Context, entry: BundleEntry, index: number,
 }
 
 async function resolveConditionalUpdate(deps: Deps, ctx: Context, req: FhirRequest, type: string): Promise<FhirRequest> {
-  const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, req.query, 2);
+  const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, req.query, 2, matchDefinitions(deps, ctx));
   if (found.length > 1) throw multipleMatches(`The conditional update criteria matched more than one ${type}`);
   const body = req.body as Resource;
   const id = found[0]?.id ?? body.id ?? crypto.randomUUID();
@@ -72,7 +73,8 @@ async function resolveConditionalReferences(deps: Deps, ctx: Context, planned: P
     if (rewrites.has(ref)) continue;
     const type = ref.slice(0, ref.indexOf('?'));
     if (!deps.defs.isResourceType(type)) throw badRequest(`Conditional reference '${ref}' names an unknown type`);
-    const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, parseCriteria(ref, type), 2);
+    const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, parseCriteria(ref, type), 2,
+      matchDefinitions(deps, ctx));
     if (found.length === 0) throw new FhirError(404, 'not-found', `Conditional reference '${ref}' matched nothing`);
     if (found.length > 1) throw multipleMatches(`Conditional reference '${ref}' matched more than one ${type}`);
     rewrites.set(ref, `${type}/${found[0]!.id}`);

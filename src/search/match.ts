@@ -1,51 +1,68 @@
 /**
- * Resolves search criteria to matching resources for conditional interactions — http://hl7.org/fhir/R4/http.html#ccreate
- * Supports _id and identifier (token) until the search engine (issue #3) replaces it.
+ * Resolves search criteria to matching resources for conditional interactions and conditional references —
+ * http://hl7.org/fhir/R4/http.html#ccreate, #cond-update, #cdelete, #trules (fhir-rest.md §17.10)
  */
 import type { Queryable } from '../db/db.js';
-import { type Sql, ident, join, sql } from '../db/sql.js';
+import { sql } from '../db/sql.js';
 import { badRequest } from '../errors.js';
+import { type Definitions, loadDefinitions } from '../fhir/definitions.js';
+import { PageTokens } from '../fhir/page-token.js';
 import type { Params } from '../interactions/context.js';
 import type { Versioned } from '../storage/resources.js';
+import type { CompileContext } from './compile/context.js';
+import { table } from './compile/context.js';
+import { type FoundRow, whereClause } from './execute.js';
+import { parseSearch } from './parse.js';
+import { type SearchRegistry, createSearchRegistry } from './registry.js';
+import { prepareQuery } from './resolve.js';
 
-/** Splits a token on its first unescaped '|'. */
-function token(value: string): { system?: string; code?: string } {
-  const i = value.search(/(?<!\\)\|/);
-  if (i < 0) return { code: value };
-  return { system: value.slice(0, i), code: value.slice(i + 1) };
+export interface MatchDefinitions {
+  registry: SearchRegistry;
+  defs: Definitions;
+  /** The tenant base, so that absolute references to it count as local ('' when unknown). */
+  base?: string;
 }
 
-function identifierClause(value: string): Sql {
-  const alternatives = value.split(',').map((v) => {
-    const { system, code } = token(v);
-    const probe: Record<string, string> = {};
-    if (system) probe.system = system;
-    if (code) probe.value = code;
-    if (system === '' && code) return sql`EXISTS (SELECT 1 FROM jsonb_array_elements(r.content->'identifier') i
-      WHERE i->>'value' = ${code} AND NOT i ? 'system')`;
-    return sql`r.content->'identifier' @> ${JSON.stringify([probe])}::jsonb`;
-  });
-  return sql`(${join(alternatives, ' OR ')})`;
-}
-
-function clause(name: string, value: string): Sql {
-  if (value === '') throw badRequest(`Search parameter ${name} has an empty value`);
-  if (name === '_id') return sql`r.id = ANY(${value.split(',')})`;
-  if (name === 'identifier') return identifierClause(value);
-  throw badRequest(`Search parameter '${name}' is not supported in conditional criteria yet`);
-}
-
+/** Criteria select; they never shape a result (fhir-rest.md §17.10: `_include`, `_sort` … → 400). */
+const RESULT_PARAMS = new Set(['_include', '_revinclude', '_sort', '_count', '_total', '_summary', '_elements',
+  '_contained', '_containedType', '_page']);
 const IGNORED = new Set(['_format', '_pretty']);
 
-export async function matchResources(db: Queryable, schema: string, type: string, params: Params, limit: number): Promise<Versioned[]> {
-  const criteria = params.filter(([k]) => !IGNORED.has(k));
-  for (const [k] of criteria) {
-    if (k.startsWith('_') && k !== '_id') throw badRequest(`'${k}' is not allowed in conditional criteria`);
+let fallback: MatchDefinitions | undefined;
+
+/** The R4 definitions, loaded once, for callers that do not pass the server's own registry. */
+function defaultDefinitions(): MatchDefinitions {
+  if (!fallback) {
+    const defs = loadDefinitions();
+    fallback = { registry: createSearchRegistry(defs), defs };
   }
-  const where = [sql`r.type = ${type}`, sql`NOT r.deleted`, ...criteria.map(([k, v]) => clause(k, v))];
-  const rows = await db.query<{ id: string; version: number; last_updated: Date; content: Versioned['resource'] }>(
-    sql`SELECT r.id, r.version, r.last_updated, r.content FROM ${ident(schema)}.resource r
-      WHERE ${join(where, ' AND ')} LIMIT ${limit}`);
+  return fallback;
+}
+
+function checkCriteria(params: Params): Params {
+  const criteria = params.filter(([k]) => !IGNORED.has(k));
+  for (const [k, v] of criteria) {
+    if (RESULT_PARAMS.has(k.split(':')[0]!)) throw badRequest(`'${k}' is not allowed in conditional criteria`, [k]);
+    if (v === '') throw badRequest(`Search parameter ${k} has an empty value`, [k]);
+  }
+  return criteria;
+}
+
+/**
+ * Up to `limit` live resources of `type` matching the criteria, with the full search engine. Unknown parameters
+ * are a 400 here (strict handling): ignoring one would widen a conditional update or delete.
+ */
+export async function matchResources(db: Queryable, schema: string, type: string, params: Params, limit: number,
+  definitions: MatchDefinitions = defaultDefinitions()): Promise<Versioned[]> {
+  const { registry, defs, base = '' } = definitions;
+  const parsed = parseSearch({ registry, defs, base }, checkCriteria(params), {
+    types: [type], strict: true, defaultCount: limit, maxCount: limit, pageTokens: new PageTokens('unused'),
+  });
+  if (parsed.conditions.length === 0) throw badRequest(`A conditional ${type} interaction needs search criteria`);
+  const cx: CompileContext = { schema, registry, defs };
+  const q = await prepareQuery(db, cx, parsed);
+  const rows = await db.query<FoundRow>(sql`SELECT r.id, r.version, r.last_updated, r.content
+    FROM ${table(cx, 'resource')} r WHERE ${whereClause(cx, q.types, q.conditions)} LIMIT ${limit}`);
   return rows.map((r) => ({ type, id: r.id, versionId: r.version, lastUpdated: new Date(r.last_updated), deleted: false,
-    ...(r.content ? { resource: r.content } : {}) }));
+    resource: r.content }));
 }

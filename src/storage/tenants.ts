@@ -1,5 +1,5 @@
 /** Tenants: one PostgreSQL schema each, listed in the control schema (ARCHITECTURE §4). */
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import { CONTROL_SCHEMA, type Migration, migrateSchema } from '../db/migrate.js';
 import { ident, sql } from '../db/sql.js';
 import { FhirError } from '../errors.js';
@@ -65,6 +65,11 @@ export async function deleteTenant(db: Db, slug: string): Promise<void> {
 /** Brings every tenant schema up to date (at start and on `hearth migrate`). */
 export async function migrateTenants(db: Db, migrations: Migration[]): Promise<Map<string, number[]>> {
   const applied = new Map<string, number[]>();
-  for (const t of await listTenants(db)) applied.set(t.slug, await migrateSchema(db, t.schema, migrations));
+  for (const t of await listTenants(db)) {
+    // FOR SHARE holds off a concurrent tenant delete until this migration commits; a tenant deleted meanwhile is skipped.
+    const stillThere = async (tx: Queryable) => (await tx.query(sql`SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant
+      WHERE slug = ${t.slug} FOR SHARE`)).length > 0;
+    applied.set(t.slug, await migrateSchema(db, t.schema, migrations, stillThere));
+  }
   return applied;
 }

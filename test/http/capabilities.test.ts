@@ -20,7 +20,7 @@ t.test('CapabilityStatement is derived, JSON-only, and advertises only what work
   t.ok(rest.interaction.some((i: { code: string }) => i.code === 'transaction'));
   const patient = rest.resource.find((r: { type: string }) => r.type === 'Patient');
   const codes = patient.interaction.map((i: { code: string }) => i.code);
-  t.same(codes, ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create']);
+  t.same(codes, ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type']);
   t.equal(patient.updateCreate, true);
 
   // Every advertised interaction answers something other than 405.
@@ -29,7 +29,7 @@ t.test('CapabilityStatement is derived, JSON-only, and advertises only what work
     read: ['GET', `Patient/${created.id}`], vread: ['GET', `Patient/${created.id}/_history/1`],
     update: ['PUT', `Patient/${created.id}`, created], delete: ['DELETE', 'Patient/x'],
     'history-instance': ['GET', `Patient/${created.id}/_history`], 'history-type': ['GET', 'Patient/_history'],
-    create: ['POST', 'Patient', { resourceType: 'Patient' }],
+    create: ['POST', 'Patient', { resourceType: 'Patient' }], 'search-type': ['GET', 'Patient?gender=male'],
   };
   for (const code of codes.filter((c: string) => c !== 'patch')) {
     const [method, path, body] = probes[code]!;

@@ -1,0 +1,25 @@
+/** What every suite receives: the options, the two server processes, and what the ingest suite learned. */
+import type { Child } from './child.js';
+import type { Options } from '../options.js';
+
+export interface SamplePatient {
+  id: string;
+  mrn: string;
+  family: string;
+  given: string;
+}
+
+export interface BenchContext {
+  options: Options;
+  hearth: Child;
+  /** Hosts the baselines; the same process as hearth under PGlite. */
+  raw: Child;
+  /** Absolute FHIR base of the bench tenant, e.g. http://127.0.0.1:41234/fhir/bench-1a2b3c. */
+  base: string;
+  /** The bench tenant's schema, for the hand-written SQL. */
+  schema: string;
+  /** Starts the read baseline's server: a fresh minimal Fastify + pg process (or, under PGlite, Hearth's own). */
+  startReadBaseline(): Promise<{ child: Child; origin: string; stop(): Promise<void> }>;
+  /** Filled by the ingest suite. */
+  state: { patients: SamplePatient[]; resources: number };
+}

@@ -1,0 +1,45 @@
+/**
+ * Bench child process serving Hearth (createDeps + buildApp, as `hearth serve` does) on 127.0.0.1 for one fresh tenant.
+ * With PGlite (one in-process session) it hosts the baselines too; with PostgreSQL they run in bench/raw-server.ts.
+ * Driven over IPC by bench/lib/child.ts; its peak RSS is measured from outside.
+ */
+import fs from 'node:fs';
+import { buildApp, createDeps, loadAllMigrations } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import type { Db } from '../src/db/db.js';
+import { migrateSchema } from '../src/db/migrate.js';
+import { openDb } from '../src/db/open.js';
+import { createTenant, deleteTenant } from '../src/storage/tenants.js';
+import { dbRawDb } from './raw/db.js';
+import { createRawHost } from './raw/host.js';
+import { type ChildOptions, type Handler, childOptions, serveIpc } from './lib/ipc.js';
+
+const migrator = (db: Db) => async (schema: string) => { await migrateSchema(db, schema, loadAllMigrations().tenant); };
+
+async function startHearth(o: ChildOptions): Promise<Handler> {
+  const config = loadConfig({ ...process.env, DATABASE_URL: o.databaseUrl ?? '', HEARTH_HOST: '127.0.0.1', HEARTH_PORT: '0' });
+  const db = await openDb({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, poolSize: config.poolSize });
+  const deps = await createDeps(config, db);
+  const tenant = await createTenant(db, o.tenant!, deps.migrations.tenant);
+  const app = buildApp(deps);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as { port: number }).port;
+  const raw = o.databaseUrl ? undefined : createRawHost({ db: dbRawDb(db), hearthSchema: tenant.schema,
+    scratchSchema: o.scratchSchema, migrate: migrator(db) });
+  return async (op, args) => {
+    if (op === 'info') return { port, schema: tenant.schema, hostsRaw: Boolean(raw) };
+    if (op === 'teardown') {
+      if (raw) await raw.handle('teardown', {});
+      await app.close();
+      await deleteTenant(db, o.tenant!);
+      await db.close();
+      return undefined;
+    }
+    if (raw?.has(op)) return raw.handle(op, args);
+    throw new Error(`unknown op ${op}`);
+  };
+}
+
+const options = childOptions();
+if (options?.dataDir) fs.mkdirSync(options.dataDir, { recursive: true });
+if (options) serveIpc(await startHearth(options));

@@ -1,0 +1,71 @@
+/** Search AST → SQL boolean over the resource alias, dispatched by parameter type — http://hl7.org/fhir/R4/search.html */
+import { type Sql, join, sql } from '../../db/sql.js';
+import type { CompartmentCondition, Condition, MissingCondition, ValueCondition } from '../ast.js';
+import { compileChain, compileHas } from './chain.js';
+import { compileComposite } from './composite.js';
+import { type CompileContext, INDEX_TABLES, type Scope, exists, notExists, resourceAlias, table, typeOf } from './context.js';
+import { compileDate } from './date.js';
+import { compileNumber, compileQuantity } from './number.js';
+import { compileReference } from './reference.js';
+import { compileList, compileOnResource, isColumnParam } from './special.js';
+import { compileString } from './string.js';
+import { compileToken } from './token.js';
+import { compileUri } from './uri.js';
+
+export type { CompileContext, Scope } from './context.js';
+
+/** :missing=true → no index row for the parameter; false → at least one (search.html#missing). */
+function compileMissing(cx: CompileContext, c: MissingCondition, scope: Scope): Sql {
+  if (isColumnParam(c.code)) return c.missing ? sql`FALSE` : sql`TRUE`;
+  const t = INDEX_TABLES[c.type as keyof typeof INDEX_TABLES];
+  if (!t) throw new Error(`No index table for ${c.type}`);
+  return c.missing ? notExists(cx, t, scope, c.code) : exists(cx, t, scope, c.code);
+}
+
+function compileValue(cx: CompileContext, c: ValueCondition, scope: Scope): Sql {
+  const onResource = compileOnResource(c, scope);
+  if (onResource) return onResource;
+  switch (c.type) {
+    case 'string': return compileString(cx, c, scope);
+    case 'token': return compileToken(cx, c, scope);
+    case 'reference': return compileReference(cx, c, scope);
+    case 'date': return compileDate(cx, c, scope);
+    case 'number': return compileNumber(cx, c, scope);
+    case 'quantity': return compileQuantity(cx, c, scope);
+    case 'uri': return compileUri(cx, c, scope);
+    case 'composite': return compileComposite(cx, c, scope);
+    default: throw new Error(`Parameter type ${c.type} has no compiler`);
+  }
+}
+
+/**
+ * Referenced as `Type/id` through one of the compartment's parameters for the resource's type; the compartment's
+ * own resource belongs to it too (fhir-search.md §8.1, §8.5).
+ */
+function compileCompartment(cx: CompileContext, c: CompartmentCondition, scope: Scope): Sql {
+  const r = resourceAlias(scope.depth);
+  const pairs = [...c.params].filter(([type]) => scope.type === undefined || type === scope.type)
+    .flatMap(([type, params]) => params.map((p) => `${type}.${p}`));
+  const refs = sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} ci WHERE ci.rid = ${r}.rid AND ci.ref_type = ${c.compartment} AND ci.ref_id = ${c.id} AND ci.type || '.' || ci.param = ANY(${pairs}))`;
+  const self = sql`(${typeOf(scope)} = ${c.compartment} AND ${r}.id = ${c.id})`;
+  if (scope.type !== undefined && scope.type !== c.compartment) return refs;
+  return sql`(${self} OR ${refs})`;
+}
+
+export function compileCondition(cx: CompileContext, c: Condition, scope: Scope): Sql {
+  const next = (n: Condition, s: Scope) => compileCondition(cx, n, s);
+  switch (c.kind) {
+    case 'value': return compileValue(cx, c, scope);
+    case 'missing': return compileMissing(cx, c, scope);
+    case 'chain': return compileChain(cx, c, scope, next);
+    case 'has': return compileHas(cx, c, scope, next);
+    case 'compartment': return compileCompartment(cx, c, scope);
+    case 'list': return compileList(cx, c, scope);
+  }
+}
+
+/** Every condition for one scope, ANDed (TRUE when there are none). */
+export function compileAll(cx: CompileContext, conditions: Condition[], scope: Scope): Sql {
+  if (conditions.length === 0) return sql`TRUE`;
+  return join(conditions.map((c) => compileCondition(cx, c, scope)), ' AND ');
+}

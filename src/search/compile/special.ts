@@ -1,0 +1,38 @@
+/** Parameters on resource columns and whole resources: _id, _lastUpdated, _text, _content, _list — search.html#all */
+import { type Sql, sql } from '../../db/sql.js';
+import type { DateValue, ListCondition, StringValue, TokenValue, ValueCondition } from '../ast.js';
+import { type CompileContext, type Scope, any, resourceAlias, table, typeOf } from './context.js';
+import { pointMatch } from './date.js';
+
+/** _id is exact and case-sensitive (fhir-search.md §5.1). */
+function compileId(c: ValueCondition, r: Sql): Sql {
+  const ids = (c.values as TokenValue[]).map((v) => v.code ?? '');
+  const match = ids.length === 1 ? sql`${r}.id = ${ids[0]}` : sql`${r}.id = ANY(${ids})`;
+  return c.modifier === 'not' ? sql`NOT (${match})` : match;
+}
+
+/** Full text (project decision: PostgreSQL text search, words ANDed) over the narrative or the whole resource. */
+function compileText(c: ValueCondition, r: Sql): Sql {
+  const doc = c.code === '_text'
+    ? sql`to_tsvector('simple', coalesce(${r}.content #>> '{text,div}', ''))`
+    : sql`jsonb_to_tsvector('simple', ${r}.content, '["string"]')`;
+  return any((c.values as StringValue[]).map((v) => sql`${doc} @@ plainto_tsquery('simple', ${v.text})`));
+}
+
+/** Conditions that read the resource row itself; undefined for index-backed parameters. */
+export function compileOnResource(c: ValueCondition, scope: Scope): Sql | undefined {
+  const r = resourceAlias(scope.depth);
+  if (c.code === '_id') return compileId(c, r);
+  if (c.code === '_lastUpdated') return any((c.values as DateValue[]).map((v) => pointMatch(sql`${r}.last_updated`, v)));
+  if (c.code === '_text' || c.code === '_content') return compileText(c, r);
+  return undefined;
+}
+
+/** Resource-column parameters always have a value. */
+export const isColumnParam = (code: string): boolean => code === '_id' || code === '_lastUpdated';
+
+/** _list=[id]: the resource is an item of that List (search.html#list). */
+export function compileList(cx: CompileContext, c: ListCondition, scope: Scope): Sql {
+  const r = resourceAlias(scope.depth);
+  return sql`EXISTS (SELECT 1 FROM ${table(cx, 'resource')} l, jsonb_array_elements(l.content->'entry') e WHERE l.type = 'List' AND l.id = ${c.id} AND NOT l.deleted AND e #>> '{item,reference}' = ${typeOf(scope)} || '/' || ${r}.id)`;
+}

@@ -1,0 +1,74 @@
+/** _include and _revinclude (with :iterate) for one page of matches — http://hl7.org/fhir/R4/search.html#include */
+import type { Queryable } from '../db/db.js';
+import { type Sql, raw, sql } from '../db/sql.js';
+import type { IncludeSpec } from './ast.js';
+import type { CompileContext } from './compile/context.js';
+import { table } from './compile/context.js';
+import type { FoundRow } from './execute.js';
+
+/** Project decision (fhir-search.md §6.4): :iterate follows at most this many levels. */
+export const MAX_ITERATE_DEPTH = 3;
+/** A guard against runaway pages: at most this many resources per include step. */
+export const MAX_INCLUDED = 5000;
+
+const COLUMNS = (a: 't' | 's') => raw(`${a}.rid, ${a}.type, ${a}.id, ${a}.version, ${a}.last_updated, ${a}.content`);
+
+/** Targets of `source:param[:target]` references held by the given resources. */
+function forward(cx: CompileContext, spec: IncludeSpec, rids: number[]): Sql {
+  const param = spec.param === '*' ? sql`` : sql` AND i.param = ${spec.param}`;
+  const target = spec.target ? sql` AND t.type = ${spec.target}` : sql``;
+  const source = spec.source === '*' ? sql`` : sql` AND i.type = ${spec.source}`;
+  return sql`SELECT DISTINCT ${COLUMNS('t')} FROM ${table(cx, 'idx_reference')} i
+    JOIN ${table(cx, 'resource')} t ON t.type = i.ref_type AND t.id = i.ref_id
+    WHERE i.rid = ANY(${rids})${source}${param}${target} AND NOT t.deleted LIMIT ${MAX_INCLUDED}`;
+}
+
+/** `source` resources whose `param` refers to one of the given resources of one type. */
+function reverse(cx: CompileContext, spec: IncludeSpec, type: string, ids: string[]): Sql {
+  const param = spec.param === '*' ? sql`` : sql` AND i.param = ${spec.param}`;
+  const source = spec.source === '*' ? sql`` : sql` AND i.type = ${spec.source}`;
+  return sql`SELECT DISTINCT ${COLUMNS('s')} FROM ${table(cx, 'idx_reference')} i
+    JOIN ${table(cx, 'resource')} s ON s.rid = i.rid
+    WHERE i.ref_type = ${type} AND i.ref_id = ANY(${ids})${source}${param} AND NOT s.deleted
+    LIMIT ${MAX_INCLUDED}`;
+}
+
+async function step(db: Queryable, cx: CompileContext, from: FoundRow[], include: IncludeSpec[], revinclude: IncludeSpec[]) {
+  const found: FoundRow[] = [];
+  for (const spec of include) {
+    const rids = from.filter((r) => spec.source === '*' || r.type === spec.source).map((r) => r.rid);
+    if (rids.length > 0) found.push(...await db.query<FoundRow>(forward(cx, spec, rids)));
+  }
+  for (const spec of revinclude) {
+    const byType = new Map<string, string[]>();
+    for (const r of from) if (!spec.target || spec.target === r.type) byType.set(r.type, [...byType.get(r.type) ?? [], r.id]);
+    for (const [type, ids] of byType) found.push(...await db.query<FoundRow>(reverse(cx, spec, type, ids)));
+  }
+  return found;
+}
+
+/**
+ * The included resources for a page: every spec applies to the matches; :iterate specs apply again to what was
+ * included, up to MAX_ITERATE_DEPTH levels. Matches and duplicates are left out (fhir-search.md §6.5).
+ */
+export async function findIncludes(db: Queryable, cx: CompileContext, matches: FoundRow[], include: IncludeSpec[],
+  revinclude: IncludeSpec[]): Promise<FoundRow[]> {
+  const seen = new Set(matches.map((r) => Number(r.rid)));
+  const out: FoundRow[] = [];
+  let from = matches;
+  for (let depth = 0; depth <= MAX_ITERATE_DEPTH && from.length > 0; depth++) {
+    const inc = depth === 0 ? include : include.filter((s) => s.iterate);
+    const rev = depth === 0 ? revinclude : revinclude.filter((s) => s.iterate);
+    if (inc.length === 0 && rev.length === 0) break;
+    const fresh: FoundRow[] = [];
+    for (const row of await step(db, cx, from, inc, rev)) {
+      const rid = Number(row.rid);
+      if (seen.has(rid)) continue;
+      seen.add(rid);
+      fresh.push({ ...row, rid });
+    }
+    out.push(...fresh);
+    from = fresh;
+  }
+  return out;
+}
