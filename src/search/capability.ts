@@ -15,9 +15,19 @@ export const isSupported = (d: SearchParameterDef): boolean =>
 
 const entry = (d: SearchParameterDef) => ({ name: d.code, definition: d.url, type: d.type });
 
-/** Per type: its supported parameters, `Type:param` includes (and `Type:*`) and the revincludes that target it. */
+const cache = new WeakMap<SearchRegistry, Map<string, SearchCapability>>();
+
+/**
+ * Per type: its supported parameters, `Type:param` includes (and `Type:*`) and the revincludes that target it.
+ * Computed once per registry (a tenant's registry is replaced when its parameters change).
+ */
 export function searchCapabilities(registry: SearchRegistry, types: Iterable<string>): Map<string, SearchCapability> {
-  const all = [...types];
+  let known = cache.get(registry);
+  if (!known) cache.set(registry, known = computeCapabilities(registry, [...types]));
+  return known;
+}
+
+function computeCapabilities(registry: SearchRegistry, all: string[]): Map<string, SearchCapability> {
   const revinclude = new Map<string, Set<string>>();
   for (const source of all) {
     for (const d of registry.forType(source).values()) {
