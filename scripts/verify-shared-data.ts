@@ -1,17 +1,20 @@
-// Loads the shared Synthea bundles (support batches, self-contained/ and large/) into a fresh tenant and checks
+// Loads the shared Synthea bundles (support batches, conditional-refs/, self-contained/ and large/) into a fresh tenant and checks
 // that the stored count per resource type equals the count in the files. Usage: tsx scripts/verify-shared-data.ts <shared/data>
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { buildApp, createDeps } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { createTenant, deleteTenant } from '../src/storage/tenants.js';
+import { createTenant, deleteTenant, schemaFor } from '../src/storage/tenants.js';
+import { ident, sql } from '../src/db/sql.js';
 import type { Bundle } from '../src/fhir/types.js';
 
 const dataDir = path.resolve(process.argv[2] ?? '../shared/data');
 const synthea = path.join(dataDir, 'synthea');
 const files = [
   ...['0-hospitalInformation1625911868739.json', '0-practitionerInformation1625911868739.json']
+    .map((f) => path.join(synthea, 'conditional-refs', f)),
+  ...fs.readdirSync(path.join(synthea, 'conditional-refs')).filter((f) => f.endsWith('.json') && !f.startsWith('0-')).sort()
     .map((f) => path.join(synthea, 'conditional-refs', f)),
   ...fs.readdirSync(path.join(synthea, 'self-contained')).filter((f) => f.endsWith('.json')).sort()
     .map((f) => path.join(synthea, 'self-contained', f)),
@@ -54,6 +57,11 @@ try {
     ok &&= same;
     console.log(`${same ? 'ok  ' : 'FAIL'} ${type}: file ${count}, stored ${stored}`);
   }
+  const left = await deps.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(schemaFor(slug))}.resource
+    WHERE content::text ~ ${'"reference": "([A-Za-z]+[?]|urn:uuid:)'}`);
+  const unresolved = left[0]!.n;
+  ok &&= unresolved === 0;
+  console.log(`${unresolved === 0 ? 'ok  ' : 'FAIL'} resources still holding a conditional or urn:uuid reference: ${unresolved}`);
 } finally {
   await deleteTenant(deps.db, slug);
   await app.close();
