@@ -5,7 +5,7 @@
 import type { Queryable } from '../db/db.js';
 import { sql } from '../db/sql.js';
 import { badRequest } from '../errors.js';
-import { type Definitions, loadDefinitions } from '../fhir/definitions.js';
+import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
 import type { Params } from '../interactions/context.js';
 import type { Versioned } from '../storage/resources.js';
@@ -13,7 +13,7 @@ import type { CompileContext } from './compile/context.js';
 import { table } from './compile/context.js';
 import { type FoundRow, whereClause } from './execute.js';
 import { parseSearch } from './parse.js';
-import { type SearchRegistry, createSearchRegistry } from './registry.js';
+import type { SearchRegistry } from './registry.js';
 import { prepareQuery } from './resolve.js';
 
 export interface MatchDefinitions {
@@ -27,17 +27,6 @@ export interface MatchDefinitions {
 const RESULT_PARAMS = new Set(['_include', '_revinclude', '_sort', '_count', '_total', '_summary', '_elements',
   '_contained', '_containedType', '_page']);
 const IGNORED = new Set(['_format', '_pretty']);
-
-let fallback: MatchDefinitions | undefined;
-
-/** The R4 definitions, loaded once, for callers that do not pass the server's own registry. */
-function defaultDefinitions(): MatchDefinitions {
-  if (!fallback) {
-    const defs = loadDefinitions();
-    fallback = { registry: createSearchRegistry(defs), defs };
-  }
-  return fallback;
-}
 
 function checkCriteria(params: Params): Params {
   const criteria = params.filter(([k]) => !IGNORED.has(k));
@@ -53,7 +42,7 @@ function checkCriteria(params: Params): Params {
  * are a 400 here (strict handling): ignoring one would widen a conditional update or delete.
  */
 export async function matchResources(db: Queryable, schema: string, type: string, params: Params, limit: number,
-  definitions: MatchDefinitions = defaultDefinitions()): Promise<Versioned[]> {
+  definitions: MatchDefinitions): Promise<Versioned[]> {
   const { registry, defs, base = '' } = definitions;
   const parsed = parseSearch({ registry, defs, base }, checkCriteria(params), {
     types: [type], strict: true, defaultCount: limit, maxCount: limit, pageTokens: new PageTokens('unused'),
