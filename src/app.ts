@@ -12,6 +12,8 @@ import { registerAdminRoutes } from './http/admin.js';
 import { JSON_BODY_TYPES } from './http/content.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { registerFhirRoutes } from './http/fhir.js';
+import { registerOAuthApi } from './http/oauth-api.js';
+import { registerOAuthPages } from './http/oauth-pages.js';
 import { registerHealthRoutes } from './http/health.js';
 import { genReqId, registerHooks } from './http/hooks.js';
 import type { Deps } from './interactions/context.js';
@@ -21,6 +23,7 @@ import { indexResource } from './search/index-writer.js';
 import { createSearchRegistry } from './search/registry.js';
 import { compileIndexPlans } from './search/extract.js';
 import { TenantSearchParameters } from './search/tenant-params.js';
+import { KeyStore } from './auth/keys.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -51,7 +54,8 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     const tenantSearch = new TenantSearchParameters(defs, search);
     return { config, db: database, defs, search, tenantSearch, validator: createValidator(defs), migrations,
       writeHooks: [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))],
-      pageTokens: new PageTokens(config.pageSecret) };
+      pageTokens: new PageTokens(config.pageSecret),
+      auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date() } };
   } catch (e) {
     if (!db) await database.close();
     throw e;
@@ -83,6 +87,8 @@ export function buildApp(deps: Deps): FastifyInstance {
   });
   registerHealthRoutes(app, deps);
   registerAdminRoutes(app, deps);
+  registerOAuthApi(app, deps);
+  registerOAuthPages(app, deps);
   registerFhirRoutes(app, deps);
   return app;
 }

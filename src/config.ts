@@ -21,6 +21,8 @@ export interface Config {
   updateCreate: boolean;
   /** Signs page tokens; set it when several nodes serve one database so their links interoperate. */
   pageSecret?: string;
+  /** Encrypts token signing keys at rest (AES-256-GCM); without it they are stored as plain PKCS#8. */
+  keySecret?: string;
 }
 
 export class ConfigError extends Error {
@@ -97,5 +99,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     poolSize: integer(env, 'HEARTH_DB_POOL_SIZE', 10, 1, 200),
     updateCreate: boolean(env, 'HEARTH_UPDATE_CREATE', true),
     pageSecret: env.HEARTH_PAGE_SECRET?.trim() || undefined,
+    keySecret: env.HEARTH_KEY_SECRET?.trim() || undefined,
   };
 }

@@ -16,6 +16,8 @@ export interface Issue {
 
 export class FhirError extends Error {
   readonly issues: Issue[];
+  /** Extra response headers (WWW-Authenticate on 401/403, Retry-After on 429). */
+  headers: Record<string, string> = {};
   constructor(readonly status: number, readonly issue: IssueCode, message: string,
               readonly expression?: string[], more: Issue[] = []) {
     super(message);
@@ -46,5 +48,21 @@ export const notAcceptable = (message: string) => new FhirError(406, 'not-suppor
 export const unsupportedMediaType = (message: string) => new FhirError(415, 'not-supported', message);
 export const unauthorized = (message: string) => new FhirError(401, 'login', message);
 export const forbidden = (message: string) => new FhirError(403, 'forbidden', message);
+
+/** RFC 6750 §3: 401 for a missing or bad token; error omitted when no token was sent. */
+export function invalidToken(message: string, sent: boolean): FhirError {
+  const e = new FhirError(401, 'login', message);
+  e.headers['WWW-Authenticate'] = sent
+    ? `Bearer realm="fhir", error="invalid_token", error_description="${message.replace(/["\\]/g, '')}"`
+    : 'Bearer realm="fhir"';
+  return e;
+}
+
+/** RFC 6750 §3.1 insufficient_scope; the message never says whether the resource exists. */
+export function insufficientScope(needed: string): FhirError {
+  const e = new FhirError(403, 'forbidden', `The access token's scopes do not allow this (needs ${needed})`);
+  e.headers['WWW-Authenticate'] = `Bearer realm="fhir", error="insufficient_scope", scope="${needed}"`;
+  return e;
+}
 export const notSupported = (message: string) => new FhirError(501, 'not-supported', message);
 export const tooCostly = (message: string) => new FhirError(400, 'too-costly', message);

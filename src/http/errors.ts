@@ -31,7 +31,8 @@ export function sendOutcome(reply: FastifyReply, e: FhirError, pretty = false): 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
   const fhir = error instanceof FhirError ? error : fromDatabaseError(error) ?? fromFramework(error as FastifyError);
   if (fhir) {
-    if (fhir.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="hearth"');
+    for (const [k, v] of Object.entries(fhir.headers)) reply.header(k, v);
+    if (fhir.status === 401 && !fhir.headers['WWW-Authenticate']) reply.header('WWW-Authenticate', 'Bearer realm="hearth"');
     return sendOutcome(reply, fhir);
   }
   // Bugs and infrastructure failures: logged with the request id, answered generically. The message is left out

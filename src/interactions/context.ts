@@ -10,6 +10,8 @@ import type { Issue } from '../errors.js';
 import type { PageTokens } from '../fhir/page-token.js';
 import type { SearchRegistry } from '../search/registry.js';
 import type { TenantSearchParameters } from '../search/tenant-params.js';
+import type { AuthServices } from '../auth/tokens.js';
+import type { Access } from '../auth/access.js';
 
 export interface Validator {
   validate(resource: unknown): Issue[];
@@ -28,6 +30,8 @@ export interface Deps {
   /** Runs inside every write transaction (search indexing). */
   writeHooks: WriteHook[];
   pageTokens: PageTokens;
+  /** Signing keys and the clock of the SMART authorization server. */
+  auth: AuthServices;
 }
 
 export interface Context {
@@ -38,6 +42,8 @@ export interface Context {
   search: SearchRegistry;
   /** Set while a transaction Bundle runs: every entry shares it. */
   tx?: Queryable;
+  /** What the request's access token allows; undefined only for internal callers (jobs), never for HTTP. */
+  access?: Access;
 }
 
 /** Query parameters in order, repeats kept (a repeated parameter means AND in search). */

@@ -58,8 +58,17 @@ export interface CompartmentCondition { kind: 'compartment'; compartment: string
 /** `_list=[id]`: referenced from List/[id].entry.item (search.html#list). */
 export interface ListCondition { kind: 'list'; id: string }
 
+/** Some alternative holds (each alternative's conditions ANDed; none → false): SMART scope narrowing. */
+export interface AnyCondition { kind: 'any'; alternatives: Condition[][] }
+
+/** The condition for the row's own type (null → no restriction); types not in the map never match. */
+export interface ByTypeCondition { kind: 'by-type'; byType: ReadonlyMap<string, Condition | null> }
+
+/** Referenced by a live member of a compartment (patient-scope reads of Medication, Organization, …). */
+export interface ReferencedFromCondition { kind: 'referenced-from'; compartment: CompartmentCondition }
+
 export type Condition = ValueCondition | MissingCondition | ChainCondition | HasCondition | CompartmentCondition
-  | ListCondition;
+  | ListCondition | AnyCondition | ByTypeCondition | ReferencedFromCondition;
 
 export interface SortKey { code: string; descending: boolean }
 

@@ -18,6 +18,15 @@ export interface Change {
 /** Called inside the write transaction so that derived rows (search indexes) commit with the resource. */
 export type WriteHook = (tx: Queryable, schema: string, change: Change) => Promise<void>;
 
+/**
+ * Access checks inside the write transaction (SMART scope narrowing): `before` sees the live version being
+ * replaced or deleted, `after` the written one with its index rows. Throwing rolls the write back.
+ */
+export interface WriteGuard {
+  before?(tx: Queryable, id: string): Promise<void>;
+  after?(tx: Queryable, change: Change): Promise<void>;
+}
+
 export interface WriteRequest {
   type: string;
   id: string;
@@ -64,31 +73,38 @@ async function runHooks(tx: Queryable, schema: string, hooks: WriteHook[], chang
 }
 
 /** Version 1 of a (type, id) nobody holds: one INSERT; undefined when a concurrent writer got there first. */
-async function tryInsertNew(tx: Queryable, schema: string, req: WriteRequest, at: Date, hooks: WriteHook[]): Promise<WriteResult | undefined> {
+async function tryInsertNew(tx: Queryable, schema: string, req: WriteRequest, at: Date, hooks: WriteHook[],
+  guard: WriteGuard | undefined): Promise<WriteResult | undefined> {
   checkPreconditions(req, undefined);
   const resource = stamp(req.resource!, req.id, 1, at);
   const rid = await insertNew(tx, schema, { type: req.type, id: req.id, version: 1, lastUpdated: at, method: req.method, resource });
   if (rid === undefined) return undefined;
-  await runHooks(tx, schema, hooks, { rid, type: req.type, id: req.id, resource, isNew: true });
+  const change: Change = { rid, type: req.type, id: req.id, resource, isNew: true };
+  await runHooks(tx, schema, hooks, change);
+  await guard?.after?.(tx, change);
   return { versioned: versionOf(req, 1, at, resource), created: true };
 }
 
-export async function writeResource(tx: Queryable, schema: string, req: WriteRequest, hooks: WriteHook[] = []): Promise<WriteResult> {
+export async function writeResource(tx: Queryable, schema: string, req: WriteRequest, hooks: WriteHook[] = [],
+  guard?: WriteGuard): Promise<WriteResult> {
   const at = new Date();
   // A create has a fresh server id: skip the lookup and insert straight away.
   let current = req.method === 'POST' ? undefined : await lockCurrent(tx, schema, req.type, req.id);
   if (!current && req.method !== 'DELETE') {
-    const inserted = await tryInsertNew(tx, schema, req, at, hooks);
+    const inserted = await tryInsertNew(tx, schema, req, at, hooks, guard);
     if (inserted) return inserted;
     current = await lockCurrent(tx, schema, req.type, req.id);
   }
   if (!current && req.method !== 'DELETE') throw conflict(`${req.type}/${req.id} changed concurrently; retry`);
+  if (current && !current.deleted) await guard?.before?.(tx, req.id);
   checkPreconditions(req, current);
   if (!current || (req.method === 'DELETE' && current.deleted)) return { created: false, ...(current ? { previous: current } : {}) };
   const version = current.version + 1;
   const resource = req.resource && stamp(req.resource, req.id, version, at);
   await writeVersion(tx, schema, { rid: current.rid, type: req.type, id: req.id, version, lastUpdated: at, method: req.method,
     ...(resource ? { resource } : {}) });
-  await runHooks(tx, schema, hooks, { rid: current.rid, type: req.type, id: req.id, resource, isNew: false });
+  const change: Change = { rid: current.rid, type: req.type, id: req.id, resource, isNew: false };
+  await runHooks(tx, schema, hooks, change);
+  await guard?.after?.(tx, change);
   return { versioned: versionOf(req, version, at, resource), created: current.deleted, previous: current };
 }

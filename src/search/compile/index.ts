@@ -1,9 +1,9 @@
 /** Search AST → SQL boolean over the resource alias, dispatched by parameter type — http://hl7.org/fhir/R4/search.html */
 import { type Sql, join, sql } from '../../db/sql.js';
-import type { CompartmentCondition, Condition, MissingCondition, ValueCondition } from '../ast.js';
+import type { ByTypeCondition, CompartmentCondition, Condition, MissingCondition, ReferencedFromCondition, ValueCondition } from '../ast.js';
 import { compileChain, compileHas } from './chain.js';
 import { compileComposite } from './composite.js';
-import { type CompileContext, INDEX_TABLES, type Scope, exists, notExists, resourceAlias, table, typeOf } from './context.js';
+import { type CompileContext, INDEX_TABLES, type Scope, any, exists, notExists, resourceAlias, table, typeOf } from './context.js';
 import { compileDate } from './date.js';
 import { compileNumber, compileQuantity } from './number.js';
 import { compileReference } from './reference.js';
@@ -52,6 +52,29 @@ function compileCompartment(cx: CompileContext, c: CompartmentCondition, scope: 
   return sql`(${self} OR ${refs})`;
 }
 
+/** by-type: the row's type picks its condition; with no constant type, one branch per listed type. */
+function compileByType(cx: CompileContext, c: ByTypeCondition, scope: Scope): Sql {
+  const branch = (type: string, cond: Condition | null) =>
+    cond === null ? sql`TRUE` : compileCondition(cx, cond, { depth: scope.depth, type });
+  if (scope.type !== undefined) {
+    const cond = c.byType.get(scope.type);
+    return cond === undefined ? sql`FALSE` : branch(scope.type, cond);
+  }
+  const r = resourceAlias(scope.depth);
+  return any([...c.byType].map(([type, cond]) => sql`(${r}.type = ${type} AND ${branch(type, cond)})`));
+}
+
+/** Some live member of the compartment (or its own resource) holds a reference to this resource. */
+function compileReferencedFrom(cx: CompileContext, c: ReferencedFromCondition, scope: Scope): Sql {
+  const r = resourceAlias(scope.depth);
+  const { compartment: k } = c;
+  const pairs = [...k.params].flatMap(([type, params]) => params.map((p) => `${type}.${p}`));
+  return sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} ra JOIN ${table(cx, 'resource')} rm ON rm.rid = ra.rid
+    WHERE ra.ref_type = ${typeOf(scope)} AND ra.ref_id = ${r}.id AND NOT rm.deleted
+      AND ((rm.type = ${k.compartment} AND rm.id = ${k.id}) OR EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} rc
+        WHERE rc.rid = rm.rid AND rc.ref_type = ${k.compartment} AND rc.ref_id = ${k.id} AND rc.type || '.' || rc.param = ANY(${pairs}))))`;
+}
+
 export function compileCondition(cx: CompileContext, c: Condition, scope: Scope): Sql {
   const next = (n: Condition, s: Scope) => compileCondition(cx, n, s);
   switch (c.kind) {
@@ -61,6 +84,9 @@ export function compileCondition(cx: CompileContext, c: Condition, scope: Scope)
     case 'has': return compileHas(cx, c, scope, next);
     case 'compartment': return compileCompartment(cx, c, scope);
     case 'list': return compileList(cx, c, scope);
+    case 'any': return any(c.alternatives.map((alt) => sql`(${compileAll(cx, alt, scope)})`));
+    case 'by-type': return compileByType(cx, c, scope);
+    case 'referenced-from': return compileReferencedFrom(cx, c, scope);
   }
 }
 

@@ -1,0 +1,195 @@
+/**
+ * Scope enforcement on the resource server (smart-app-launch.md §8–§9): which interactions a token allows, and
+ * the narrowing it implies — the launch patient's compartment for patient/ scopes and the search constraints of
+ * query-restricted v2 scopes — as search conditions, so that search, _include, reads and writes share one rule.
+ */
+import type { Queryable } from '../db/db.js';
+import { sql } from '../db/sql.js';
+import { insufficientScope } from '../errors.js';
+import type { Definitions } from '../fhir/definitions.js';
+import { PageTokens } from '../fhir/page-token.js';
+import type { Condition } from '../search/ast.js';
+import { inPatientCompartment, patientCompartmentCondition } from '../search/compartment.js';
+import { type CompileContext, compileCondition } from '../search/compile/index.js';
+import { table } from '../search/compile/context.js';
+import { parseSearch } from '../search/parse.js';
+import type { SearchRegistry } from '../search/registry.js';
+import type { Change, WriteGuard } from '../storage/write.js';
+import { type Perm, type ScopeRule, rulesFor } from './scopes.js';
+
+/** Who is asking, from a verified access token. */
+export interface Principal {
+  clientId: string;
+  /** The token's sub: the user id, or the client id for backend services. */
+  subject: string;
+  scope: string;
+  rules: ScopeRule[];
+  /** Launch patient (patient/ scopes are confined to its compartment). */
+  patient?: string;
+  encounter?: string;
+  /** 'Practitioner/1', 'Patient/2' … */
+  fhirUser?: string;
+  grantId: string;
+}
+
+const NO_TOKENS = new PageTokens('unused');
+
+/** The SMART name of a permission check, for WWW-Authenticate scope="…". */
+const needed = (type: string, perm: Perm) => `user/${type}.${perm} or system/${type}.${perm}`;
+
+export class Access {
+  private readonly cache = new Map<string, Condition | null | false>();
+
+  constructor(readonly principal: Principal, private readonly schema: string, private readonly registry: SearchRegistry,
+    private readonly defs: Definitions, private readonly base: string) {}
+
+  /** The patient whose compartment user/ scopes are confined to: a patient user sees only their own record. */
+  private get ownPatient(): string | undefined {
+    const m = /^Patient\/(.+)$/.exec(this.principal.fhirUser ?? '');
+    return m?.[1];
+  }
+
+  allows(type: string, perm: Perm): boolean {
+    return this.narrowing(type, perm) !== false;
+  }
+
+  /** 403 insufficient_scope unless some granted scope allows perm on type — checked before any data is read. */
+  require(type: string, perm: Perm): void {
+    if (!this.allows(type, perm)) throw insufficientScope(needed(type, perm));
+  }
+
+  /** True when some scope on '*' or any type allows perm (system-level search and history). */
+  allowsAnyType(perm: Perm): boolean {
+    return this.principal.rules.some((r) => r.perms.has(perm));
+  }
+
+  private queryConditions(rule: ScopeRule, type: string): Condition[] | undefined {
+    if (!rule.query) return [];
+    try {
+      return parseSearch({ registry: this.registry, defs: this.defs, base: this.base }, rule.query, {
+        types: [type], strict: true, defaultCount: 1, maxCount: 1, pageTokens: NO_TOKENS }).conditions;
+    } catch {
+      return undefined; // a constraint this server cannot evaluate grants nothing (§8.7)
+    }
+  }
+
+  /** One rule's alternative for (type, perm): conditions to AND, [] for everything, undefined for nothing. */
+  private alternative(rule: ScopeRule, type: string, perm: Perm): Condition[] | undefined {
+    const query = this.queryConditions(rule, type);
+    if (!query) return undefined;
+    const patient = rule.level === 'patient' ? this.principal.patient : rule.level === 'user' ? this.ownPatient : undefined;
+    if (rule.level === 'patient' && !patient) return undefined;
+    if (!patient) return query;
+    const compartment = patientCompartmentCondition(patient);
+    if (inPatientCompartment(type)) return [compartment, ...query];
+    // Outside the compartment (Medication, Organization …): search allowed, read only what the patient's data
+    // references, never written (§9.6).
+    if (perm === 's') return query;
+    if (perm === 'r') return [{ kind: 'referenced-from', compartment }, ...query];
+    return undefined;
+  }
+
+  /**
+   * What perm on type is narrowed to: null = everything of the type, a condition = only matching resources,
+   * false = nothing (no scope allows it).
+   */
+  narrowing(type: string, perm: Perm): Condition | null | false {
+    const key = `${type}.${perm}`;
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return hit;
+    const alternatives: Condition[][] = [];
+    for (const rule of rulesFor(this.principal.rules, type, perm)) {
+      const alt = this.alternative(rule, type, perm);
+      if (alt) alternatives.push(alt);
+    }
+    const result: Condition | null | false = alternatives.length === 0 ? false
+      : alternatives.some((a) => a.length === 0) ? null
+        : alternatives.length === 1 && alternatives[0]!.length === 1 ? alternatives[0]![0]!
+          : { kind: 'any', alternatives };
+    this.cache.set(key, result);
+    return result;
+  }
+
+  /** narrowing, with false turned into a 403. */
+  required(type: string, perm: Perm): Condition | null {
+    const n = this.narrowing(type, perm);
+    if (n === false) throw insufficientScope(needed(type, perm));
+    return n;
+  }
+
+  /**
+   * The condition a search over types must add (undefined when nothing is narrowed). Types named explicitly must all
+   * be allowed (403 otherwise); a search of every type quietly skips the ones no scope allows.
+   */
+  searchCondition(types: string[], explicit: boolean): Condition | undefined {
+    const byType = new Map<string, Condition | null>();
+    for (const type of types) {
+      const n = explicit ? this.required(type, 's') : this.narrowing(type, 's');
+      if (n !== false) byType.set(type, n);
+    }
+    if (byType.size === 0) throw insufficientScope(`a search scope (e.g. user/*.s)`);
+    if (byType.size === types.length && [...byType.values()].every((c) => c === null)) return undefined;
+    if (types.length === 1) return byType.get(types[0]!) ?? undefined;
+    return { kind: 'by-type', byType };
+  }
+
+  /** Chains and _has look into other types: each must be searchable under the token (§9.9). */
+  checkReachable(conditions: Condition[]): void {
+    for (const c of conditions) {
+      if (c.kind === 'chain') {
+        for (const t of c.targets) this.required(t, 's');
+        this.checkReachable([c.next]);
+      } else if (c.kind === 'has') {
+        this.required(c.source, 's');
+        this.checkReachable([c.next]);
+      }
+    }
+  }
+
+  private cx(): CompileContext {
+    return { schema: this.schema, registry: this.registry, defs: this.defs };
+  }
+
+  /** The live resources among keys that perm allows (one query per narrowed type). */
+  async filterVisible<T extends { type: string; id: string }>(db: Queryable, rows: T[], perm: Perm): Promise<T[]> {
+    const keep = new Set<string>();
+    const byType = new Map<string, string[]>();
+    for (const r of rows) {
+      const n = this.narrowing(r.type, perm);
+      if (n === null) keep.add(`${r.type}/${r.id}`);
+      else if (n !== false) byType.set(r.type, [...byType.get(r.type) ?? [], r.id]);
+    }
+    for (const [type, ids] of byType) {
+      const cond = this.narrowing(type, perm) as Condition;
+      const found = await db.query<{ id: string }>(sql`SELECT r.id FROM ${table(this.cx(), 'resource')} r
+        WHERE r.type = ${type} AND r.id = ANY(${ids}) AND NOT r.deleted AND ${compileCondition(this.cx(), cond, { depth: 0, type })}`);
+      for (const f of found) keep.add(`${type}/${f.id}`);
+    }
+    return rows.filter((r) => keep.has(`${r.type}/${r.id}`));
+  }
+
+  /** True when type/id is live and perm allows it (403 first if no scope allows perm on type at all). */
+  async visible(db: Queryable, type: string, id: string, perm: Perm): Promise<boolean> {
+    const n = this.required(type, perm);
+    if (n === null) return true;
+    return (await this.filterVisible(db, [{ type, id }], perm)).length === 1;
+  }
+
+  /**
+   * Checks for a write under perm: the version replaced (if live) and the version written must both be allowed,
+   * in the write's transaction (a refused write rolls back). undefined when perm on type is not narrowed.
+   */
+  writeGuard(type: string, perm: Perm): WriteGuard | undefined {
+    const n = this.required(type, perm);
+    if (n === null) return undefined;
+    const refuse = () => insufficientScope(`${type}.${perm} within the granted compartment or constraint`);
+    return {
+      before: async (tx: Queryable, id: string) => {
+        if (!(await this.visible(tx, type, id, perm))) throw refuse();
+      },
+      after: async (tx: Queryable, change: Change) => {
+        if (change.resource && !(await this.visible(tx, type, change.id, perm))) throw refuse();
+      },
+    };
+  }
+}
