@@ -49,6 +49,11 @@ export class Access {
     return m?.[1];
   }
 
+  /** True when the token acts for one patient (a launch patient or a patient user): unseen data is then 404. */
+  get patientBound(): boolean {
+    return this.principal.patient !== undefined || this.ownPatient !== undefined;
+  }
+
   allows(type: string, perm: Perm): boolean {
     return this.narrowing(type, perm) !== false;
   }
@@ -56,6 +61,12 @@ export class Access {
   /** 403 insufficient_scope unless some granted scope allows perm on type — checked before any data is read. */
   require(type: string, perm: Perm): void {
     if (!this.allows(type, perm)) throw insufficientScope(needed(type, perm));
+  }
+
+  /** True when one scope allows perm on every type without any narrowing (e.g. system/*.rs). */
+  unrestrictedEverywhere(perm: Perm): boolean {
+    return this.principal.rules.some((r) => r.type === '*' && r.perms.has(perm) && !r.query
+      && (r.level === 'system' || (r.level === 'user' && this.ownPatient === undefined)));
   }
 
   /** True when some scope on '*' or any type allows perm (system-level search and history). */

@@ -49,6 +49,7 @@ export class KeyStore {
   private signing?: SigningKey;
   private published = new Map<string, { jwk: PublicJwk; key: crypto.KeyObject }>();
   private loaded = false;
+  private loadedAt = 0;
 
   constructor(private readonly db: Queryable, private readonly secret: string | undefined,
     private readonly now: () => Date = () => new Date()) {}
@@ -61,6 +62,7 @@ export class KeyStore {
     const active = rows.find((r) => r.retired_at === null);
     this.signing = active && { kid: active.kid, key: crypto.createPrivateKey(openPrivateKey(active.private_key, this.secret)) };
     this.loaded = true;
+    this.loadedAt = Date.now();
   }
 
   /** The key that signs new tokens; the first call on an empty table creates one. */
@@ -89,7 +91,8 @@ export class KeyStore {
 
   /** The public key for a kid from a token header, reloading once when it is not known here. */
   async publicKey(kid: string): Promise<crypto.KeyObject | undefined> {
-    if (!this.loaded || !this.published.has(kid)) await this.load();
+    // An unknown kid reloads at most once a second (a key rotated on another node, or a forged header).
+    if (!this.loaded || (!this.published.has(kid) && Date.now() - this.loadedAt > 1000)) await this.load();
     return this.published.get(kid)?.key;
   }
 

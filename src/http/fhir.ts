@@ -6,6 +6,8 @@ import { dispatch } from '../interactions/dispatch.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
 import { checkContentType, negotiate } from './content.js';
 import { sendResult } from './render.js';
+import { Access } from '../auth/access.js';
+import { authenticate } from '../auth/bearer.js';
 
 const header = (req: FastifyRequest, name: string): string | undefined => {
   const v = req.headers[name];
@@ -40,6 +42,9 @@ async function resolveTenant(deps: Deps, slug: string): Promise<Tenant> {
   return tenant;
 }
 
+/** GET [base]/metadata is public (smart-app-launch.md §1.7). */
+const isPublic = (r: FhirRequest): boolean => (r.method === 'GET' || r.method === 'HEAD') && r.path.replace(/\/+$/, '') === 'metadata';
+
 export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
   const handler = async (req: FastifyRequest<{ Params: { tenant: string; '*'?: string } }>, reply: import('fastify').FastifyReply) => {
     const fhirReq = toFhirRequest(req, req.params['*'] ?? '');
@@ -47,7 +52,13 @@ export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
     if (req.body !== undefined) checkContentType(fhirReq.headers.contentType);
     const tenant = await resolveTenant(deps, req.params.tenant);
     const search = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
-    const ctx: Context = { tenant, base: `${publicBase(deps, req)}/fhir/${tenant.slug}`, search };
+    const base = `${publicBase(deps, req)}/fhir/${tenant.slug}`;
+    const ctx: Context = { tenant, base, search };
+    // Everything but the CapabilityStatement needs a token (smart-app-launch.md §9.1), checked before any data.
+    if (!isPublic(fhirReq)) {
+      const principal = await authenticate(deps, tenant, base, header(req, 'authorization'));
+      ctx.access = new Access(principal, tenant.schema, search, deps.defs, base);
+    }
     return sendResult(deps, reply, fhirReq, await dispatch(deps, ctx, fhirReq));
   };
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;

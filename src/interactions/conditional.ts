@@ -1,6 +1,6 @@
 /** Conditional create, update, patch and delete — http://hl7.org/fhir/R4/http.html#ccreate, #cond-update, #cdelete */
 import { badRequest, multipleMatches, notFound } from '../errors.js';
-import { matchResources } from '../search/match.js';
+import { type MatchDefinitions, matchResources } from '../search/match.js';
 import type { Versioned } from '../storage/resources.js';
 import { checkResourceBody } from '../validation/check.js';
 import type { Context, Deps, FhirRequest, FhirResult, Params } from './context.js';
@@ -20,7 +20,10 @@ export function parseCriteria(criteria: string, type: string): Params {
 }
 
 /** The tenant's parameters for conditional criteria, with its base so absolute local references match. */
-export const matchDefinitions = (deps: Deps, ctx: Context) => ({ registry: ctx.search, defs: deps.defs, base: ctx.base });
+export const matchDefinitions = (deps: Deps, ctx: Context): MatchDefinitions => ({
+  registry: ctx.search, defs: deps.defs, base: ctx.base,
+  ...(ctx.access ? { restrict: (type: string) => ctx.access!.required(type, 's') ?? undefined } : {}),
+});
 
 async function matches(deps: Deps, ctx: Context, type: string, params: Params): Promise<Versioned[]> {
   if (params.length === 0) throw badRequest(`A conditional ${type} interaction needs search criteria`);

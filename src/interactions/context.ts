@@ -4,7 +4,7 @@ import type { Db, Queryable } from '../db/db.js';
 import type { Migration } from '../db/migrate.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Resource } from '../fhir/types.js';
-import type { WriteHook } from '../storage/write.js';
+import type { WriteGuard, WriteHook } from '../storage/write.js';
 import type { Tenant } from '../storage/tenants.js';
 import type { Issue } from '../errors.js';
 import type { PageTokens } from '../fhir/page-token.js';
@@ -81,6 +81,11 @@ export interface FhirResult {
 /** Runs fn in the surrounding transaction Bundle's transaction, or in a new one. */
 export function inTransaction<T>(deps: Deps, ctx: Context, fn: (tx: Queryable) => Promise<T>): Promise<T> {
   return ctx.tx ? fn(ctx.tx) : deps.db.transaction(fn, { statementTimeoutMs: deps.config.statementTimeoutMs });
+}
+
+/** The scope checks a write of perm on type runs inside its transaction (none for unrestricted tokens). */
+export function writeGuard(ctx: Context, type: string, perm: 'c' | 'u' | 'd'): WriteGuard | undefined {
+  return ctx.access?.writeGuard(type, perm);
 }
 
 export function param(query: Params, name: string): string | undefined {

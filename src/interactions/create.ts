@@ -2,7 +2,7 @@
 import crypto from 'node:crypto';
 import { writeResource } from '../storage/write.js';
 import { checkResourceBody } from '../validation/check.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction } from './context.js';
+import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
 import { versionResult, versionUrl } from './read.js';
 import { conditionalCreate } from './conditional.js';
 
@@ -14,8 +14,9 @@ export async function create(deps: Deps, ctx: Context, req: FhirRequest, type: s
     if (existing) return { ...versionResult(ctx, existing), location: versionUrl(ctx, existing), write: true };
   }
   const id = assignedId ?? crypto.randomUUID();
+  const guard = writeGuard(ctx, type, 'c');
   const { versioned } = await inTransaction(deps, ctx, (tx) =>
-    writeResource(tx, ctx.tenant.schema, { type, id, method: 'POST', resource }, deps.writeHooks));
+    writeResource(tx, ctx.tenant.schema, { type, id, method: 'POST', resource }, deps.writeHooks, guard));
   const v = versioned!;
   return { ...versionResult(ctx, v, 201), location: versionUrl(ctx, v), write: true };
 }

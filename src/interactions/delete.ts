@@ -2,7 +2,7 @@
 import { badRequest } from '../errors.js';
 import { etag } from '../fhir/etag.js';
 import { writeResource } from '../storage/write.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction } from './context.js';
+import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
 import { versionPreconditions } from './update.js';
 
 export function assertEmptyBody(req: FhirRequest): void {
@@ -16,8 +16,9 @@ export function assertEmptyBody(req: FhirRequest): void {
 export async function deleteResource(deps: Deps, ctx: Context, req: FhirRequest, type: string, id: string): Promise<FhirResult> {
   assertEmptyBody(req);
   const { ifMatch } = versionPreconditions({ ...req, headers: { ...req.headers, ifNoneMatch: undefined } });
+  const guard = writeGuard(ctx, type, 'd');
   const { versioned } = await inTransaction(deps, ctx, (tx) =>
     writeResource(tx, ctx.tenant.schema, { type, id, method: 'DELETE', ...(ifMatch !== undefined ? { ifMatch } : {}) },
-      deps.writeHooks));
+      deps.writeHooks, guard));
   return { status: 204, ...(versioned ? { etag: etag(versioned.versionId), lastModified: versioned.lastUpdated } : {}) };
 }

@@ -15,6 +15,7 @@ import { type InteractionCode, type Route, route } from './route.js';
 import { update } from './update.js';
 import { vread } from './vread.js';
 import { batch } from './batch.js';
+import { checkRoute } from '../auth/enforce.js';
 
 export type Dispatch = (deps: Deps, ctx: Context, req: FhirRequest) => Promise<FhirResult>;
 type Handler = (deps: Deps, ctx: Context, req: FhirRequest, r: Route, dispatch: Dispatch) => Promise<FhirResult>;
@@ -52,5 +53,6 @@ export const dispatch: Dispatch = async (deps, ctx, req) => {
   const r = route(deps.defs, req);
   const handler = HANDLERS[r.code];
   if (!handler) throw methodNotAllowed(`The ${r.code} interaction is not supported`);
+  if (ctx.access) checkRoute(ctx.access, r);
   return handler(deps, ctx, req, r, dispatch);
 };

@@ -6,6 +6,7 @@ import { etag } from '../fhir/etag.js';
 import type { BundleEntry } from '../fhir/types.js';
 import { type HistoryQuery, type HistoryRow, countHistory, readHistory, resourceEverExisted } from '../storage/history.js';
 import type { Context, Deps, FhirRequest, FhirResult, Params } from './context.js';
+import { checkVisible } from './read.js';
 
 const KNOWN = new Set(['_count', '_since', '_at', '_page', '_list']);
 
@@ -49,15 +50,26 @@ function entry(ctx: Context, v: HistoryRow): BundleEntry {
   };
 }
 
+/** True when the token's search scope on the type (or every type) is not narrowed. */
+function historyUnrestricted(ctx: Context, type: string | undefined): boolean {
+  const access = ctx.access!;
+  return type ? access.narrowing(type, 's') === null : access.unrestrictedEverywhere('s');
+}
+
 export async function history(deps: Deps, ctx: Context, req: FhirRequest, type?: string, id?: string): Promise<FhirResult> {
   const q = parseQuery(deps, req, type, id);
   const db = ctx.tx ?? deps.db;
   if (type && id && !(await resourceEverExisted(db, ctx.tenant.schema, type, id))) throw notFound(type, id);
+  if (type && id) await checkVisible(deps, ctx, type, id);
   const rows = q.limit === 0 ? [] : await readHistory(db, ctx.tenant.schema, { ...q, limit: q.limit + 1 });
   const backwards = q.after?.direction === 'previous';
   const hasMore = rows.length > q.limit;
-  const page = hasMore ? (backwards ? rows.slice(1) : rows.slice(0, q.limit)) : rows;
-  const total = type ? await countHistory(db, ctx.tenant.schema, { ...q, after: undefined }) : undefined;
+  const unfiltered = hasMore ? (backwards ? rows.slice(1) : rows.slice(0, q.limit)) : rows;
+  // Type and system history under a narrowed token: only versions of resources it may see now (deleted ones never);
+  // the page may then hold fewer entries, and no total is given.
+  const narrowed = !id && ctx.access !== undefined && !historyUnrestricted(ctx, type);
+  const page = narrowed ? await ctx.access!.filterVisible(db, unfiltered.filter((v) => ctx.access!.allows(v.type, 's')), 's') : unfiltered;
+  const total = type && !narrowed ? await countHistory(db, ctx.tenant.schema, { ...q, after: undefined }) : undefined;
   const path = [type, id, '_history'].filter(Boolean).join('/');
   const keep = req.query.filter(([k]) => KNOWN.has(k) && k !== '_page');
   const link = (d: 'n' | 'p', r: HistoryRow) =>

@@ -6,7 +6,7 @@ import type { Resource } from '../fhir/types.js';
 import { lockCurrent } from '../storage/resources.js';
 import { writeResource } from '../storage/write.js';
 import { checkResourceBody } from '../validation/check.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction } from './context.js';
+import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
 import { versionResult } from './read.js';
 import { versionPreconditions } from './update.js';
 
@@ -37,15 +37,17 @@ function dropStaleNarrative(before: Resource, after: Resource): Resource {
 export async function patch(deps: Deps, ctx: Context, req: FhirRequest, type: string, id: string): Promise<FhirResult> {
   const patcher = patcherFor(req);
   const { ifMatch } = versionPreconditions({ ...req, headers: { ...req.headers, ifNoneMatch: undefined } });
+  const guard = writeGuard(ctx, type, 'u');
   const { versioned } = await inTransaction(deps, ctx, async (tx) => {
     const current = await lockCurrent(tx, ctx.tenant.schema, type, id);
-    if (!current) throw notFound(type, id);
+    if (!current || (guard && current.deleted)) throw notFound(type, id);
     if (current.deleted || !current.resource) throw gone(type, id);
+    await guard?.before?.(tx, id);
     const patched = dropStaleNarrative(current.resource, patcher(current.resource));
     assertIdentityUnchanged(current.resource, patched);
     const resource = checkResourceBody(deps, patched, type, 422);
     return writeResource(tx, ctx.tenant.schema,
-      { type, id, method: 'PATCH', resource, ...(ifMatch !== undefined ? { ifMatch } : {}) }, deps.writeHooks);
+      { type, id, method: 'PATCH', resource, ...(ifMatch !== undefined ? { ifMatch } : {}) }, deps.writeHooks, guard);
   });
   return { ...versionResult(ctx, versioned!), write: true };
 }

@@ -1,5 +1,5 @@
 /** FHIR read — https://hl7.org/fhir/R4/http.html#read (with conditional read, #cread) */
-import { gone, notFound } from '../errors.js';
+import { gone, insufficientScope, notFound } from '../errors.js';
 import { etag, parseHttpDate, parseVersionTag } from '../fhir/etag.js';
 import { readCurrent, type Versioned } from '../storage/resources.js';
 import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
@@ -28,9 +28,24 @@ function notModified(req: FhirRequest, v: Versioned): boolean {
   return false;
 }
 
+/**
+ * A token narrowed to a compartment or constraint sees only matching live resources. Outside them a patient-bound
+ * token (launch patient or patient user) gets 404 whether or not the resource exists; a user/system token whose
+ * query-restricted scope does not match gets 403 (project decisions, smart-app-launch.md §8.7, §9.5). Deleted
+ * resources are outside every narrowing.
+ */
+export async function checkVisible(deps: Deps, ctx: Context, type: string, id: string, v?: Versioned): Promise<void> {
+  const access = ctx.access;
+  if (!access || access.narrowing(type, 'r') === null) return;
+  if (!v?.deleted && (await access.visible(ctx.tx ?? deps.db, type, id, 'r'))) return;
+  if (access.patientBound) throw notFound(type, id);
+  throw insufficientScope(`${type}.r within the scope's constraint`);
+}
+
 export async function read(deps: Deps, ctx: Context, req: FhirRequest, type: string, id: string): Promise<FhirResult> {
   const v = await readCurrent(ctx.tx ?? deps.db, ctx.tenant.schema, type, id);
   if (!v) throw notFound(type, id);
+  await checkVisible(deps, ctx, type, id, v);
   if (v.deleted) throw gone(type, id);
   if (notModified(req, v)) return { status: 304, etag: etag(v.versionId), lastModified: v.lastUpdated };
   return versionResult(ctx, v);

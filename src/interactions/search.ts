@@ -47,7 +47,21 @@ export function parseRequest(deps: Deps, ctx: Context, req: FhirRequest, target:
     maxCount: deps.config.maxPageSize,
     pageTokens: deps.pageTokens,
   });
-  return { ...q, conditions: [...(target.conditions ?? []), ...q.conditions], include: [...q.include, ...(target.include ?? [])] };
+  return { ...q, conditions: [...(target.conditions ?? []), ...q.conditions, ...narrowing(ctx, req, q)],
+    include: [...q.include, ...(target.include ?? [])] };
+}
+
+/**
+ * The token's narrowing of a search (smart-app-launch.md §9.5, §9.9): chained and _has types must be searchable,
+ * and matches are limited per type to the compartment or constraint of the scopes. Types named explicitly (a type
+ * search, `_type`) must all be allowed; a search of every type skips those no scope allows.
+ */
+function narrowing(ctx: Context, req: FhirRequest, q: SearchQuery): Condition[] {
+  if (!ctx.access) return [];
+  ctx.access.checkReachable(q.conditions);
+  const explicit = q.types.length === 1 || searchParams(req).some(([k]) => k === '_type');
+  const c = ctx.access.searchCondition(q.types, explicit);
+  return c ? [c] : [];
 }
 
 interface Found { page: Page; includes: Awaited<ReturnType<typeof findIncludes>> }
@@ -57,7 +71,9 @@ async function findAll(deps: Deps, ctx: Context, cx: CompileContext, q: SearchQu
   if (q.summary === 'count' || q.count === 0) return { page: { rows: [] }, includes: [] };
   return inTransaction(deps, ctx, async (tx) => {
     const page = await findPage(tx, cx, q, where);
-    return { page, includes: await findIncludes(tx, cx, page.rows, q.include, q.revinclude) };
+    const includes = await findIncludes(tx, cx, page.rows, q.include, q.revinclude);
+    // Included resources obey the same scopes as matches (smart-app-launch.md §9.9).
+    return { page, includes: ctx.access ? await ctx.access.filterVisible(tx, includes, 's') : includes };
   });
 }
 

@@ -4,7 +4,7 @@ import { parseVersionTag } from '../fhir/etag.js';
 import type { Resource } from '../fhir/types.js';
 import { writeResource } from '../storage/write.js';
 import { checkResourceBody } from '../validation/check.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction } from './context.js';
+import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
 import { versionResult, versionUrl } from './read.js';
 
 export function versionPreconditions(req: FhirRequest): { ifMatch?: number; createOnly?: boolean } {
@@ -22,9 +22,10 @@ export function versionPreconditions(req: FhirRequest): { ifMatch?: number; crea
 export async function writeUpdate(deps: Deps, ctx: Context, req: FhirRequest, type: string, id: string,
   resource: Resource): Promise<FhirResult> {
   const preconditions = versionPreconditions(req);
+  const guard = writeGuard(ctx, type, 'u');
   const { versioned, created } = await inTransaction(deps, ctx, async (tx) => {
     const result = await writeResource(tx, ctx.tenant.schema, { type, id, method: 'PUT', resource, ...preconditions },
-      deps.writeHooks);
+      deps.writeHooks, guard);
     if (result.created && !result.previous && !deps.config.updateCreate) {
       throw methodNotAllowed(`${type}/${id} does not exist and this server does not allow update-as-create`);
     }

@@ -2,9 +2,10 @@
 import { gone, versionNotFound } from '../errors.js';
 import { readVersion } from '../storage/resources.js';
 import type { Context, Deps, FhirResult } from './context.js';
-import { versionResult } from './read.js';
+import { checkVisible, versionResult } from './read.js';
 
 export async function vread(deps: Deps, ctx: Context, type: string, id: string, vid: string): Promise<FhirResult> {
+  await checkVisible(deps, ctx, type, id);
   const n = Number(vid);
   const v = Number.isSafeInteger(n) && n > 0 && String(n) === vid
     ? await readVersion(ctx.tx ?? deps.db, ctx.tenant.schema, type, id, n)

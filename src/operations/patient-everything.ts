@@ -6,6 +6,7 @@ import { searchTarget } from '../interactions/search.js';
 import { inPatientCompartment, patientCompartment, patientCompartmentCondition } from '../search/compartment.js';
 import { readCurrent } from '../storage/resources.js';
 import { badRequest } from '../errors.js';
+import { checkVisible } from '../interactions/read.js';
 
 /** _since (an instant) becomes _lastUpdated=ge…; _type narrows the compartment types; _count pages. */
 function everythingQuery(req: FhirRequest): { query: Params; types: string[] } {
@@ -27,6 +28,7 @@ export async function patientEverything(deps: Deps, ctx: Context, req: FhirReque
   if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed('$everything is invoked with GET');
   const patient = await readCurrent(ctx.tx ?? deps.db, ctx.tenant.schema, 'Patient', id);
   if (!patient || patient.deleted) throw notFound('Patient', id);
+  await checkVisible(deps, ctx, 'Patient', id, patient);
   const { query, types } = everythingQuery(req);
   return searchTarget(deps, ctx, { ...req, query }, {
     types, typeApplied: true, path: `Patient/${id}/$everything`,

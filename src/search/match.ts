@@ -14,6 +14,7 @@ import { table } from './compile/context.js';
 import { type FoundRow, whereClause } from './execute.js';
 import { parseSearch } from './parse.js';
 import type { SearchRegistry } from './registry.js';
+import type { Condition } from './ast.js';
 import { prepareQuery } from './resolve.js';
 
 export interface MatchDefinitions {
@@ -21,6 +22,8 @@ export interface MatchDefinitions {
   defs: Definitions;
   /** The tenant base, so that absolute references to it count as local ('' when unknown). */
   base?: string;
+  /** The caller's access narrowing for a type (SMART scopes): only resources it may search can match. */
+  restrict?: (type: string) => Condition | undefined;
 }
 
 /** Criteria select; they never shape a result (fhir-rest.md §17.10: `_include`, `_sort` … → 400). */
@@ -50,6 +53,8 @@ export async function matchResources(db: Queryable, schema: string, type: string
   if (parsed.conditions.length === 0) throw badRequest(`A conditional ${type} interaction needs search criteria`);
   const cx: CompileContext = { schema, registry, defs };
   const q = await prepareQuery(db, cx, parsed);
+  const restrict = definitions.restrict?.(type);
+  if (restrict) q.conditions.push(restrict);
   const rows = await db.query<FoundRow>(sql`SELECT r.id, r.version, r.last_updated, r.content
     FROM ${table(cx, 'resource')} r WHERE ${whereClause(cx, q.types, q.conditions)} LIMIT ${limit}`);
   return rows.map((r) => ({ type, id: r.id, versionId: r.version, lastUpdated: new Date(r.last_updated), deleted: false,

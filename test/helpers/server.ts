@@ -7,7 +7,9 @@ import { buildApp, createDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/open.js';
 import type { Deps } from '../../src/interactions/context.js';
-import { createTenant, deleteTenant } from '../../src/storage/tenants.js';
+import { createTenant, deleteTenant, findTenant } from '../../src/storage/tenants.js';
+import { type LaunchContext } from '../../src/auth/grants.js';
+import { mintLocalToken } from '../../src/auth/tokens.js';
 
 export const PUBLIC_ORIGIN = 'http://hearth.test';
 
@@ -21,12 +23,22 @@ export interface TestServer {
   url: string;
   request(method: string, path: string, options?: RequestOptions): Promise<Reply>;
   newTenant(): Promise<string>;
+  /** An access token for the tenant (default: this file's) from the operator's built-in client. */
+  token(scope: string, options?: { slug?: string; context?: LaunchContext; ttl?: number }): Promise<string>;
 }
 
 export interface RequestOptions {
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * FHIR requests carry a `system/*.cruds` token of their tenant unless this is false or an Authorization header is
+   * given (the API requires a token everywhere but /metadata).
+   */
+  auth?: boolean;
 }
+
+/** The scope of the token every FHIR test request carries by default. */
+export const DEFAULT_TEST_SCOPE = 'system/*.cruds';
 
 export interface Reply extends LightMyRequestResponse {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -56,15 +68,33 @@ export async function startServer(t: Teardown, env: Record<string, string> = {})
     for (const s of tenants) await deleteTenant(db, s).catch(() => undefined);
     await db.close();
   });
+  const token = async (scope: string, o: { slug?: string; context?: LaunchContext; ttl?: number } = {}) => {
+    const s = o.slug ?? slug;
+    const tenant = await findTenant(db, s);
+    if (!tenant) throw new Error(`No tenant ${s}`);
+    return (await mintLocalToken(db, deps.auth, tenant, `${PUBLIC_ORIGIN}/fhir/${s}`, scope, o.ttl, o.context)).token;
+  };
+  const defaults = new Map<string, string | undefined>();
+  const defaultAuth = async (url: string): Promise<string | undefined> => {
+    const s = /^\/fhir\/([a-z][a-z0-9-]*)(?:[/?]|$)/.exec(url)?.[1];
+    if (!s) return undefined;
+    if (!defaults.has(s)) defaults.set(s, (await findTenant(db, s)) ? await token(DEFAULT_TEST_SCOPE, { slug: s }) : undefined);
+    return defaults.get(s);
+  };
   const request = async (method: string, path: string, options: RequestOptions = {}) => {
     const headers: Record<string, string> = { ...options.headers };
+    const url = path.startsWith('/') ? path : `/fhir/${slug}/${path}`;
+    const hasAuth = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
+    if (options.auth !== false && !hasAuth) {
+      const bearer = await defaultAuth(url);
+      if (bearer) headers.authorization = `Bearer ${bearer}`;
+    }
     let payload: string | undefined;
     if (options.body !== undefined) {
       payload = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
       headers['content-type'] ??= 'application/fhir+json';
     }
-    const url = path.startsWith('/') ? path : `/fhir/${slug}/${path}`;
     return await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) }) as Reply;
   };
-  return { app, deps, slug, base: `/fhir/${slug}`, url: `${PUBLIC_ORIGIN}/fhir/${slug}`, request, newTenant };
+  return { app, deps, slug, base: `/fhir/${slug}`, url: `${PUBLIC_ORIGIN}/fhir/${slug}`, request, newTenant, token };
 }

@@ -59,7 +59,7 @@ t.test('unknown patient → empty Bundle; types outside the compartment → 400;
   }
   t.equal((await s.request('GET', `Patient/${luigi!.id}/*?_type=Medication`)).statusCode, 400);
   t.equal((await s.request('POST', `Patient/${luigi!.id}/Observation`, { body: { resourceType: 'Observation' } })).statusCode, 405);
-  const post = await s.app.inject({ method: 'POST', url: `${s.base}/Patient/${luigi!.id}/Observation/_search`, payload: 'code=8302-2',
+  const post = await s.request('POST', `Patient/${luigi!.id}/Observation/_search`, { body: 'code=8302-2',
     headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   t.equal(post.statusCode, 200, 'POST …/_search');
 });

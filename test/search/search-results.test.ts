@@ -169,7 +169,7 @@ t.test('links reflect applied parameters; unknown ones are dropped (lenient, wit
 t.test('POST _search: form body merged with URL parameters; links are GETs; other bodies → 415', async (t) => {
   const observations = live();
   const form = (url: string, body: string, type = 'application/x-www-form-urlencoded') =>
-    s.app.inject({ method: 'POST', url: `${s.base}/${url}`, payload: body, headers: { 'content-type': type } });
+    s.request('POST', url, { body, headers: { 'content-type': type } });
   const res = await form('Observation/_search?_count=2', 'code=8302-2&_sort=date');
   t.equal(res.statusCode, 200);
   const body = res.json() as Bundle;

@@ -1,0 +1,60 @@
+/**
+ * The resource server's side of SMART (smart-app-launch.md §9.1–9.3): the bearer token of a FHIR request → a
+ * Principal, or 401 with WWW-Authenticate (RFC 6750). Tokens are our own RS256 JWTs; the grant they carry is looked
+ * up on every request so that revocation and logout take effect at once.
+ */
+import { invalidToken } from '../errors.js';
+import type { Deps } from '../interactions/context.js';
+import type { Tenant } from '../storage/tenants.js';
+import { grantActive } from './grants.js';
+import { decodeJwt, epochSeconds, verifySignature } from './jws.js';
+import { parseScopes } from './scopes.js';
+import { type AccessTokenClaims, issuerFor } from './tokens.js';
+import type { Principal } from './access.js';
+
+/** Clock skew tolerated on exp and iat, in seconds. */
+const SKEW_S = 30;
+
+const str = (v: unknown): v is string => typeof v === 'string' && v !== '';
+
+/**
+ * The claims of one of our access tokens for this FHIR base, verified (signature, issuer, audience, expiry, live
+ * grant), or a reason it is not valid.
+ */
+export async function verifyAccessToken(deps: Deps, tenant: Tenant, fhirBase: string, token: string):
+  Promise<{ claims: AccessTokenClaims } | { reason: string }> {
+  let jwt;
+  try {
+    jwt = decodeJwt(token);
+  } catch {
+    return { reason: 'The access token is not a JWT' };
+  }
+  const { header, claims } = jwt;
+  if (header.alg !== 'RS256' || !str(header.kid)) return { reason: 'The access token is not signed by this server' };
+  const key = await deps.auth.keys.publicKey(header.kid);
+  if (!key || !verifySignature(jwt, key, 'RS256')) return { reason: 'The access token signature is not valid' };
+  const c = claims as Partial<AccessTokenClaims>;
+  if (c.iss !== issuerFor(fhirBase) || c.aud !== fhirBase) return { reason: 'The access token is for another server or tenant' };
+  const now = epochSeconds(deps.auth.now());
+  if (typeof c.exp !== 'number' || c.exp + SKEW_S <= now) return { reason: 'The access token has expired' };
+  if (typeof c.iat === 'number' && c.iat - SKEW_S > now) return { reason: 'The access token is not valid yet' };
+  if (!str(c.grant) || !str(c.scope) || !str(c.client_id) || !str(c.sub)) return { reason: 'The access token lacks required claims' };
+  if (!(await grantActive(deps.db, tenant.schema, c.grant))) return { reason: 'The access token has been revoked' };
+  return { claims: c as AccessTokenClaims };
+}
+
+/** `Authorization: Bearer <token>` → the verified principal; 401 otherwise. */
+export async function authenticate(deps: Deps, tenant: Tenant, fhirBase: string, authorization: string | undefined): Promise<Principal> {
+  if (authorization === undefined || authorization.trim() === '') throw invalidToken('An access token is required', false);
+  const m = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(authorization);
+  if (!m) throw invalidToken('The Authorization header must be a Bearer token', true);
+  const result = await verifyAccessToken(deps, tenant, fhirBase, m[1]!);
+  if ('reason' in result) throw invalidToken(result.reason, true);
+  const { claims } = result;
+  const scopes = parseScopes(claims.scope, (t) => deps.defs.isResourceType(t));
+  return {
+    clientId: claims.client_id, subject: claims.sub, scope: claims.scope, rules: scopes.rules, grantId: claims.grant,
+    ...(claims.patient ? { patient: claims.patient } : {}), ...(claims.encounter ? { encounter: claims.encounter } : {}),
+    ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}),
+  };
+}

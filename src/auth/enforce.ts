@@ -1,0 +1,44 @@
+/**
+ * The scope check every interaction passes before it touches data (smart-app-launch.md §8.3, §9.4): the route's
+ * interaction → the permission letter it needs on its type. Narrowing to a compartment or a query constraint is
+ * applied later, by the handlers, through the same Access.
+ */
+import { insufficientScope } from '../errors.js';
+import type { InteractionCode, Route } from '../interactions/route.js';
+import type { Access } from './access.js';
+import type { Perm } from './scopes.js';
+
+const PERM: Partial<Record<InteractionCode, Perm>> = {
+  read: 'r', vread: 'r', 'history-instance': 'r',
+  'search-type': 's', 'history-type': 's',
+  create: 'c',
+  update: 'u', patch: 'u', 'conditional-update': 'u', 'conditional-patch': 'u',
+  delete: 'd', 'conditional-delete': 'd',
+};
+
+/** Server administration ($reindex, $job-status): a user/ or system/ scope that may update every type. */
+function requireAdministration(access: Access): void {
+  const ok = access.principal.rules.some((r) => r.level !== 'patient' && r.type === '*' && r.perms.has('u') && !r.query);
+  if (!ok) throw insufficientScope('system/*.u');
+}
+
+export function checkRoute(access: Access, r: Route): void {
+  const perm = PERM[r.code];
+  if (perm) return access.require(r.type!, perm);
+  switch (r.code) {
+    case 'search-system': case 'history-system':
+      if (!access.allowsAnyType('s')) throw insufficientScope('a search scope such as system/*.s');
+      return;
+    case 'search-compartment':
+      access.require('Patient', 'r');
+      if (r.target !== '*') access.require(r.target!, 's');
+      else if (!access.allowsAnyType('s')) throw insufficientScope('a search scope such as patient/*.s');
+      return;
+    case 'operation':
+      if (r.operation === 'everything') { access.require('Patient', 'r'); access.require('Patient', 's'); return; }
+      if (r.operation === 'reindex' || r.operation === 'job-status') return requireAdministration(access);
+      return;
+    default:
+      return; // capabilities (public), batch and transaction (each entry is checked as it is dispatched)
+  }
+}
