@@ -2,6 +2,7 @@
  * `npm run bench` (issue #5): Hearth's ingest, create, read, search and export speed and its memory, each beside the
  * raw limit of the same machine measured in the same run, printed as a ratio. Options: bench/options.ts.
  */
+import { useToken } from './lib/http.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,7 +31,8 @@ async function startServers(o: Options, dir: string, id: string) {
   const databaseUrl = o.pglite ? undefined : o.databaseUrl;
   const hearth = await Child.start({ role: 'hearth', ...common, tenant: `bench-${id}`,
     ...(databaseUrl ? { databaseUrl } : { dataDir: path.join(dir, 'pgdata') }) }, path.join(dir, 'hearth.log'));
-  const info = await hearth.call<{ port: number; schema: string; hostsRaw: boolean }>('info');
+  const info = await hearth.call<{ port: number; schema: string; hostsRaw: boolean; token: string }>('info');
+  useToken(info.token);
   let raw = hearth;
   try {
     if (!info.hostsRaw) {
@@ -95,7 +97,7 @@ async function main(): Promise<void> {
   });
   let ok = false;
   try {
-    const ctx: BenchContext = { options, hearth: servers.hearth, raw: servers.raw, schema: servers.info.schema,
+    const ctx: BenchContext = { options, hearth: servers.hearth, raw: servers.raw, schema: servers.info.schema, token: servers.info.token,
       base: `http://127.0.0.1:${servers.info.port}/fhir/bench-${id}`, startReadBaseline: servers.startReadBaseline,
       state: { patients: [], resources: 0 } };
     const { rows, skipped } = await runSuites(ctx);

@@ -10,6 +10,7 @@ import type { Db } from '../src/db/db.js';
 import { migrateSchema } from '../src/db/migrate.js';
 import { openDb } from '../src/db/open.js';
 import { createTenant, deleteTenant } from '../src/storage/tenants.js';
+import { mintLocalToken } from '../src/auth/tokens.js';
 import { dbRawDb } from './raw/db.js';
 import { createRawHost } from './raw/host.js';
 import { type ChildOptions, type Handler, childOptions, serveIpc } from './lib/ipc.js';
@@ -24,10 +25,12 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
   const app = buildApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.server.address() as { port: number }).port;
+  // The FHIR API needs a token: one for the operator's client, valid for the whole run.
+  const { token } = await mintLocalToken(db, deps.auth, tenant, `http://127.0.0.1:${port}/fhir/${tenant.slug}`, 'system/*.cruds', 24 * 3600);
   const raw = o.databaseUrl ? undefined : createRawHost({ db: dbRawDb(db), hearthSchema: tenant.schema,
     scratchSchema: o.scratchSchema, migrate: migrator(db) });
   return async (op, args) => {
-    if (op === 'info') return { port, schema: tenant.schema, hostsRaw: Boolean(raw) };
+    if (op === 'info') return { port, schema: tenant.schema, hostsRaw: Boolean(raw), token };
     if (op === 'teardown') {
       if (raw) await raw.handle('teardown', {});
       await app.close();

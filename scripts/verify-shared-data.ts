@@ -6,6 +6,7 @@ import path from 'node:path';
 import { buildApp, createDeps } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { createTenant, deleteTenant, schemaFor } from '../src/storage/tenants.js';
+import { mintLocalToken } from '../src/auth/tokens.js';
 import { ident, sql } from '../src/db/sql.js';
 import type { Bundle } from '../src/fhir/types.js';
 
@@ -21,11 +22,14 @@ const files = [
   ...fs.readdirSync(path.join(synthea, 'large')).filter((f) => f.endsWith('.json')).map((f) => path.join(synthea, 'large', f)),
 ];
 
-const config = loadConfig({ ...process.env, HEARTH_LOG_LEVEL: 'warn', HEARTH_DATA_DIR: fs.mkdtempSync('/tmp/hearth-verify-') });
+const config = loadConfig({ ...process.env, HEARTH_LOG_LEVEL: 'warn', HEARTH_DATA_DIR: fs.mkdtempSync('/tmp/hearth-verify-'),
+  HEARTH_BASE_URL: 'http://hearth.verify' });
 const deps = await createDeps(config);
 const app = buildApp(deps);
 const slug = `verify-${crypto.randomBytes(4).toString('hex')}`;
-await createTenant(deps.db, slug, deps.migrations.tenant);
+const tenant = await createTenant(deps.db, slug, deps.migrations.tenant);
+const { token } = await mintLocalToken(deps.db, deps.auth, tenant, `${config.baseUrl}/fhir/${slug}`, 'system/*.cruds');
+const authorization = `Bearer ${token}`;
 const expected = new Map<string, number>();
 let ok = true;
 try {
@@ -38,7 +42,7 @@ try {
     }
     const started = Date.now();
     const res = await app.inject({ method: 'POST', url: `/fhir/${slug}`, payload: text,
-      headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' } });
+      headers: { authorization, 'content-type': 'application/fhir+json', prefer: 'return=minimal' } });
     const secs = (Date.now() - started) / 1000;
     const entries = bundle.entry?.length ?? 0;
     const failures = res.statusCode === 200
@@ -51,7 +55,7 @@ try {
     }
   }
   for (const [type, count] of [...expected].sort()) {
-    const res = await app.inject({ method: 'GET', url: `/fhir/${slug}/${type}/_history?_count=0` });
+    const res = await app.inject({ method: 'GET', url: `/fhir/${slug}/${type}/_history?_count=0`, headers: { authorization } });
     const stored = (res.json() as Bundle).total;
     const same = stored === count;
     ok &&= same;

@@ -16,6 +16,8 @@ export interface BenchContext {
   raw: Child;
   /** Absolute FHIR base of the bench tenant, e.g. http://127.0.0.1:41234/fhir/bench-1a2b3c. */
   base: string;
+  /** A system/*.cruds access token for the bench tenant (every FHIR request carries it). */
+  token: string;
   /** The bench tenant's schema, for the hand-written SQL. */
   schema: string;
   /** Starts the read baseline's server: a fresh minimal Fastify + pg process (or, under PGlite, Hearth's own). */

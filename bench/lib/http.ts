@@ -7,11 +7,19 @@ export function agent(connections: number): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: connections });
 }
 
+let authorization: string | undefined;
+
+/** The bearer token every request to Hearth carries (the FHIR API requires one). */
+export function useToken(token: string): void {
+  authorization = `Bearer ${token}`;
+}
+
 export function request(a: http.Agent, method: string, url: string, body?: string,
   headers: Record<string, string> = {}): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method, agent: a, headers: {
       accept: 'application/fhir+json',
+      ...(authorization ? { authorization } : {}),
       ...(body === undefined ? {} : { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) }),
       ...headers,
     } }, (res) => {

@@ -9,10 +9,11 @@ const CONNECTIONS = 32;
 const IDS = 1000;
 
 /** Warms up for a second, then loads `paths` in turn for the configured seconds; fails on any non-2xx answer. */
-async function load(origin: string, paths: string[], seconds: number): Promise<Result> {
+async function load(origin: string, paths: string[], seconds: number, token?: string): Promise<Result> {
   let next = 0;
   const requests = [{ setupRequest: (req: { path?: string }) => ({ ...req, path: paths[next++ % paths.length]! }) }];
-  const options = { url: origin, connections: CONNECTIONS, headers: { accept: 'application/fhir+json' }, requests };
+  const options = { url: origin, connections: CONNECTIONS, requests,
+    headers: { accept: 'application/fhir+json', ...(token ? { authorization: `Bearer ${token}` } : {}) } };
   await autocannon({ ...options, duration: 1 });
   const result = await autocannon({ ...options, duration: seconds });
   if (result.non2xx > 0 || result.errors > 0) {
@@ -26,7 +27,7 @@ export async function runRead(ctx: BenchContext): Promise<SuiteOutcome> {
   const base = new URL(ctx.base);
   const hearthPaths = ids.map((r) => `${base.pathname}/${r.type}/${r.id}`);
   const rawPaths = ids.map((r) => `/raw/${r.type}/${r.id}`);
-  const hearth = await peakRss(ctx.hearth, () => load(base.origin, hearthPaths, ctx.options.seconds));
+  const hearth = await peakRss(ctx.hearth, () => load(base.origin, hearthPaths, ctx.options.seconds, ctx.token));
   const server = await ctx.startReadBaseline();
   const raw = await peakRss(server.child, () => load(server.origin, rawPaths, ctx.options.seconds)).finally(server.stop);
   const h = hearth.result;
