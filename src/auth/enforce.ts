@@ -22,6 +22,17 @@ function requireAdministration(access: Access): void {
   if (!ok) throw insufficientScope('system/*.u');
 }
 
+/**
+ * Bulk Data (bulk-data.md §1.5, §8.5): patient/ tokens are refused (project decision); otherwise some search scope is
+ * needed here, and the export itself checks every exported type.
+ */
+function requireBulk(access: Access): void {
+  if (access.patientBound || access.principal.rules.every((r) => r.level === 'patient')) {
+    throw insufficientScope('system/[Type].rs or user/[Type].rs (patient/ scopes cannot export)');
+  }
+  if (!access.allowsAnyType('s')) throw insufficientScope('system/[Type].rs');
+}
+
 export function checkRoute(access: Access, r: Route): void {
   const perm = PERM[r.code];
   if (perm) return access.require(r.type!, perm);
@@ -37,6 +48,7 @@ export function checkRoute(access: Access, r: Route): void {
     case 'operation':
       if (r.operation === 'everything') { access.require('Patient', 'r'); access.require('Patient', 's'); return; }
       if (r.operation === 'reindex' || r.operation === 'job-status') return requireAdministration(access);
+      if (r.operation === 'export' || r.operation === 'export-poll-status') return requireBulk(access);
       return;
     default:
       return; // capabilities (public), batch and transaction (each entry is checked as it is dispatched)
