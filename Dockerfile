@@ -15,6 +15,7 @@ COPY bin ./bin
 COPY migrations ./migrations
 COPY profiles ./profiles
 COPY search-params ./search-params
+COPY conformance ./conformance
 RUN groupadd --system hearth && useradd --system --gid hearth --home /app hearth \
     && mkdir -p /var/lib/hearth && chown hearth:hearth /var/lib/hearth
 USER hearth

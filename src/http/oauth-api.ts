@@ -1,7 +1,88 @@
-/** SMART discovery and the OAuth endpoints clients call directly: token, introspection, revocation, JWKS. */
-import type { FastifyInstance } from 'fastify';
+/**
+ * SMART discovery and the OAuth endpoints clients call directly: token, introspection, revocation, JWKS —
+ * https://hl7.org/fhir/smart-app-launch/conformance.html, RFC 6749 §5, RFC 7662, RFC 7009. Errors are RFC 6749 JSON
+ * (`{error, error_description}`), not OperationOutcomes; token-bearing answers are never cached.
+ */
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ConfigError } from '../config.js';
+import { OAuthError, JwksFetcher, toForm } from '../auth/client-auth.js';
+import { smartConfiguration } from '../auth/discovery.js';
+import { introspect, revoke } from '../auth/introspect.js';
+import { type OAuthContext, type OAuthRequest, tokenRequest } from '../auth/token-endpoint.js';
+import { unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
+import { findTenant } from '../storage/tenants.js';
+import { errorHandler } from './errors.js';
+import { publicBase } from './fhir.js';
 
-export function registerOAuthApi(_app: FastifyInstance, _deps: Deps): void {
-  // filled in by the token-endpoint work
+type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>;
+
+/** Requests per minute and client IP to each of token, introspect and revoke (HEARTH_AUTH_RATE_LIMIT, default 60). */
+export function authRateLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.HEARTH_AUTH_RATE_LIMIT?.trim();
+  if (raw === undefined || raw === '') return 60;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
+    throw new ConfigError(`HEARTH_AUTH_RATE_LIMIT must be a whole number of requests per minute (1 to 1000000), got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+function sendOAuth(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).header('Cache-Control', 'no-store').header('Pragma', 'no-cache')
+    .type('application/json; charset=utf-8').send(JSON.stringify(body));
+}
+
+/** OAuthError → its JSON; the framework's client errors (415, 413 …) → invalid_request; the rest as everywhere else. */
+function oauthErrorHandler(error: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof OAuthError) {
+    for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+    return sendOAuth(reply, error.status, { error: error.error, error_description: error.message });
+  }
+  const status = (error as FastifyError).statusCode;
+  if (req.url.startsWith('/auth/') && status !== undefined && status >= 400 && status < 500) {
+    return sendOAuth(reply, status, { error: 'invalid_request', error_description: error.message });
+  }
+  return errorHandler(error, req, reply);
+}
+
+export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
+  const jwks = new JwksFetcher(() => deps.auth.now());
+  const perMinute = authRateLimit();
+  const limited = (max: number) => ({ config: { rateLimit: { max, timeWindow: 60_000 } } });
+
+  const context = async (req: TenantRequest): Promise<OAuthContext> => {
+    const tenant = await findTenant(deps.db, req.params.tenant);
+    if (!tenant) throw new OAuthError(404, 'invalid_request', `Tenant '${req.params.tenant}' was not found`);
+    return { deps, tenant, fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}`, jwks };
+  };
+  const oauthRequest = (req: FastifyRequest): OAuthRequest => ({ form: toForm(req.body),
+    ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}) });
+
+  // Encapsulated: the rate limiter and the JSON error handler apply to these routes only.
+  app.register(async (scope) => {
+    await scope.register(rateLimit, { global: false,
+      errorResponseBuilder: (_req, c) => new OAuthError(c.statusCode, 'temporarily_unavailable', `Too many requests; retry in ${c.after}`) });
+    scope.setErrorHandler(oauthErrorHandler);
+
+    scope.get('/fhir/:tenant/.well-known/smart-configuration', limited(perMinute * 10), async (req: TenantRequest, reply) => {
+      const tenant = await findTenant(deps.db, req.params.tenant);
+      if (!tenant) throw unknownTenant(req.params.tenant);
+      return reply.header('Cache-Control', 'public, max-age=300').type('application/json; charset=utf-8')
+        .send(JSON.stringify(smartConfiguration(`${publicBase(deps, req)}/fhir/${tenant.slug}`)));
+    });
+    scope.get('/auth/:tenant/jwks', limited(perMinute * 10), async (req: TenantRequest, reply) => {
+      await context(req);
+      return reply.header('Cache-Control', 'public, max-age=300').type('application/json; charset=utf-8')
+        .send(JSON.stringify(await deps.auth.keys.jwks()));
+    });
+    scope.post('/auth/:tenant/token', limited(perMinute), async (req: TenantRequest, reply) =>
+      sendOAuth(reply, 200, await tokenRequest(await context(req), oauthRequest(req))));
+    scope.post('/auth/:tenant/introspect', limited(perMinute), async (req: TenantRequest, reply) =>
+      sendOAuth(reply, 200, await introspect(await context(req), oauthRequest(req))));
+    scope.post('/auth/:tenant/revoke', limited(perMinute), async (req: TenantRequest, reply) => {
+      await revoke(await context(req), oauthRequest(req));
+      return reply.code(200).header('Cache-Control', 'no-store').header('Pragma', 'no-cache').send();
+    });
+  });
 }

@@ -1,7 +1,307 @@
-/** The SMART authorization endpoint and its server-rendered pages (login, patient picker, consent, logout). */
-import type { FastifyInstance } from 'fastify';
-import type { Deps } from '../interactions/context.js';
+/**
+ * The SMART authorization endpoint and its server-rendered pages (login, patient picker, consent, logout) —
+ * https://hl7.org/fhir/smart-app-launch/app-launch.html#obtain-authorization-code (smart-app-launch.md §4).
+ * /authorize (GET, or POST for authorize-post) validates and stores the request, then sends the browser to
+ * /flow/<request>, which shows whichever step is next; each step's form posts back and is redirected (303) onward.
+ */
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  type AuthRequest, approve, bindBrowser, consentChoices, deny, listPatients, loadRequest, ownPatient, patientExists,
+  setRequestContext, setRequestSession, startAuthorization,
+} from '../auth/authorize.js';
+import { type Client, findClient } from '../auth/clients.js';
+import { describeScope } from '../auth/scopes.js';
+import {
+  BROWSER_COOKIE, type CookieOptions, SESSION_COOKIE, SESSION_TTL_MS, type Session, browserHash, createSession,
+  findSession, logout, newBrowserId, parseCookies, sameSecret, serializeCookie,
+} from '../auth/sessions.js';
+import { type User, authenticate, findUser } from '../auth/users.js';
+import { ConfigError } from '../config.js';
+import type { Deps, Params } from '../interactions/context.js';
+import { type Tenant, findTenant } from '../storage/tenants.js';
+import { publicBase, rawQuery } from './fhir.js';
+import { STYLESHEET, consentPage, loginPage, messagePage, pickerPage } from './pages.js';
 
-export function registerOAuthPages(_app: FastifyInstance, _deps: Deps): void {
-  // filled in by the authorization-endpoint work
+/** A failure shown to the user as a page (never a redirect to the app). */
+class PageError extends Error {
+  constructor(readonly status: number, readonly title: string, message: string) {
+    super(message);
+    this.name = 'PageError';
+  }
+}
+
+const PICKER_LIMIT = 50;
+/** The same words for a locked account whoever asks: the page never says whether a username exists. */
+const LOGIN_ERRORS = {
+  invalid: 'The username or password is not correct.',
+  'invalid-with-code': 'The username, password or code is not correct.',
+  locked: 'Too many failed sign-in attempts. Try again in 15 minutes.',
+  'totp-required': 'Enter the code from your authenticator app together with your password.',
+};
+const LOGIN_WINDOW_MS = 60_000;
+
+/** Login POSTs per client IP and minute: HEARTH_LOGIN_RATE_LIMIT, default 20 (ARCHITECTURE §7). */
+export function loginRateLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.HEARTH_LOGIN_RATE_LIMIT?.trim();
+  if (!raw) return 20;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
+    throw new ConfigError(`HEARTH_LOGIN_RATE_LIMIT must be a whole number of sign-in attempts per minute (1 to 1000000), got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+/**
+ * Content-Security-Policy of every page: nothing but our stylesheet loads, forms post only to us, no framing.
+ * The consent page's forms end in a redirect to the app, and browsers apply form-action to that redirect too, so
+ * that page alone also allows the origin of the request's registered redirect_uri.
+ */
+function csp(formTarget?: string): string {
+  const extra = formTarget ? ` ${formTarget}` : '';
+  return `default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'${extra}; frame-ancestors 'none'; base-uri 'none'`;
+}
+
+/** The CSP source of a redirect_uri: its origin for http(s), its scheme for a native app's custom scheme. */
+function formSource(redirectUri: string): string | undefined {
+  const url = new URL(redirectUri);
+  if (url.protocol === 'http:' || url.protocol === 'https:') return url.origin;
+  return /^[a-z][a-z0-9+.-]*:$/.test(url.protocol) ? url.protocol : undefined;
+}
+
+function noStore(reply: FastifyReply): FastifyReply {
+  return reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache').header('Referrer-Policy', 'no-referrer');
+}
+
+function sendPage(reply: FastifyReply, status: number, body: string, formTarget?: string): FastifyReply {
+  return noStore(reply).code(status).type('text/html; charset=utf-8')
+    .header('Content-Security-Policy', csp(formTarget)).header('X-Frame-Options', 'DENY').send(body);
+}
+
+function redirect(reply: FastifyReply, status: 302 | 303, location: string): FastifyReply {
+  return noStore(reply).code(status).header('Location', location).send();
+}
+
+/** Form fields (the app parses urlencoded bodies into [key, value] pairs); any other body has none. */
+const formFields = (body: unknown): Params => (Array.isArray(body) ? body as Params : []);
+const field = (form: Params, name: string): string | undefined => form.find(([k]) => k === name)?.[1];
+
+interface Flow {
+  tenant: Tenant;
+  request: AuthRequest;
+  client: Client;
+  cookies: Record<string, string | undefined>;
+  /** Set-Cookie values to send with the response (the browser-binding cookie on a first GET). */
+  setCookies: string[];
+  secure: boolean;
+}
+
+interface FlowParams { tenant: string; id: string }
+
+export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
+  const max = loginRateLimit();
+  const now = () => deps.auth.now();
+  const isType = (t: string) => deps.defs.isResourceType(t);
+
+  async function tenantOf(slug: string): Promise<Tenant> {
+    const tenant = await findTenant(deps.db, slug);
+    if (!tenant) throw new PageError(404, 'Not found', 'There is no such tenant on this server.');
+    return tenant;
+  }
+
+  const cookieOptions = (slug: string, secure: boolean): CookieOptions => ({ path: `/auth/${slug}`, secure });
+
+  /**
+   * The pending request behind /flow/<id>, checked to belong to this browser: the first GET binds it to the
+   * browser cookie (made then if missing); any other browser, and a POST to a request never viewed, is refused.
+   */
+  async function loadFlow(req: FastifyRequest<{ Params: FlowParams }>): Promise<Flow> {
+    const tenant = await tenantOf(req.params.tenant);
+    const request = await loadRequest(deps.db, tenant.schema, req.params.id, now());
+    if (!request) {
+      throw new PageError(400, 'Sign-in expired', 'This sign-in request has expired or was already used. Go back to the app and start again.');
+    }
+    const client = await findClient(deps.db, tenant.schema, request.clientId);
+    if (!client) throw new PageError(400, 'Unknown app', 'The app that started this sign-in is no longer registered.');
+    const flow: Flow = { tenant, request, client, cookies: parseCookies(req.headers.cookie), setCookies: [],
+      secure: publicBase(deps, req).startsWith('https:') };
+    const browser = browserHash(flow.cookies[BROWSER_COOKIE]);
+    let bound = false;
+    if (request.params.browser === '' && req.method === 'GET') {
+      let mine = browser;
+      if (!mine) {
+        const value = newBrowserId();
+        flow.setCookies.push(serializeCookie(BROWSER_COOKIE, value, cookieOptions(tenant.slug, flow.secure)));
+        mine = browserHash(value)!;
+      }
+      bound = await bindBrowser(deps.db, tenant.schema, request.id, mine);
+      if (bound) request.params.browser = mine;
+    }
+    if (!bound && !sameSecret(browser, request.params.browser)) {
+      throw new PageError(403, 'Different browser', 'This sign-in was started in another browser. Go back to the app and start again.');
+    }
+    return flow;
+  }
+
+  /** A POST step: the request's CSRF token must come with the form. */
+  async function loadPostedFlow(req: FastifyRequest<{ Params: FlowParams }>): Promise<{ flow: Flow; form: Params }> {
+    const flow = await loadFlow(req);
+    const form = formFields(req.body);
+    if (!sameSecret(field(form, 'csrf'), flow.request.params.csrf)) {
+      throw new PageError(403, 'Form not accepted', 'The form was missing its security token. Reload the page and try again.');
+    }
+    return { flow, form };
+  }
+
+  /**
+   * The signed-in user of this request. Showing a step (adopt) takes the browser's live session, which is single
+   * sign-on when the user signed in earlier; a posted step needs the very session its page was shown for.
+   */
+  async function signedIn(flow: Flow, adopt: boolean): Promise<{ session: Session; user: User } | undefined> {
+    const session = await findSession(deps.db, flow.tenant.schema, flow.cookies[SESSION_COOKIE], now());
+    if (!session) return undefined;
+    if (flow.request.sessionHash !== session.hash) {
+      if (!adopt) return undefined;
+      await setRequestSession(deps.db, flow.tenant.schema, flow.request.id, session.hash);
+      flow.request.sessionHash = session.hash;
+    }
+    const user = await findUser(deps.db, flow.tenant.schema, session.userId);
+    return user && { session, user };
+  }
+
+  const formBase = (flow: Flow) => ({ slug: flow.tenant.slug, requestId: flow.request.id, csrf: flow.request.params.csrf,
+    clientName: flow.client.name });
+  const flowUrl = (flow: Flow) => `/auth/${flow.tenant.slug}/flow/${flow.request.id}`;
+
+  /** The patient context, established from the user when they are a patient (§4.9); undefined → the picker. */
+  async function patientFor(flow: Flow, user: User): Promise<string | undefined> {
+    if (!flow.request.params.needPatient || flow.request.context.patient) return flow.request.context.patient;
+    const own = ownPatient(user.fhirUser);
+    if (own) {
+      flow.request.context = { ...flow.request.context, patient: own };
+      await setRequestContext(deps.db, flow.tenant.schema, flow.request.id, flow.request.context);
+    }
+    return own;
+  }
+
+  /** GET /flow/<id>: the next step — login, patient picker, or consent. */
+  async function showStep(req: FastifyRequest<{ Params: FlowParams; Querystring: { q?: string } }>, reply: FastifyReply) {
+    const flow = await loadFlow(req);
+    if (flow.setCookies.length > 0) reply.header('Set-Cookie', flow.setCookies);
+    const who = await signedIn(flow, true);
+    if (!who) return sendPage(reply, 200, loginPage({ ...formBase(flow), totp: false }));
+    const patient = await patientFor(flow, who.user);
+    if (flow.request.params.needPatient && !patient) {
+      const query = typeof req.query.q === 'string' ? req.query.q.slice(0, 100) : '';
+      const patients = await listPatients(deps.db, flow.tenant.schema, query, PICKER_LIMIT);
+      return sendPage(reply, 200, pickerPage({ ...formBase(flow), query, patients }));
+    }
+    const { choose, always } = consentChoices(flow.request.params.scope);
+    const words = (s: string) => ({ scope: s, words: describeScope(s, isType) });
+    return sendPage(reply, 200, consentPage({ ...formBase(flow), scopes: choose.map(words), always: always.map(words),
+      user: who.user.username, ...(patient ? { patient } : {}) }), formSource(flow.request.params.redirectUri));
+  }
+
+  /** POST /flow/<id>/login: username, password and, for TOTP users, the code. */
+  async function login(req: FastifyRequest<{ Params: FlowParams }>, reply: FastifyReply) {
+    const { flow, form } = await loadPostedFlow(req);
+    const username = (field(form, 'username') ?? '').trim().slice(0, 200);
+    const password = field(form, 'password') ?? '';
+    const code = field(form, 'totp');
+    const result = await authenticate(deps.db, flow.tenant.schema, username, password, code, now());
+    if (!result.ok) {
+      const totp = code !== undefined || result.reason === 'totp-required';
+      const error = LOGIN_ERRORS[result.reason === 'invalid' && totp ? 'invalid-with-code' : result.reason];
+      return sendPage(reply, result.reason === 'totp-required' ? 200 : 401,
+        loginPage({ ...formBase(flow), username, totp, error }));
+    }
+    const { token, session } = await createSession(deps.db, flow.tenant.schema, result.user.id, now());
+    await setRequestSession(deps.db, flow.tenant.schema, flow.request.id, session.hash);
+    reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, token,
+      { ...cookieOptions(flow.tenant.slug, flow.secure), maxAge: SESSION_TTL_MS / 1000 }));
+    return redirect(reply, 303, flowUrl(flow));
+  }
+
+  /** POST /flow/<id>/patient: the practitioner's choice from the picker. */
+  async function pickPatient(req: FastifyRequest<{ Params: FlowParams }>, reply: FastifyReply) {
+    const { flow, form } = await loadPostedFlow(req);
+    const who = await signedIn(flow, false);
+    if (!who) return redirect(reply, 303, flowUrl(flow));
+    if ((await patientFor(flow, who.user)) || !flow.request.params.needPatient) return redirect(reply, 303, flowUrl(flow));
+    const id = field(form, 'patient') ?? '';
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await patientExists(deps.db, flow.tenant.schema, id))) {
+      const patients = await listPatients(deps.db, flow.tenant.schema, '', PICKER_LIMIT);
+      return sendPage(reply, 400, pickerPage({ ...formBase(flow), query: '', patients, error: 'Choose a patient from the list.' }));
+    }
+    await setRequestContext(deps.db, flow.tenant.schema, flow.request.id, { ...flow.request.context, patient: id });
+    return redirect(reply, 303, flowUrl(flow));
+  }
+
+  /** POST /flow/<id>/consent: Approve (with the ticked scopes) or Deny; either ends in a redirect to the app. */
+  async function consent(req: FastifyRequest<{ Params: FlowParams }>, reply: FastifyReply) {
+    const { flow, form } = await loadPostedFlow(req);
+    const who = await signedIn(flow, false);
+    if (!who) return redirect(reply, 303, flowUrl(flow));
+    const at = now();
+    let location: string | undefined;
+    if (field(form, 'decision') === 'approve') {
+      const patient = await patientFor(flow, who.user);
+      if (flow.request.params.needPatient && !patient) return redirect(reply, 303, flowUrl(flow));
+      location = await approve(deps.db, flow.tenant.schema, flow.request, { userId: who.user.id, sessionHash: who.session.hash,
+        fhirUser: who.user.fhirUser, chosen: form.filter(([k]) => k === 'scope').map(([, v]) => v) }, at);
+    } else {
+      location = await deny(deps.db, flow.tenant.schema, flow.request, at);
+    }
+    if (!location) throw new PageError(400, 'Sign-in expired', 'This sign-in request was already completed.');
+    return redirect(reply, 303, location);
+  }
+
+  /** GET|POST /authorize: validate, store, and continue at /flow/<id>; errors go back to the app or show a page. */
+  async function authorize(req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) {
+    const tenant = await tenantOf(req.params.tenant);
+    const params = req.method === 'POST' ? formFields(req.body) : rawQuery(req.url);
+    const clientId = params.find(([k]) => k === 'client_id')?.[1];
+    const client = clientId ? await findClient(deps.db, tenant.schema, clientId) : undefined;
+    const outcome = await startAuthorization(deps.db, tenant.schema, { params, client, isType,
+      fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}` }, now());
+    const status = req.method === 'POST' ? 303 : 302;
+    if (outcome.kind === 'reject') throw new PageError(400, 'Cannot sign in to this app', outcome.message);
+    if (outcome.kind === 'redirect') return redirect(reply, status, outcome.location);
+    return redirect(reply, status, `/auth/${tenant.slug}/flow/${outcome.request.id}`);
+  }
+
+  /** GET|POST /logout: ends the session (its online_access grants are revoked) and clears the cookie. */
+  async function signOut(req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) {
+    const tenant = await tenantOf(req.params.tenant);
+    const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
+    await logout(deps.db, tenant.schema, token, now());
+    const secure = publicBase(deps, req).startsWith('https:');
+    reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, '', { ...cookieOptions(tenant.slug, secure), maxAge: 0 }));
+    return sendPage(reply, 200, messagePage(tenant.slug, 'Signed out', 'You are signed out. Apps that had access only while you were signed in have lost it.'));
+  }
+
+  app.register(async (scope) => {
+    await scope.register(rateLimit, { global: false });
+    scope.setErrorHandler((error, req, reply) => {
+      const slug = /^\/auth\/([a-z][a-z0-9-]{0,39})\//.exec(req.url)?.[1] ?? 'default';
+      if (error instanceof PageError) return sendPage(reply, error.status, messagePage(slug, error.title, error.message, true));
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 429) {
+        reply.header('Retry-After', String(LOGIN_WINDOW_MS / 1000));
+        return sendPage(reply, 429, messagePage(slug, 'Slow down', 'Too many sign-in attempts from your network. Wait a minute and try again.', true));
+      }
+      if (status !== undefined && status >= 400 && status < 500) {
+        return sendPage(reply, status, messagePage(slug, 'Request not accepted', 'The request was not understood.', true));
+      }
+      req.log.error({ err: error }, 'authorization page failed');
+      return sendPage(reply, 500, messagePage(slug, 'Something went wrong', 'The server could not complete this step. Try again later.', true));
+    });
+    scope.get('/auth/:tenant/hearth.css', async (_req, reply) =>
+      reply.type('text/css; charset=utf-8').header('Cache-Control', 'public, max-age=3600').send(STYLESHEET));
+    scope.route({ method: ['GET', 'POST'], url: '/auth/:tenant/authorize', handler: authorize });
+    scope.get('/auth/:tenant/flow/:id', showStep);
+    scope.post('/auth/:tenant/flow/:id/login', { config: { rateLimit: { max, timeWindow: LOGIN_WINDOW_MS } } }, login);
+    scope.post('/auth/:tenant/flow/:id/patient', pickPatient);
+    scope.post('/auth/:tenant/flow/:id/consent', consent);
+    scope.route({ method: ['GET', 'POST'], url: '/auth/:tenant/logout', handler: signOut });
+  });
 }

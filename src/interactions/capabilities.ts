@@ -8,6 +8,7 @@ import { param } from './context.js';
 import { SOFTWARE } from '../version.js';
 import { OPERATIONS, operationsForType } from '../operations/table.js';
 import { COMPARTMENTS, type SearchCapability, searchCapabilities, systemSearchParams } from '../search/capability.js';
+import { smartEndpoints } from '../auth/discovery.js';
 
 const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type',
   'create', 'search-type'];
@@ -42,6 +43,29 @@ function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionC
   };
 }
 
+/**
+ * rest.security: SMART on FHIR, with the deprecated oauth-uris extension older clients still read
+ * (capability-statement.md §3.2–3.5); its URLs are the ones .well-known/smart-configuration publishes.
+ */
+function security(base: string) {
+  const e = smartEndpoints(base);
+  return {
+    cors: true,
+    service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR',
+      display: 'SMART-on-FHIR' }], text: 'OAuth2 using SMART-on-FHIR profile' }],
+    description: `OAuth2 / SMART App Launch 2.x. Discovery: ${base}/.well-known/smart-configuration`,
+    extension: [{
+      url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+      extension: [
+        { url: 'authorize', valueUri: e.authorization_endpoint },
+        { url: 'token', valueUri: e.token_endpoint },
+        { url: 'introspect', valueUri: e.introspection_endpoint },
+        { url: 'revoke', valueUri: e.revocation_endpoint },
+      ],
+    }],
+  };
+}
+
 export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: ReadonlySet<InteractionCode>): Resource {
   const systemCodes = new Set<string>(codes);
   const types = [...deps.defs.resourceTypes].sort();
@@ -59,13 +83,15 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
     kind: 'instance',
     software: { name: SOFTWARE.name, version: SOFTWARE.version, releaseDate: SOFTWARE.releaseDate },
     implementation: { description: `Hearth tenant '${ctx.tenant.slug}'`, url: ctx.base },
+    ...(codes.has('operation') && OPERATIONS.some((o) => o.instantiates)
+      ? { instantiates: [...new Set(OPERATIONS.flatMap((o) => o.instantiates ?? []))] } : {}),
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     patchFormat: ['application/json-patch+json', 'application/fhir+json'],
     rest: [{
       mode: 'server',
       documentation: DOCUMENTATION,
-      security: { cors: true },
+      security: security(ctx.base),
       resource: types.map((t) => resourceEntry(deps, t, codes, search.get(t))),
       interaction: SYSTEM_LEVEL.filter((c) => systemCodes.has(c)).map((code) => ({ code })),
       ...(codes.has('search-system') ? { searchParam: systemSearchParams(ctx.search, types[0]!) } : {}),

@@ -72,7 +72,7 @@ export async function startServer(t: Teardown, env: Record<string, string> = {})
     const s = o.slug ?? slug;
     const tenant = await findTenant(db, s);
     if (!tenant) throw new Error(`No tenant ${s}`);
-    return (await mintLocalToken(db, deps.auth, tenant, `${PUBLIC_ORIGIN}/fhir/${s}`, scope, o.ttl, o.context)).token;
+    return (await mintLocalToken(db, deps.auth, tenant, `${config.baseUrl ?? PUBLIC_ORIGIN}/fhir/${s}`, scope, o.ttl, o.context)).token;
   };
   const defaults = new Map<string, string | undefined>();
   const defaultAuth = async (url: string): Promise<string | undefined> => {
@@ -96,5 +96,5 @@ export async function startServer(t: Teardown, env: Record<string, string> = {})
     }
     return await app.inject({ method: method as 'GET', url, headers, ...(payload !== undefined ? { payload } : {}) }) as Reply;
   };
-  return { app, deps, slug, base: `/fhir/${slug}`, url: `${PUBLIC_ORIGIN}/fhir/${slug}`, request, newTenant, token };
+  return { app, deps, slug, base: `/fhir/${slug}`, url: `${config.baseUrl ?? PUBLIC_ORIGIN}/fhir/${slug}`, request, newTenant, token };
 }
