@@ -1,9 +1,25 @@
-/** Hearth's command line: serve, migrate, tenant create|list|delete (ARCHITECTURE §10). */
-import { ConfigError, loadConfig } from './config.js';
-import { buildApp, createDeps, loadAllMigrations, migrateAll } from './app.js';
-import { openDb } from './db/open.js';
-import { createTenant, deleteTenant, listTenants } from './storage/tenants.js';
-import { FhirError } from './errors.js';
+/**
+ * Hearth's command line (ARCHITECTURE §10): serve, migrate, tenant, and the SMART operator commands user, client,
+ * launch, token and keys (issue #4 §6–§7). The operator commands go through the admin API of a running server when
+ * one answers at HEARTH_ADMIN_URL — a PGlite data directory can be open in one process only — and otherwise run the
+ * same actions (src/http/admin.ts) on the database directly.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { ROOT, buildApp, createDeps, loadAllMigrations, migrateAll } from './app.js';
+import { KeyStore } from './auth/keys.js';
+import type { AuthServices } from './auth/tokens.js';
+import type { Db } from './db/db.js';
+import { DataDirLockedError, openDb } from './db/open.js';
+import { type Definitions, loadDefinitions } from './fhir/definitions.js';
+import { type AdminTarget, clientView, issueLocalToken, openLaunch, registerClient, registerUser } from './http/admin.js';
+import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
+import { FhirError, unknownTenant } from './errors.js';
+import { deleteClient, listClients } from './auth/clients.js';
 import { JOB_HANDLERS } from './jobs/handlers.js';
 import { JobWorker } from './jobs/worker.js';
 
@@ -12,11 +28,60 @@ const USAGE = `Usage: hearth <command>
   migrate                   apply database migrations and exit
   tenant create <slug>      create a tenant (its own schema and FHIR base /fhir/<slug>)
   tenant list               list tenants
-  tenant delete <slug>      drop a tenant and all its data`;
+  tenant delete <slug>      drop a tenant and all its data
+  user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--tenant T]
+  client create --name N --type public|confidential|backend [--redirect-uri U]... [--scope "..."]
+                [--jwks-file F | --jwks-uri U] [--launch-uri U] [--tenant T]
+  client list [--tenant T]  |  client delete <client_id> [--tenant T]
+  launch --patient P [--encounter E] [--tenant T]      EHR launch id and iss
+  token --scope "system/*.read ..." [--expires-in S] [--patient P] [--tenant T]   prints an access token
+  keys rotate               new token signing key
+Operator commands use the server at HEARTH_ADMIN_URL (default http://localhost:$HEARTH_PORT) with HEARTH_ADMIN_TOKEN
+or <HEARTH_DATA_DIR>/admin-token; with no server running they open the database. --tenant defaults to "default".`;
+
+const ADMIN_TOKEN_FILE = 'admin-token';
+
+class UsageError extends Error {}
+
+/** The admin token `serve` made for itself: random, 0600 in the data directory, replaced at every start. */
+function writeAdminToken(dataDir: string): string {
+  const token = crypto.randomBytes(32).toString('base64url');
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const temp = path.join(dataDir, `${ADMIN_TOKEN_FILE}.${process.pid}.tmp`);
+  fs.writeFileSync(temp, `${token}\n`, { mode: 0o600 });
+  fs.renameSync(temp, path.join(dataDir, ADMIN_TOKEN_FILE));
+  return token;
+}
+
+const shellWord = (s: string) => (/^[\w/.:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** One command that yields a token and one curl that uses it, as they work from the shell that ran `npm start`. */
+function firstSteps(config: Config, port: number, generatedToken: boolean): string {
+  const env: string[] = [];
+  if (port !== 8080) env.push(`HEARTH_PORT=${port}`);
+  const local = ['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost'].includes(config.host);
+  const host = local ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  if (!local) env.push(`HEARTH_ADMIN_URL=http://${host}:${port}`);
+  if (generatedToken && config.dataDir !== path.resolve('.hearth')) env.push(`HEARTH_DATA_DIR=${shellWord(config.dataDir)}`);
+  const bin = process.cwd() === ROOT ? 'bin/hearth' : shellWord(path.join(ROOT, 'bin/hearth'));
+  const command = (quote: string) => [...env, 'node', bin, 'token', '--scope', `${quote}system/*.read${quote}`].join(' ');
+  const base = `${config.baseUrl ?? `http://${host}:${port}`}/fhir/default`;
+  const withToken = generatedToken ? '' : ' (with HEARTH_ADMIN_TOKEN set)';
+  return `Get an access token${withToken}:  ${command('"')}\n`
+    + `Try it:  curl -H "Authorization: Bearer $(${command("'")})" ${base}/Patient\n`;
+}
 
 async function serve() {
   const config = loadConfig();
   const deps = await createDeps(config);
+  // Written only once the database is open: a second server on a locked PGlite directory must not replace the file.
+  const generatedToken = !config.adminToken;
+  try {
+    config.adminToken ??= writeAdminToken(config.dataDir);
+  } catch (e) {
+    await deps.db.close();
+    throw e;
+  }
   const app = buildApp(deps);
   const worker = new JobWorker(deps, JOB_HANDLERS);
   let closing = false;
@@ -33,16 +98,17 @@ async function serve() {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await app.listen({ port: config.port, host: config.host });
   worker.start();
-  app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${config.port}`}/fhir/default` },
+  const port = (app.server.address() as AddressInfo).port;
+  app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${port}`}/fhir/default` },
     'Hearth is serving FHIR R4');
+  process.stdout.write(firstSteps(config, port, generatedToken));
 }
 
-async function withDb<T>(fn: (db: Awaited<ReturnType<typeof openDb>>) => Promise<T>): Promise<T> {
-  const config = loadConfig();
+async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>, config = loadConfig()): Promise<T> {
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
   try {
     await migrateAll(db, loadAllMigrations());
-    return await fn(db);
+    return await fn(db, config);
   } finally {
     await db.close();
   }
@@ -63,17 +129,194 @@ async function tenant(args: string[]) {
   }
 }
 
-class UsageError extends Error {}
+// ---- operator commands: one admin API call each, or the same action on the database ----
+
+type Json = Record<string, unknown>;
+interface Direct { db: Db; auth: AuthServices; config: Config }
+interface AdminCall { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: Json; direct: (d: Direct) => Promise<unknown> }
+
+/**
+ * Where the running server's admin API is. The default names localhost, not 127.0.0.1: a token's aud is the FHIR base
+ * as the server sees the request's Host, and http://localhost:8080/fhir/default is the base every example uses.
+ */
+const adminUrl = (): string =>
+  (process.env.HEARTH_ADMIN_URL?.trim() || `http://localhost:${process.env.HEARTH_PORT?.trim() || 8080}`).replace(/\/+$/, '');
+
+/** True when a Hearth server answers /health at url (anything else never sees the admin token). */
+async function serverAnswers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+    return res.ok && ((await res.json()) as { status?: unknown }).status === 'ok';
+  } catch {
+    return false;
+  }
+}
+
+function adminToken(config: Config): string {
+  if (config.adminToken) return config.adminToken;
+  const file = path.join(config.dataDir, ADMIN_TOKEN_FILE);
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new Error(`A server answers at ${adminUrl()}, but there is no admin token: set HEARTH_ADMIN_TOKEN, or HEARTH_DATA_DIR `
+      + `to the server's data directory (${file} was not found)`);
+  }
+}
+
+async function callServer(config: Config, url: string, call: AdminCall): Promise<unknown> {
+  const res = await fetch(`${url}${call.path}`, { method: call.method,
+    headers: { authorization: `Bearer ${adminToken(config)}`, ...(call.body ? { 'content-type': 'application/json' } : {}) },
+    ...(call.body ? { body: JSON.stringify(call.body) } : {}) });
+  const text = await res.text();
+  let body: { issue?: { diagnostics?: string }[] } | undefined;
+  try {
+    body = text ? JSON.parse(text) as typeof body : undefined;
+  } catch {
+    throw new Error(`${url} answered ${res.status} with something that is not JSON: is HEARTH_ADMIN_URL a Hearth server?`);
+  }
+  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${body?.issue?.[0]?.diagnostics ?? text}`);
+  return body;
+}
+
+async function runAdmin(call: AdminCall): Promise<Json> {
+  const config = loadConfig();
+  const url = adminUrl();
+  if (await serverAnswers(url)) return (await callServer(config, url, call) ?? {}) as Json;
+  try {
+    return await withDb((db) => call.direct({ db, config, auth: { keys: new KeyStore(db, config.keySecret), now: () => new Date() } }),
+      config) as Json;
+  } catch (e) {
+    if (!(e instanceof DataDirLockedError)) throw e;
+    throw new Error(`${e.message}, but no Hearth server answers at ${url}: set HEARTH_ADMIN_URL to the running server `
+      + '(this command then goes through its admin API), or stop it');
+  }
+}
+
+/** The same tenant target the admin routes build; the FHIR base is the configured or local origin. */
+function onTenant(slug: string, action: (t: AdminTarget, body: unknown) => Promise<unknown>, body?: Json) {
+  let defs: Definitions | undefined;
+  return async ({ db, auth, config }: Direct) => {
+    const tenant = await findTenant(db, slug);
+    if (!tenant) throw unknownTenant(slug);
+    const fhirBase = `${config.baseUrl ?? `http://localhost:${config.port}`}/fhir/${tenant.slug}`;
+    return action({ db, auth, tenant, fhirBase, isType: (type) => (defs ??= loadDefinitions()).isResourceType(type) }, body);
+  };
+}
+
+const tenantPath = (slug: string, rest: string) => `/admin/tenants/${encodeURIComponent(slug)}/${rest}`;
+const TENANT = { tenant: { type: 'string', default: 'default' } } as const;
+
+function flags<O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, positionals = 0) {
+  try {
+    const parsed = parseArgs({ args, options: { ...TENANT, ...options }, strict: true, allowPositionals: positionals > 0 });
+    if (parsed.positionals.length !== positionals) throw new Error(`expected ${positionals} argument(s)`);
+    return { ...parsed, values: parsed.values as typeof parsed.values & { tenant: string } };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function required<T>(value: T | undefined, flag: string): T {
+  if (value === undefined) throw new UsageError(`--${flag} is required`);
+  return value;
+}
+
+const print = (pairs: [string, unknown][]) => {
+  for (const [k, v] of pairs) if (v !== undefined) process.stdout.write(`${k} ${String(v)}\n`);
+};
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text.replace(/\r?\n$/, '');
+}
+
+async function user(args: string[]) {
+  if (args[0] !== 'create') throw new UsageError();
+  const { values: v } = flags(args.slice(1), { username: { type: 'string' }, 'fhir-user': { type: 'string' },
+    password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, totp: { type: 'boolean' } });
+  if ((v.password === undefined) === (v['password-stdin'] !== true)) throw new UsageError('give --password or --password-stdin');
+  const body = { username: required(v.username, 'username'), fhirUser: required(v['fhir-user'], 'fhir-user'),
+    password: v.password ?? await readStdin(), totp: v.totp === true };
+  const out = await runAdmin({ method: 'POST', path: tenantPath(v.tenant, 'users'), body, direct: onTenant(v.tenant, registerUser, body) });
+  print([['id', out.id], ['username', out.username], ['fhirUser', out.fhirUser], ['totp_secret', out.totp_secret],
+    ['otpauth_uri', out.otpauth_uri]]);
+}
+
+function readJwks(file: string): unknown {
+  let value: { kty?: unknown };
+  try {
+    value = JSON.parse(fs.readFileSync(file, 'utf8')) as { kty?: unknown };
+  } catch (e) {
+    throw new Error(`--jwks-file ${file}: ${(e as Error).message}`);
+  }
+  return typeof value === 'object' && value !== null && 'kty' in value ? { keys: [value] } : value; // a lone JWK is accepted
+}
+
+async function client(args: string[]) {
+  const [sub, ...rest] = args;
+  if (sub === 'list' || sub === 'delete') {
+    const { values: v, positionals } = flags(rest, {}, sub === 'delete' ? 1 : 0);
+    const id = positionals[0] ?? '';
+    const out = await runAdmin(sub === 'list'
+      ? { method: 'GET', path: tenantPath(v.tenant, 'clients'), direct: onTenant(v.tenant, async (t) =>
+        ({ clients: (await listClients(t.db, t.tenant.schema)).map((c) => clientView(c)) })) }
+      : { method: 'DELETE', path: tenantPath(v.tenant, `clients/${encodeURIComponent(id)}`), direct: onTenant(v.tenant, async (t) => {
+        if (!(await deleteClient(t.db, t.tenant.schema, id))) throw new FhirError(404, 'not-found', `Client '${id}' was not found`);
+        return {};
+      }) });
+    if (sub === 'delete') process.stdout.write(`deleted client ${id}\n`);
+    for (const c of (out.clients ?? []) as Json[]) process.stdout.write(`${c.client_id}\t${c.type}\t${c.name}\t${c.scope}\n`);
+    return;
+  }
+  if (sub !== 'create') throw new UsageError();
+  const { values: v } = flags(rest, { name: { type: 'string' }, type: { type: 'string' },
+    'redirect-uri': { type: 'string', multiple: true }, scope: { type: 'string' }, 'jwks-file': { type: 'string' },
+    'jwks-uri': { type: 'string' }, 'launch-uri': { type: 'string' } });
+  const body: Json = { name: required(v.name, 'name'), type: required(v.type, 'type'), redirect_uris: v['redirect-uri'] ?? [],
+    ...(v.scope !== undefined ? { scope: v.scope } : {}), ...(v['jwks-file'] ? { jwks: readJwks(v['jwks-file']) } : {}),
+    ...(v['jwks-uri'] ? { jwks_uri: v['jwks-uri'] } : {}), ...(v['launch-uri'] ? { launch_uri: v['launch-uri'] } : {}) };
+  const out = await runAdmin({ method: 'POST', path: tenantPath(v.tenant, 'clients'), body, direct: onTenant(v.tenant, registerClient, body) });
+  print([['client_id', out.client_id], ['client_secret', out.client_secret]]);
+}
+
+async function launch(args: string[]) {
+  const { values: v } = flags(args, { patient: { type: 'string' }, encounter: { type: 'string' } });
+  const body = { patient: required(v.patient, 'patient'), ...(v.encounter ? { encounter: v.encounter } : {}) };
+  const out = await runAdmin({ method: 'POST', path: tenantPath(v.tenant, 'launches'), body, direct: onTenant(v.tenant, openLaunch, body) });
+  print([['launch', out.launch], ['iss', out.iss]]);
+}
+
+async function token(args: string[]) {
+  const { values: v } = flags(args, { scope: { type: 'string' }, 'expires-in': { type: 'string' }, patient: { type: 'string' } });
+  const expiresIn = v['expires-in'];
+  if (expiresIn !== undefined && !/^\d+$/.test(expiresIn)) throw new UsageError('--expires-in takes a number of seconds');
+  const body = { scope: required(v.scope, 'scope'), ...(expiresIn ? { expires_in: Number(expiresIn) } : {}),
+    ...(v.patient ? { patient: v.patient } : {}) };
+  const out = await runAdmin({ method: 'POST', path: tenantPath(v.tenant, 'tokens'), body, direct: onTenant(v.tenant, issueLocalToken, body) });
+  process.stdout.write(`${String(out.access_token)}\n`);
+}
+
+async function keys(args: string[]) {
+  if (args.length !== 1 || args[0] !== 'rotate') throw new UsageError();
+  const out = await runAdmin({ method: 'POST', path: '/admin/keys/rotate', direct: async ({ auth }) => ({ kid: await auth.keys.rotate() }) });
+  print([['kid', out.kid]]);
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  serve: () => serve(),
+  migrate: async () => { await withDb(async () => undefined); process.stdout.write('migrations applied\n'); },
+  tenant, user, client, launch, token, keys,
+};
 
 export async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
   try {
-    if (command === 'serve') await serve();
-    else if (command === 'migrate') { await withDb(async () => undefined); process.stdout.write('migrations applied\n'); }
-    else if (command === 'tenant') await tenant(rest);
-    else throw new UsageError();
+    const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!run) throw new UsageError();
+    await run(rest);
   } catch (e) {
-    if (e instanceof UsageError) process.stderr.write(`${USAGE}\n`);
+    if (e instanceof UsageError) process.stderr.write(`${e.message ? `hearth: ${e.message}\n` : ''}${USAGE}\n`);
     else if (e instanceof ConfigError) process.stderr.write(`hearth: configuration error: ${e.message}\n`);
     else if (e instanceof FhirError) process.stderr.write(`hearth: ${e.message}\n`);
     else process.stderr.write(`hearth: ${(e as Error).message}\n`);

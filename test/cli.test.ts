@@ -1,15 +1,33 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import { decodeJwt } from '../src/auth/jws.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const synthea = path.join(root, 'test/fixtures/synthea/Andrea_Dach_76f26ce3-5aac-4b16-ac35-321ff6a7f63c.json');
 
-const cli = (args: string[], env: Record<string, string>) =>
-  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
+// A dozen child processes, each compiling the CLI and opening the database: beyond the default five minutes on a
+// loaded two-core machine.
+t.setTimeout(15 * 60 * 1000);
+
+const cli = (args: string[], env: Record<string, string>, input?: string) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args],
+    { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
+
+/** The CLI without blocking this process's event loop (needed when the server it talks to runs in this process). */
+const cliAsync = (args: string[], env: Record<string, string>) => new Promise<{ status: number | null; stdout: string; stderr: string }>(
+  (resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 
 const freePort = () => new Promise<number>((resolve) => {
   const srv = net.createServer().listen(0, '127.0.0.1', () => {
@@ -18,11 +36,17 @@ const freePort = () => new Promise<number>((resolve) => {
   });
 });
 
-const dbEnv = (): Record<string, string> => process.env.DATABASE_URL
-  ? {} : { DATABASE_URL: '', HEARTH_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-cli-')) };
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-cli-'));
+
+/**
+ * PostgreSQL when DATABASE_URL is set, else PGlite; always a private data directory. The tests of this file run one
+ * after another and share it, so that PGlite's initdb runs once.
+ */
+const dbEnv: Record<string, string> = process.env.DATABASE_URL
+  ? { HEARTH_DATA_DIR: tempDir() } : { DATABASE_URL: '', HEARTH_DATA_DIR: tempDir() };
 
 t.test('tenant create / list / delete and migrate from the command line', async (t) => {
-  const env = { ...dbEnv(), HEARTH_LOG_LEVEL: 'silent' };
+  const env = { ...dbEnv, HEARTH_LOG_LEVEL: 'silent' };
   const slug = `cli-${process.pid}`;
   t.equal(cli(['migrate'], env).status, 0);
   const created = cli(['tenant', 'create', slug], env);
@@ -34,12 +58,69 @@ t.test('tenant create / list / delete and migrate from the command line', async 
   t.equal(cli(['tenant', 'delete', slug], env).status, 0);
   t.notMatch(cli(['tenant', 'list'], env).stdout, slug);
   t.equal(cli(['frobnicate'], env).status, 64, 'unknown command → usage');
+  t.equal(cli(['toString'], env).status, 64, 'not fooled by Object.prototype');
 });
 
 t.test('bad configuration stops the start with one clear message', async (t) => {
   const res = cli(['serve'], { HEARTH_PORT: 'eighty' });
   t.equal(res.status, 1);
   t.match(res.stderr, /configuration error: HEARTH_PORT must be a whole number/);
+});
+
+t.test('client, user, launch, token and keys on the database when no server answers', async (t) => {
+  const env = { ...dbEnv, HEARTH_LOG_LEVEL: 'silent', HEARTH_ADMIN_URL: `http://127.0.0.1:${await freePort()}`,
+    HEARTH_ADMIN_TOKEN: '', HEARTH_BASE_URL: '', HEARTH_PORT: '8080' };
+  const slug = `cli-db-${crypto.randomBytes(3).toString('hex')}`;
+  t.equal(cli(['tenant', 'create', slug], env).status, 0);
+  t.teardown(() => { cli(['tenant', 'delete', slug], env); });
+
+  const conf = cli(['client', 'create', '--tenant', slug, '--name', 'CLI app', '--type', 'confidential',
+    '--redirect-uri', 'https://app.example.org/cb', '--redirect-uri', 'http://localhost:3000/cb', '--scope', 'launch user/*.rs'], env);
+  t.equal(conf.status, 0, conf.stderr);
+  t.match(conf.stdout, /^client_id [A-Za-z0-9_-]{22}\nclient_secret [A-Za-z0-9_-]{43}\n$/);
+
+  const jwkFile = path.join(tempDir(), 'key.json');
+  const { publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  fs.writeFileSync(jwkFile, JSON.stringify({ ...publicKey.export({ format: 'jwk' }), kid: 'k1' }));
+  const backend = cli(['client', 'create', '--tenant', slug, '--name', 'Bulk', '--type', 'backend', '--jwks-file', jwkFile,
+    '--scope', 'system/*.rs'], env);
+  t.equal(backend.status, 0, backend.stderr);
+  t.match(backend.stdout, /^client_id [A-Za-z0-9_-]{22}\n$/, 'no secret for a backend client');
+  t.equal(cli(['client', 'create', '--tenant', slug, '--type', 'public'], env).status, 64, 'missing --name → usage');
+
+  const user = cli(['user', 'create', '--tenant', slug, '--username', 'nurse', '--fhir-user', 'Practitioner/n1', '--password-stdin', '--totp'],
+    env, 'correct horse battery\n');
+  t.equal(user.status, 0, user.stderr);
+  t.match(user.stdout, /^id [0-9a-f-]{36}\nusername nurse\nfhirUser Practitioner\/n1\ntotp_secret [A-Z2-7]{32}\notpauth_uri otpauth:\/\/totp\//);
+
+  const launch = cli(['launch', '--tenant', slug, '--patient', 'p1', '--encounter', 'e1'], env);
+  t.equal(launch.status, 0, launch.stderr);
+  t.match(launch.stdout, new RegExp(`^launch [A-Za-z0-9_-]{43}\\niss http://localhost:8080/fhir/${slug}\\n$`));
+
+  const token = cli(['token', '--tenant', slug, '--scope', 'system/*.read', '--expires-in', '120'], env);
+  t.equal(token.status, 0, token.stderr);
+  t.match(token.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, 'just the token, so TOKEN=$(hearth token …) works');
+  const { claims } = decodeJwt(token.stdout.trim());
+  t.equal(claims.aud, `http://localhost:8080/fhir/${slug}`, 'aud: the configured or local FHIR base');
+  t.equal((claims.exp as number) - (claims.iat as number), 120);
+  t.equal(claims.scope, 'system/*.read');
+
+  const banana = cli(['token', '--tenant', slug, '--scope', 'system/*.read banana'], env);
+  t.equal(banana.status, 1);
+  t.match(banana.stderr, /Unknown or malformed scope\(s\): banana/);
+
+  const rotated = cli(['keys', 'rotate'], env);
+  t.equal(rotated.status, 0, rotated.stderr);
+  t.match(rotated.stdout, /^kid [A-Za-z0-9_-]{16}\n$/);
+});
+
+t.test('a data directory held by a server that does not answer: the error says to use its admin API', async (t) => {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'hearth.lock'), String(process.pid)); // held by this live process, as by a server
+  const res = cli(['token', '--scope', 'system/*.read'], { DATABASE_URL: '', HEARTH_DATA_DIR: dir,
+    HEARTH_ADMIN_URL: `http://127.0.0.1:${await freePort()}`, HEARTH_LOG_LEVEL: 'silent' });
+  t.equal(res.status, 1);
+  t.match(res.stderr, /is in use by process \d+, but no Hearth server answers at http:\/\/127\.0\.0\.1:\d+: set HEARTH_ADMIN_URL/);
 });
 
 async function waitForReady(port: number, child: ChildProcess): Promise<void> {
@@ -53,17 +134,35 @@ async function waitForReady(port: number, child: ChildProcess): Promise<void> {
   throw new Error('server did not become ready');
 }
 
-t.test('serve: SIGTERM lets the in-flight request finish, then exits 0; logs carry no PHI', async (t) => {
+t.test('serve: prints how to get a token; SIGTERM lets the in-flight request finish, then exits 0; logs carry no PHI', async (t) => {
   const port = await freePort();
+  const env = { ...dbEnv, HEARTH_PORT: String(port), HEARTH_HOST: '127.0.0.1', HEARTH_ADMIN_TOKEN: '', HEARTH_ADMIN_URL: '' };
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'],
-    { cwd: root, env: { ...process.env, ...dbEnv(), HEARTH_PORT: String(port), HEARTH_HOST: '127.0.0.1', HEARTH_LOG_LEVEL: 'info' } });
+    { cwd: root, env: { ...process.env, ...env, HEARTH_LOG_LEVEL: 'info' } });
   let logs = '';
   child.stdout.on('data', (d) => { logs += d; });
   child.stderr.on('data', (d) => { logs += d; });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   await waitForReady(port, child);
-  const inflight = fetch(`http://127.0.0.1:${port}/fhir/default`, { method: 'POST',
-    headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal' }, body: fs.readFileSync(synthea) });
+  for (let i = 0; i < 50 && !logs.includes('Try it:'); i++) await new Promise((r) => setTimeout(r, 100));
+
+  const dataDir = dbEnv.HEARTH_DATA_DIR!;
+  const tokenFile = path.join(dataDir, 'admin-token');
+  t.equal(fs.statSync(tokenFile).mode & 0o777, 0o600, 'admin token file readable by its owner only');
+  t.match(fs.readFileSync(tokenFile, 'utf8'), /^[A-Za-z0-9_-]{43}\n$/);
+  const command = `HEARTH_PORT=${port} HEARTH_DATA_DIR=${dataDir} node bin/hearth token --scope "system/*.read"`;
+  const lines = logs.split('\n');
+  t.ok(lines.includes(`Get an access token:  ${command}`), 'one copy-pasteable line that yields a token');
+  t.ok(lines.includes(`Try it:  curl -H "Authorization: Bearer $(${command.replace(/"/g, "'")})" http://localhost:${port}/fhir/default/Patient`),
+    'and a curl that uses it');
+
+  // What a newcomer does: the token command in another shell, through the running server's admin API.
+  const token = await cliAsync(['token', '--scope', 'system/*.cruds'], { ...env, HEARTH_LOG_LEVEL: 'silent' });
+  t.equal(token.status, 0, token.stderr);
+  t.equal(decodeJwt(token.stdout.trim()).claims.aud, `http://localhost:${port}/fhir/default`, 'for the base the examples use');
+  const inflight = fetch(`http://localhost:${port}/fhir/default`, { method: 'POST',
+    headers: { 'content-type': 'application/fhir+json', prefer: 'return=minimal', authorization: `Bearer ${token.stdout.trim()}` },
+    body: fs.readFileSync(synthea) });
   await new Promise((r) => setTimeout(r, 300));
   child.kill('SIGTERM');
   const res = await inflight;

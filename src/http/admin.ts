@@ -1,9 +1,20 @@
-/** Tenant administration over HTTP, guarded by HEARTH_ADMIN_TOKEN (until SMART lands, issue #2 §5). */
+/**
+ * The operator's HTTP API under /admin, guarded by the admin bearer token (HEARTH_ADMIN_TOKEN, or the token `serve`
+ * writes to the data directory): tenants, SMART clients and users, EHR launches, local access tokens, key rotation
+ * (issue #4 §6–§7). The actions are exported so that the CLI runs the very same code when no server is running.
+ */
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { FhirError, forbidden, unauthorized } from '../errors.js';
+import { type Client, createClient, deleteClient, listClients } from '../auth/clients.js';
+import { type LaunchContext, createLaunch } from '../auth/grants.js';
+import { parseScopes } from '../auth/scopes.js';
+import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
+import { createUser } from '../auth/users.js';
+import type { Db } from '../db/db.js';
+import { FhirError, badRequest, forbidden, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
-import { type Tenant, createTenant, deleteTenant, listTenants } from '../storage/tenants.js';
+import { type Tenant, createTenant, deleteTenant, findTenant, listTenants } from '../storage/tenants.js';
+import { publicBase } from './fhir.js';
 
 function tokensEqual(a: string, b: string): boolean {
   const ha = crypto.createHash('sha256').update(a).digest();
@@ -21,10 +32,140 @@ function authorize(deps: Deps, req: FastifyRequest): void {
 
 const view = (t: Tenant) => ({ slug: t.slug, schema: t.schema, createdAt: t.createdAt?.toISOString() });
 
+/** What an admin action on one tenant needs; the HTTP routes and the CLI's database path both build one. */
+export interface AdminTarget {
+  db: Db;
+  auth: AuthServices;
+  tenant: Tenant;
+  /** The tenant's absolute FHIR base: the aud of tokens, the iss of launches. */
+  fhirBase: string;
+  isType: (type: string) => boolean;
+}
+
+type Body = Record<string, unknown>;
+
+function jsonObject(body: unknown): Body {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('The body must be a JSON object');
+  return body as Body;
+}
+
+function onlyFields(body: Body, known: string[]): void {
+  const unknown = Object.keys(body).filter((k) => !known.includes(k));
+  if (unknown.length > 0) throw badRequest(`Unknown field(s): ${unknown.join(', ')} (known: ${known.join(', ')})`);
+}
+
+const authMethod = (c: Client) => (c.jwks || c.jwksUri ? 'private_key_jwt' : c.hasSecret ? 'client_secret_basic' : 'none');
+
+/** A client as the admin API shows it (RFC 7591 member names); the secret only in the answer that created it. */
+export const clientView = (c: Client, clientSecret?: string) => ({
+  client_id: c.clientId, ...(clientSecret ? { client_secret: clientSecret } : {}), name: c.name, type: c.type,
+  redirect_uris: c.redirectUris, scope: c.scope, token_endpoint_auth_method: authMethod(c),
+  ...(c.jwks ? { jwks: c.jwks } : {}), ...(c.jwksUri ? { jwks_uri: c.jwksUri } : {}), ...(c.launchUri ? { launch_uri: c.launchUri } : {}),
+});
+
+export async function registerClient(t: AdminTarget, body: unknown) {
+  const { client, clientSecret } = await createClient(t.db, t.tenant.schema, body);
+  return clientView(client, clientSecret);
+}
+
+export async function registerUser(t: AdminTarget, body: unknown) {
+  const { user, totpSecret, otpauthUri } = await createUser(t.db, t.tenant.schema, body);
+  return { id: user.id, username: user.username, fhirUser: user.fhirUser,
+    ...(totpSecret ? { totp_secret: totpSecret, otpauth_uri: otpauthUri } : {}) };
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const REFERENCE = /^[A-Z][A-Za-z]+\/[A-Za-z0-9\-.]{1,64}$/;
+
+function resourceId(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !ID.test(value)) throw badRequest(`${field} must be a resource id (1–64 of A-Z a-z 0-9 - .)`, [field]);
+  return value;
+}
+
+type FhirContextItem = NonNullable<LaunchContext['fhirContext']>[number];
+
+/** fhirContext items (smart-app-launch.md §6.2): a reference, canonical or identifier, optionally a type and role. */
+function fhirContextItem(value: unknown, i: number): FhirContextItem {
+  const where = [`fhirContext[${i}]`];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badRequest(`fhirContext[${i}] must be an object`, where);
+  const item = value as Body;
+  onlyFields(item, ['reference', 'canonical', 'identifier', 'type', 'role']);
+  if (item.reference !== undefined && (typeof item.reference !== 'string' || !REFERENCE.test(item.reference))) {
+    throw badRequest(`fhirContext[${i}].reference must be a relative reference such as "ImagingStudy/123"`, where);
+  }
+  if (item.canonical !== undefined && (typeof item.canonical !== 'string' || item.canonical === '')) {
+    throw badRequest(`fhirContext[${i}].canonical must be a canonical URL`, where);
+  }
+  if (item.identifier !== undefined && (typeof item.identifier !== 'object' || item.identifier === null)) {
+    throw badRequest(`fhirContext[${i}].identifier must be an Identifier object`, where);
+  }
+  if (item.reference === undefined && item.canonical === undefined && item.identifier === undefined) {
+    throw badRequest(`fhirContext[${i}] needs a reference, canonical or identifier`, where);
+  }
+  for (const k of ['type', 'role'] as const) {
+    if (item[k] !== undefined && (typeof item[k] !== 'string' || item[k] === '')) {
+      throw badRequest(`fhirContext[${i}].${k} must be a non-empty string`, where);
+    }
+  }
+  return item as FhirContextItem;
+}
+
+function launchContext(body: Body): LaunchContext {
+  onlyFields(body, ['patient', 'encounter', 'fhirContext', 'need_patient_banner']);
+  const context: LaunchContext = { patient: resourceId(body.patient, 'patient') };
+  if (body.encounter !== undefined) context.encounter = resourceId(body.encounter, 'encounter');
+  if (body.fhirContext !== undefined) {
+    if (!Array.isArray(body.fhirContext)) throw badRequest('fhirContext must be an array', ['fhirContext']);
+    context.fhirContext = body.fhirContext.map(fhirContextItem);
+  }
+  if (body.need_patient_banner !== undefined) {
+    if (typeof body.need_patient_banner !== 'boolean') throw badRequest('need_patient_banner must be true or false', ['need_patient_banner']);
+    context.need_patient_banner = body.need_patient_banner;
+  }
+  return context;
+}
+
+/** An EHR launch id (single use, five minutes) and the iss the app is opened with (smart-app-launch.md §3.1). */
+export async function openLaunch(t: AdminTarget, body: unknown) {
+  const launch = await createLaunch(t.db, t.tenant.schema, launchContext(jsonObject(body)), t.auth.now());
+  return { launch, iss: t.fhirBase };
+}
+
+/** A token of the built-in local admin client (issue #4 §7): at most an hour, resource scopes required. */
+export async function issueLocalToken(t: AdminTarget, body: unknown) {
+  const b = jsonObject(body);
+  onlyFields(b, ['scope', 'expires_in', 'patient']);
+  if (typeof b.scope !== 'string' || b.scope.trim() === '') throw badRequest('scope is required, e.g. "system/*.read"', ['scope']);
+  const parsed = parseScopes(b.scope, t.isType);
+  if (parsed.dropped.length > 0) throw badRequest(`Unknown or malformed scope(s): ${parsed.dropped.join(' ')}`, ['scope']);
+  if (parsed.rules.length === 0) throw badRequest('scope needs at least one resource scope, e.g. "system/*.read"', ['scope']);
+  const ttl = b.expires_in ?? ACCESS_TOKEN_TTL_S;
+  if (!Number.isInteger(ttl) || (ttl as number) < 1 || (ttl as number) > ACCESS_TOKEN_TTL_S) {
+    throw badRequest(`expires_in must be a whole number of seconds from 1 to ${ACCESS_TOKEN_TTL_S}`, ['expires_in']);
+  }
+  const patient = b.patient === undefined ? undefined : resourceId(b.patient, 'patient');
+  if (!patient && parsed.rules.some((r) => r.level === 'patient')) {
+    throw badRequest('patient/ scopes need a patient: give "patient" (or use system/ or user/ scopes)', ['patient']);
+  }
+  const scope = [...parsed.rules.map((r) => r.text), ...parsed.other].join(' ');
+  const { token, expiresIn } = await mintLocalToken(t.db, t.auth, t.tenant, t.fhirBase, scope, ttl as number,
+    patient ? { patient } : {});
+  return { access_token: token, token_type: 'Bearer', expires_in: expiresIn, scope };
+}
+
+type SlugParams = { Params: { slug: string } };
+
 export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.addHook('onRequest', async (req) => {
     if (req.url.startsWith('/admin/') || req.url === '/admin') authorize(deps, req);
   });
+  const target = async (req: FastifyRequest<SlugParams>): Promise<AdminTarget> => {
+    const tenant = await findTenant(deps.db, req.params.slug);
+    if (!tenant) throw unknownTenant(req.params.slug);
+    return { db: deps.db, auth: deps.auth, tenant, fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}`,
+      isType: (type) => deps.defs.isResourceType(type) };
+  };
+
   app.get('/admin/tenants', async () => ({ tenants: (await listTenants(deps.db)).map(view) }));
   app.post('/admin/tenants', async (req, reply) => {
     const slug = (req.body as { slug?: unknown } | undefined)?.slug;
@@ -32,8 +173,29 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
     const tenant = await createTenant(deps.db, slug, deps.migrations.tenant);
     return reply.code(201).header('Location', `/admin/tenants/${tenant.slug}`).send(view(tenant));
   });
-  app.delete<{ Params: { slug: string } }>('/admin/tenants/:slug', async (req, reply) => {
+  app.delete<SlugParams>('/admin/tenants/:slug', async (req, reply) => {
     await deleteTenant(deps.db, req.params.slug);
     return reply.code(204).send();
   });
+
+  app.post<SlugParams>('/admin/tenants/:slug/clients', async (req, reply) =>
+    reply.code(201).send(await registerClient(await target(req), req.body)));
+  app.get<SlugParams>('/admin/tenants/:slug/clients', async (req) => {
+    const t = await target(req);
+    return { clients: (await listClients(t.db, t.tenant.schema)).map((c) => clientView(c)) };
+  });
+  app.delete<{ Params: { slug: string; id: string } }>('/admin/tenants/:slug/clients/:id', async (req, reply) => {
+    const t = await target(req);
+    if (!(await deleteClient(t.db, t.tenant.schema, req.params.id))) {
+      throw new FhirError(404, 'not-found', `Client '${req.params.id}' was not found`);
+    }
+    return reply.code(204).send();
+  });
+  app.post<SlugParams>('/admin/tenants/:slug/users', async (req, reply) =>
+    reply.code(201).send(await registerUser(await target(req), req.body)));
+  app.post<SlugParams>('/admin/tenants/:slug/launches', async (req, reply) =>
+    reply.code(201).send(await openLaunch(await target(req), req.body)));
+  app.post<SlugParams>('/admin/tenants/:slug/tokens', async (req, reply) =>
+    reply.header('Cache-Control', 'no-store').send(await issueLocalToken(await target(req), req.body)));
+  app.post('/admin/keys/rotate', async () => ({ kid: await deps.auth.keys.rotate() }));
 }

@@ -1,0 +1,133 @@
+/**
+ * People who log in at a tenant's authorization server (smart-app-launch.md §4; ARCHITECTURE §7): scrypt password
+ * hashes, an optional TOTP second factor (RFC 6238) and a timed lockout after repeated failures.
+ */
+import crypto from 'node:crypto';
+import type { Queryable } from '../db/db.js';
+import { ident, sql } from '../db/sql.js';
+import { FhirError, badRequest } from '../errors.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.js';
+
+export interface User {
+  id: string;
+  username: string;
+  /** The user's FHIR resource as a relative reference: 'Patient/1', 'Practitioner/2' … */
+  fhirUser: string;
+  /** True when a TOTP code is required at login. */
+  totp: boolean;
+}
+
+export type AuthResult = { ok: true; user: User } | { ok: false; reason: 'invalid' | 'locked' | 'totp-required' };
+
+/** Project decision (issue #4 §6): five consecutive failures lock the account for fifteen minutes. */
+export const MAX_FAILED_LOGINS = 5;
+export const LOCKOUT_MS = 15 * 60 * 1000;
+
+export const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
+export const FHIR_USER = /^(Patient|Practitioner|PractitionerRole|RelatedPerson|Person)\/[A-Za-z0-9\-.]{1,64}$/;
+export const MIN_PASSWORD_LENGTH = 10;
+const MAX_PASSWORD_LENGTH = 1024;
+/** The issuer authenticator apps show next to the code. */
+const TOTP_ISSUER = 'Hearth';
+
+interface UserRow { id: string; username: string; fhir_user: string; totp_secret: string | null; password_hash: string }
+
+const users = (schema: string) => sql`${ident(schema)}.auth_user`;
+const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, fhirUser: r.fhir_user, totp: r.totp_secret !== null });
+
+interface NewUser { username: string; password: string; fhirUser: string; totp: boolean }
+
+function parseNewUser(input: unknown): NewUser {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw badRequest('The user must be a JSON object {"username", "password", "fhirUser", "totp"?}');
+  }
+  const { username, password, fhirUser, totp, ...rest } = input as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) throw badRequest(`Unknown user field(s): ${unknown.join(', ')}`);
+  if (typeof username !== 'string' || !USERNAME.test(username)) {
+    throw badRequest('username must be 1–64 characters of letters, digits and . _ @ -', ['username']);
+  }
+  if (typeof password !== 'string' || password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
+    throw badRequest(`password must be at least ${MIN_PASSWORD_LENGTH} characters (at most ${MAX_PASSWORD_LENGTH})`, ['password']);
+  }
+  if (typeof fhirUser !== 'string' || !FHIR_USER.test(fhirUser)) {
+    throw badRequest('fhirUser must be a relative reference to a Patient, Practitioner, PractitionerRole, RelatedPerson '
+      + 'or Person, e.g. "Practitioner/123"', ['fhirUser']);
+  }
+  if (totp !== undefined && typeof totp !== 'boolean') throw badRequest('totp must be true or false', ['totp']);
+  return { username, password, fhirUser, totp: totp === true };
+}
+
+/** Creates a user; with totp, the new secret and its otpauth URI are returned once for enrolment. 409 on a taken name. */
+export async function createUser(db: Queryable, schema: string, input: unknown):
+  Promise<{ user: User; totpSecret?: string; otpauthUri?: string }> {
+  const u = parseNewUser(input);
+  const id = crypto.randomUUID();
+  const totpSecret = u.totp ? generateTotpSecret() : undefined;
+  const rows = await db.query<{ id: string }>(sql`INSERT INTO ${users(schema)} (id, username, password_hash, fhir_user, totp_secret)
+    VALUES (${id}, ${u.username}, ${await hashPassword(u.password)}, ${u.fhirUser}, ${totpSecret ?? null})
+    ON CONFLICT (username) DO NOTHING RETURNING id`);
+  if (rows.length === 0) throw new FhirError(409, 'duplicate', `User '${u.username}' already exists`, ['username']);
+  const user: User = { id, username: u.username, fhirUser: u.fhirUser, totp: u.totp };
+  return totpSecret ? { user, totpSecret, otpauthUri: otpauthUri(totpSecret, u.username, TOTP_ISSUER) } : { user };
+}
+
+export async function findUser(db: Queryable, schema: string, id: string): Promise<User | undefined> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return undefined;
+  const rows = await db.query<UserRow>(sql`SELECT id, username, fhir_user, totp_secret, password_hash
+    FROM ${users(schema)} WHERE id = ${id}`);
+  return rows[0] && toUser(rows[0]);
+}
+
+/** A hash of nobody's password: unknown usernames spend the same scrypt time as known ones. */
+let decoy: Promise<string> | undefined;
+const decoyHash = () => (decoy ??= hashPassword(crypto.randomBytes(16).toString('hex')));
+
+/**
+ * Counts this attempt as a failure before the password is checked, locking the account when it is the fifth, so
+ * that parallel guesses cannot all slip in while the first is still being verified. A lock that has run out starts
+ * a fresh count. No row → unknown user, or locked.
+ */
+async function reserveAttempt(db: Queryable, schema: string, username: string, at: Date): Promise<UserRow | undefined> {
+  const until = new Date(at.getTime() + LOCKOUT_MS);
+  const rows = await db.query<UserRow>(sql`UPDATE ${users(schema)} SET
+      failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
+      locked_until = CASE WHEN locked_until IS NULL AND failed_logins + 1 >= ${MAX_FAILED_LOGINS} THEN ${until}::timestamptz END
+    WHERE username = ${username} AND (locked_until IS NULL OR locked_until <= ${at})
+    RETURNING id, username, fhir_user, totp_secret, password_hash`);
+  return rows[0];
+}
+
+/** Takes back a reserved failure (right password, TOTP code still to come): it was not a failed login. */
+async function releaseAttempt(db: Queryable, schema: string, id: string): Promise<void> {
+  await db.query(sql`UPDATE ${users(schema)} SET failed_logins = GREATEST(failed_logins - 1, 0),
+      locked_until = CASE WHEN failed_logins - 1 < ${MAX_FAILED_LOGINS} THEN NULL ELSE locked_until END
+    WHERE id = ${id}`);
+}
+
+/**
+ * Checks a login. Five consecutive failures (wrong password, or wrong TOTP code) lock the account for LOCKOUT_MS;
+ * while locked the answer is 'locked' and the password is not checked. Success resets the count. A TOTP user who
+ * gives the right password but no code gets 'totp-required', which is not counted.
+ */
+export async function authenticate(db: Queryable, schema: string, username: string, password: string,
+  totpCode: string | undefined, at: Date): Promise<AuthResult> {
+  const row = USERNAME.test(username) ? await reserveAttempt(db, schema, username, at) : undefined;
+  if (!row) {
+    const exists = USERNAME.test(username) && (await db.query(sql`SELECT 1 FROM ${users(schema)} WHERE username = ${username}`)).length > 0;
+    if (exists) return { ok: false, reason: 'locked' };
+    await verifyPassword(password, await decoyHash());
+    return { ok: false, reason: 'invalid' };
+  }
+  if (!(await verifyPassword(password, row.password_hash))) return { ok: false, reason: 'invalid' };
+  if (row.totp_secret !== null) {
+    if (totpCode === undefined || totpCode.trim() === '') {
+      await releaseAttempt(db, schema, row.id);
+      return { ok: false, reason: 'totp-required' };
+    }
+    if (!verifyTotp(row.totp_secret, totpCode, at)) return { ok: false, reason: 'invalid' };
+  }
+  await db.query(sql`UPDATE ${users(schema)} SET failed_logins = 0, locked_until = NULL WHERE id = ${row.id}`);
+  return { ok: true, user: toUser(row) };
+}
