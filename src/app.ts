@@ -12,6 +12,7 @@ import { registerAdminRoutes } from './http/admin.js';
 import { JSON_BODY_TYPES } from './http/content.js';
 import { errorHandler, notFoundHandler } from './http/errors.js';
 import { registerFhirRoutes } from './http/fhir.js';
+import { registerBulkFileRoutes } from './http/bulk-files.js';
 import { registerOAuthApi } from './http/oauth-api.js';
 import { registerOAuthPages } from './http/oauth-pages.js';
 import { registerHealthRoutes } from './http/health.js';
@@ -89,6 +90,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   registerAdminRoutes(app, deps);
   registerOAuthApi(app, deps);
   registerOAuthPages(app, deps);
+  registerBulkFileRoutes(app, deps);
   registerFhirRoutes(app, deps);
   return app;
 }

@@ -23,6 +23,14 @@ export interface Config {
   pageSecret?: string;
   /** Encrypts token signing keys at rest (AES-256-GCM); without it they are stored as plain PKCS#8. */
   keySecret?: string;
+  /** Bulk Data export: directory of the output files (the directory store; bulk-data.md §7). */
+  exportDir: string;
+  /** Milliseconds an export's files stay downloadable after it completes; then a scheduled sweep deletes them. */
+  exportTtlMs: number;
+  /** Exports one client may have queued or running in a tenant at once; beyond it a kick-off answers 429. */
+  exportMaxJobs: number;
+  /** Resources per output file before the next file of the same type begins. */
+  exportFileResources: number;
 }
 
 export class ConfigError extends Error {
@@ -60,6 +68,17 @@ function byteSize(env: NodeJS.ProcessEnv, key: string, fallback: number): number
   return n;
 }
 
+/** Milliseconds from '24h', '30m', '90s', '500ms' or a bare number of seconds. */
+function duration(env: NodeJS.ProcessEnv, key: string, fallbackMs: number): number {
+  const raw = env[key]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return fallbackMs;
+  const m = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(raw);
+  if (!m) throw new ConfigError(`${key} must be a duration such as 24h, 30m or 3600s, got '${raw}'`);
+  const ms = Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's') as 's'];
+  if (ms < 1000) throw new ConfigError(`${key} must be at least 1s`);
+  return ms;
+}
+
 function url(env: NodeJS.ProcessEnv, key: string, protocols: string[]): string | undefined {
   const raw = env[key]?.trim();
   if (!raw) return undefined;
@@ -81,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (adminToken !== undefined && adminToken.length < 16) {
     throw new ConfigError('HEARTH_ADMIN_TOKEN must be at least 16 characters');
   }
+  const dataDir = path.resolve(env.HEARTH_DATA_DIR?.trim() || '.hearth');
   const defaultPageSize = integer(env, 'HEARTH_DEFAULT_PAGE_SIZE', 20, 1, 10000);
   const maxPageSize = integer(env, 'HEARTH_MAX_PAGE_SIZE', 1000, 1, 10000);
   if (defaultPageSize > maxPageSize) throw new ConfigError('HEARTH_DEFAULT_PAGE_SIZE exceeds HEARTH_MAX_PAGE_SIZE');
@@ -89,7 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HEARTH_HOST?.trim() || '0.0.0.0',
     baseUrl,
     databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
-    dataDir: path.resolve(env.HEARTH_DATA_DIR?.trim() || '.hearth'),
+    dataDir,
     bodyLimit: byteSize(env, 'HEARTH_BODY_LIMIT', 64 * 1024 * 1024),
     logLevel,
     adminToken,
@@ -100,5 +120,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     updateCreate: boolean(env, 'HEARTH_UPDATE_CREATE', true),
     pageSecret: env.HEARTH_PAGE_SECRET?.trim() || undefined,
     keySecret: env.HEARTH_KEY_SECRET?.trim() || undefined,
+    exportDir: path.resolve(env.HEARTH_EXPORT_DIR?.trim() || path.join(dataDir, 'exports')),
+    exportTtlMs: duration(env, 'HEARTH_EXPORT_TTL', 24 * 3_600_000),
+    exportMaxJobs: integer(env, 'HEARTH_EXPORT_MAX_JOBS', 1, 1, 1000),
+    exportFileResources: integer(env, 'HEARTH_EXPORT_FILE_RESOURCES', 100_000, 1, 100_000_000),
   };
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig } from '../src/config.js';
 
@@ -8,6 +9,26 @@ t.test('defaults', async (t) => {
   t.match(c.dataDir, /\.hearth$/);
   t.ok(c.bodyLimit >= 64 * 1024 * 1024, 'body limit at least 64 MB');
   t.equal(c.logLevel, 'info');
+  t.equal(c.exportDir, path.join(c.dataDir, 'exports'), 'exports under the data directory');
+  t.equal(c.exportTtlMs, 24 * 3600_000, 'export files live 24 h');
+  t.equal(c.exportMaxJobs, 1, 'one export per client at a time');
+  t.equal(c.exportFileResources, 100_000, 'a new file every 100,000 resources');
+});
+
+t.test('Bulk Data export settings', async (t) => {
+  const c = loadConfig({ HEARTH_DATA_DIR: '/var/lib/hearth', HEARTH_EXPORT_TTL: '90m', HEARTH_EXPORT_MAX_JOBS: '3',
+    HEARTH_EXPORT_FILE_RESOURCES: '5000' });
+  t.equal(c.exportDir, '/var/lib/hearth/exports');
+  t.equal(c.exportTtlMs, 90 * 60_000);
+  t.equal(c.exportMaxJobs, 3);
+  t.equal(c.exportFileResources, 5000);
+  t.equal(loadConfig({ HEARTH_EXPORT_DIR: '/srv/exports' }).exportDir, '/srv/exports');
+  t.equal(loadConfig({ HEARTH_EXPORT_TTL: '3600' }).exportTtlMs, 3600_000, 'a bare number is seconds');
+  t.equal(loadConfig({ HEARTH_EXPORT_TTL: '2d' }).exportTtlMs, 2 * 86_400_000);
+  for (const env of [{ HEARTH_EXPORT_TTL: 'soon' }, { HEARTH_EXPORT_TTL: '10ms' }, { HEARTH_EXPORT_MAX_JOBS: '0' },
+    { HEARTH_EXPORT_FILE_RESOURCES: 'many' }]) {
+    t.throws(() => loadConfig(env), ConfigError, JSON.stringify(env));
+  }
 });
 
 t.test('parses sizes, URLs and booleans', async (t) => {

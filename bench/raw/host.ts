@@ -47,6 +47,7 @@ export function createRawHost(o: RawHostOptions) {
     create: async (a: { afterRid: number; concurrency: number }) => create(o, a),
     search: async (a: { queries: SearchWork[]; clients: number }) => search(db, a),
     export: async () => exportRows(db, o.hearthSchema),
+    copy: async () => copyRows(db, o.hearthSchema),
     vacuum: async () => vacuum(db, o.hearthSchema),
     teardown: async () => {
       await app.close();
@@ -142,4 +143,22 @@ async function exportRows(db: RawDb, schema: string): Promise<Timing> {
   });
   fs.rmSync(file, { force: true });
   return { seconds: run.seconds, count: run.result };
+}
+
+/**
+ * The same rows' JSON by `COPY (SELECT content …) TO` a file written by the PostgreSQL server itself: the fastest way
+ * the database can put them on disk (PostgreSQL on this machine, and a role allowed to write server files; else null).
+ */
+async function copyRows(db: RawDb, schema: string): Promise<(Timing & { note?: string }) | null> {
+  if (db.kind !== 'postgres') return null;
+  const file = path.join(os.tmpdir(), `hearth-bench-copy-${process.pid}.ndjson`);
+  const [{ n } = { n: 0 }] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ident(schema)}.resource WHERE NOT deleted`);
+  try {
+    const run = await timed(() => db.query(`COPY (SELECT content FROM ${ident(schema)}.resource WHERE NOT deleted) TO '${file}'`));
+    return { seconds: run.seconds, count: n };
+  } catch (e) {
+    return { seconds: 0, count: 0, note: `COPY TO a server file failed: ${(e as Error).message.slice(0, 120)}` };
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
 }

@@ -32,11 +32,15 @@ class PageError extends Error {
 }
 
 const PICKER_LIMIT = 50;
-/** The same words for a locked account whoever asks: the page never says whether a username exists. */
+/**
+ * A locked account gets the same words as a wrong password: only real usernames can be locked, so a distinct
+ * message would tell whether a username exists.
+ */
+const FAILED = 'The username or password is not correct, or the account is locked for 15 minutes after 5 failed attempts.';
 const LOGIN_ERRORS = {
-  invalid: 'The username or password is not correct.',
-  'invalid-with-code': 'The username, password or code is not correct.',
-  locked: 'Too many failed sign-in attempts. Try again in 15 minutes.',
+  invalid: FAILED,
+  'invalid-with-code': 'The username, password or code is not correct, or the account is locked for 15 minutes after 5 failed attempts.',
+  locked: FAILED,
   'totp-required': 'Enter the code from your authenticator app together with your password.',
 };
 const LOGIN_WINDOW_MS = 60_000;

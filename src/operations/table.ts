@@ -1,6 +1,7 @@
 /** Every $operation this server implements, by name and level; dispatch routes by it and the CapabilityStatement lists it. */
 import { FhirError } from '../errors.js';
 import type { Context, Deps, FhirRequest, FhirResult } from '../interactions/context.js';
+import { exportOperation } from './export.js';
 import { jobStatusOperation } from './job-status.js';
 import { patientEverything } from './patient-everything.js';
 import { reindexOperation } from './reindex.js';
@@ -16,8 +17,12 @@ export interface OperationEntry {
   types?: '*' | readonly string[];
   /** Instance level on these types. */
   instance?: readonly string[];
+  /** A CapabilityStatement the server instantiates by supporting this operation. */
+  instantiates?: string;
   handler: (deps: Deps, ctx: Context, req: FhirRequest, target: OperationTarget) => Promise<FhirResult>;
 }
+
+const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
 
 export const OPERATIONS: readonly OperationEntry[] = [
   {
@@ -27,6 +32,19 @@ export const OPERATIONS: readonly OperationEntry[] = [
   {
     name: 'reindex', definition: 'http://hearth.dev/fhir/OperationDefinition/reindex', system: true, types: '*',
     handler: (deps, ctx, req, t) => reindexOperation(deps, ctx, req, t.type),
+  },
+  // Bulk Data Access STU2 — http://hl7.org/fhir/uv/bulkdata/STU2/export.html (one entry per level and definition)
+  {
+    name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export', system: true,
+    instantiates: BULK_DATA, handler: (deps, ctx, req) => exportOperation(deps, ctx, req, 'system'),
+  },
+  {
+    name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export', system: false,
+    types: ['Patient'], instantiates: BULK_DATA, handler: (deps, ctx, req) => exportOperation(deps, ctx, req, 'patient'),
+  },
+  {
+    name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', system: false,
+    instance: ['Group'], instantiates: BULK_DATA, handler: (deps, ctx, req, t) => exportOperation(deps, ctx, req, 'group', t.id),
   },
   {
     name: 'job-status', definition: 'http://hearth.dev/fhir/OperationDefinition/job-status', system: true,
