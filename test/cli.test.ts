@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { decodeJwt } from '../src/auth/jws.js';
+import { runCli } from './helpers/cli.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const synthea = path.join(root, 'test/fixtures/synthea/Andrea_Dach_76f26ce3-5aac-4b16-ac35-321ff6a7f63c.json');
@@ -18,16 +19,6 @@ const cli = (args: string[], env: Record<string, string>, input?: string) =>
   spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args],
     { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', ...(input !== undefined ? { input } : {}) });
 
-/** The CLI without blocking this process's event loop (needed when the server it talks to runs in this process). */
-const cliAsync = (args: string[], env: Record<string, string>) => new Promise<{ status: number | null; stdout: string; stderr: string }>(
-  (resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 const freePort = () => new Promise<number>((resolve) => {
   const srv = net.createServer().listen(0, '127.0.0.1', () => {
@@ -157,7 +148,7 @@ t.test('serve: prints how to get a token; SIGTERM lets the in-flight request fin
     'and a curl that uses it');
 
   // What a newcomer does: the token command in another shell, through the running server's admin API.
-  const token = await cliAsync(['token', '--scope', 'system/*.cruds'], { ...env, HEARTH_LOG_LEVEL: 'silent' });
+  const token = await runCli(['token', '--scope', 'system/*.cruds'], { ...env, HEARTH_LOG_LEVEL: 'silent' });
   t.equal(token.status, 0, token.stderr);
   t.equal(decodeJwt(token.stdout.trim()).claims.aud, `http://localhost:${port}/fhir/default`, 'for the base the examples use');
   const inflight = fetch(`http://localhost:${port}/fhir/default`, { method: 'POST',

@@ -2,7 +2,6 @@
  * The admin HTTP API for SMART: clients, users, EHR launches, local tokens, key rotation (issue #4 §6–§7), in process
  * and as the CLI uses it against a running server.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -15,6 +14,7 @@ import { authenticate, findUser } from '../../src/auth/users.js';
 import { totpCode } from '../../src/auth/totp.js';
 import { findTenant } from '../../src/storage/tenants.js';
 import { PUBLIC_ORIGIN, startServer } from '../helpers/server.js';
+import { runCli } from '../helpers/cli.js';
 
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
 const REDIRECT = 'https://app.example.org/callback';
@@ -196,18 +196,7 @@ t.test('admin API', async (t) => {
   });
 });
 
-const root = path.resolve(import.meta.dirname, '../..');
 
-/** The CLI as a child process, without blocking this process's event loop (the server it talks to runs here). */
-const cli = (args: string[], env: Record<string, string>) => new Promise<{ status: number | null; stdout: string; stderr: string }>(
-  (resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root, env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 t.test('CLI: client create, launch and token go through the admin API of a running server', async (t) => {
   const s = await startServer(t);
@@ -220,29 +209,29 @@ t.test('CLI: client create, launch and token go through the admin API of a runni
     HEARTH_ADMIN_TOKEN: ADMIN.authorization.slice('Bearer '.length), HEARTH_LOG_LEVEL: 'silent' };
   const schema = (await findTenant(s.deps.db, s.slug))!.schema;
 
-  const created = await cli(['client', 'create', '--tenant', s.slug, '--name', 'Via API', '--type', 'public',
+  const created = await runCli(['client', 'create', '--tenant', s.slug, '--name', 'Via API', '--type', 'public',
     '--redirect-uri', REDIRECT, '--scope', 'launch/patient patient/*.rs'], env);
   t.equal(created.status, 0, created.stderr);
   t.match(created.stdout, /^client_id [A-Za-z0-9_-]{22}\n$/);
   const clientId = created.stdout.trim().split(' ')[1]!;
   t.equal((await findClient(s.deps.db, schema, clientId))?.name, 'Via API', "registered in the server's database");
 
-  const launch = await cli(['launch', '--tenant', s.slug, '--patient', 'p7'], env);
+  const launch = await runCli(['launch', '--tenant', s.slug, '--patient', 'p7'], env);
   t.equal(launch.status, 0, launch.stderr);
   t.match(launch.stdout, `iss ${s.url}\n`);
 
   // Without HEARTH_ADMIN_TOKEN the CLI reads <HEARTH_DATA_DIR>/admin-token, as `serve` writes it.
   fs.writeFileSync(path.join(dataDir, 'admin-token'), `${env.HEARTH_ADMIN_TOKEN}\n`, { mode: 0o600 });
-  const token = await cli(['token', '--tenant', s.slug, '--scope', 'system/*.read'], { ...env, HEARTH_ADMIN_TOKEN: '' });
+  const token = await runCli(['token', '--tenant', s.slug, '--scope', 'system/*.read'], { ...env, HEARTH_ADMIN_TOKEN: '' });
   t.equal(token.status, 0, token.stderr);
   t.equal(decodeJwt(token.stdout.trim()).claims.aud, s.url, 'aud: the tenant base as the server sees it');
   const read = await s.request('GET', 'Patient', { headers: { authorization: `Bearer ${token.stdout.trim()}` } });
   t.equal(read.statusCode, 200, 'the token works on the FHIR API');
 
-  const wrong = await cli(['token', '--tenant', s.slug, '--scope', 'system/*.read'], { ...env, HEARTH_ADMIN_TOKEN: 'wrong-admin-token-000000' });
+  const wrong = await runCli(['token', '--tenant', s.slug, '--scope', 'system/*.read'], { ...env, HEARTH_ADMIN_TOKEN: 'wrong-admin-token-000000' });
   t.equal(wrong.status, 1);
   t.match(wrong.stderr, `http://127.0.0.1:${port} answered 401: The bearer token is not valid`);
-  const refused = await cli(['token', '--tenant', s.slug, '--scope', 'patient/*.rs'], env);
+  const refused = await runCli(['token', '--tenant', s.slug, '--scope', 'patient/*.rs'], env);
   t.equal(refused.status, 1);
   t.match(refused.stderr, /answered 400: patient\/ scopes need a patient/, "the server's message reaches the operator");
 });

@@ -5,11 +5,11 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import t from 'tap';
+import { freePort } from '../helpers/cli.js';
 import { pkce } from '../helpers/browser.js';
 import { startServer } from '../helpers/server.js';
 
@@ -18,13 +18,6 @@ const SCREENSHOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
 const PASSWORD = 'correct horse battery';
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 t.test('headless Chromium: login, consent, redirect with code and state, token exchange', async (t) => {
   if (!existsSync(CHROMIUM)) {

@@ -4,9 +4,9 @@
  * reads FHIR data with the token it got. The test plays the user's browser between the two servers.
  */
 import http from 'node:http';
-import net from 'node:net';
 import smart from 'fhirclient';
 import t, { type Test } from 'tap';
+import { freePort } from '../helpers/cli.js';
 import { type Page, TestBrowser, fetchTransport, formsOf } from '../helpers/browser.js';
 import { startServer } from '../helpers/server.js';
 
@@ -15,13 +15,6 @@ type Client = ReturnType<typeof smart.client>;
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
 const PASSWORD = 'correct horse battery';
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 const port = await freePort();
 const origin = `http://127.0.0.1:${port}`;
