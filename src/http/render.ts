@@ -38,5 +38,6 @@ export function sendResult(deps: Deps, reply: FastifyReply, req: FhirRequest, re
   const body = result.status === 304 ? undefined : shapeBody(deps, req, result);
   if (!body) return reply.send();
   const pretty = lastValue(req.query, '_pretty') === 'true';
-  return reply.type(FHIR_JSON).send(pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body));
+  if (pretty) return reply.type(FHIR_JSON).send(JSON.stringify(body, null, 2));
+  return reply.type(FHIR_JSON).send(body === result.body && result.json !== undefined ? result.json : JSON.stringify(body));
 }

@@ -105,7 +105,28 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
 export async function capabilities(deps: Deps, ctx: Context, req: FhirRequest, codes: ReadonlySet<InteractionCode>): Promise<FhirResult> {
   const mode = param(req.query, 'mode');
   if (mode === 'terminology') throw new FhirError(404, 'not-supported', 'TerminologyCapabilities are not provided');
-  const body = buildCapabilityStatement(deps, ctx, codes);
-  const hash = crypto.createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 16);
-  return { status: 200, body, etag: `W/"${hash}"` };
+  const built = cached(ctx.search, `${ctx.base} ${[...codes].sort().join(',')}`, () => {
+    const body = buildCapabilityStatement(deps, ctx, codes);
+    const json = JSON.stringify(body);
+    return { body, json, etag: `W/"${crypto.createHash('sha256').update(json).digest('base64url').slice(0, 16)}"` };
+  });
+  return { status: 200, body: built.body, json: built.json, etag: built.etag };
+}
+
+/**
+ * Statements by tenant registry (a new registry when the tenant's SearchParameters change) and base: /metadata is
+ * public, so it must not rebuild and hash the whole statement on every request.
+ */
+interface Built { body: Resource; json: string; etag: string }
+const STATEMENTS = new WeakMap<object, Map<string, Built>>();
+
+function cached(registry: object, key: string, build: () => Built): Built {
+  let byKey = STATEMENTS.get(registry);
+  if (!byKey) STATEMENTS.set(registry, byKey = new Map());
+  let hit = byKey.get(key);
+  if (!hit) {
+    if (byKey.size >= 64) byKey.clear(); // tenants × bases (from Host headers when HEARTH_BASE_URL is unset)
+    byKey.set(key, hit = build());
+  }
+  return hit;
 }

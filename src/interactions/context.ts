@@ -76,6 +76,8 @@ export interface FhirResult {
   contentLocation?: string;
   /** A write whose body follows Prefer: return=… */
   write?: boolean;
+  /** body already serialised (large, cached answers such as the CapabilityStatement); sent when body goes out unchanged. */
+  json?: string;
 }
 
 /** Runs fn in the surrounding transaction Bundle's transaction, or in a new one. */
