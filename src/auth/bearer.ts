@@ -7,6 +7,7 @@ import { invalidToken } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import type { Tenant } from '../storage/tenants.js';
 import { grantActive } from './grants.js';
+import { findTenantAndGrant } from '../storage/tenants.js';
 import { decodeJwt, epochSeconds, verifySignature } from './jws.js';
 import { parseScopes } from './scopes.js';
 import { type AccessTokenClaims, issuerFor } from './tokens.js';
@@ -17,12 +18,8 @@ const SKEW_S = 30;
 
 const str = (v: unknown): v is string => typeof v === 'string' && v !== '';
 
-/**
- * The claims of one of our access tokens for this FHIR base, verified (signature, issuer, audience, expiry, live
- * grant), or a reason it is not valid.
- */
-export async function verifyAccessToken(deps: Deps, tenant: Tenant, fhirBase: string, token: string):
-  Promise<{ claims: AccessTokenClaims } | { reason: string }> {
+/** The signed claims of one of our access tokens for this FHIR base (no database access), or why it is not valid. */
+async function verifyClaims(deps: Deps, fhirBase: string, token: string): Promise<{ claims: AccessTokenClaims } | { reason: string }> {
   let jwt;
   try {
     jwt = decodeJwt(token);
@@ -39,22 +36,56 @@ export async function verifyAccessToken(deps: Deps, tenant: Tenant, fhirBase: st
   if (typeof c.exp !== 'number' || c.exp + SKEW_S <= now) return { reason: 'The access token has expired' };
   if (typeof c.iat === 'number' && c.iat - SKEW_S > now) return { reason: 'The access token is not valid yet' };
   if (!str(c.grant) || !str(c.scope) || !str(c.client_id) || !str(c.sub)) return { reason: 'The access token lacks required claims' };
-  if (!(await grantActive(deps.db, tenant.schema, c.grant))) return { reason: 'The access token has been revoked' };
   return { claims: c as AccessTokenClaims };
 }
 
-/** `Authorization: Bearer <token>` → the verified principal; 401 otherwise. */
-export async function authenticate(deps: Deps, tenant: Tenant, fhirBase: string, authorization: string | undefined): Promise<Principal> {
-  if (authorization === undefined || authorization.trim() === '') throw invalidToken('An access token is required', false);
-  const m = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(authorization);
-  if (!m) throw invalidToken('The Authorization header must be a Bearer token', true);
-  const result = await verifyAccessToken(deps, tenant, fhirBase, m[1]!);
-  if ('reason' in result) throw invalidToken(result.reason, true);
-  const { claims } = result;
+const REVOKED = 'The access token has been revoked';
+
+/**
+ * The claims of one of our access tokens for this FHIR base, verified (signature, issuer, audience, expiry, live
+ * grant), or a reason it is not valid.
+ */
+export async function verifyAccessToken(deps: Deps, tenant: Tenant, fhirBase: string, token: string):
+  Promise<{ claims: AccessTokenClaims } | { reason: string }> {
+  const result = await verifyClaims(deps, fhirBase, token);
+  if ('reason' in result) return result;
+  return (await grantActive(deps.db, tenant.schema, result.claims.grant)) ? result : { reason: REVOKED };
+}
+
+function principalOf(deps: Deps, claims: AccessTokenClaims): Principal {
   const scopes = parseScopes(claims.scope, (t) => deps.defs.isResourceType(t));
   return {
     clientId: claims.client_id, subject: claims.sub, scope: claims.scope, rules: scopes.rules, grantId: claims.grant,
     ...(claims.patient ? { patient: claims.patient } : {}), ...(claims.encounter ? { encounter: claims.encounter } : {}),
     ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}),
   };
+}
+
+function bearerToken(authorization: string | undefined): string {
+  if (authorization === undefined || authorization.trim() === '') throw invalidToken('An access token is required', false);
+  const m = /^Bearer\s+([A-Za-z0-9._~+/-]+=*)\s*$/i.exec(authorization);
+  if (!m) throw invalidToken('The Authorization header must be a Bearer token', true);
+  return m[1]!;
+}
+
+/** `Authorization: Bearer <token>` → the verified principal; 401 otherwise. */
+export async function authenticate(deps: Deps, tenant: Tenant, fhirBase: string, authorization: string | undefined): Promise<Principal> {
+  const result = await verifyAccessToken(deps, tenant, fhirBase, bearerToken(authorization));
+  if ('reason' in result) throw invalidToken(result.reason, true);
+  return principalOf(deps, result.claims);
+}
+
+/**
+ * The FHIR request path: the token is verified first (no database), then the tenant and the token's grant are read
+ * in one round trip. A tenant that does not exist → undefined (the caller answers 404).
+ */
+export async function authenticateTenant(deps: Deps, slug: string, fhirBase: string, authorization: string | undefined):
+  Promise<{ tenant: Tenant; principal: Principal } | undefined> {
+  const token = bearerToken(authorization);
+  const result = await verifyClaims(deps, fhirBase, token);
+  if ('reason' in result) throw invalidToken(result.reason, true);
+  const found = await findTenantAndGrant(deps.db, slug, result.claims.grant);
+  if (!found) return undefined;
+  if (!found.grantActive) throw invalidToken(REVOKED, true);
+  return { tenant: found.tenant, principal: principalOf(deps, result.claims) };
 }

@@ -30,6 +30,28 @@ export async function findTenant(db: Db, slug: string): Promise<Tenant | undefin
   return row && { slug: row.slug, schema: row.schema_name, createdAt: row.created_at };
 }
 
+/**
+ * The tenant and whether one SMART grant of it is live, in one round trip (the per-request path of the FHIR API).
+ * undefined when the tenant does not exist (its schema then does not either).
+ */
+export async function findTenantAndGrant(db: Db, slug: string, grantId: string): Promise<{ tenant: Tenant; grantActive: boolean } | undefined> {
+  if (!TENANT_SLUG.test(slug)) return undefined;
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(grantId) ? grantId : null;
+  let rows;
+  try {
+    rows = await db.query<{ slug: string; schema_name: string; created_at: Date; active: boolean | null }>(
+      sql`SELECT t.slug, t.schema_name, t.created_at,
+        (SELECT g.revoked_at IS NULL FROM ${ident(schemaFor(slug))}.auth_grant g WHERE g.id = ${uuid}::uuid) AS active
+        FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = ${slug}`);
+  } catch (e) {
+    if (['3F000', '42P01'].includes((e as { code?: string }).code ?? '')) return undefined; // no such schema
+    throw e;
+  }
+  const row = rows[0];
+  if (!row || row.schema_name !== schemaFor(slug)) return undefined;
+  return { tenant: { slug: row.slug, schema: row.schema_name, createdAt: row.created_at }, grantActive: row.active === true };
+}
+
 export async function listTenants(db: Db): Promise<Tenant[]> {
   const rows = await db.query<{ slug: string; schema_name: string; created_at: Date }>(
     sql`SELECT slug, schema_name, created_at FROM ${ident(CONTROL_SCHEMA)}.tenant ORDER BY slug`);

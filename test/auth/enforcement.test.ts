@@ -75,6 +75,8 @@ t.test('401 without a valid token; /metadata stays public', async (t) => {
   t.equal(cross.statusCode, 401, "another tenant's token is refused");
   t.match(cross.headers['www-authenticate'], /another server or tenant/);
   t.equal((await s.request('GET', `/fhir/${other}/Patient`, bearer(foreign))).statusCode, 200);
+  t.equal((await s.request('GET', '/fhir/no-such-tenant/Patient', { auth: false })).statusCode, 404, 'unknown tenant, no token');
+  t.equal((await s.request('GET', '/fhir/no-such-tenant/Patient', bearer(foreign))).statusCode, 401, "a token names its tenant's base");
 });
 
 t.test('expired and revoked tokens → 401', async (t) => {
