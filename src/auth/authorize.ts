@@ -1,7 +1,7 @@
 /**
  * The SMART authorization endpoint's rules — https://hl7.org/fhir/smart-app-launch/app-launch.html#obtain-authorization-code
- * (smart-app-launch.md §3–§4, §6): request validation, the pending request kept between the login, patient picker
- * and consent steps (auth_request, 10 minutes, one use), and the grant plus code an approval produces.
+ * (smart-app-launch.md §3–§4, §6): request validation, the pending request kept between the login, patient picker,
+ * encounter picker and consent steps (auth_request, 10 minutes, one use), and the grant plus code an approval produces.
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
@@ -35,6 +35,8 @@ export interface PendingParams {
   ehr: boolean;
   /** A patient context must be established before consent (§4.9). */
   needPatient: boolean;
+  /** Standalone launch/encounter: the user picks one of the patient's encounters (when it has any) before consent. */
+  needEncounter?: boolean;
   /** CSRF token every form of this request carries. */
   csrf: string;
   /** Hash of the browser-binding cookie of the browser that first opened the request's pages ('' until then). */
@@ -78,12 +80,15 @@ const CONTEXT = new Set(['launch', 'launch/patient', 'launch/encounter']);
 export interface ScopeDecision {
   scope: string[];
   needPatient: boolean;
+  needEncounter: boolean;
 }
 
 /**
  * The scopes a user may be asked to grant: unknown ones and system/ scopes dropped (§8.1 project decision; system/
  * belongs to backend services), nothing beyond the client's registration, offline_access → online_access for public
  * clients (§5.9), launch/patient inferred for patient/ scopes without a launch (§4.9). Empty → invalid_scope.
+ * A standalone launch/encounter needs a patient first (the encounter is picked among that patient's); an EHR launch
+ * brings its encounter with it.
  */
 export function decideScopes(requested: string, client: AuthorizeClient, ehr: boolean,
   isType: (t: string) => boolean): ScopeDecision {
@@ -105,7 +110,8 @@ export function decideScopes(requested: string, client: AuthorizeClient, ehr: bo
   const scope = [...new Set(out)];
   const patientRules = scope.some((s) => s.startsWith('patient/'));
   if (patientRules && !ehr && !scope.includes('launch/patient')) scope.push('launch/patient');
-  return { scope, needPatient: patientRules || scope.includes('launch/patient') };
+  const needEncounter = !ehr && scope.includes('launch/encounter');
+  return { scope, needPatient: patientRules || scope.includes('launch/patient') || needEncounter, needEncounter };
 }
 
 export interface AuthorizeInput {
@@ -176,7 +182,8 @@ export async function startAuthorization(db: Queryable, schema: string, input: A
   }
   const nonce = p.get('nonce');
   const params: PendingParams = { redirectUri, state, scope: scope.scope, codeChallenge: p.get('code_challenge')!,
-    ...(nonce ? { nonce } : {}), ehr: launchId !== undefined, needPatient: scope.needPatient, csrf: newSecret(), browser: '' };
+    ...(nonce ? { nonce } : {}), ehr: launchId !== undefined, needPatient: scope.needPatient,
+    needEncounter: scope.needEncounter, csrf: newSecret(), browser: '' };
   const request: AuthRequest = { id: newSecret(), clientId: client.clientId, params, context };
   await db.query(sql`DELETE FROM ${t(schema, 'auth_request')} WHERE expires_at < ${at}`);
   await db.query(sql`INSERT INTO ${t(schema, 'auth_request')} (id, client_id, params, context, expires_at)
@@ -315,3 +322,50 @@ export async function patientExists(db: Queryable, schema: string, id: string): 
 
 /** The Patient id of a patient user ('Patient/123' → '123'). */
 export const ownPatient = (fhirUser: string): string | undefined => /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(fhirUser)?.[1];
+
+export interface EncounterRow {
+  id: string;
+  status?: string;
+  type?: string;
+  periodStart?: string;
+  periodEnd?: string;
+}
+
+type CodeableConcept = { text?: string; coding?: { display?: string; code?: string }[] };
+type EncounterContent = { status?: unknown; type?: CodeableConcept[]; class?: { display?: string; code?: string };
+  period?: { start?: unknown; end?: unknown } };
+
+const conceptText = (c: CodeableConcept | undefined): string | undefined =>
+  c?.text ?? c?.coding?.find((x) => x.display)?.display ?? c?.coding?.find((x) => x.code)?.code;
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+function encounterRow(id: string, e: EncounterContent): EncounterRow {
+  const type = str(conceptText(Array.isArray(e.type) ? e.type[0] : undefined) ?? e.class?.display ?? e.class?.code);
+  const status = str(e.status);
+  const start = str(e.period?.start);
+  const end = str(e.period?.end);
+  return { id, ...(status ? { status } : {}), ...(type ? { type } : {}), ...(start ? { periodStart: start } : {}),
+    ...(end ? { periodEnd: end } : {}) };
+}
+
+/** Encounters whose subject (or patient) is Patient/<patient>, per the search index; `only` narrows to one id. */
+const encountersOf = (schema: string, patient: string, only: string | undefined) => sql`FROM ${t(schema, 'resource')} r
+  WHERE r.type = 'Encounter' AND NOT r.deleted ${only === undefined ? sql`` : sql`AND r.id = ${only}`}
+  AND EXISTS (SELECT 1 FROM ${t(schema, 'idx_reference')} i WHERE i.rid = r.rid AND i.type = 'Encounter'
+    AND i.param IN ('subject', 'patient') AND i.ref_type = 'Patient' AND i.ref_id = ${patient})`;
+
+/**
+ * The patient's encounters for the standalone encounter picker (context-standalone-encounter), newest first: by the
+ * start of the period as the `date` index holds it, then by last update; at most `limit`.
+ */
+export async function listEncounters(db: Queryable, schema: string, patient: string, limit: number): Promise<EncounterRow[]> {
+  const rows = await db.query<{ id: string; content: EncounterContent }>(sql`SELECT r.id, r.content ${encountersOf(schema, patient, undefined)}
+    ORDER BY (SELECT min(d.lo) FROM ${t(schema, 'idx_date')} d WHERE d.rid = r.rid AND d.type = 'Encounter' AND d.param = 'date')
+      DESC NULLS LAST, r.last_updated DESC, r.id LIMIT ${limit}`);
+  return rows.map((r) => encounterRow(r.id, r.content));
+}
+
+export async function encounterOfPatient(db: Queryable, schema: string, patient: string, id: string): Promise<boolean> {
+  const rows = await db.query(sql`SELECT 1 ${encountersOf(schema, patient, id)}`);
+  return rows.length === 1;
+}

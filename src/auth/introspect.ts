@@ -59,7 +59,7 @@ async function describeAccessToken(cx: OAuthContext, token: string): Promise<Rec
   if (!claims || !grant) return INACTIVE;
   const { scope, client_id, exp, iat, sub, iss, aud, jti } = claims;
   return { active: true, scope, client_id, exp, iat, sub, iss, aud, jti, token_type: 'Bearer',
-    ...contextFields(grant.context), ...fhirUserField(cx, scope, grant.context) };
+    ...contextFields(cx.fhirBase, grant), ...fhirUserField(cx, scope, grant.context) };
 }
 
 type RefreshRow = { id: string; client_id: string; user_id: string | null; session_hash: string | null; scope: string;
@@ -77,7 +77,7 @@ async function describeRefreshToken(cx: OAuthContext, token: string): Promise<Re
   if (online && !(row.session_hash && await liveSessionUntil(db, cx.tenant.schema, row.session_hash, now))) return INACTIVE;
   return { active: true, scope: row.scope, client_id: row.client_id, exp: epochSeconds(new Date(row.refresh_expires_at)),
     sub: row.user_id ?? row.client_id, iss: issuerFor(cx.fhirBase), token_type: 'refresh_token',
-    ...contextFields(row.context), ...fhirUserField(cx, row.scope, row.context) };
+    ...contextFields(cx.fhirBase, { userId: row.user_id, context: row.context }), ...fhirUserField(cx, row.scope, row.context) };
 }
 
 /** POST introspect: `{active: false}` for anything not currently valid, and nothing else (§10.3). */

@@ -9,7 +9,7 @@ import { ident, sql } from '../db/sql.js';
 import type { Deps } from '../interactions/context.js';
 import type { Tenant } from '../storage/tenants.js';
 import { type AuthenticatedClient, type Form, type JwksFetcher, OAuthError, authenticateClient, invalidRequest } from './client-auth.js';
-import { smartEndpoints } from './discovery.js';
+import { smartEndpoints, smartStyleUrl } from './discovery.js';
 import { type Grant, type LaunchContext, createGrant, findByRefreshToken, findGrant, issueRefreshToken, redeemCode } from './grants.js';
 import { parseScopes, scopeCovers } from './scopes.js';
 import { ACCESS_TOKEN_TTL_S, BACKEND_TOKEN_TTL_S, mintAccessToken, mintIdToken } from './tokens.js';
@@ -53,12 +53,17 @@ export function authenticate(cx: OAuthContext, req: OAuthRequest, also?: string)
     audiences: also ? [tokenEndpoint, also] : [tokenEndpoint], jwks: cx.jwks });
 }
 
-/** The launch context fields a token response (and introspection) repeats (smart-app-launch.md §6). */
-export function contextFields(c: LaunchContext): Record<string, unknown> {
+/**
+ * The launch context fields a token response (and introspection) repeats (smart-app-launch.md §6). A user's grant
+ * (`userId`) always gets a smart_style_url: the EHR launch's own, else this server's style (context-style).
+ */
+export function contextFields(fhirBase: string, grant: { userId?: string | null; context: LaunchContext }): Record<string, unknown> {
+  const c = grant.context;
   const out: Record<string, unknown> = {};
   for (const k of ['patient', 'encounter', 'fhirContext', 'need_patient_banner', 'smart_style_url', 'intent'] as const) {
     if (c[k] !== undefined) out[k] = c[k];
   }
+  if (grant.userId && out.smart_style_url === undefined) out.smart_style_url = smartStyleUrl(fhirBase);
   return out;
 }
 
@@ -113,7 +118,7 @@ async function issueForGrant(cx: OAuthContext, grant: Grant, scope: string, nonc
   const minted = await mintAccessToken(deps.auth, fhirBase, scope === grant.scope ? grant : { ...grant, scope },
     ACCESS_TOKEN_TTL_S, subject);
   const body: Record<string, unknown> = { access_token: minted.token, token_type: 'Bearer', expires_in: minted.expiresIn, scope,
-    ...contextFields(grant.context) };
+    ...contextFields(fhirBase, grant) };
   const refreshUntil = await refreshExpiry(cx, grant, now);
   if (refreshUntil) body.refresh_token = await issueRefreshToken(deps.db, cx.tenant.schema, grant.id, refreshUntil);
   if (wantsIdToken(scope) && grant.userId) {

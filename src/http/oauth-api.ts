@@ -1,5 +1,5 @@
 /**
- * SMART discovery and the OAuth endpoints clients call directly: token, introspection, revocation, JWKS —
+ * SMART discovery and the OAuth endpoints clients call directly: token, introspection, revocation, JWKS, style —
  * https://hl7.org/fhir/smart-app-launch/conformance.html, RFC 6749 §5, RFC 7662, RFC 7009. Errors are RFC 6749 JSON
  * (`{error, error_description}`), not OperationOutcomes; token-bearing answers are never cached.
  */
@@ -7,7 +7,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError } from '../config.js';
 import { OAuthError, JwksFetcher, toForm } from '../auth/client-auth.js';
-import { smartConfiguration } from '../auth/discovery.js';
+import { SMART_STYLE, smartConfiguration } from '../auth/discovery.js';
 import { introspect, revoke } from '../auth/introspect.js';
 import { type OAuthContext, type OAuthRequest, tokenRequest } from '../auth/token-endpoint.js';
 import { unknownTenant } from '../errors.js';
@@ -75,6 +75,12 @@ export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
       await context(req);
       return reply.header('Cache-Control', 'public, max-age=300').type('application/json; charset=utf-8')
         .send(JSON.stringify(await deps.auth.keys.jwks()));
+    });
+    // Public and CORS (the hooks): apps fetch it from the browser. Versioned by the ?v= hash in smart_style_url.
+    scope.get('/auth/:tenant/smart-style.json', limited(perMinute * 10), async (req: TenantRequest, reply) => {
+      await context(req);
+      return reply.header('Cache-Control', 'public, max-age=3600').type('application/json; charset=utf-8')
+        .send(SMART_STYLE.body);
     });
     scope.post('/auth/:tenant/token', limited(perMinute), async (req: TenantRequest, reply) =>
       sendOAuth(reply, 200, await tokenRequest(await context(req), oauthRequest(req))));

@@ -1,5 +1,6 @@
 /**
- * The SMART authorization endpoint and its server-rendered pages (login, patient picker, consent, logout) —
+ * The SMART authorization endpoint and its server-rendered pages (login, patient and encounter pickers, consent,
+ * logout) —
  * https://hl7.org/fhir/smart-app-launch/app-launch.html#obtain-authorization-code (smart-app-launch.md §4).
  * /authorize (GET, or POST for authorize-post) validates and stores the request, then sends the browser to
  * /flow/<request>, which shows whichever step is next; each step's form posts back and is redirected (303) onward.
@@ -7,8 +8,8 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
-  type AuthRequest, approve, bindBrowser, consentChoices, deny, listPatients, loadRequest, ownPatient, patientExists,
-  setRequestContext, setRequestSession, startAuthorization,
+  type AuthRequest, type EncounterRow, approve, bindBrowser, consentChoices, deny, encounterOfPatient, listEncounters,
+  listPatients, loadRequest, ownPatient, patientExists, setRequestContext, setRequestSession, startAuthorization,
 } from '../auth/authorize.js';
 import { type Client, findClient } from '../auth/clients.js';
 import { describeScope } from '../auth/scopes.js';
@@ -21,7 +22,7 @@ import { ConfigError } from '../config.js';
 import type { Deps, Params } from '../interactions/context.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
 import { publicBase, rawQuery } from './fhir.js';
-import { STYLESHEET, consentPage, loginPage, messagePage, pickerPage } from './pages.js';
+import { STYLESHEET, consentPage, encounterPickerPage, loginPage, messagePage, pickerPage } from './pages.js';
 
 /** A failure shown to the user as a page (never a redirect to the app). */
 class PageError extends Error {
@@ -187,7 +188,17 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     return own;
   }
 
-  /** GET /flow/<id>: the next step — login, patient picker, or consent. */
+  /**
+   * The encounters to pick from (standalone launch/encounter, context-standalone-encounter): the patient's, while
+   * none is chosen. Empty — no picker — when none is asked for, one is chosen, or the patient has none (the grant
+   * then carries no encounter).
+   */
+  async function encountersToPick(flow: Flow, patient: string | undefined, limit = PICKER_LIMIT): Promise<EncounterRow[]> {
+    if (!flow.request.params.needEncounter || flow.request.context.encounter || !patient) return [];
+    return listEncounters(deps.db, flow.tenant.schema, patient, limit);
+  }
+
+  /** GET /flow/<id>: the next step — login, patient picker, encounter picker, or consent. */
   async function showStep(req: FastifyRequest<{ Params: FlowParams; Querystring: { q?: string } }>, reply: FastifyReply) {
     const flow = await loadFlow(req);
     if (flow.setCookies.length > 0) reply.header('Set-Cookie', flow.setCookies);
@@ -199,10 +210,16 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
       const patients = await listPatients(deps.db, flow.tenant.schema, query, PICKER_LIMIT);
       return sendPage(reply, 200, pickerPage({ ...formBase(flow), query, patients }));
     }
+    const encounters = await encountersToPick(flow, patient);
+    if (patient && encounters.length > 0) {
+      return sendPage(reply, 200, encounterPickerPage({ ...formBase(flow), patient, encounters }));
+    }
+    const { encounter } = flow.request.context;
     const { choose, always } = consentChoices(flow.request.params.scope);
     const words = (s: string) => ({ scope: s, words: describeScope(s, isType) });
     return sendPage(reply, 200, consentPage({ ...formBase(flow), scopes: choose.map(words), always: always.map(words),
-      user: who.user.username, ...(patient ? { patient } : {}) }), formSource(flow.request.params.redirectUri));
+      user: who.user.username, ...(patient ? { patient } : {}), ...(encounter ? { encounter } : {}) }),
+    formSource(flow.request.params.redirectUri));
   }
 
   /** POST /flow/<id>/login: username, password and, for TOTP users, the code. */
@@ -240,6 +257,23 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     return redirect(reply, 303, flowUrl(flow));
   }
 
+  /** POST /flow/<id>/encounter: the choice from the encounter picker, which must be one of the patient's. */
+  async function pickEncounter(req: FastifyRequest<{ Params: FlowParams }>, reply: FastifyReply) {
+    const { flow, form } = await loadPostedFlow(req);
+    const who = await signedIn(flow, false);
+    if (!who) return redirect(reply, 303, flowUrl(flow));
+    const patient = await patientFor(flow, who.user);
+    if (!patient || !flow.request.params.needEncounter || flow.request.context.encounter) return redirect(reply, 303, flowUrl(flow));
+    const id = field(form, 'encounter') ?? '';
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await encounterOfPatient(deps.db, flow.tenant.schema, patient, id))) {
+      const encounters = await encountersToPick(flow, patient);
+      return sendPage(reply, 400, encounterPickerPage({ ...formBase(flow), patient, encounters,
+        error: 'Choose an encounter from the list.' }));
+    }
+    await setRequestContext(deps.db, flow.tenant.schema, flow.request.id, { ...flow.request.context, encounter: id });
+    return redirect(reply, 303, flowUrl(flow));
+  }
+
   /** POST /flow/<id>/consent: Approve (with the ticked scopes) or Deny; either ends in a redirect to the app. */
   async function consent(req: FastifyRequest<{ Params: FlowParams }>, reply: FastifyReply) {
     const { flow, form } = await loadPostedFlow(req);
@@ -250,6 +284,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     if (field(form, 'decision') === 'approve') {
       const patient = await patientFor(flow, who.user);
       if (flow.request.params.needPatient && !patient) return redirect(reply, 303, flowUrl(flow));
+      if ((await encountersToPick(flow, patient, 1)).length > 0) return redirect(reply, 303, flowUrl(flow));
       location = await approve(deps.db, flow.tenant.schema, flow.request, { userId: who.user.id, sessionHash: who.session.hash,
         fhirUser: who.user.fhirUser, chosen: form.filter(([k]) => k === 'scope').map(([, v]) => v) }, at);
     } else {
@@ -305,6 +340,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     scope.get('/auth/:tenant/flow/:id', showStep);
     scope.post('/auth/:tenant/flow/:id/login', { config: { rateLimit: { max, timeWindow: LOGIN_WINDOW_MS } } }, login);
     scope.post('/auth/:tenant/flow/:id/patient', pickPatient);
+    scope.post('/auth/:tenant/flow/:id/encounter', pickEncounter);
     scope.post('/auth/:tenant/flow/:id/consent', consent);
     scope.route({ method: ['GET', 'POST'], url: '/auth/:tenant/logout', handler: signOut });
   });

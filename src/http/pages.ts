@@ -1,5 +1,5 @@
 /**
- * Server-rendered HTML of the authorization server (login, patient picker, consent, errors). Every interpolated value
+ * Server-rendered HTML of the authorization server (login, patient and encounter pickers, consent, errors). Every interpolated value
  * goes through `html`, which escapes it unless it is already markup built by `html` — there is no raw-string escape
  * hatch, so a value from a request, a client registration or a resource can never become markup.
  */
@@ -156,6 +156,42 @@ ${items.length > 0 ? html`<ul class="patients">${items}</ul>` : html`<p class="n
 </form>` });
 }
 
+export interface EncounterChoice {
+  id: string;
+  status?: string;
+  type?: string;
+  periodStart?: string;
+  periodEnd?: string;
+}
+
+export interface EncounterPickerForm extends FormBase {
+  /** The patient whose encounters are listed (already in the request's context). */
+  patient: string;
+  encounters: EncounterChoice[];
+  error?: string;
+}
+
+const period = (e: EncounterChoice): string => {
+  if (!e.periodStart && !e.periodEnd) return 'No dates';
+  if (!e.periodEnd || e.periodEnd === e.periodStart) return e.periodStart ?? `until ${e.periodEnd}`;
+  return `${e.periodStart ?? '…'} – ${e.periodEnd}`;
+};
+
+/** The standalone encounter picker (context-standalone-encounter): the chosen patient's encounters, newest first. */
+export function encounterPickerPage(f: EncounterPickerForm): string {
+  const items = f.encounters.map((e) => html`<li><span>${period(e)}${e.type ? html` · ${e.type}` : ''}${e.status
+    ? html` <span class="note">${e.status}</span>` : ''}
+<code>Encounter/${e.id}</code></span>
+<button type="submit" name="encounter" value="${e.id}" aria-label="Select encounter ${period(e)}${e.type ? ` ${e.type}` : ''}">Select</button></li>`);
+  return page({ title: 'Choose an encounter', slug: f.slug, body: html`<h1>Choose an encounter</h1>
+<p><span class="app">${f.clientName}</span> needs to know which encounter of patient <code>Patient/${f.patient}</code> to open.</p>
+${alert(f.error)}
+<form method="post" action="${action(f, 'encounter')}">
+${hidden(f)}
+<ul class="patients">${items}</ul>
+</form>` });
+}
+
 export interface ScopeChoice {
   scope: string;
   words: string;
@@ -167,6 +203,7 @@ export interface ConsentForm extends FormBase {
   /** Context the app receives with any grant (launch, launch/patient …). */
   always: ScopeChoice[];
   patient?: string;
+  encounter?: string;
   user: string;
 }
 
@@ -176,7 +213,8 @@ export function consentPage(f: ConsentForm): string {
   const always = f.always.length > 0
     ? html`<p class="note">The app also receives: ${f.always.map((s, i) => html`${i > 0 ? '; ' : ''}${s.words}`)}.</p>` : html``;
   return page({ title: 'Allow access?', slug: f.slug, body: html`<h1>Allow <span class="app">${f.clientName}</span> access?</h1>
-<p>Signed in as <strong>${f.user}</strong>${f.patient ? html`, for patient <code>Patient/${f.patient}</code>` : ''}.</p>
+<p>Signed in as <strong>${f.user}</strong>${f.patient ? html`, for patient <code>Patient/${f.patient}</code>` : ''}${f.encounter
+    ? html`, encounter <code>Encounter/${f.encounter}</code>` : ''}.</p>
 <form method="post" action="${action(f, 'consent')}">
 ${hidden(f)}
 <fieldset>

@@ -1,6 +1,7 @@
 /**
  * The authorization endpoint and its pages through app.inject, playing the browser by hand (cookies, redirects,
- * forms): smart-app-launch.md §4 error handling, login, lockout, TOTP, patient picker, consent, CSRF, logout.
+ * forms): smart-app-launch.md §4 error handling, login, lockout, TOTP, patient and encounter pickers, consent, CSRF,
+ * logout.
  */
 import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
@@ -28,8 +29,17 @@ for (const [id, given, family] of [['p1', 'Alice', 'Smith'], ['p2', 'Bob', 'Jone
   const r = await s.request('PUT', `Patient/${id}`, { body: { resourceType: 'Patient', id, name: [{ given: [given], family }] } });
   if (r.statusCode !== 201) throw new Error(`seed ${id}: ${r.statusCode}`);
 }
+// Encounters: three of p2 (one without dates), one of p3; p1 has none.
+const encounter = (id: string, patient: string, start: string | undefined, type: string) => ({ resourceType: 'Encounter', id,
+  status: 'finished', class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB', display: 'ambulatory' },
+  type: [{ text: type }], subject: { reference: `Patient/${patient}` }, ...(start ? { period: { start, end: start } } : {}) });
+for (const e of [encounter('e-old', 'p2', '2019-05-01', 'Old visit'), encounter('e-new', 'p2', '2024-03-01T10:00:00Z', '<i>Checkup</i> & "x"'),
+  encounter('e-nodate', 'p2', undefined, 'Undated'), encounter('e-p3', 'p3', '2025-01-01', 'Not p2')]) {
+  const r = await s.request('PUT', `Encounter/${e.id}`, { body: e });
+  if (r.statusCode !== 201) throw new Error(`seed ${e.id}: ${r.statusCode} ${r.body}`);
+}
 const app = await admin(s, 'clients', { name: APP_NAME, type: 'public', redirect_uris: [REDIRECT, `${REDIRECT}?tenant=a`],
-  scope: 'launch launch/patient openid fhirUser offline_access patient/*.rs user/*.rs' });
+  scope: 'launch launch/patient launch/encounter openid fhirUser offline_access patient/*.rs user/*.rs' });
 const conf = await admin(s, 'clients', { name: 'Confidential app', type: 'confidential', redirect_uris: [REDIRECT],
   scope: 'launch/patient openid fhirUser offline_access patient/*.rs' });
 await admin(s, 'users', { username: 'doc', password: PASSWORD, fhirUser: 'Practitioner/d1' });
@@ -318,6 +328,70 @@ t.test('EHR launch: context from the launch, no picker, banner false', async (t)
   t.equal(token.body.need_patient_banner, false);
   t.same(token.body.fhirContext, [{ reference: 'ImagingStudy/i1' }, { reference: 'Patient/p1', role: 'https://example.org/role/sibling' }],
     'fhirContext: Patient only with a role other than launch');
+});
+
+t.test('standalone launch/encounter: the picked patient\'s encounters, newest first; the choice is the context', async (t) => {
+  const b = browser();
+  const scope = 'launch/patient launch/encounter patient/*.rs';
+  const patients = await signIn(b, await b.open(authorizeUrl({ scope })), 'doc');
+  const picker = await b.submit(patients, 'patient', [['patient', 'p2']]);
+  t.equal(picker.status, 200);
+  const form = formFor(picker, 'encounter');
+  t.ok(form.fields.some(([k]) => k === 'csrf'), 'the form carries the CSRF token');
+  const listed = [...form.html.matchAll(/name="encounter" value="([^"]*)"/g)].map((m) => m[1]);
+  t.same(listed, ['e-new', 'e-old', 'e-nodate'], 'only p2\'s encounters, newest first, undated last');
+  t.ok(picker.body.includes('&lt;i&gt;Checkup&lt;/i&gt; &amp; &quot;x&quot;'), 'type text escaped');
+  t.notOk(picker.body.includes('<i>Checkup'), 'no markup from a resource');
+  t.match(picker.body, /2019-05-01/, 'period shown');
+  t.match(picker.body, /finished/, 'status shown');
+  const noToken = await b.request('POST', form.action, [['encounter', 'e-old']]);
+  t.equal(noToken.status, 403, 'no csrf → 403');
+  const foreign = await b.submit(picker, 'encounter', [['encounter', 'e-p3']]);
+  t.equal(foreign.status, 400, 'another patient\'s encounter is refused');
+  t.ok(formFor(foreign, 'encounter'), 'and the picker is shown again');
+  const early = await b.request('POST', form.action.replace(/encounter$/, 'consent'), [...form.fields, ['decision', 'approve']]);
+  t.equal(early.location, picker.url, 'Approve before choosing goes back to the picker');
+  const consent = await b.submit(picker, 'encounter', [['encounter', 'e-old']]);
+  t.match(consent.body, /Encounter\/e-old/, 'consent names the encounter');
+  const q = appRedirect(t, await b.follow(await b.request('POST', formFor(consent, 'consent').action,
+    [...formFor(consent, 'consent').fields, ['decision', 'approve']])));
+  const token = await exchange(q.get('code')!);
+  t.equal(token.status, 200, JSON.stringify(token.body));
+  t.equal(token.body.patient, 'p2');
+  t.equal(token.body.encounter, 'e-old', 'token carries the picked encounter');
+  t.same(token.body.scope.split(' ').sort(), ['launch/encounter', 'launch/patient', 'patient/*.rs']);
+});
+
+t.test('standalone launch/encounter alone asks for a patient first', async (t) => {
+  const b = browser();
+  const page = await signIn(b, await b.open(authorizeUrl({ scope: 'launch/encounter user/*.rs' })), 'doc');
+  t.ok(formFor(page, 'patient'), 'the patient picker comes first');
+  const picker = await b.submit(page, 'patient', [['patient', 'p3']]);
+  const listed = [...formFor(picker, 'encounter').html.matchAll(/name="encounter" value="([^"]*)"/g)].map((m) => m[1]);
+  t.same(listed, ['e-p3']);
+});
+
+t.test('standalone launch/encounter for a patient without encounters proceeds without one', async (t) => {
+  const b = browser();
+  const scope = 'launch/patient launch/encounter patient/*.rs';
+  const consent = await signIn(b, await b.open(authorizeUrl({ scope })), 'pat');
+  t.notOk(formsOf(consent.body).some((f) => f.action.endsWith('/encounter')), 'no encounter picker');
+  const q = appRedirect(t, await b.follow(await b.request('POST', formFor(consent, 'consent').action,
+    [...formFor(consent, 'consent').fields, ['decision', 'approve']])));
+  const token = await exchange(q.get('code')!);
+  t.equal(token.body.patient, 'p1');
+  t.notOk('encounter' in token.body, 'no encounter in the token response');
+});
+
+t.test('EHR launch with launch/encounter: the launch\'s encounter, no picker', async (t) => {
+  const { launch } = await admin(s, 'launches', { patient: 'p2', encounter: 'e-new' });
+  const b = browser();
+  const page = await signIn(b, await b.open(authorizeUrl({ launch, scope: 'launch launch/encounter patient/*.rs' })), 'doc');
+  t.notOk(formsOf(page.body).some((f) => /\/(patient|encounter)$/.test(f.action)), 'no picker');
+  const q = appRedirect(t, await b.follow(await b.request('POST', formFor(page, 'consent').action,
+    [...formFor(page, 'consent').fields, ['decision', 'approve']])));
+  const token = await exchange(q.get('code')!);
+  t.equal(token.body.encounter, 'e-new');
 });
 
 t.test('Deny → access_denied with the exact state; the request cannot be reused', async (t) => {

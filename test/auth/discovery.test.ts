@@ -90,6 +90,21 @@ t.test('discovery', async (t) => {
     t.equal(uri('revoke'), well.revocation_endpoint);
   });
 
+  t.test('smart-style.json: public JSON with every SMART styling field, CORS for any origin', async (t) => {
+    const res = await s.request('GET', `/auth/${s.slug}/smart-style.json`, { auth: false,
+      headers: { origin: 'https://app.example' } });
+    t.equal(res.statusCode, 200);
+    t.match(res.headers['content-type'], /^application\/json/);
+    t.equal(res.headers['access-control-allow-origin'], 'https://app.example');
+    t.match(res.headers['cache-control'], /^public, max-age=\d+/);
+    const style = res.json();
+    for (const f of ['color_background', 'color_error', 'color_highlight', 'color_modal_backdrop', 'color_success', 'color_text',
+      'dim_border_radius', 'dim_font_size', 'dim_spacing_size', 'font_family_body', 'font_family_heading']) {
+      t.ok(typeof style[f] === 'string' && style[f] !== '', f);
+    }
+    t.equal((await s.request('GET', '/auth/no-such-tenant/smart-style.json', { auth: false })).statusCode, 404, 'unknown tenant');
+  });
+
   t.test('OAuth endpoints answer RFC 6749 JSON errors, never cached', async (t) => {
     const json = await s.app.inject({ method: 'POST', url: `/auth/${s.slug}/token`, headers: { 'content-type': 'application/json' },
       payload: JSON.stringify({ grant_type: 'client_credentials' }) });

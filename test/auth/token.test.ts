@@ -1,10 +1,11 @@
 /**
  * The token endpoint for user apps: authorization_code with PKCE (codes made directly, as /authorize leaves them),
  * client authentication (public, client_secret_basic, client_secret_post), id_token, and refresh tokens (rotation,
- * reuse, narrowing, offline and online access) — smart-app-launch.md §5, §7.1, §8.8.
+ * reuse, narrowing, offline and online access), smart_style_url (context-style) — smart-app-launch.md §5, §6, §7.1, §8.8.
  */
 import crypto from 'node:crypto';
 import t from 'tap';
+import { SMART_STYLE } from '../../src/auth/discovery.js';
 import { endSession } from '../../src/auth/grants.js';
 import { decodeJwt, publicKeyFromJwk, verifySignature } from '../../src/auth/jws.js';
 import { createSession } from '../../src/auth/sessions.js';
@@ -308,4 +309,35 @@ t.test('refresh_token', async (t) => {
     t.ok(late.access_token);
     t.notOk('refresh_token' in late, 'no refresh token once the session is over');
   });
+});
+
+t.test('context-style: every user grant carries a versioned, fetchable smart_style_url', async (t) => {
+  const { s, patient, pub, conf, secret, code } = await setup(t);
+  const c = await code({ scope: 'offline_access launch/patient patient/*.rs', context: { patient: patient.id } });
+  const first = await exchange(s, { code: c.code, code_verifier: c.verifier, client_id: pub });
+  t.equal(first.statusCode, 200, first.body);
+  const url = new URL(first.json().smart_style_url);
+  t.equal(`${url.origin}${url.pathname}`, `${PUBLIC_ORIGIN}/auth/${s.slug}/smart-style.json`, 'absolute, on the tenant issuer');
+  const version = url.searchParams.get('v');
+  t.match(version, /^[0-9a-f]{16}$/, 'a short content hash');
+  const style = await s.request('GET', `${url.pathname}${url.search}`, { auth: false });
+  t.equal(style.statusCode, 200, 'fetchable');
+  t.equal(style.body, SMART_STYLE.body);
+  t.equal(crypto.createHash('sha256').update(style.body).digest('hex').slice(0, 16), version,
+    'v is the hash of the served body, so the URL changes when the style does');
+  t.equal(typeof style.json().color_highlight, 'string');
+
+  const refreshed = await postForm(s, 'token', { grant_type: 'refresh_token', refresh_token: first.json().refresh_token, client_id: pub });
+  t.equal(refreshed.json().smart_style_url, url.href, 'refresh answers carry it too');
+  const info = await postForm(s, 'introspect', { token: first.json().access_token }, { authorization: basic(conf, secret) });
+  t.equal(info.json().smart_style_url, url.href, 'introspection repeats it');
+  const refreshInfo = await postForm(s, 'introspect', { token: refreshed.json().refresh_token }, { authorization: basic(conf, secret) });
+  t.equal(refreshInfo.json().smart_style_url, url.href, 'for refresh tokens as well');
+
+  const key = makeKey('ES384');
+  const backend = await registerClient(s, { name: 'Backend', type: 'backend', scope: 'system/*.rs', jwks: { keys: [key.jwk] } });
+  const system = await postForm(s, 'token', { grant_type: 'client_credentials', scope: 'system/*.rs',
+    client_assertion_type: JWT_BEARER, client_assertion: assertion(s, backend.client_id, key) });
+  t.equal(system.statusCode, 200, system.body);
+  t.notOk('smart_style_url' in system.json(), 'not for backend services');
 });
