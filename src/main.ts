@@ -4,6 +4,7 @@
  * one answers at HEARTH_ADMIN_URL — a PGlite data directory can be open in one process only — and otherwise run the
  * same actions (src/http/admin.ts) on the database directly.
  */
+import { startExportExpiry } from './bulk/expiry.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -85,11 +86,13 @@ async function serve() {
   const app = buildApp(deps);
   const worker = new JobWorker(deps, JOB_HANDLERS);
   let closing = false;
+  let stopExpiry: () => Promise<void> = async () => undefined;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     await app.close();
+    await stopExpiry();
     await worker.stop();
     await deps.db.close();
     process.exit(0);
@@ -98,6 +101,7 @@ async function serve() {
   process.on('SIGINT', () => void shutdown('SIGINT'));
   await app.listen({ port: config.port, host: config.host });
   worker.start();
+  stopExpiry = startExportExpiry(deps, (e) => app.log.error({ err: e }, 'export expiry sweep failed'));
   const port = (app.server.address() as AddressInfo).port;
   app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${port}`}/fhir/default` },
     'Hearth is serving FHIR R4');

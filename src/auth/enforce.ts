@@ -48,7 +48,7 @@ export function checkRoute(access: Access, r: Route): void {
     case 'operation':
       if (r.operation === 'everything') { access.require('Patient', 'r'); access.require('Patient', 's'); return; }
       if (r.operation === 'reindex' || r.operation === 'job-status') return requireAdministration(access);
-      if (r.operation === 'export' || r.operation === 'export-poll-status') return requireBulk(access);
+      if (r.operation === 'export') return requireBulk(access);
       return;
     default:
       return; // capabilities (public), batch and transaction (each entry is checked as it is dispatched)

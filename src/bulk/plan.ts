@@ -1,0 +1,53 @@
+/**
+ * Inside the job: the kick-off's token rebuilt as an Access (bulk-data.md §1.6: policy filtering applies inside the
+ * job too), and from it and the parameters, what each exported type is narrowed to.
+ */
+import { Access } from '../auth/access.js';
+import { parseScopes } from '../auth/scopes.js';
+import type { Deps } from '../interactions/context.js';
+import type { Condition } from '../search/ast.js';
+import type { SearchRegistry } from '../search/registry.js';
+import type { Tenant } from '../storage/tenants.js';
+import type { ScanPlan } from './select.js';
+import { typeFilterConditions } from './type-filter.js';
+import type { ExportParams } from './types.js';
+
+export function jobAccess(deps: Deps, tenant: Tenant, registry: SearchRegistry, params: ExportParams): Access {
+  const p = params.principal;
+  const rules = parseScopes(p.scope, (t) => deps.defs.isResourceType(t)).rules;
+  return new Access({ clientId: p.clientId, subject: p.subject, scope: p.scope, rules, grantId: '',
+    ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}) }, tenant.schema, registry, deps.defs, params.base);
+}
+
+/** Scope narrowing AND the type's _typeFilter queries (ORed among themselves). */
+function both(narrowing: Condition | null, filter: Condition | undefined): Condition | undefined {
+  if (narrowing && filter) return { kind: 'any', alternatives: [[narrowing, filter]] };
+  return narrowing ?? filter;
+}
+
+export async function scanPlan(deps: Deps, tenant: Tenant, job: string, params: ExportParams, t: Date): Promise<ScanPlan> {
+  const registry = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
+  const access = jobAccess(deps, tenant, registry, params);
+  const filters = params.typeFilters
+    ? typeFilterConditions({ registry, defs: deps.defs, base: params.base }, params.typeFilters) : new Map<string, Condition>();
+  const types: string[] = [];
+  const conditions = new Map<string, Condition>();
+  for (const type of params.types) {
+    const narrowing = access.narrowing(type, 's');
+    if (narrowing === false) continue;
+    types.push(type);
+    const c = both(narrowing, filters.get(type));
+    if (c) conditions.set(type, c);
+  }
+  return {
+    schema: tenant.schema, t, job, cx: { schema: tenant.schema, registry, defs: deps.defs }, types,
+    allTypes: types.length === deps.defs.resourceTypes.size, conditions,
+    ...(params.since ? { since: new Date(params.since) } : {}), patientLevel: params.level !== 'system',
+  };
+}
+
+/** `_elements` that apply to a type: unprefixed ones and `Type.x` of that type; undefined → the whole resource. */
+export function elementsFor(elements: string[] | undefined, type: string): string[] | undefined {
+  const mine = (elements ?? []).filter((e) => !e.includes('.') || e.startsWith(`${type}.`)).map((e) => e.split('.').pop()!);
+  return mine.length > 0 ? mine : undefined;
+}

@@ -1,0 +1,97 @@
+/**
+ * Bulk Data status, manifest and cancel — http://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-status-request,
+ * #bulk-data-delete-request (bulk-data.md §5–§6). Transport-independent: answers status, headers and body.
+ */
+import { FhirError } from '../errors.js';
+import { informational, toOutcome } from '../fhir/outcome.js';
+import type { Deps } from '../interactions/context.js';
+import { type Job, cancelJob, getJob } from '../jobs/queue.js';
+import type { Tenant } from '../storage/tenants.js';
+import { clearPatients } from './patients.js';
+import { exportStore } from './store.js';
+import type { ExportFile, ExportParams, ExportProgress, ExportResult } from './types.js';
+
+export const statusUrl = (base: string, job: string): string => `${base}/_bulk/${job}`;
+export const fileUrl = (base: string, job: string, name: string): string => `${base}/_bulk/${job}/${name}`;
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string>;
+  /** A FHIR resource (application/fhir+json) or the manifest (application/json). */
+  body?: unknown;
+  manifest?: boolean;
+}
+
+const gone = (id: string, why: string) => new FhirError(404, 'not-found', `Export ${id} ${why}`);
+
+export const expiresAt = (deps: Deps, job: Job): Date | undefined =>
+  job.finishedAt && new Date(job.finishedAt.getTime() + deps.config.exportTtlMs);
+
+/**
+ * The client's export job: another client's, a cancelled or an expired one is a 404 (§5.1, §5.7, §6.2), so that
+ * nobody learns of exports that are not theirs.
+ */
+export async function ownExport(deps: Deps, tenant: Tenant, clientId: string, id: string): Promise<Job> {
+  const job = await getJob(deps.db, tenant.slug, id);
+  const params = job?.params as unknown as ExportParams | undefined;
+  if (!job || job.kind !== 'export' || params?.principal?.clientId !== clientId) throw gone(id, 'was not found');
+  if (job.cancelRequested || job.status === 'cancelled') throw gone(id, 'was cancelled');
+  const expires = expiresAt(deps, job);
+  if (job.status === 'completed' && expires && expires.getTime() <= Date.now()) throw gone(id, 'has expired');
+  return job;
+}
+
+/** X-Progress (< 100 characters, §5.2). */
+function progressText(job: Job): string {
+  const p = job.progress as Partial<ExportProgress>;
+  if (job.status === 'queued' || !p.phase) return 'queued';
+  if (p.phase === 'deleted') return `listing deletions (${p.done ?? 0} resources written)`;
+  const pct = p.maxRid ? Math.min(99, Math.floor(((p.cursor ?? 0) / p.maxRid) * 100)) : 0;
+  return `${pct}% (${p.done ?? 0} resources written)`;
+}
+
+function manifest(base: string, job: Job, result: ExportResult) {
+  const params = job.params as unknown as ExportParams;
+  const items = (kind: ExportFile['kind']) => result.files.filter((f) => f.kind === kind && f.count > 0)
+    .sort((a, b) => a.type.localeCompare(b.type) || a.part - b.part)
+    .map((f) => ({ type: f.type, url: fileUrl(base, job.id, f.name), count: f.count }));
+  return {
+    transactionTime: result.transactionTime,
+    request: params.request,
+    requiresAccessToken: true,
+    output: items('output'),
+    ...(params.since ? { deleted: items('deleted') } : {}),
+    error: items('error'),
+  };
+}
+
+export function exportStatus(deps: Deps, base: string, job: Job): Answer {
+  if (job.status === 'queued' || job.status === 'running') {
+    return { status: 202, headers: { 'X-Progress': progressText(job), 'Retry-After': job.status === 'queued' ? '5' : '2' } };
+  }
+  if (job.status === 'failed') {
+    // 500 either way (a 404 would read as "no such export"); the outcome says why when the job knew (§5.4).
+    const f = (job.progress as Partial<ExportProgress>).failure;
+    const e = f ? new FhirError(500, f.code as FhirError['issue'], `Export ${job.id} failed: ${f.message}`)
+      : new FhirError(500, 'exception', `Export ${job.id} failed; kick off a new one`);
+    return { status: e.status, headers: {}, body: toOutcome(e.issues) };
+  }
+  return { status: 200, headers: { Expires: expiresAt(deps, job)!.toUTCString() },
+    body: manifest(base, job, job.result as ExportResult), manifest: true };
+}
+
+/** DELETE: cancels a queued or running export (a running one stops at its next checkpoint) and removes its files. */
+export async function cancelExport(deps: Deps, tenant: Tenant, job: Job): Promise<Answer> {
+  await cancelJob(deps.db, tenant.slug, job.id);
+  await exportStore(deps.config).remove(tenant.slug, job.id);
+  if (job.status !== 'running') await clearPatients(deps.db, tenant.schema, job.id);
+  return { status: 202, headers: {}, body: informational(`Export ${job.id} was cancelled and its files deleted`) };
+}
+
+/** The completed job's file by name (404 for names it did not produce). */
+export function exportFile(job: Job, name: string): ExportFile {
+  const file = job.status === 'completed' ? (job.result as ExportResult).files.find((f) => f.name === name) : undefined;
+  if (!file) throw new FhirError(404, 'not-found', `Export ${job.id} has no file ${name.slice(0, 80)}`);
+  return file;
+}
+
