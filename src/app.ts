@@ -25,6 +25,7 @@ import { createSearchRegistry } from './search/registry.js';
 import { compileIndexPlans } from './search/extract.js';
 import { TenantSearchParameters } from './search/tenant-params.js';
 import { KeyStore } from './auth/keys.js';
+import { AuditLog } from './audit/log.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -56,7 +57,8 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     return { config, db: database, defs, search, tenantSearch, validator: createValidator(defs), migrations,
       writeHooks: [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))],
       pageTokens: new PageTokens(config.pageSecret),
-      auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date() } };
+      auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date() },
+      audit: new AuditLog(database, config.auditEnabled) };
   } catch (e) {
     if (!db) await database.close();
     throw e;

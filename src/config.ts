@@ -31,6 +31,14 @@ export interface Config {
   exportMaxJobs: number;
   /** Resources per output file before the next file of the same type begins. */
   exportFileResources: number;
+  /** Records AuditEvents (default). Off only to measure what auditing costs: never in production. */
+  auditEnabled: boolean;
+  /** Keys the HMAC of every audit seal; kept outside the database so that a superuser cannot forge seals. */
+  auditSealSecret?: string;
+  /** Seconds between runs of the sealing job. */
+  auditSealIntervalS: number;
+  /** Where retention writes the NDJSON of expired audit partitions (with their seals) before dropping them. */
+  auditArchiveDir: string;
 }
 
 export class ConfigError extends Error {
@@ -124,5 +132,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     exportTtlMs: duration(env, 'HEARTH_EXPORT_TTL', 24 * 3_600_000),
     exportMaxJobs: integer(env, 'HEARTH_EXPORT_MAX_JOBS', 1, 1, 1000),
     exportFileResources: integer(env, 'HEARTH_EXPORT_FILE_RESOURCES', 100_000, 1, 100_000_000),
+    auditEnabled: boolean(env, 'HEARTH_AUDIT', true),
+    auditSealSecret: env.HEARTH_AUDIT_SEAL_SECRET?.trim() || undefined,
+    auditSealIntervalS: integer(env, 'HEARTH_AUDIT_SEAL_INTERVAL', 10, 1, 3600),
+    auditArchiveDir: path.resolve(env.HEARTH_AUDIT_ARCHIVE_DIR?.trim() || path.join(dataDir, 'audit-archive')),
   };
 }

@@ -30,6 +30,8 @@ export interface Principal {
   /** 'Practitioner/1', 'Patient/2' … */
   fhirUser?: string;
   grantId: string;
+  /** The token's jti (audited as the OAuth agent's policy, never the token itself). */
+  jti?: string;
 }
 
 const NO_TOKENS = new PageTokens('unused');
@@ -47,6 +49,11 @@ export class Access {
   private get ownPatient(): string | undefined {
     const m = /^Patient\/(.+)$/.exec(this.principal.fhirUser ?? '');
     return m?.[1];
+  }
+
+  /** The patient a patient-bound token acts for. */
+  get boundPatient(): string | undefined {
+    return this.principal.patient ?? this.ownPatient;
   }
 
   /** True when the token acts for one patient (a launch patient or a patient user): unseen data is then 404. */

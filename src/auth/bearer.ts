@@ -57,7 +57,7 @@ function principalOf(deps: Deps, claims: AccessTokenClaims): Principal {
   return {
     clientId: claims.client_id, subject: claims.sub, scope: claims.scope, rules: scopes.rules, grantId: claims.grant,
     ...(claims.patient ? { patient: claims.patient } : {}), ...(claims.encounter ? { encounter: claims.encounter } : {}),
-    ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}),
+    ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}), ...(claims.jti ? { jti: claims.jti } : {}),
   };
 }
 

@@ -74,8 +74,11 @@ export function parseScopes(scope: string, isType: (t: string) => boolean): Pars
 }
 
 /** The rules that allow perm on type (a rule for '*' covers every type). */
+/** Types a wildcard scope does not reach: reading the audit trail needs its own scope (issue #6 §6). */
+export const EXPLICIT_SCOPE_TYPES: ReadonlySet<string> = new Set(['AuditEvent']);
+
 export const rulesFor = (rules: readonly ScopeRule[], type: string, perm: Perm): ScopeRule[] =>
-  rules.filter((r) => (r.type === '*' || r.type === type) && r.perms.has(perm));
+  rules.filter((r) => (r.type === type || (r.type === '*' && !EXPLICIT_SCOPE_TYPES.has(type))) && r.perms.has(perm));
 
 /** True when `inner` asks for nothing `outer` does not allow (refresh narrowing, backend pre-authorization). */
 export function scopeCovers(outer: ParsedScopes, inner: ParsedScopes): boolean {

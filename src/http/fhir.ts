@@ -8,6 +8,8 @@ import { checkContentType, negotiate } from './content.js';
 import { sendResult } from './render.js';
 import { Access, type Principal } from '../auth/access.js';
 import { authenticateTenant } from '../auth/bearer.js';
+import type { Actor, RequestInfo } from '../audit/event.js';
+import { type AuditScope, refusedRequest } from '../audit/trail.js';
 
 const header = (req: FastifyRequest, name: string): string | undefined => {
   const v = req.headers[name];
@@ -61,17 +63,45 @@ async function tenantAndPrincipal(deps: Deps, slug: string, base: string, req: F
   return found;
 }
 
+/** The request as BALP records it: the absolute URL as received, and a POST _search form or $export body. */
+function requestInfo(deps: Deps, req: FastifyRequest, fhirReq: FhirRequest): RequestInfo {
+  const info: RequestInfo = { requestId: req.id, address: req.ip, method: req.method, url: `${publicBase(deps, req)}${req.url}` };
+  if (req.method === 'POST' && Array.isArray(req.body) && /(^|\/)_search$/.test(fhirReq.path)) {
+    info.form = new URLSearchParams(req.body as [string, string][]).toString();
+  } else if (req.method === 'POST' && /(^|\/)\$export$/.test(fhirReq.path) && req.body !== undefined) {
+    info.form = JSON.stringify(req.body);
+  }
+  return info;
+}
+
+const actorOf = (p: Principal | undefined): Actor => (p ? { clientId: p.clientId, subject: p.subject,
+  ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}), ...(p.jti ? { jti: p.jti } : {}) } : {});
+
+/** A request refused before dispatch (401, unknown content type …) is audited in its tenant, when there is one. */
+async function auditRefused(deps: Deps, slug: string, base: string, audit: AuditScope, fhirReq: FhirRequest, e: unknown) {
+  const tenant = await findTenant(deps.db, slug).catch(() => undefined);
+  if (tenant) await refusedRequest(deps, { tenant, base, search: deps.search }, audit, fhirReq, e);
+}
+
 export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
   const handler = async (req: FastifyRequest<{ Params: { tenant: string; '*'?: string } }>, reply: import('fastify').FastifyReply) => {
     const fhirReq = toFhirRequest(req, req.params['*'] ?? '');
-    negotiate(header(req, 'accept'), fhirReq.query.filter(([k]) => k === '_format').pop()?.[1]);
-    if (req.body !== undefined) checkContentType(fhirReq.headers.contentType);
     const slug = req.params.tenant;
     const base = `${publicBase(deps, req)}/fhir/${slug}`;
-    const { tenant, principal } = await tenantAndPrincipal(deps, slug, base, fhirReq, header(req, 'authorization'));
-    const search = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
-    const ctx: Context = { tenant, base, search };
-    if (principal) ctx.access = new Access(principal, tenant.schema, search, deps.defs, base);
+    const audit: AuditScope = { request: requestInfo(deps, req, fhirReq), actor: {} };
+    let ctx: Context;
+    try {
+      negotiate(header(req, 'accept'), fhirReq.query.filter(([k]) => k === '_format').pop()?.[1]);
+      if (req.body !== undefined) checkContentType(fhirReq.headers.contentType);
+      const { tenant, principal } = await tenantAndPrincipal(deps, slug, base, fhirReq, header(req, 'authorization'));
+      audit.actor = actorOf(principal);
+      const search = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
+      ctx = { tenant, base, search, audit };
+      if (principal) ctx.access = new Access(principal, tenant.schema, search, deps.defs, base);
+    } catch (e) {
+      if (!isPublic(fhirReq)) await auditRefused(deps, slug, base, audit, fhirReq, e);
+      throw e;
+    }
     return sendResult(deps, reply, fhirReq, await dispatch(deps, ctx, fhirReq));
   };
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;

@@ -12,6 +12,8 @@ import type { SearchRegistry } from '../search/registry.js';
 import type { TenantSearchParameters } from '../search/tenant-params.js';
 import type { AuthServices } from '../auth/tokens.js';
 import type { Access } from '../auth/access.js';
+import type { AuditLog } from '../audit/log.js';
+import type { AuditScope, Trail } from '../audit/trail.js';
 
 export interface Validator {
   validate(resource: unknown): Issue[];
@@ -32,6 +34,8 @@ export interface Deps {
   pageTokens: PageTokens;
   /** Signing keys and the clock of the SMART authorization server. */
   auth: AuthServices;
+  /** Where AuditEvents are written (in a change's transaction, or group-committed before the response). */
+  audit: AuditLog;
 }
 
 export interface Context {
@@ -44,6 +48,10 @@ export interface Context {
   tx?: Queryable;
   /** What the request's access token allows; undefined only for internal callers (jobs), never for HTTP. */
   access?: Access;
+  /** Who asked and how, for the AuditEvents of this request; undefined only for internal callers (jobs). */
+  audit?: AuditScope;
+  /** The audit of the interaction being dispatched (set by dispatch). */
+  trail?: Trail;
 }
 
 /** Query parameters in order, repeats kept (a repeated parameter means AND in search). */
@@ -85,9 +93,21 @@ export function inTransaction<T>(deps: Deps, ctx: Context, fn: (tx: Queryable) =
   return ctx.tx ? fn(ctx.tx) : deps.db.transaction(fn, { statementTimeoutMs: deps.config.statementTimeoutMs });
 }
 
-/** The scope checks a write of perm on type runs inside its transaction (none for unrestricted tokens). */
+/**
+ * What a write of perm on type runs inside its transaction: the token's scope checks (none for unrestricted tokens),
+ * then the change's AuditEvent, so that the event commits with the change.
+ */
 export function writeGuard(ctx: Context, type: string, perm: 'c' | 'u' | 'd'): WriteGuard | undefined {
-  return ctx.access?.writeGuard(type, perm);
+  const access = ctx.access?.writeGuard(type, perm);
+  const audit = ctx.trail?.guard();
+  if (!audit) return access;
+  return {
+    ...(access?.before ? { before: access.before } : {}),
+    after: async (tx, change) => {
+      await access?.after?.(tx, change);
+      await audit.after!(tx, change);
+    },
+  };
 }
 
 export function param(query: Params, name: string): string | undefined {

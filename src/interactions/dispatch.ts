@@ -16,6 +16,8 @@ import { update } from './update.js';
 import { vread } from './vread.js';
 import { batch } from './batch.js';
 import { checkRoute } from '../auth/enforce.js';
+import { Trail } from '../audit/trail.js';
+import { auditEventInteraction } from './audit-event.js';
 
 export type Dispatch = (deps: Deps, ctx: Context, req: FhirRequest) => Promise<FhirResult>;
 type Handler = (deps: Deps, ctx: Context, req: FhirRequest, r: Route, dispatch: Dispatch) => Promise<FhirResult>;
@@ -49,10 +51,27 @@ function operation(deps: Deps, ctx: Context, req: FhirRequest, r: Route): Promis
 
 export const implemented = (): ReadonlySet<InteractionCode> => new Set(Object.keys(HANDLERS) as InteractionCode[]);
 
-export const dispatch: Dispatch = async (deps, ctx, req) => {
+async function routeAndRun(deps: Deps, ctx: Context, req: FhirRequest): Promise<FhirResult> {
   const r = route(deps.defs, req);
+  if (ctx.trail) ctx.trail.route = r;
+  if (r.type === 'AuditEvent') return auditEventInteraction(deps, ctx, req, r);
   const handler = HANDLERS[r.code];
   if (!handler) throw methodNotAllowed(`The ${r.code} interaction is not supported`);
   if (ctx.access) checkRoute(ctx.access, r);
   return handler(deps, ctx, req, r, dispatch);
+}
+
+/** Every interaction, and every Bundle entry, is audited: success or failure (issue #6 §1). */
+export const dispatch: Dispatch = async (deps, ctx, req) => {
+  if (!ctx.audit) return routeAndRun(deps, ctx, req);
+  const trail = new Trail(deps, ctx, ctx.audit, req, ctx.trail !== undefined);
+  let result: FhirResult;
+  try {
+    result = await routeAndRun(deps, { ...ctx, trail }, req);
+  } catch (e) {
+    await trail.failed(e);
+    throw e;
+  }
+  await trail.succeeded(result);
+  return result;
 };

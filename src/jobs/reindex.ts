@@ -22,7 +22,8 @@ export async function reindex(ctx: JobContext): Promise<{ reindexed: number }> {
         WHERE NOT deleted AND rid > ${cursor} ${typeFilter} ORDER BY rid LIMIT ${BATCH}`);
       for (const r of rows) {
         for (const hook of deps.writeHooks) {
-          await hook(tx, tenant.schema, { rid: r.rid, type: r.type, id: r.id, resource: r.content, isNew: false });
+          await hook(tx, tenant.schema, { rid: r.rid, type: r.type, id: r.id, resource: r.content, isNew: false,
+            version: Number(r.content.meta?.versionId ?? 0) });
         }
       }
       return rows;

@@ -5,6 +5,7 @@ import { exportOperation } from './export.js';
 import { jobStatusOperation } from './job-status.js';
 import { patientEverything } from './patient-everything.js';
 import { reindexOperation } from './reindex.js';
+import { verifyChainOperation } from './audit-verify-chain.js';
 
 export interface OperationTarget { type?: string; id?: string }
 
@@ -45,6 +46,10 @@ export const OPERATIONS: readonly OperationEntry[] = [
   {
     name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', system: false,
     instance: ['Group'], instantiates: BULK_DATA, handler: (deps, ctx, req, t) => exportOperation(deps, ctx, req, 'group', t.id),
+  },
+  {
+    name: 'verify-chain', definition: 'http://hearth.dev/fhir/OperationDefinition/audit-verify-chain', system: false,
+    types: ['AuditEvent'], handler: (deps, ctx) => verifyChainOperation(deps, ctx),
   },
   {
     name: 'job-status', definition: 'http://hearth.dev/fhir/OperationDefinition/job-status', system: true,

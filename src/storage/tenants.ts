@@ -1,6 +1,7 @@
 /** Tenants: one PostgreSQL schema each, listed in the control schema (ARCHITECTURE §4). */
 import type { Db, Queryable } from '../db/db.js';
 import { CONTROL_SCHEMA, type Migration, migrateSchema } from '../db/migrate.js';
+import { ensurePartitions } from '../audit/store.js';
 import { ident, sql } from '../db/sql.js';
 import { FhirError } from '../errors.js';
 
@@ -67,6 +68,7 @@ export async function createTenant(db: Db, slug: string, migrations: Migration[]
   if (inserted.length === 0) throw new FhirError(409, 'duplicate', `Tenant '${slug}' already exists`);
   try {
     await migrateSchema(db, schema, migrations);
+    await ensurePartitions(db, schema, new Date());
   } catch (e) {
     await db.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
     throw e;
@@ -92,6 +94,7 @@ export async function migrateTenants(db: Db, migrations: Migration[]): Promise<M
     const stillThere = async (tx: Queryable) => (await tx.query(sql`SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant
       WHERE slug = ${t.slug} FOR SHARE`)).length > 0;
     applied.set(t.slug, await migrateSchema(db, t.schema, migrations, stillThere));
+    if (await stillThere(db)) await ensurePartitions(db, t.schema, new Date());
   }
   return applied;
 }

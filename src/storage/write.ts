@@ -13,6 +13,10 @@ export interface Change {
   resource: Resource | undefined;
   /** True when this row had no version before (nothing derived from it can exist yet). */
   isNew: boolean;
+  /** The version written (for a delete: the delete marker's). */
+  version: number;
+  /** The content replaced or deleted, when there was one. */
+  previous?: Resource;
 }
 
 /** Called inside the write transaction so that derived rows (search indexes) commit with the resource. */
@@ -79,7 +83,7 @@ async function tryInsertNew(tx: Queryable, schema: string, req: WriteRequest, at
   const resource = stamp(req.resource!, req.id, 1, at);
   const rid = await insertNew(tx, schema, { type: req.type, id: req.id, version: 1, lastUpdated: at, method: req.method, resource });
   if (rid === undefined) return undefined;
-  const change: Change = { rid, type: req.type, id: req.id, resource, isNew: true };
+  const change: Change = { rid, type: req.type, id: req.id, resource, isNew: true, version: 1 };
   await runHooks(tx, schema, hooks, change);
   await guard?.after?.(tx, change);
   return { versioned: versionOf(req, 1, at, resource), created: true };
@@ -103,7 +107,8 @@ export async function writeResource(tx: Queryable, schema: string, req: WriteReq
   const resource = req.resource && stamp(req.resource, req.id, version, at);
   await writeVersion(tx, schema, { rid: current.rid, type: req.type, id: req.id, version, lastUpdated: at, method: req.method,
     ...(resource ? { resource } : {}) });
-  const change: Change = { rid: current.rid, type: req.type, id: req.id, resource, isNew: false };
+  const change: Change = { rid: current.rid, type: req.type, id: req.id, resource, isNew: false, version,
+    ...(current.resource ? { previous: current.resource } : {}) };
   await runHooks(tx, schema, hooks, change);
   await guard?.after?.(tx, change);
   return { versioned: versionOf(req, version, at, resource), created: current.deleted, previous: current };

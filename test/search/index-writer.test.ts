@@ -103,7 +103,7 @@ t.test('re-indexing an unchanged resource (isNew false) yields the same rows, no
   const before = await countAll(s, rid);
   const resource = (await s.request('GET', 'Patient/p2')).json() as Resource;
   await s.deps.db.transaction(async (tx) => {
-    for (const hook of s.deps.writeHooks) await hook(tx, schemaFor(s.slug), { rid, type: 'Patient', id: 'p2', resource, isNew: false });
+    for (const hook of s.deps.writeHooks) await hook(tx, schemaFor(s.slug), { rid, type: 'Patient', id: 'p2', resource, isNew: false, version: 1 });
   });
   t.equal(await countAll(s, rid), before);
 });
