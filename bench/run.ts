@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (issue #5): Hearth's ingest, create, read, search and export speed and its memory, each beside the
- * raw limit of the same machine measured in the same run, printed as a ratio. Options: bench/options.ts.
+ * raw limit of the same machine measured in the same run, printed as a ratio; and what auditing costs reads and
+ * searches, beside the same server with auditing off (issue #6 §8). Options: bench/options.ts.
  */
 import { useToken } from './lib/http.js';
 import crypto from 'node:crypto';
@@ -13,6 +14,7 @@ import type { BenchContext } from './lib/context.js';
 import { ensureDatabase } from './lib/database.js';
 import { type Report, describeMachine, markdownTable, summaryLine, writeJson } from './lib/report.js';
 import { type ResultRow, type Skip, type SuiteOutcome, row } from './lib/stats.js';
+import { runAudit } from './suites/audit.js';
 import { runCreate } from './suites/create.js';
 import { runExport } from './suites/export.js';
 import { runIngest } from './suites/ingest.js';
@@ -20,7 +22,7 @@ import { runRead } from './suites/read.js';
 import { runSearch } from './suites/search.js';
 
 const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteOutcome>> = {
-  ingest: runIngest, create: runCreate, read: runRead, search: runSearch, export: runExport,
+  ingest: runIngest, create: runCreate, read: runRead, search: runSearch, export: runExport, audit: runAudit,
 };
 
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);

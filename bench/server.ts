@@ -1,15 +1,17 @@
 /**
  * Bench child process serving Hearth (createDeps + buildApp, as `hearth serve` does) on 127.0.0.1 for one fresh tenant.
  * With PGlite (one in-process session) it hosts the baselines too; with PostgreSQL they run in bench/raw-server.ts.
+ * On request it also serves the same tenant a second time with HEARTH_AUDIT=off (the audit suite's baseline).
  * Driven over IPC by bench/lib/child.ts; its peak RSS is measured from outside.
  */
 import fs from 'node:fs';
+import type { FastifyInstance } from 'fastify';
 import { buildApp, createDeps, loadAllMigrations } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/db.js';
 import { migrateSchema } from '../src/db/migrate.js';
 import { openDb } from '../src/db/open.js';
-import { createTenant, deleteTenant } from '../src/storage/tenants.js';
+import { type Tenant, createTenant, deleteTenant } from '../src/storage/tenants.js';
 import { mintLocalToken } from '../src/auth/tokens.js';
 import { dbRawDb } from './raw/db.js';
 import { createRawHost } from './raw/host.js';
@@ -17,8 +19,23 @@ import { type ChildOptions, type Handler, childOptions, serveIpc } from './lib/i
 
 const migrator = (db: Db) => async (schema: string) => { await migrateSchema(db, schema, loadAllMigrations().tenant); };
 
+const TOKEN_TTL_S = 24 * 3600;
+
+/** Serves the tenant from a second app built as `HEARTH_AUDIT=off hearth serve` would be, on the same database. */
+async function listenUnaudited(env: NodeJS.ProcessEnv, db: Db, tenant: Tenant) {
+  const deps = await createDeps(loadConfig({ ...env, HEARTH_AUDIT: 'off' }), db);
+  if (deps.audit.enabled) throw new Error('HEARTH_AUDIT=off did not turn auditing off');
+  const app = buildApp(deps);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as { port: number }).port;
+  // The token's audience is the FHIR base, which carries this app's port.
+  const { token } = await mintLocalToken(db, deps.auth, tenant, `http://127.0.0.1:${port}/fhir/${tenant.slug}`, 'system/*.cruds', TOKEN_TTL_S);
+  return { app, port, token };
+}
+
 async function startHearth(o: ChildOptions): Promise<Handler> {
-  const config = loadConfig({ ...process.env, DATABASE_URL: o.databaseUrl ?? '', HEARTH_HOST: '127.0.0.1', HEARTH_PORT: '0' });
+  const env = { ...process.env, DATABASE_URL: o.databaseUrl ?? '', HEARTH_HOST: '127.0.0.1', HEARTH_PORT: '0' };
+  const config = loadConfig(env);
   const db = await openDb({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, poolSize: config.poolSize });
   const deps = await createDeps(config, db);
   const tenant = await createTenant(db, o.tenant!, deps.migrations.tenant);
@@ -26,13 +43,23 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.server.address() as { port: number }).port;
   // The FHIR API needs a token: one for the operator's client, valid for the whole run.
-  const { token } = await mintLocalToken(db, deps.auth, tenant, `http://127.0.0.1:${port}/fhir/${tenant.slug}`, 'system/*.cruds', 24 * 3600);
+  const { token } = await mintLocalToken(db, deps.auth, tenant, `http://127.0.0.1:${port}/fhir/${tenant.slug}`, 'system/*.cruds', TOKEN_TTL_S);
   const raw = o.databaseUrl ? undefined : createRawHost({ db: dbRawDb(db), hearthSchema: tenant.schema,
     scratchSchema: o.scratchSchema, migrate: migrator(db) });
+  let unaudited: FastifyInstance | undefined;
+  const closeUnaudited = async () => { await unaudited?.close(); unaudited = undefined; };
   return async (op, args) => {
-    if (op === 'info') return { port, schema: tenant.schema, hostsRaw: Boolean(raw), token };
+    if (op === 'info') return { port, schema: tenant.schema, hostsRaw: Boolean(raw), token, audited: deps.audit.enabled };
+    if (op === 'listenUnaudited') {
+      await closeUnaudited();
+      const off = await listenUnaudited(env, db, tenant);
+      unaudited = off.app;
+      return { port: off.port, token: off.token };
+    }
+    if (op === 'closeUnaudited') return closeUnaudited();
     if (op === 'teardown') {
       if (raw) await raw.handle('teardown', {});
+      await closeUnaudited();
       await app.close();
       await deleteTenant(db, o.tenant!);
       await db.close();

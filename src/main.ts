@@ -5,6 +5,7 @@
  * same actions (src/http/admin.ts) on the database directly.
  */
 import { startExportExpiry } from './bulk/expiry.js';
+import { startAuditSchedules } from './audit/schedule.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -87,13 +88,16 @@ async function serve() {
   const worker = new JobWorker(deps, JOB_HANDLERS);
   let closing = false;
   let stopExpiry: () => Promise<void> = async () => undefined;
+  let stopAudit: () => Promise<void> = async () => undefined;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     await app.close();
     await stopExpiry();
+    await stopAudit();
     await worker.stop();
+    await deps.audit.flush();
     await deps.db.close();
     process.exit(0);
   };
@@ -102,6 +106,9 @@ async function serve() {
   await app.listen({ port: config.port, host: config.host });
   worker.start();
   stopExpiry = startExportExpiry(deps, (e) => app.log.error({ err: e }, 'export expiry sweep failed'));
+  // Driver messages can quote data values: only the error's class and SQLSTATE are logged.
+  stopAudit = startAuditSchedules(deps, (e) => app.log.error({ err: { type: (e as Error).name, code: (e as { code?: unknown }).code } },
+    'audit sealing or retention failed'));
   const port = (app.server.address() as AddressInfo).port;
   app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${port}`}/fhir/default` },
     'Hearth is serving FHIR R4');

@@ -39,7 +39,8 @@ export function markdownTable(report: Report): string {
   const lines = ['| figure | Hearth | baseline | Hearth ÷ baseline |', '| --- | ---: | ---: | ---: |'];
   for (const r of report.results) {
     const note = r.note ? ` (${r.note})` : '';
-    lines.push(`| ${r.suite} ${LABELS[r.metric]}${note} | ${cell(r.hearth)} | ${cell(r.baseline)} | ${cell(r.ratio)} |`);
+    const target = r.target ? `; target ≥ ${r.target.ratio}: **${r.target.met ? 'pass' : 'FAIL'}**` : '';
+    lines.push(`| ${r.suite} ${LABELS[r.metric]}${note}${target} | ${cell(r.hearth)} | ${cell(r.baseline)} | ${cell(r.ratio)} |`);
   }
   for (const s of report.skipped) lines.push(`| ${s.suite}: skipped — ${s.reason} | — | — | — |`);
   return lines.join('\n');

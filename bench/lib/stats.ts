@@ -15,6 +15,14 @@ export interface ResultRow {
   /** hearth ÷ baseline: above 1 is better for rates, worse for latencies and memory. */
   ratio: number | null;
   note?: string;
+  /** A requirement on the ratio (issue #6 §8: audited ÷ unaudited read req/s ≥ 0.80) and whether this run met it. */
+  target?: Target;
+}
+
+export interface Target {
+  /** The ratio must be at least this. */
+  ratio: number;
+  met: boolean;
 }
 
 export interface Skip {
@@ -37,6 +45,11 @@ export function row(suite: string, metric: Metric, hearth: number | null, baseli
   const ratio = hearth !== null && baseline !== null && baseline > 0 ? Math.round((hearth / baseline) * 1000) / 1000 : null;
   return { suite, metric, unit: UNITS[metric], hearth: hearth === null ? null : round(hearth),
     baseline: baseline === null ? null : round(baseline), ratio, ...(note ? { note } : {}) };
+}
+
+/** The row with a required minimum ratio; a row without a ratio does not meet it. */
+export function withTarget(r: ResultRow, ratio: number): ResultRow {
+  return { ...r, target: { ratio, met: r.ratio !== null && r.ratio >= ratio } };
 }
 
 /** Nearest-rank percentile of unsorted latencies (ms). */

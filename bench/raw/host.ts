@@ -49,6 +49,7 @@ export function createRawHost(o: RawHostOptions) {
     export: async () => exportRows(db, o.hearthSchema),
     copy: async () => copyRows(db, o.hearthSchema),
     vacuum: async () => vacuum(db, o.hearthSchema),
+    auditEvents: async () => countAuditEvents(db, o.hearthSchema),
     teardown: async () => {
       await app.close();
       if (migrated) await db.query(`DROP SCHEMA IF EXISTS ${ident(o.scratchSchema)} CASCADE`);
@@ -69,6 +70,12 @@ async function sampleIds(db: RawDb, schema: string, n: number) {
   const [{ c } = { c: 0 }] = await db.query<{ c: number }>(`SELECT count(*)::int AS c FROM ${ident(schema)}.resource`);
   return db.query<{ type: string; id: string }>(`SELECT type, id FROM ${ident(schema)}.resource
     WHERE NOT deleted AND rid % $1 = 0 LIMIT $2`, [Math.max(1, Math.floor(c / n)), n]);
+}
+
+/** AuditEvents stored in the Hearth tenant (the audit suite checks that only its audited side writes them). */
+async function countAuditEvents(db: RawDb, schema: string): Promise<number> {
+  const [{ n } = { n: 0 }] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${ident(schema)}.audit_event`);
+  return n;
 }
 
 /** VACUUM (ANALYZE) of every table of the schema: after a bulk load, what autovacuum would reach in time. */

@@ -5,36 +5,42 @@ import type { BenchContext } from '../lib/context.js';
 import { peakRss } from '../lib/memory.js';
 import { type SuiteOutcome, row } from '../lib/stats.js';
 
-const CONNECTIONS = 32;
-const IDS = 1000;
+export const CONNECTIONS = 32;
+/** Resources sampled for the read load (the audit suite reads the same ones). */
+export const IDS = 1000;
 
-/** Warms up for a second, then loads `paths` in turn for the configured seconds; fails on any non-2xx answer. */
-async function load(origin: string, paths: string[], seconds: number, token?: string): Promise<Result> {
+export interface Load { origin: string; paths: string[]; token?: string; connections?: number; warmUp?: boolean }
+
+/** Warms up for a second (unless told not to), then loads `paths` in turn for `seconds`; fails on any non-2xx answer. */
+export async function load({ origin, paths, token, connections = CONNECTIONS, warmUp = true }: Load, seconds: number): Promise<Result> {
   let next = 0;
   const requests = [{ setupRequest: (req: { path?: string }) => ({ ...req, path: paths[next++ % paths.length]! }) }];
-  const options = { url: origin, connections: CONNECTIONS, requests,
+  const options = { url: origin, connections, requests,
     headers: { accept: 'application/fhir+json', ...(token ? { authorization: `Bearer ${token}` } : {}) } };
-  await autocannon({ ...options, duration: 1 });
+  if (warmUp) await autocannon({ ...options, duration: 1 });
   const result = await autocannon({ ...options, duration: seconds });
   if (result.non2xx > 0 || result.errors > 0) {
-    throw new Error(`read load on ${origin}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+    throw new Error(`load on ${origin}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   }
   return result;
 }
+
+/** Requests per second of one autocannon run. */
+export const requestsPerS = (r: Result, seconds: number): number => r.requests.total / (r.duration || seconds);
 
 export async function runRead(ctx: BenchContext): Promise<SuiteOutcome> {
   const ids = await ctx.raw.call<{ type: string; id: string }[]>('sampleIds', { n: IDS });
   const base = new URL(ctx.base);
   const hearthPaths = ids.map((r) => `${base.pathname}/${r.type}/${r.id}`);
   const rawPaths = ids.map((r) => `/raw/${r.type}/${r.id}`);
-  const hearth = await peakRss(ctx.hearth, () => load(base.origin, hearthPaths, ctx.options.seconds, ctx.token));
+  const hearth = await peakRss(ctx.hearth, () => load({ origin: base.origin, paths: hearthPaths, token: ctx.token }, ctx.options.seconds));
   const server = await ctx.startReadBaseline();
-  const raw = await peakRss(server.child, () => load(server.origin, rawPaths, ctx.options.seconds)).finally(server.stop);
+  const raw = await peakRss(server.child, () => load({ origin: server.origin, paths: rawPaths }, ctx.options.seconds))
+    .finally(server.stop);
   const h = hearth.result;
   const b = raw.result;
   return { rssMb: hearth.rssMb, ...(server.child === ctx.hearth ? {} : { floorMb: raw.rssMb }), rows: [
-    row('read', 'requests_per_s', h.requests.total / (h.duration || ctx.options.seconds),
-      b.requests.total / (b.duration || ctx.options.seconds)),
+    row('read', 'requests_per_s', requestsPerS(h, ctx.options.seconds), requestsPerS(b, ctx.options.seconds)),
     row('read', 'p50_ms', h.latency.p50, b.latency.p50),
     row('read', 'p99_ms', h.latency.p99, b.latency.p99),
   ] };

@@ -120,7 +120,8 @@ export function queryEntity(req: RequestInfo, description?: string): Json {
     query: Buffer.from(raw).toString('base64'), ...(description ? { description } : {}) };
 }
 
-const requestEntity = (requestId: string): Json => ({
+/** BALP's transaction entity: the X-Request-Id value (audit-event.md §3.3). */
+export const requestEntity = (requestId: string): Json => ({
   what: { identifier: { value: requestId } }, type: { system: `${BALP}/CodeSystem/BasicAuditEntityType`, code: 'XrequestId' },
 });
 

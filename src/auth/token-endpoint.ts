@@ -4,15 +4,17 @@
  * RFC 7636 §4.6, https://hl7.org/fhir/smart-app-launch/backend-services.html; smart-app-launch.md §5, §12.
  */
 import crypto from 'node:crypto';
+import { type Origin, failureOf, tokenEvent } from '../audit/security.js';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Deps } from '../interactions/context.js';
 import type { Tenant } from '../storage/tenants.js';
-import { type AuthenticatedClient, type Form, type JwksFetcher, OAuthError, authenticateClient, invalidRequest } from './client-auth.js';
+import { type AuthenticatedClient, type Form, type JwksFetcher, OAuthError, authenticateClient, claimedClientId,
+  invalidRequest } from './client-auth.js';
 import { smartEndpoints, smartStyleUrl } from './discovery.js';
 import { type Grant, type LaunchContext, createGrant, findByRefreshToken, findGrant, issueRefreshToken, redeemCode } from './grants.js';
 import { parseScopes, scopeCovers } from './scopes.js';
-import { ACCESS_TOKEN_TTL_S, BACKEND_TOKEN_TTL_S, mintAccessToken, mintIdToken } from './tokens.js';
+import { ACCESS_TOKEN_TTL_S, type AccessTokenClaims, BACKEND_TOKEN_TTL_S, mintAccessToken, mintIdToken } from './tokens.js';
 
 /** One tenant's authorization server, as a request reaches it. */
 export interface OAuthContext {
@@ -27,6 +29,8 @@ export interface OAuthRequest {
   form: Form;
   /** The Authorization header, if any. */
   authorization?: string;
+  /** For the request's AuditEvent. */
+  origin: Origin;
 }
 
 /** Project decisions: refresh tokens for offline_access live 90 days, for online_access a day within the session. */
@@ -110,8 +114,11 @@ function pkceMatches(verifier: string, challenge: string): boolean {
   return crypto.timingSafeEqual(digest(computed), digest(challenge));
 }
 
+/** A successful token response and the claims of its access token (for the AuditEvent). */
+interface Issued { body: Record<string, unknown>; claims: AccessTokenClaims }
+
 /** Access token (+ refresh token, id_token) and launch context for a user's grant. */
-async function issueForGrant(cx: OAuthContext, grant: Grant, scope: string, nonce?: string): Promise<Record<string, unknown>> {
+async function issueForGrant(cx: OAuthContext, grant: Grant, scope: string, nonce?: string): Promise<Issued> {
   const { deps, fhirBase } = cx;
   const now = deps.auth.now();
   const subject = grant.userId ?? grant.clientId;
@@ -124,7 +131,7 @@ async function issueForGrant(cx: OAuthContext, grant: Grant, scope: string, nonc
   if (wantsIdToken(scope) && grant.userId) {
     body.id_token = await mintIdToken(deps.auth, fhirBase, grant.clientId, subject, grant.context, nonce);
   }
-  return body;
+  return { body, claims: minted.claims };
 }
 
 /** RFC 6749 §4.1.3 with PKCE (RFC 7636) and SMART's launch context (§5.2–5.5). */
@@ -176,10 +183,10 @@ async function clientCredentials(cx: OAuthContext, form: Form, { client, method 
   const scope = narrowScope(deps, client.scope, requested);
   const grant = await createGrant(deps.db, tenant.schema, { clientId: client.clientId, scope, context: {} }, deps.auth.now());
   const minted = await mintAccessToken(deps.auth, fhirBase, grant, BACKEND_TOKEN_TTL_S, client.clientId);
-  return { access_token: minted.token, token_type: 'bearer', expires_in: minted.expiresIn, scope };
+  return { body: { access_token: minted.token, token_type: 'bearer', expires_in: minted.expiresIn, scope }, claims: minted.claims };
 }
 
-type GrantHandler = (cx: OAuthContext, form: Form, client: AuthenticatedClient) => Promise<Record<string, unknown>>;
+type GrantHandler = (cx: OAuthContext, form: Form, client: AuthenticatedClient) => Promise<Issued>;
 
 const GRANT_TYPES: Record<string, GrantHandler> = {
   authorization_code: authorizationCode,
@@ -187,10 +194,31 @@ const GRANT_TYPES: Record<string, GrantHandler> = {
   client_credentials: clientCredentials,
 };
 
-/** POST token: the JSON body of a successful answer; OAuthError otherwise. */
+/** The AuditEvent facts of an issued access token: client, grant, scope, launch patient, jti and user. */
+const issuedFacts = (grantType: string, c: AccessTokenClaims) => ({ clientId: c.client_id, grantType, grantId: c.grant,
+  scope: c.scope, jti: c.jti, ...(c.patient ? { patient: c.patient } : {}),
+  ...(c.sub !== c.client_id ? { user: { id: c.sub, ...(c.fhirUser ? { fhirUser: c.fhirUser } : {}) } } : {}) });
+
+/**
+ * POST token: the JSON body of a successful answer; OAuthError otherwise. Either way one AuditEvent
+ * (token-issued / token-refused, audit-event.md §4.4) is durable before the answer.
+ */
 export async function tokenRequest(cx: OAuthContext, req: OAuthRequest): Promise<Record<string, unknown>> {
-  const grantType = required(req.form, 'grant_type');
-  const handler = Object.hasOwn(GRANT_TYPES, grantType) ? GRANT_TYPES[grantType]! : undefined;
-  if (!handler) throw new OAuthError(400, 'unsupported_grant_type', `grant_type '${grantType}' is not supported`);
-  return handler(cx, req.form, await authenticate(cx, req));
+  const { deps, tenant, fhirBase } = cx;
+  const grantType = req.form.get('grant_type');
+  let client: AuthenticatedClient | undefined;
+  try {
+    if (grantType === undefined || grantType === '') throw invalidRequest('grant_type is required');
+    const handler = Object.hasOwn(GRANT_TYPES, grantType) ? GRANT_TYPES[grantType]! : undefined;
+    if (!handler) throw new OAuthError(400, 'unsupported_grant_type', `grant_type '${grantType}' is not supported`);
+    client = await authenticate(cx, req);
+    const { body, claims } = await handler(cx, req.form, client);
+    await deps.audit.record(tenant.schema, [tokenEvent('token-issued', fhirBase, req.origin, deps.audit.now(), issuedFacts(grantType, claims))]);
+    return body;
+  } catch (e) {
+    const clientId = client?.client.clientId ?? claimedClientId(req.form, req.authorization);
+    await deps.audit.record(tenant.schema, [tokenEvent('token-refused', fhirBase, req.origin, deps.audit.now(),
+      { ...(clientId ? { clientId } : {}), ...(grantType ? { grantType } : {}) }, { failure: failureOf(e) })]);
+    throw e;
+  }
 }

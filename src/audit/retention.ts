@@ -1,0 +1,91 @@
+/**
+ * Audit retention (issue #6 §7, audit-event.md §8.3): monthly partitions older than the tenant's retention period
+ * (default 72 months = 6 years) are exported to NDJSON with the seals that cover them, then dropped. Only fully
+ * sealed partitions go; the archive is recorded so that verification starts after it, and the purge is audited.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Db } from '../db/db.js';
+import { ident, sql } from '../db/sql.js';
+import type { Tenant } from '../storage/tenants.js';
+import { lastSeal, utc } from './chain.js';
+import { monthStart } from './store.js';
+import { declareCursor } from '../db/cursor.js';
+
+interface PartitionRow { name: string; bound: string }
+
+export interface Archived { partition: string; events: number; file: string }
+
+/** The monthly partitions of audit_event with their [from, to) bounds, oldest first. */
+async function partitions(db: Db, schema: string): Promise<{ name: string; from: Date; to: Date }[]> {
+  const rows = await db.query<PartitionRow>(sql`SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+    JOIN pg_namespace n ON n.oid = p.relnamespace WHERE n.nspname = ${schema} AND p.relname = 'audit_event'`);
+  return rows.flatMap((r) => {
+    const m = /FROM \('([^']+)'\) TO \('([^']+)'\)/.exec(r.bound);
+    return m ? [{ name: r.name, from: new Date(m[1]!), to: new Date(m[2]!) }] : [];
+  }).sort((a, b) => a.from.getTime() - b.from.getTime());
+}
+
+/** Writes lines to file atomically (a .partial file, fsynced, then renamed). */
+async function writeLines(file: string, fill: (write: (line: string) => Promise<void>) => Promise<void>): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const handle = await fs.open(`${file}.partial`, 'w');
+  try {
+    await fill(async (line) => { await handle.write(`${line}\n`); });
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(`${file}.partial`, file);
+}
+
+/** Archives and drops one expired partition; undefined when some of its events are not sealed yet. */
+async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: string; from: Date; to: Date }): Promise<Archived | undefined> {
+  const schema = tenant.schema;
+  const part = sql`${ident(schema)}.${ident(p.name)}`;
+  const seal = await lastSeal(db, schema);
+  const [{ unsealed }] = await db.query<{ unsealed: number | string }>(sql`SELECT count(*) AS unsealed FROM ${part}
+    WHERE xid >= ${seal?.xid_to ?? '0'}::xid8`) as [{ unsealed: number | string }];
+  if (Number(unsealed) > 0) return undefined;
+  const file = path.join(dir, tenant.slug, `${p.name}.ndjson`);
+  let events = 0;
+  await db.transaction(async (tx) => {
+    await utc(tx); // the rows as their digests were computed, so the archive can be re-verified against its seals
+    await writeLines(file, (write) => declareCursor<{ row: string }>(tx, sql`SELECT to_jsonb(e)::text AS row FROM ${part} e
+      ORDER BY xid, seq`, 2000, async (rows) => { for (const r of rows) await write(r.row); events += rows.length; }));
+    await writeLines(file.replace(/\.ndjson$/, '.seals.ndjson'), (write) => declareCursor<{ row: string }>(tx,
+      sql`SELECT to_jsonb(s)::text AS row FROM ${ident(schema)}.audit_seal s WHERE first_recorded < ${p.to}
+        AND last_recorded >= ${p.from} ORDER BY seal_no`, 100, async (rows) => { for (const r of rows) await write(r.row); }));
+    const [{ through }] = await tx.query<{ through: number | string | null }>(sql`SELECT max(seal_no) AS through
+      FROM ${ident(schema)}.audit_seal WHERE last_recorded < ${p.to}`) as [{ through: number | string | null }];
+    await tx.query(sql`INSERT INTO ${ident(schema)}.audit_archive (partition, range_from, range_to, events, through_seal, location)
+      VALUES (${p.name}, ${p.from}, ${p.to}, ${events}, ${through === null ? null : Number(through)}, ${file})`);
+    await tx.query(sql`DROP TABLE ${part}`);
+  });
+  return { partition: p.name, events, file };
+}
+
+/** Archives every expired, fully sealed partition of the tenant, oldest first. */
+export async function applyRetention(db: Db, tenant: Tenant, archiveDir: string, now: Date): Promise<Archived[]> {
+  const [{ months }] = await db.query<{ months: number }>(sql`SELECT retention_months AS months
+    FROM ${ident(tenant.schema)}.audit_setting`) as [{ months: number }];
+  const cutoff = monthStart(now, -months);
+  const done: Archived[] = [];
+  for (const p of await partitions(db, tenant.schema)) {
+    if (p.to.getTime() > cutoff.getTime()) break;
+    const archived = await archivePartition(db, tenant, archiveDir, p);
+    if (!archived) break; // keep the order: a later partition never goes before an earlier one
+    done.push(archived);
+  }
+  return done;
+}
+
+export async function setRetention(db: Db, tenant: Tenant, months: number): Promise<void> {
+  await db.query(sql`UPDATE ${ident(tenant.schema)}.audit_setting SET retention_months = ${months}`);
+}
+
+export async function getRetention(db: Db, tenant: Tenant): Promise<number> {
+  const rows = await db.query<{ months: number }>(sql`SELECT retention_months AS months FROM ${ident(tenant.schema)}.audit_setting`);
+  return Number(rows[0]?.months ?? 72);
+}

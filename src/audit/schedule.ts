@@ -1,0 +1,68 @@
+/**
+ * The audit trail's scheduled work (issue #6 §5, §7; ARCHITECTURE §8): sealing every HEARTH_AUDIT_SEAL_INTERVAL
+ * seconds, next month's partitions ahead of time, and retention once a day — each under an advisory lock so that one
+ * node does it at a time (PGlite is one process, where the lock is moot).
+ */
+import { schedule } from 'node-cron';
+import type { Db } from '../db/db.js';
+import { sql } from '../db/sql.js';
+import type { Deps } from '../interactions/context.js';
+import { type Tenant, listTenants } from '../storage/tenants.js';
+import { type SealResult, sealOnce } from './chain.js';
+import { hearthSubtype } from './event.js';
+import { type Archived, applyRetention } from './retention.js';
+import { ensurePartitions, monthStart } from './store.js';
+import { systemEvent } from './system-event.js';
+
+/** Seals one tenant's finished events; undefined when another node holds its lock or nothing was new. */
+export function sealTenant(db: Db, tenant: Tenant, secret: string | undefined): Promise<SealResult | undefined> {
+  return db.transaction(async (tx) => {
+    const [{ ok } = { ok: false }] = await tx.query<{ ok: boolean }>(
+      sql`SELECT pg_try_advisory_xact_lock(hashtext(${`hearth.audit.seal.${tenant.schema}`})) AS ok`);
+    return ok ? sealOnce(tx, tenant.schema, secret) : undefined;
+  }, { retries: 0 });
+}
+
+export async function sealAll(deps: Deps): Promise<number> {
+  let sealed = 0;
+  for (const tenant of await listTenants(deps.db)) {
+    if ((await sealTenant(deps.db, tenant, deps.config.auditSealSecret)) !== undefined) sealed++;
+  }
+  return sealed;
+}
+
+/** Archives expired partitions of every tenant and records each purge in that tenant's trail. */
+export async function retainAll(deps: Deps, now = deps.audit.now()): Promise<Archived[]> {
+  const all: Archived[] = [];
+  for (const tenant of await listTenants(deps.db)) {
+    const archived = await applyRetention(deps.db, tenant, deps.config.auditArchiveDir, now);
+    for (const a of archived) {
+      await deps.audit.record(tenant.schema, [systemEvent(deps, tenant, hearthSubtype('audit-archive'),
+        `Archived ${a.events} AuditEvent(s) of ${a.partition} to NDJSON and dropped the partition (retention)`)]);
+    }
+    all.push(...archived);
+  }
+  return all;
+}
+
+let monthEnsured = '';
+
+async function ensureAll(deps: Deps, now: Date): Promise<void> {
+  const month = monthStart(now).toISOString();
+  if (month === monthEnsured) return;
+  for (const tenant of await listTenants(deps.db)) await ensurePartitions(deps.db, tenant.schema, now);
+  monthEnsured = month;
+}
+
+/** Starts the schedules on this node (hearth serve); the answer stops them. */
+export function startAuditSchedules(deps: Deps, onError: (e: unknown) => void = () => undefined): () => Promise<void> {
+  const every = deps.config.auditSealIntervalS;
+  const seconds = every < 60 ? `*/${every} * * * * *` : `0 */${Math.max(1, Math.round(every / 60))} * * * *`;
+  const seal = schedule(seconds, () => ensureAll(deps, deps.audit.now()).then(() => sealAll(deps)).then(() => undefined, onError),
+    { name: 'hearth-audit-seal', noOverlap: true });
+  const retain = schedule('17 3 * * *', () => retainAll(deps).then(() => undefined, onError),
+    { name: 'hearth-audit-retention', noOverlap: true });
+  return async () => {
+    for (const task of [seal, retain]) { await task.stop(); await task.destroy(); }
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * AuditEvents of what happens outside FHIR REST dispatch (issue #6 §1, audit-event.md §4) — sign-in and sign-out,
+ * the token and revocation endpoints, the admin API, Bulk Data status polls, downloads and cancels —
+ * http://hl7.org/fhir/R4/auditevent.html. Identifiers only: never a password, token, code, secret or assertion.
+ *
+ * Codes of http://hearth.dev/fhir/CodeSystem/audit-subtype used here:
+ * - type DCM 110114 User Authentication: `token-issued` (authorization_code, refresh_token, client_credentials),
+ *   `token-refused` (any refused token request), `token-revoked` (a revocation request; outcome 4 when refused).
+ *   Login and logout carry DCM 110122 / 110123 instead.
+ * - type DCM 110113 Security Alert, next to DICOM's own subtype (110129 Security Configuration, 110131 Software
+ *   Configuration, 110132 Use of Restricted Function, 110137 User Security Attributes Changed): `tenant-create`,
+ *   `tenant-delete`, `client-create`, `client-delete`, `user-create`, `launch-create`, `local-token`, `key-rotate`,
+ *   `admin-refused`. DICOM files configuration changes under Security Alert; 110100 Application Activity is for the
+ *   application's own start, stop and scheduled work (src/audit/system-event.ts).
+ * - REST-shaped (restful-interaction `operation`): `$export-status`, `$export-download`, `$export-cancel`.
+ */
+import crypto from 'node:crypto';
+import { fromDatabaseError } from '../db/errors.js';
+import { FhirError } from '../errors.js';
+import { toOutcome } from '../fhir/outcome.js';
+import type { Resource } from '../fhir/types.js';
+import { type Action, type Actor, CLIENT_ID_SYSTEM, type Outcome, REST_TYPE, type RequestInfo, USER_ID_SYSTEM, auditEvent,
+  dataEntity, dcm, hearthSubtype, interactionCoding, observer, outcomeCode, patientEntity, requestEntity } from './event.js';
+
+type Json = Record<string, unknown>;
+type Coding = { system: string; code: string; display?: string };
+
+export const USERNAME_SYSTEM = 'http://hearth.dev/fhir/sid/username';
+export const OPERATOR_SYSTEM = 'http://hearth.dev/fhir/sid/operator';
+export const GRANT_ID_SYSTEM = 'http://hearth.dev/fhir/sid/grant-id';
+export const TENANT_SYSTEM = 'http://hearth.dev/fhir/sid/tenant';
+export const SIGNING_KEY_SYSTEM = 'http://hearth.dev/fhir/sid/signing-key';
+/** The operator as the admin API knows it: whoever holds the admin token. */
+export const ADMIN_API_OPERATOR = 'hearth-admin-api';
+
+const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
+const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
+const WEB_SERVER = { system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '3', display: 'Web Server' };
+const APPLICATION = { coding: [dcm('110150', 'Application')] };
+const OAUTH_USER = { coding: [{ system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/UserAgentTypes', code: 'UserOauthAgent' }] };
+
+/** Where a request came from: its X-Request-Id and the caller's IP address. */
+export interface Origin { requestId: string; address: string }
+
+/** Why something was refused; status only chooses minor (4xx → 4) or serious (5xx → 8) failure. */
+export interface Failure { status: number; message: string }
+
+/** What the event is about, and where and when it was recorded. */
+interface Spec { type: Coding; subtype: Coding[]; action: Action; base: string; origin: Origin; recorded: Date;
+  agents: Json[]; entities: Json[]; failure?: Failure; note?: string }
+
+function securityEvent(s: Spec): Resource {
+  const recorded = s.recorded.toISOString();
+  const desc = s.failure?.message ?? s.note;
+  return { resourceType: 'AuditEvent', id: crypto.randomUUID(), meta: { versionId: '1', lastUpdated: recorded },
+    type: s.type, subtype: s.subtype, action: s.action, recorded, outcome: s.failure ? outcomeCode(s.failure.status) : '0',
+    ...(desc ? { outcomeDesc: desc.slice(0, 1000) } : {}), agent: s.agents,
+    source: { observer: observer(s.base), type: [WEB_SERVER] },
+    entity: [...s.entities, requestEntity(s.origin.requestId)] } as Resource;
+}
+
+/** A FhirError or OAuthError as the refusal it answered; anything else is a 500 whose message is not kept. */
+export function failureOf(e: unknown): Failure {
+  const known = e as { status?: unknown; error?: unknown; message?: unknown };
+  if (e instanceof Error && typeof known.status === 'number' && typeof known.message === 'string') {
+    return { status: known.status, message: typeof known.error === 'string' ? `${known.error}: ${known.message}` : known.message };
+  }
+  return { status: 500, message: 'Internal server error' };
+}
+
+const network = (o: Origin) => ({ address: o.address, type: '2' });
+const policy = (jti: string | undefined) => (jti ? { policy: [`urn:ietf:params:oauth:jti:${jti}`] } : {});
+const entity = (type: '1' | '2', role: string): Json =>
+  ({ type: { system: ENTITY_TYPE, code: type }, role: { system: OBJECT_ROLE, code: role } });
+/** An entity named by identifier only (a client, user, tenant, key or grant), role from object-role. */
+export const identified = (system: string, value: string, role: '11' | '13' | '17'): Json =>
+  ({ what: { identifier: { system, value } }, ...entity('2', role) });
+
+// ---- login and logout (audit-event.md §4.3) ----
+
+export interface SignedIn { id: string; username: string; fhirUser: string }
+
+/** A known user: their FHIR resource and id; the username as altId, so that one search finds every attempt. */
+const userAgent = (u: SignedIn, o: Origin): Json => ({ type: OAUTH_USER,
+  who: { reference: u.fhirUser, identifier: { system: USER_ID_SYSTEM, value: u.id } }, altId: u.username, requestor: true,
+  network: network(o) });
+
+/**
+ * A login (DCM 110122). A failure names the username as typed and nothing else — no user id, and the words the
+ * login page shows — so the log tells no more than the page whether the username exists.
+ */
+export function loginEvent(base: string, o: Origin, recorded: Date, a: { user: SignedIn } | { username: string; failure: Failure }): Resource {
+  const agent = 'user' in a ? userAgent(a.user, o) : { type: OAUTH_USER, who: { identifier: { system: USERNAME_SYSTEM, value: a.username } },
+    altId: a.username, requestor: true, network: network(o) };
+  return securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [dcm('110122', 'Login')], action: 'E', base,
+    origin: o, recorded, agents: [agent], entities: [], ...('failure' in a ? { failure: a.failure } : {}) });
+}
+
+/** A logout (DCM 110123) that ended a live session. */
+export const logoutEvent = (base: string, o: Origin, recorded: Date, user: SignedIn): Resource =>
+  securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [dcm('110123', 'Logout')], action: 'E', base,
+    origin: o, recorded, agents: [userAgent(user, o)], entities: [] });
+
+// ---- the token and revocation endpoints (audit-event.md §4.1, §4.4) ----
+
+export interface TokenFacts {
+  /** The authenticated client, or before that the client_id the request claimed. */
+  clientId?: string;
+  grantType?: string;
+  grantId?: string;
+  /** The granted scope (never the requested one of a refusal). */
+  scope?: string;
+  /** The launch patient id bound to the grant. */
+  patient?: string;
+  jti?: string;
+  user?: { id: string; fhirUser?: string };
+}
+
+const GRANT_TYPES = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
+
+/** The grant (what the token stands for) with its scope and grant type as details; patient entity when bound. */
+export function grantEntities(f: TokenFacts): Json[] {
+  const detail = [...(f.scope ? [{ type: 'scope', valueString: f.scope }] : []),
+    ...(f.grantType ? [{ type: 'grant_type', valueString: GRANT_TYPES.has(f.grantType) ? f.grantType : 'unsupported' }] : [])];
+  const grant = f.grantId ? identified(GRANT_ID_SYSTEM, f.grantId, '13') : entity('2', '13');
+  const out = f.grantId || detail.length > 0 ? [{ ...grant, ...(detail.length > 0 ? { detail } : {}) }] : [];
+  return f.patient ? [...out, patientEntity(`Patient/${f.patient}`)] : out;
+}
+
+/** token-issued, token-refused or token-revoked: the client as requestor (with the jti), the user whose grant it is. */
+export function tokenEvent(code: 'token-issued' | 'token-refused' | 'token-revoked', base: string, o: Origin, recorded: Date,
+  f: TokenFacts, outcome: { failure?: Failure; note?: string } = {}): Resource {
+  const client = { type: APPLICATION, ...(f.clientId ? { who: { identifier: { system: CLIENT_ID_SYSTEM, value: f.clientId } } } : {}),
+    requestor: true, network: network(o), ...policy(f.jti) };
+  const user = f.user && { type: OAUTH_USER, who: { ...(f.user.fhirUser ? { reference: f.user.fhirUser } : {}),
+    identifier: { system: USER_ID_SYSTEM, value: f.user.id } }, altId: f.user.id, requestor: false };
+  return securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [hearthSubtype(code)], action: 'E', base,
+    origin: o, recorded, agents: user ? [client, user] : [client], entities: grantEntities(f), ...outcome });
+}
+
+// ---- the admin API ----
+
+export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
+  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused';
+
+const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
+  'tenant-create': dcm('110131', 'Software Configuration'),
+  'tenant-delete': dcm('110131', 'Software Configuration'),
+  'client-create': dcm('110129', 'Security Configuration'),
+  'client-delete': dcm('110129', 'Security Configuration'),
+  'key-rotate': dcm('110129', 'Security Configuration'),
+  'user-create': dcm('110137', 'User Security Attributes Changed'),
+  'launch-create': dcm('110132', 'Use of Restricted Function'),
+  'local-token': dcm('110132', 'Use of Restricted Function'),
+  'admin-refused': dcm('110132', 'Use of Restricted Function'),
+};
+const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
+  'client-delete': 'D', 'user-create': 'C', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E' };
+
+/** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
+export function adminEvent(code: AdminCode, base: string, o: Origin, recorded: Date, entities: Json[], failure?: Failure,
+  jti?: string): Resource {
+  const operator = { type: APPLICATION, requestor: true, network: network(o), ...policy(jti),
+    ...(code === 'admin-refused' ? {} : { who: { identifier: { system: OPERATOR_SYSTEM, value: ADMIN_API_OPERATOR } } }) };
+  return securityEvent({ type: dcm('110113', 'Security Alert'), subtype: [hearthSubtype(code), DICOM_SUBTYPE[code]],
+    action: ADMIN_ACTION[code], base, origin: o, recorded, agents: [operator], entities, ...(failure ? { failure } : {}) });
+}
+
+// ---- Bulk Data status, download and cancel (audit-event.md §4.5) ----
+
+export type BulkStep = 'status' | 'download' | 'cancel';
+
+/** The Outcome of a failed request, its OperationOutcome attached (as trail.ts records failed interactions). */
+export function failedOutcome(e: unknown): Outcome {
+  const fhir = e instanceof FhirError ? e : fromDatabaseError(e);
+  return fhir ? { status: fhir.status, outcome: toOutcome(fhir.issues), message: fhir.message }
+    : { status: 500, message: 'Internal server error' };
+}
+
+/**
+ * REST-shaped, like the kick-off: a download reads (R) a Report (the file URL), within its Job (the status URL);
+ * a status poll or cancel executes (E) on the Job.
+ */
+export function bulkEvent(step: BulkStep, base: string, request: RequestInfo, actor: Actor, recorded: Date,
+  urls: { status: string; file?: string }, outcome: Outcome): Resource {
+  const job = dataEntity(urls.status, '20');
+  return auditEvent({ type: REST_TYPE, subtype: [interactionCoding('operation'), hearthSubtype(`$export-${step}`)],
+    action: step === 'download' ? 'R' : 'E', pattern: step === 'download' ? 'Read' : 'Query', actor, request, base, outcome,
+    entities: urls.file ? [dataEntity(urls.file, '3'), job] : [job], recorded });
+}
