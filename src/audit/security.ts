@@ -19,6 +19,7 @@ import { fromDatabaseError } from '../db/errors.js';
 import { FhirError } from '../errors.js';
 import { toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
+import { USERNAME } from '../auth/users.js';
 import { type Action, type Actor, CLIENT_ID_SYSTEM, type Outcome, REST_TYPE, type RequestInfo, USER_ID_SYSTEM, auditEvent,
   dataEntity, dcm, hearthSubtype, interactionCoding, observer, outcomeCode, patientEntity, requestEntity } from './event.js';
 
@@ -42,21 +43,24 @@ const OAUTH_USER = { coding: [{ system: 'https://profiles.ihe.net/ITI/BALP/CodeS
 /** Where a request came from: its X-Request-Id and the caller's IP address. */
 export interface Origin { requestId: string; address: string }
 
+/** Where and when an event occurred: the tenant's FHIR base (this server as observer), the request, the clock. */
+export interface Occurrence { base: string; origin: Origin; recorded: Date }
+
 /** Why something was refused; status only chooses minor (4xx → 4) or serious (5xx → 8) failure. */
 export interface Failure { status: number; message: string }
 
 /** What the event is about, and where and when it was recorded. */
-interface Spec { type: Coding; subtype: Coding[]; action: Action; base: string; origin: Origin; recorded: Date;
-  agents: Json[]; entities: Json[]; failure?: Failure; note?: string }
+interface Spec { type: Coding; subtype: Coding[]; action: Action; at: Occurrence; agents: Json[]; entities: Json[];
+  failure?: Failure; note?: string }
 
 function securityEvent(s: Spec): Resource {
-  const recorded = s.recorded.toISOString();
+  const recorded = s.at.recorded.toISOString();
   const desc = s.failure?.message ?? s.note;
   return { resourceType: 'AuditEvent', id: crypto.randomUUID(), meta: { versionId: '1', lastUpdated: recorded },
     type: s.type, subtype: s.subtype, action: s.action, recorded, outcome: s.failure ? outcomeCode(s.failure.status) : '0',
     ...(desc ? { outcomeDesc: desc.slice(0, 1000) } : {}), agent: s.agents,
-    source: { observer: observer(s.base), type: [WEB_SERVER] },
-    entity: [...s.entities, requestEntity(s.origin.requestId)] } as Resource;
+    source: { observer: observer(s.at.base), type: [WEB_SERVER] },
+    entity: [...s.entities, requestEntity(s.at.origin.requestId)] } as Resource;
 }
 
 /** A FhirError or OAuthError as the refusal it answered; anything else is a 500 whose message is not kept. */
@@ -89,17 +93,18 @@ const userAgent = (u: SignedIn, o: Origin): Json => ({ type: OAUTH_USER,
  * A login (DCM 110122). A failure names the username as typed and nothing else — no user id, and the words the
  * login page shows — so the log tells no more than the page whether the username exists.
  */
-export function loginEvent(base: string, o: Origin, recorded: Date, a: { user: SignedIn } | { username: string; failure: Failure }): Resource {
-  const agent = 'user' in a ? userAgent(a.user, o) : { type: OAUTH_USER, who: { identifier: { system: USERNAME_SYSTEM, value: a.username } },
-    altId: a.username, requestor: true, network: network(o) };
-  return securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [dcm('110122', 'Login')], action: 'E', base,
-    origin: o, recorded, agents: [agent], entities: [], ...('failure' in a ? { failure: a.failure } : {}) });
+export function loginEvent(at: Occurrence, a: { user: SignedIn } | { username: string; failure: Failure }): Resource {
+  const typed = 'user' in a ? '' : USERNAME.test(a.username) ? a.username : '(not a valid username)';
+  const agent = 'user' in a ? userAgent(a.user, at.origin) : { type: OAUTH_USER,
+    who: { identifier: { system: USERNAME_SYSTEM, value: typed } }, altId: typed, requestor: true, network: network(at.origin) };
+  return securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [dcm('110122', 'Login')], action: 'E', at,
+    agents: [agent], entities: [], ...('failure' in a ? { failure: a.failure } : {}) });
 }
 
 /** A logout (DCM 110123) that ended a live session. */
-export const logoutEvent = (base: string, o: Origin, recorded: Date, user: SignedIn): Resource =>
-  securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [dcm('110123', 'Logout')], action: 'E', base,
-    origin: o, recorded, agents: [userAgent(user, o)], entities: [] });
+export const logoutEvent = (at: Occurrence, user: SignedIn): Resource =>
+  securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [dcm('110123', 'Logout')], action: 'E', at,
+    agents: [userAgent(user, at.origin)], entities: [] });
 
 // ---- the token and revocation endpoints (audit-event.md §4.1, §4.4) ----
 
@@ -128,14 +133,14 @@ export function grantEntities(f: TokenFacts): Json[] {
 }
 
 /** token-issued, token-refused or token-revoked: the client as requestor (with the jti), the user whose grant it is. */
-export function tokenEvent(code: 'token-issued' | 'token-refused' | 'token-revoked', base: string, o: Origin, recorded: Date,
-  f: TokenFacts, outcome: { failure?: Failure; note?: string } = {}): Resource {
+export function tokenEvent(code: 'token-issued' | 'token-refused' | 'token-revoked', at: Occurrence, f: TokenFacts,
+  outcome: { failure?: Failure; note?: string } = {}): Resource {
   const client = { type: APPLICATION, ...(f.clientId ? { who: { identifier: { system: CLIENT_ID_SYSTEM, value: f.clientId } } } : {}),
-    requestor: true, network: network(o), ...policy(f.jti) };
+    requestor: true, network: network(at.origin), ...policy(f.jti) };
   const user = f.user && { type: OAUTH_USER, who: { ...(f.user.fhirUser ? { reference: f.user.fhirUser } : {}),
     identifier: { system: USER_ID_SYSTEM, value: f.user.id } }, altId: f.user.id, requestor: false };
-  return securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [hearthSubtype(code)], action: 'E', base,
-    origin: o, recorded, agents: user ? [client, user] : [client], entities: grantEntities(f), ...outcome });
+  return securityEvent({ type: dcm('110114', 'User Authentication'), subtype: [hearthSubtype(code)], action: 'E', at,
+    agents: user ? [client, user] : [client], entities: grantEntities(f), ...outcome });
 }
 
 // ---- the admin API ----
@@ -158,12 +163,11 @@ const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-
   'client-delete': 'D', 'user-create': 'C', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
-export function adminEvent(code: AdminCode, base: string, o: Origin, recorded: Date, entities: Json[], failure?: Failure,
-  jti?: string): Resource {
-  const operator = { type: APPLICATION, requestor: true, network: network(o), ...policy(jti),
+export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {
+  const operator = { type: APPLICATION, requestor: true, network: network(at.origin), ...policy(jti),
     ...(code === 'admin-refused' ? {} : { who: { identifier: { system: OPERATOR_SYSTEM, value: ADMIN_API_OPERATOR } } }) };
   return securityEvent({ type: dcm('110113', 'Security Alert'), subtype: [hearthSubtype(code), DICOM_SUBTYPE[code]],
-    action: ADMIN_ACTION[code], base, origin: o, recorded, agents: [operator], entities, ...(failure ? { failure } : {}) });
+    action: ADMIN_ACTION[code], at, agents: [operator], entities, ...(failure ? { failure } : {}) });
 }
 
 // ---- Bulk Data status, download and cancel (audit-event.md §4.5) ----

@@ -82,6 +82,27 @@ function parseBasic(header: string): { id: string; secret: string } | undefined 
   return { id: decode(text.slice(0, colon)), secret: decode(text.slice(colon + 1)) };
 }
 
+const CLAIMED_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * The client_id a request claims (form, Basic user name, or assertion issuer), before anything is verified: what the
+ * AuditEvent of a refused request names. Never the secret or the assertion itself; undefined for anything malformed.
+ */
+export function claimedClientId(form: Form, authorization: string | undefined): string | undefined {
+  let id = form.get('client_id');
+  if (id === undefined && authorization !== undefined && /^Basic\s/i.test(authorization)) id = parseBasic(authorization)?.id;
+  const assertion = form.get('client_assertion');
+  if (id === undefined && assertion !== undefined) {
+    try {
+      const iss = decodeJwt(assertion).claims.iss;
+      if (typeof iss === 'string') id = iss;
+    } catch {
+      // not a JWT: no claimed client
+    }
+  }
+  return id !== undefined && CLAIMED_ID.test(id) ? id : undefined;
+}
+
 /**
  * The client the request authenticates as, by exactly one method. Throws OAuthError 401 invalid_client when the
  * credentials are wrong or missing; 400 invalid_request when several methods are mixed.

@@ -2,15 +2,17 @@
  * Token introspection (RFC 7662 with SMART's fields) and revocation (RFC 7009) —
  * https://hl7.org/fhir/smart-app-launch/token-introspection.html; smart-app-launch.md §10–§11.
  */
+import { type TokenFacts, failureOf, tokenEvent } from '../audit/security.js';
 import { ident, sql } from '../db/sql.js';
 import type { Deps } from '../interactions/context.js';
 import type { Tenant } from '../storage/tenants.js';
 import { verifyAccessToken as verifyBearer } from './bearer.js';
-import { OAuthError, invalidRequest } from './client-auth.js';
+import { OAuthError, claimedClientId, invalidRequest } from './client-auth.js';
 import { smartEndpoints } from './discovery.js';
 import { type Grant, type LaunchContext, findGrant, hashSecret, revokeGrant } from './grants.js';
 import { epochSeconds } from './jws.js';
-import { type OAuthContext, type OAuthRequest, authenticate, contextFields, liveSessionUntil, wantsIdToken } from './token-endpoint.js';
+import { type OAuthContext, type OAuthRequest, authenticate, contextFields, liveSessionUntil, occurrence,
+  wantsIdToken } from './token-endpoint.js';
 import { type AccessTokenClaims, issuerFor } from './tokens.js';
 
 /** The scope that lets a bearer token call the introspection endpoint (project decision §10.1). */
@@ -100,14 +102,34 @@ async function grantOfRefreshToken(cx: OAuthContext, token: string): Promise<str
 /**
  * POST revoke: an access or refresh token revokes its whole grant (every token of it), but only for the client it
  * was issued to; unknown or invalid tokens answer 200 all the same (RFC 7009 §2.2). token_type_hint is not needed:
- * the two kinds are told apart by their shape.
+ * the two kinds are told apart by their shape. One token-revoked AuditEvent either way, durable before the answer.
  */
 export async function revoke(cx: OAuthContext, req: OAuthRequest): Promise<void> {
-  const { client } = await authenticate(cx, req, smartEndpoints(cx.fhirBase).revocation_endpoint);
-  const token = req.form.get('token');
-  if (token === undefined || token === '') throw invalidRequest('token is required');
-  const grantId = looksLikeJwt(token) ? (await verifyAccessToken(cx.deps, cx.tenant, cx.fhirBase, token))?.grant
-    : await grantOfRefreshToken(cx, token);
-  const grant: Grant | undefined = grantId ? await findGrant(cx.deps.db, cx.tenant.schema, grantId) : undefined;
-  if (grant && grant.clientId === client.clientId) await revokeGrant(cx.deps.db, cx.tenant.schema, grant.id, cx.deps.auth.now());
+  const { deps, tenant, fhirBase } = cx;
+  let clientId: string | undefined;
+  let facts: TokenFacts | undefined;
+  try {
+    clientId = (await authenticate(cx, req, smartEndpoints(fhirBase).revocation_endpoint)).client.clientId;
+    const token = req.form.get('token');
+    if (token === undefined || token === '') throw invalidRequest('token is required');
+    const claims = looksLikeJwt(token) ? await verifyAccessToken(deps, tenant, fhirBase, token) : undefined;
+    const grantId = claims ? claims.grant : looksLikeJwt(token) ? undefined : await grantOfRefreshToken(cx, token);
+    const grant: Grant | undefined = grantId ? await findGrant(deps.db, tenant.schema, grantId) : undefined;
+    if (grant && grant.clientId === clientId) {
+      await revokeGrant(deps.db, tenant.schema, grant.id, deps.auth.now());
+      facts = revokedFacts(grant, claims?.jti);
+    }
+  } catch (e) {
+    clientId ??= claimedClientId(req.form, req.authorization);
+    await deps.audit.record(tenant.schema, [tokenEvent('token-revoked', occurrence(cx, req), clientId ? { clientId } : {},
+      { failure: failureOf(e) })]);
+    throw e;
+  }
+  await deps.audit.record(tenant.schema, [tokenEvent('token-revoked', occurrence(cx, req), facts ?? { clientId },
+    facts ? {} : { note: 'Nothing revoked: the token is unknown, expired or not this client\'s' })]);
 }
+
+/** What the AuditEvent of a revocation names: the grant, its scope and patient, the user and the token's jti. */
+const revokedFacts = (g: Grant, jti: string | undefined): TokenFacts => ({ clientId: g.clientId, grantId: g.id, scope: g.scope,
+  ...(g.context.patient ? { patient: g.context.patient } : {}), ...(jti ? { jti } : {}),
+  ...(g.userId ? { user: { id: g.userId, ...(g.context.fhirUser ? { fhirUser: g.context.fhirUser } : {}) } } : {}) });

@@ -42,13 +42,12 @@ export async function findSession(db: Queryable, schema: string, token: string |
   return row && { hash: row.token_hash, userId: row.user_id, expiresAt: new Date(row.expires_at) };
 }
 
-/** Ends the session behind a cookie value (if any) and revokes its online_access grants. */
-export async function logout(db: Queryable, schema: string, token: string | undefined, at: Date): Promise<boolean> {
-  if (!token || !TOKEN.test(token)) return false;
+/** Ends the session behind a cookie value (if any) and revokes its online_access grants; the session it ended. */
+export async function logout(db: Queryable, schema: string, token: string | undefined, at: Date): Promise<Session | undefined> {
   const session = await findSession(db, schema, token, at);
-  if (!session) return false;
+  if (!session) return undefined;
   await endSession(db, schema, session.hash, at);
-  return true;
+  return session;
 }
 
 /** A fresh browser-binding value (kept in a cookie; pending requests store its hash). */

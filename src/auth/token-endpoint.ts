@@ -4,7 +4,7 @@
  * RFC 7636 §4.6, https://hl7.org/fhir/smart-app-launch/backend-services.html; smart-app-launch.md §5, §12.
  */
 import crypto from 'node:crypto';
-import { type Origin, failureOf, tokenEvent } from '../audit/security.js';
+import { type Occurrence, type Origin, failureOf, tokenEvent } from '../audit/security.js';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Deps } from '../interactions/context.js';
@@ -194,6 +194,10 @@ const GRANT_TYPES: Record<string, GrantHandler> = {
   client_credentials: clientCredentials,
 };
 
+/** Where a token, introspection or revocation request happened, for its AuditEvent. */
+export const occurrence = (cx: OAuthContext, req: OAuthRequest): Occurrence =>
+  ({ base: cx.fhirBase, origin: req.origin, recorded: cx.deps.audit.now() });
+
 /** The AuditEvent facts of an issued access token: client, grant, scope, launch patient, jti and user. */
 const issuedFacts = (grantType: string, c: AccessTokenClaims) => ({ clientId: c.client_id, grantType, grantId: c.grant,
   scope: c.scope, jti: c.jti, ...(c.patient ? { patient: c.patient } : {}),
@@ -204,7 +208,7 @@ const issuedFacts = (grantType: string, c: AccessTokenClaims) => ({ clientId: c.
  * (token-issued / token-refused, audit-event.md §4.4) is durable before the answer.
  */
 export async function tokenRequest(cx: OAuthContext, req: OAuthRequest): Promise<Record<string, unknown>> {
-  const { deps, tenant, fhirBase } = cx;
+  const { deps, tenant } = cx;
   const grantType = req.form.get('grant_type');
   let client: AuthenticatedClient | undefined;
   try {
@@ -213,11 +217,11 @@ export async function tokenRequest(cx: OAuthContext, req: OAuthRequest): Promise
     if (!handler) throw new OAuthError(400, 'unsupported_grant_type', `grant_type '${grantType}' is not supported`);
     client = await authenticate(cx, req);
     const { body, claims } = await handler(cx, req.form, client);
-    await deps.audit.record(tenant.schema, [tokenEvent('token-issued', fhirBase, req.origin, deps.audit.now(), issuedFacts(grantType, claims))]);
+    await deps.audit.record(tenant.schema, [tokenEvent('token-issued', occurrence(cx, req), issuedFacts(grantType, claims))]);
     return body;
   } catch (e) {
     const clientId = client?.client.clientId ?? claimedClientId(req.form, req.authorization);
-    await deps.audit.record(tenant.schema, [tokenEvent('token-refused', fhirBase, req.origin, deps.audit.now(),
+    await deps.audit.record(tenant.schema, [tokenEvent('token-refused', occurrence(cx, req),
       { ...(clientId ? { clientId } : {}), ...(grantType ? { grantType } : {}) }, { failure: failureOf(e) })]);
     throw e;
   }

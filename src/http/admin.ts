@@ -5,15 +5,20 @@
  */
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { CLIENT_ID_SYSTEM, USER_ID_SYSTEM, patientEntity } from '../audit/event.js';
+import { type AdminCode, type Occurrence, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, failureOf, grantEntities,
+  identified } from '../audit/security.js';
 import { type Client, createClient, deleteClient, listClients } from '../auth/clients.js';
 import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
+import { decodeJwt } from '../auth/jws.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../auth/users.js';
 import type { Db } from '../db/db.js';
+import type { Resource } from '../fhir/types.js';
 import { FhirError, badRequest, forbidden, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
-import { type Tenant, createTenant, deleteTenant, findTenant, listTenants } from '../storage/tenants.js';
+import { TENANT_SLUG, type Tenant, createTenant, deleteTenant, findTenant, listTenants } from '../storage/tenants.js';
 import { publicBase } from './fhir.js';
 
 function tokensEqual(a: string, b: string): boolean {
@@ -155,9 +160,64 @@ export async function issueLocalToken(t: AdminTarget, body: unknown) {
 
 type SlugParams = { Params: { slug: string } };
 
+/** What an admin action's AuditEvent names: the entities it changed and, for a minted token, its jti. */
+interface Described { entities: Record<string, unknown>[]; jti?: string }
+
+const tenantNamed = (slug: unknown): Described =>
+  ({ entities: typeof slug === 'string' && TENANT_SLUG.test(slug) ? [identified(TENANT_SYSTEM, slug, '17')] : [] });
+const clientNamed = (id: unknown): Described =>
+  ({ entities: typeof id === 'string' && /^[A-Za-z0-9_-]{1,128}$/.test(id) ? [identified(CLIENT_ID_SYSTEM, id, '13')] : [] });
+const nothingNamed: Described = { entities: [] };
+
+/** The grant, scope and patient of a local token we just minted, and its jti (never the token). */
+function tokenNamed(accessToken: string): Described {
+  const c = decodeJwt(accessToken).claims as { grant?: string; scope?: string; patient?: string; jti?: string };
+  return { entities: grantEntities({ ...(c.grant ? { grantId: c.grant } : {}), ...(c.scope ? { scope: c.scope } : {}),
+    ...(c.patient ? { patient: c.patient } : {}) }), ...(c.jti ? { jti: c.jti } : {}) };
+}
+
+/**
+ * Records an admin AuditEvent in tenant `slug`, or in `default` when that tenant does not exist (a deleted tenant's
+ * schema is gone with its events). When neither exists — `default` itself was deleted — there is nowhere to write.
+ */
+async function recordAdmin(deps: Deps, req: FastifyRequest, slug: string, build: (at: Occurrence) => Resource): Promise<void> {
+  const tenant = (await findTenant(deps.db, slug)) ?? (await findTenant(deps.db, 'default'));
+  if (!tenant) {
+    req.log.warn({ slug }, 'admin action not audited: neither its tenant nor tenant default exists');
+    return;
+  }
+  const at = { base: `${publicBase(deps, req)}/fhir/${tenant.slug}`, origin: { requestId: req.id, address: req.ip },
+    recorded: deps.audit.now() };
+  await deps.audit.record(tenant.schema, [build(at)]);
+}
+
+/** Runs an admin action; its AuditEvent (success or failure) is durable before the answer. */
+async function audited<T>(deps: Deps, req: FastifyRequest, code: AdminCode, slug: string, run: () => Promise<T>,
+  describe: (result: T | undefined) => Described): Promise<T> {
+  let result: T;
+  try {
+    result = await run();
+  } catch (e) {
+    const d = describe(undefined);
+    await recordAdmin(deps, req, slug, (at) => adminEvent(code, at, d.entities, failureOf(e)));
+    throw e;
+  }
+  const d = describe(result);
+  await recordAdmin(deps, req, slug, (at) => adminEvent(code, at, d.entities, undefined, d.jti));
+  return result;
+}
+
 export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/admin/') || req.url === '/admin') authorize(deps, req);
+    if (!req.url.startsWith('/admin/') && req.url !== '/admin') return;
+    try {
+      authorize(deps, req);
+    } catch (e) {
+      const f = failureOf(e);
+      await recordAdmin(deps, req, 'default', (at) => adminEvent('admin-refused', at, [],
+        { ...f, message: `${f.message} (${req.method} ${req.url.split('?')[0]!.slice(0, 200)})` }));
+      throw e;
+    }
   });
   const target = async (req: FastifyRequest<SlugParams>): Promise<AdminTarget> => {
     const tenant = await findTenant(deps.db, req.params.slug);
@@ -167,35 +227,46 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   };
 
   app.get('/admin/tenants', async () => ({ tenants: (await listTenants(deps.db)).map(view) }));
+  // Tenants come and go: their events are kept in tenant default.
   app.post('/admin/tenants', async (req, reply) => {
     const slug = (req.body as { slug?: unknown } | undefined)?.slug;
-    if (typeof slug !== 'string') throw new FhirError(400, 'required', 'The body must be {"slug": "<tenant>"}');
-    const tenant = await createTenant(deps.db, slug, deps.migrations.tenant);
+    const tenant = await audited(deps, req, 'tenant-create', 'default', () => {
+      if (typeof slug !== 'string') throw new FhirError(400, 'required', 'The body must be {"slug": "<tenant>"}');
+      return createTenant(deps.db, slug, deps.migrations.tenant);
+    }, () => tenantNamed(slug));
     return reply.code(201).header('Location', `/admin/tenants/${tenant.slug}`).send(view(tenant));
   });
   app.delete<SlugParams>('/admin/tenants/:slug', async (req, reply) => {
-    await deleteTenant(deps.db, req.params.slug);
+    await audited(deps, req, 'tenant-delete', 'default', () => deleteTenant(deps.db, req.params.slug), () => tenantNamed(req.params.slug));
     return reply.code(204).send();
   });
 
-  app.post<SlugParams>('/admin/tenants/:slug/clients', async (req, reply) =>
-    reply.code(201).send(await registerClient(await target(req), req.body)));
+  app.post<SlugParams>('/admin/tenants/:slug/clients', async (req, reply) => reply.code(201).send(await audited(deps, req,
+    'client-create', req.params.slug, async () => registerClient(await target(req), req.body), (r) => clientNamed(r?.client_id))));
   app.get<SlugParams>('/admin/tenants/:slug/clients', async (req) => {
     const t = await target(req);
     return { clients: (await listClients(t.db, t.tenant.schema)).map((c) => clientView(c)) };
   });
   app.delete<{ Params: { slug: string; id: string } }>('/admin/tenants/:slug/clients/:id', async (req, reply) => {
-    const t = await target(req);
-    if (!(await deleteClient(t.db, t.tenant.schema, req.params.id))) {
-      throw new FhirError(404, 'not-found', `Client '${req.params.id}' was not found`);
-    }
+    await audited(deps, req, 'client-delete', req.params.slug, async () => {
+      const t = await target(req);
+      if (!(await deleteClient(t.db, t.tenant.schema, req.params.id))) {
+        throw new FhirError(404, 'not-found', `Client '${req.params.id}' was not found`);
+      }
+    }, () => clientNamed(req.params.id));
     return reply.code(204).send();
   });
-  app.post<SlugParams>('/admin/tenants/:slug/users', async (req, reply) =>
-    reply.code(201).send(await registerUser(await target(req), req.body)));
-  app.post<SlugParams>('/admin/tenants/:slug/launches', async (req, reply) =>
-    reply.code(201).send(await openLaunch(await target(req), req.body)));
-  app.post<SlugParams>('/admin/tenants/:slug/tokens', async (req, reply) =>
-    reply.header('Cache-Control', 'no-store').send(await issueLocalToken(await target(req), req.body)));
-  app.post('/admin/keys/rotate', async () => ({ kid: await deps.auth.keys.rotate() }));
+  app.post<SlugParams>('/admin/tenants/:slug/users', async (req, reply) => reply.code(201).send(await audited(deps, req,
+    'user-create', req.params.slug, async () => registerUser(await target(req), req.body),
+    (r) => ({ entities: r ? [identified(USER_ID_SYSTEM, r.id, '11')] : [] }))));
+  // The launch id is a one-use credential: only the patient it opens is recorded.
+  app.post<SlugParams>('/admin/tenants/:slug/launches', async (req, reply) => reply.code(201).send(await audited(deps, req,
+    'launch-create', req.params.slug, async () => openLaunch(await target(req), req.body),
+    (r) => ({ entities: r ? [patientEntity(`Patient/${(req.body as { patient: string }).patient}`)] : [] }))));
+  app.post<SlugParams>('/admin/tenants/:slug/tokens', async (req, reply) => reply.header('Cache-Control', 'no-store').send(
+    await audited(deps, req, 'local-token', req.params.slug, async () => issueLocalToken(await target(req), req.body),
+      (r) => (r ? tokenNamed(r.access_token) : nothingNamed))));
+  // Signing keys are the server's, not a tenant's: recorded in tenant default.
+  app.post('/admin/keys/rotate', async (req) => ({ kid: await audited(deps, req, 'key-rotate', 'default', () => deps.auth.keys.rotate(),
+    (kid) => ({ entities: kid ? [identified(SIGNING_KEY_SYSTEM, kid, '13')] : [] })) }));
 }

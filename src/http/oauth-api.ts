@@ -56,7 +56,7 @@ export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
     if (!tenant) throw new OAuthError(404, 'invalid_request', `Tenant '${req.params.tenant}' was not found`);
     return { deps, tenant, fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}`, jwks };
   };
-  const oauthRequest = (req: FastifyRequest): OAuthRequest => ({ form: toForm(req.body),
+  const oauthRequest = (req: FastifyRequest): OAuthRequest => ({ form: toForm(req.body), origin: { requestId: req.id, address: req.ip },
     ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}) });
 
   // Encapsulated: the rate limiter and the JSON error handler apply to these routes only.

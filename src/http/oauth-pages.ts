@@ -7,6 +7,7 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type Occurrence, loginEvent, logoutEvent } from '../audit/security.js';
 import {
   type AuthRequest, type EncounterRow, approve, bindBrowser, consentChoices, deny, encounterOfPatient, listEncounters,
   listPatients, loadRequest, ownPatient, patientExists, setRequestContext, setRequestSession, startAuthorization,
@@ -114,6 +115,10 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
   }
 
   const cookieOptions = (slug: string, secure: boolean): CookieOptions => ({ path: `/auth/${slug}`, secure });
+
+  /** Where a sign-in or sign-out happened, for its AuditEvent (recorded before the page is answered). */
+  const occurrence = (req: FastifyRequest, tenant: Tenant): Occurrence => ({ base: `${publicBase(deps, req)}/fhir/${tenant.slug}`,
+    origin: { requestId: req.id, address: req.ip }, recorded: deps.audit.now() });
 
   /**
    * The pending request behind /flow/<id>, checked to belong to this browser: the first GET binds it to the
@@ -232,11 +237,13 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     if (!result.ok) {
       const totp = code !== undefined || result.reason === 'totp-required';
       const error = LOGIN_ERRORS[result.reason === 'invalid' && totp ? 'invalid-with-code' : result.reason];
+      await deps.audit.record(flow.tenant.schema, [loginEvent(occurrence(req, flow.tenant), { username, failure: { status: 401, message: error } })]);
       return sendPage(reply, result.reason === 'totp-required' ? 200 : 401,
         loginPage({ ...formBase(flow), username, totp, error }));
     }
     const { token, session } = await createSession(deps.db, flow.tenant.schema, result.user.id, now());
     await setRequestSession(deps.db, flow.tenant.schema, flow.request.id, session.hash);
+    await deps.audit.record(flow.tenant.schema, [loginEvent(occurrence(req, flow.tenant), { user: result.user })]);
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, token,
       { ...cookieOptions(flow.tenant.slug, flow.secure), maxAge: SESSION_TTL_MS / 1000 }));
     return redirect(reply, 303, flowUrl(flow));
@@ -312,7 +319,9 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
   async function signOut(req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) {
     const tenant = await tenantOf(req.params.tenant);
     const token = parseCookies(req.headers.cookie)[SESSION_COOKIE];
-    await logout(deps.db, tenant.schema, token, now());
+    const ended = await logout(deps.db, tenant.schema, token, now());
+    const user = ended && await findUser(deps.db, tenant.schema, ended.userId);
+    if (user) await deps.audit.record(tenant.schema, [logoutEvent(occurrence(req, tenant), user)]);
     const secure = publicBase(deps, req).startsWith('https:');
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, '', { ...cookieOptions(tenant.slug, secure), maxAge: 0 }));
     return sendPage(reply, 200, messagePage(tenant.slug, 'Signed out', 'You are signed out. Apps that had access only while you were signed in have lost it.'));

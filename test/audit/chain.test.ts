@@ -1,0 +1,128 @@
+/**
+ * Append-only and tamper-evident audit storage (issue #6 §4–§5): the database refuses UPDATE, DELETE and TRUNCATE;
+ * seals chain the events; $verify-chain re-computes the chain and names the first event or seal edited behind the
+ * server's back, as a superuser would (triggers off).
+ */
+import t from 'tap';
+import { sealAll, sealTenant } from '../../src/audit/schedule.js';
+import { ident, sql } from '../../src/db/sql.js';
+import { findTenant, schemaFor } from '../../src/storage/tenants.js';
+import { startServer } from '../helpers/server.js';
+
+const SECRET = 'seal-secret-for-tests-0123456789';
+const s = await startServer(t, { HEARTH_AUDIT_SEAL_SECRET: SECRET });
+const schema = schemaFor(s.slug);
+const tenant = (await findTenant(s.deps.db, s.slug))!;
+const auditor = { headers: { authorization: `Bearer ${await s.token('system/AuditEvent.rs')}` } };
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+async function verify(): Promise<Record<string, Json>> {
+  const res = await s.request('GET', 'AuditEvent/$verify-chain', auditor);
+  if (res.statusCode !== 200) throw new Error(res.body);
+  return Object.fromEntries(res.json().parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString ?? p.valueReference]));
+}
+
+/** As a superuser behind the server's back: replication role skips the append-only triggers. */
+async function tamper(statement: ReturnType<typeof sql>) {
+  await s.deps.db.transaction(async (tx) => {
+    await tx.query(sql`SET LOCAL session_replication_role = replica`);
+    await tx.query(statement);
+  });
+}
+
+for (let i = 0; i < 5; i++) {
+  await s.request('PUT', `Patient/c${i}`, { body: { resourceType: 'Patient', id: `c${i}` } });
+  await s.request('GET', `Patient/c${i}`);
+}
+
+t.test('the database refuses UPDATE, DELETE and TRUNCATE of audit rows and seals', async (t) => {
+  await sealTenant(s.deps.db, tenant, SECRET);
+  for (const statement of [
+    sql`UPDATE ${ident(schema)}.audit_event SET outcome = '0'`,
+    sql`DELETE FROM ${ident(schema)}.audit_event`,
+    sql`TRUNCATE ${ident(schema)}.audit_event`,
+    sql`UPDATE ${ident(schema)}.audit_seal SET hash = 'x'`,
+    sql`DELETE FROM ${ident(schema)}.audit_seal`,
+  ]) {
+    await t.rejects(s.deps.db.query(statement), { message: /append-only/ });
+  }
+});
+
+t.test('seals cover every event once; verification passes; $verify-chain needs an auditor scope', async (t) => {
+  await sealAll(s.deps);
+  let r = await verify();
+  t.equal(r.verified, true, r.message);
+  t.equal(r.signed, true);
+  t.equal(r.unsealed, 0, 'nothing happened since the seal');
+  const [{ n }] = await s.deps.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(schema)}.audit_event`) as [{ n: number }];
+  t.equal(r.events + 1, n, 'every event was sealed but the $verify-chain request, recorded once it had answered');
+  r = await verify();
+  t.equal(r.unsealed, 1, 'the first $verify-chain request waits for the next seal');
+  await sealAll(s.deps);
+  r = await verify();
+  t.equal(r.verified, true);
+  t.equal(r.unsealed, 0);
+  t.equal(r.events, n + 1);
+  t.ok(r.seals >= 2, 'a chain of seals');
+  t.equal((await s.request('GET', 'AuditEvent/$verify-chain')).statusCode, 403, 'system/*.cruds is not an auditor');
+  const patientAuditor = await s.token('patient/AuditEvent.rs', { context: { patient: 'c1' } });
+  t.equal((await s.request('GET', 'AuditEvent/$verify-chain', { headers: { authorization: `Bearer ${patientAuditor}` } })).statusCode, 403);
+});
+
+t.test('an event edited by a superuser is named by $verify-chain', async (t) => {
+  await sealAll(s.deps);
+  const [victim] = await s.deps.db.query<{ seq: number; id: string }>(sql`SELECT seq, id::text AS id FROM ${ident(schema)}.audit_event
+    WHERE action = 'R' ORDER BY seq LIMIT 1 OFFSET 2`);
+  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content, '{outcome}', '"4"') WHERE seq = ${victim!.seq}`);
+  const r = await verify();
+  t.equal(r.verified, false);
+  t.equal(r.firstBrokenEvent, Number(victim!.seq));
+  t.same(r.firstBrokenEventReference, { reference: `AuditEvent/${victim!.id}` });
+  t.match(r.message, /altered/);
+  // a search column changed alone (to hide an event from auditors) is caught as well
+  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content, '{outcome}', '"0"') WHERE seq = ${victim!.seq}`);
+  t.equal((await verify()).verified, true, 'restored');
+  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET patient = '{}' WHERE seq = ${victim!.seq}`);
+  t.equal((await verify()).firstBrokenEvent, Number(victim!.seq));
+});
+
+t.test('a deleted event and a forged seal are found', async (t) => {
+  const s2 = await startServer(t, { HEARTH_AUDIT_SEAL_SECRET: SECRET });
+  const schema2 = schemaFor(s2.slug);
+  const tenant2 = (await findTenant(s2.deps.db, s2.slug))!;
+  const auditor2 = { headers: { authorization: `Bearer ${await s2.token('system/AuditEvent.rs')}` } };
+  for (let i = 0; i < 4; i++) await s2.request('GET', `Patient/x${i}`);
+  await sealTenant(s2.deps.db, tenant2, SECRET);
+  const check = async () => Object.fromEntries((await s2.request('GET', 'AuditEvent/$verify-chain', auditor2)).json()
+    .parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString]));
+  t.equal((await check()).verified, true);
+  const [victim] = await s2.deps.db.query<{ seq: number }>(sql`SELECT seq FROM ${ident(schema2)}.audit_event ORDER BY seq LIMIT 1 OFFSET 1`);
+  await s2.deps.db.transaction(async (tx) => {
+    await tx.query(sql`SET LOCAL session_replication_role = replica`);
+    await tx.query(sql`DELETE FROM ${ident(schema2)}.audit_event WHERE seq = ${victim!.seq}`);
+  });
+  let r = await check();
+  t.equal(r.verified, false);
+  t.equal(r.firstBrokenEvent, Number(victim!.seq));
+  t.match(r.message, /missing/);
+
+  // Rewriting the seal to match the edited rows still fails: its HMAC needs the secret outside the database.
+  await s2.deps.db.transaction(async (tx) => {
+    await tx.query(sql`SET LOCAL session_replication_role = replica`);
+    await tx.query(sql`UPDATE ${ident(schema2)}.audit_seal SET hash = repeat('a', 64) WHERE seal_no = 1`);
+  });
+  r = await check();
+  t.equal(r.verified, false);
+  t.equal(r.brokenSeal, 1);
+  t.match(r.message, /HMAC/);
+});
+
+t.test('sealing twice with nothing new writes no empty seal', async (t) => {
+  const s3 = await startServer(t);
+  const tenant3 = (await findTenant(s3.deps.db, s3.slug))!;
+  await s3.request('GET', 'Patient/none');
+  const first = await sealTenant(s3.deps.db, tenant3, undefined);
+  t.equal(first?.events, 1);
+  t.equal(await sealTenant(s3.deps.db, tenant3, undefined), undefined);
+});
