@@ -36,7 +36,7 @@ export async function retainAll(deps: Deps, now = deps.audit.now()): Promise<Arc
   const all: Archived[] = [];
   for (const tenant of await listTenants(deps.db)) {
     const archived = await applyRetention(deps.db, tenant, deps.config.auditArchiveDir, now);
-    for (const a of archived) {
+    for (const a of archived.filter((x) => x.events > 0)) {
       await deps.audit.record(tenant.schema, [systemEvent(deps, tenant, hearthSubtype('audit-archive'),
         `Archived ${a.events} AuditEvent(s) of ${a.partition} to NDJSON and dropped the partition (retention)`)]);
     }

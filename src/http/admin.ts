@@ -5,20 +5,16 @@
  */
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { CLIENT_ID_SYSTEM, USER_ID_SYSTEM, patientEntity } from '../audit/event.js';
-import { type AdminCode, type Occurrence, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, failureOf, grantEntities,
-  identified } from '../audit/security.js';
 import { type Client, createClient, deleteClient, listClients } from '../auth/clients.js';
 import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
-import { decodeJwt } from '../auth/jws.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../auth/users.js';
 import type { Db } from '../db/db.js';
-import type { Resource } from '../fhir/types.js';
 import { FhirError, badRequest, forbidden, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
-import { TENANT_SLUG, type Tenant, createTenant, deleteTenant, findTenant, listTenants } from '../storage/tenants.js';
+import { type Tenant, createTenant, deleteTenant, findTenant, listTenants } from '../storage/tenants.js';
+import { audited, auditRefused, clientNamed, keyNamed, launchNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
 
 function tokensEqual(a: string, b: string): boolean {
@@ -160,62 +156,13 @@ export async function issueLocalToken(t: AdminTarget, body: unknown) {
 
 type SlugParams = { Params: { slug: string } };
 
-/** What an admin action's AuditEvent names: the entities it changed and, for a minted token, its jti. */
-interface Described { entities: Record<string, unknown>[]; jti?: string }
-
-const tenantNamed = (slug: unknown): Described =>
-  ({ entities: typeof slug === 'string' && TENANT_SLUG.test(slug) ? [identified(TENANT_SYSTEM, slug, '17')] : [] });
-const clientNamed = (id: unknown): Described =>
-  ({ entities: typeof id === 'string' && /^[A-Za-z0-9_-]{1,128}$/.test(id) ? [identified(CLIENT_ID_SYSTEM, id, '13')] : [] });
-const nothingNamed: Described = { entities: [] };
-
-/** The grant, scope and patient of a local token we just minted, and its jti (never the token). */
-function tokenNamed(accessToken: string): Described {
-  const c = decodeJwt(accessToken).claims as { grant?: string; scope?: string; patient?: string; jti?: string };
-  return { entities: grantEntities({ ...(c.grant ? { grantId: c.grant } : {}), ...(c.scope ? { scope: c.scope } : {}),
-    ...(c.patient ? { patient: c.patient } : {}) }), ...(c.jti ? { jti: c.jti } : {}) };
-}
-
-/**
- * Records an admin AuditEvent in tenant `slug`, or in `default` when that tenant does not exist (a deleted tenant's
- * schema is gone with its events). When neither exists — `default` itself was deleted — there is nowhere to write.
- */
-async function recordAdmin(deps: Deps, req: FastifyRequest, slug: string, build: (at: Occurrence) => Resource): Promise<void> {
-  const tenant = (await findTenant(deps.db, slug)) ?? (await findTenant(deps.db, 'default'));
-  if (!tenant) {
-    req.log.warn({ slug }, 'admin action not audited: neither its tenant nor tenant default exists');
-    return;
-  }
-  const at = { base: `${publicBase(deps, req)}/fhir/${tenant.slug}`, origin: { requestId: req.id, address: req.ip },
-    recorded: deps.audit.now() };
-  await deps.audit.record(tenant.schema, [build(at)]);
-}
-
-/** Runs an admin action; its AuditEvent (success or failure) is durable before the answer. */
-async function audited<T>(deps: Deps, req: FastifyRequest, code: AdminCode, slug: string, run: () => Promise<T>,
-  describe: (result: T | undefined) => Described): Promise<T> {
-  let result: T;
-  try {
-    result = await run();
-  } catch (e) {
-    const d = describe(undefined);
-    await recordAdmin(deps, req, slug, (at) => adminEvent(code, at, d.entities, failureOf(e)));
-    throw e;
-  }
-  const d = describe(result);
-  await recordAdmin(deps, req, slug, (at) => adminEvent(code, at, d.entities, undefined, d.jti));
-  return result;
-}
-
 export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/admin/') && req.url !== '/admin') return;
     try {
       authorize(deps, req);
     } catch (e) {
-      const f = failureOf(e);
-      await recordAdmin(deps, req, 'default', (at) => adminEvent('admin-refused', at, [],
-        { ...f, message: `${f.message} (${req.method} ${req.url.split('?')[0]!.slice(0, 200)})` }));
+      await auditRefused(deps, req, e);
       throw e;
     }
   });
@@ -258,15 +205,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   });
   app.post<SlugParams>('/admin/tenants/:slug/users', async (req, reply) => reply.code(201).send(await audited(deps, req,
     'user-create', req.params.slug, async () => registerUser(await target(req), req.body),
-    (r) => ({ entities: r ? [identified(USER_ID_SYSTEM, r.id, '11')] : [] }))));
-  // The launch id is a one-use credential: only the patient it opens is recorded.
+    (r) => userNamed(r?.id))));
   app.post<SlugParams>('/admin/tenants/:slug/launches', async (req, reply) => reply.code(201).send(await audited(deps, req,
-    'launch-create', req.params.slug, async () => openLaunch(await target(req), req.body),
-    (r) => ({ entities: r ? [patientEntity(`Patient/${(req.body as { patient: string }).patient}`)] : [] }))));
+    'launch-create', req.params.slug, async () => openLaunch(await target(req), req.body), (r) => launchNamed(r ? req.body : undefined))));
   app.post<SlugParams>('/admin/tenants/:slug/tokens', async (req, reply) => reply.header('Cache-Control', 'no-store').send(
     await audited(deps, req, 'local-token', req.params.slug, async () => issueLocalToken(await target(req), req.body),
-      (r) => (r ? tokenNamed(r.access_token) : nothingNamed))));
+      (r) => tokenNamed(r?.access_token))));
   // Signing keys are the server's, not a tenant's: recorded in tenant default.
   app.post('/admin/keys/rotate', async (req) => ({ kid: await audited(deps, req, 'key-rotate', 'default', () => deps.auth.keys.rotate(),
-    (kid) => ({ entities: kid ? [identified(SIGNING_KEY_SYSTEM, kid, '13')] : [] })) }));
+    keyNamed) }));
 }

@@ -1,0 +1,72 @@
+/**
+ * Audit retention (issue #6 §7): monthly partitions older than the tenant's retention period are exported to NDJSON
+ * with their seals, then dropped; unsealed ones wait; the chain still verifies afterwards and the purge is audited.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { auditEvent, dcm } from '../../src/audit/event.js';
+import { getRetention, setRetention } from '../../src/audit/retention.js';
+import { retainAll, sealTenant } from '../../src/audit/schedule.js';
+import { ensurePartitions, monthStart, partitionName } from '../../src/audit/store.js';
+import { verifyChain } from '../../src/audit/verify.js';
+import { ident, sql } from '../../src/db/sql.js';
+import { findTenant, schemaFor } from '../../src/storage/tenants.js';
+import { startServer } from '../helpers/server.js';
+
+const archive = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-audit-archive-'));
+t.teardown(() => fs.rmSync(archive, { recursive: true, force: true }));
+const s = await startServer(t, { HEARTH_AUDIT_ARCHIVE_DIR: archive });
+const schema = schemaFor(s.slug);
+const tenant = (await findTenant(s.deps.db, s.slug))!;
+const now = new Date();
+const old = monthStart(now, -80); // older than the default 72 months
+const recent = monthStart(now, -2);
+
+/** Events recorded at `at`, as the server's writer records them (its clock set back). */
+async function eventsAt(at: Date, n: number) {
+  const events = Array.from({ length: n }, (_, i) => auditEvent({ type: dcm('110100', 'Application Activity'), subtype: [],
+    action: 'R', pattern: 'Read', actor: { clientId: 'c' }, request: { requestId: `r${i}`, address: '127.0.0.1', method: 'GET',
+      url: `${s.url}/Patient/${i}` }, base: s.url, outcome: { status: 200 }, entities: [], recorded: new Date(at.getTime() + 3600_000 + i) }));
+  await s.deps.db.transaction((tx) => s.deps.audit.insert(tx, schema, events));
+}
+
+await ensurePartitions(s.deps.db, schema, old, recent, 0);
+
+t.test('an unsealed expired partition waits; once sealed it is archived with its seals and dropped', async (t) => {
+  t.equal(await getRetention(s.deps.db, tenant), 72, 'six years by default');
+  await eventsAt(old, 5);
+  await eventsAt(recent, 3);
+  t.same(await retainAll(s.deps, now), [], 'unsealed events are never dropped');
+  await sealTenant(s.deps.db, tenant, undefined);
+  const archived = (await retainAll(s.deps, now)).filter((a) => a.file.includes(s.slug) && a.events > 0);
+  t.equal(archived.length, 1, 'one expired partition holds events (the empty ones are archived as empty)');
+  t.equal(archived[0]!.partition, partitionName(old));
+  t.equal(archived[0]!.events, 5);
+  const lines = fs.readFileSync(archived[0]!.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.equal(lines.length, 5);
+  t.equal(lines[0].content.resourceType, 'AuditEvent');
+  const seals = fs.readFileSync(archived[0]!.file.replace(/\.ndjson$/, '.seals.ndjson'), 'utf8').trim().split('\n');
+  t.ok(seals.length >= 1, 'the seals covering the partition are archived with it');
+  const tables = await s.deps.db.query(sql`SELECT 1 FROM pg_tables WHERE schemaname = ${schema} AND tablename = ${partitionName(old)}`);
+  t.equal(tables.length, 0, 'the partition is dropped');
+  const [{ n }] = await s.deps.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(schema)}.audit_event
+    WHERE recorded >= ${recent}`) as [{ n: number }];
+  t.equal(n, 4, 'recent events stay (and the purge event)');
+  const purge = await s.deps.db.query<{ content: { outcomeDesc: string } }>(sql`SELECT content FROM ${ident(schema)}.audit_event
+    WHERE subtype && ARRAY['audit-archive']`);
+  t.equal(purge.length, 1, 'the purge is itself audited');
+  t.match(purge[0]!.content.outcomeDesc, /Archived 5 AuditEvent/);
+  await sealTenant(s.deps.db, tenant, undefined);
+  const report = await verifyChain(s.deps.db, schema, undefined);
+  t.equal(report.verified, true, report.message);
+});
+
+t.test('retention is per tenant', async (t) => {
+  await setRetention(s.deps.db, tenant, 1);
+  await sealTenant(s.deps.db, tenant, undefined);
+  const archived = (await retainAll(s.deps, now)).filter((a) => a.file.includes(s.slug) && a.events > 0);
+  t.same(archived.map((a) => a.partition), [partitionName(recent)], 'the two-month-old partition goes under a one-month period');
+  t.equal(await getRetention(s.deps.db, tenant), 1);
+});
