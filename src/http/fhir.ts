@@ -74,7 +74,8 @@ function requestInfo(deps: Deps, req: FastifyRequest, fhirReq: FhirRequest): Req
   return info;
 }
 
-const actorOf = (p: Principal | undefined): Actor => (p ? { clientId: p.clientId, subject: p.subject,
+/** The audited identity of a verified token (never the token itself). */
+export const actorOf = (p: Principal | undefined): Actor => (p ? { clientId: p.clientId, subject: p.subject,
   ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}), ...(p.jti ? { jti: p.jti } : {}) } : {});
 
 /** A request refused before dispatch (401, unknown content type …) is audited in its tenant, when there is one. */
