@@ -153,7 +153,7 @@ t.test('create, update, patch and delete → C, U, U, D with versioned reference
     subject: { reference: 'Patient/p2' } } });
   t.equal(created.statusCode, 201);
   const id = created.json().id;
-  t.equal((await s.request('PUT', `Observation/${id}`, { body: { ...created.json(), status: 'amended' } })).statusCode, 200);
+  t.equal((await s.request('PUT', `Observation/${id}`, { body: { ...(created.json() as object), status: 'amended' } })).statusCode, 200);
   t.equal((await s.request('PATCH', `Observation/${id}`, { body: [{ op: 'replace', path: '/status', value: 'final' }],
     headers: { 'content-type': 'application/json-patch+json' } })).statusCode, 200);
   t.equal((await s.request('DELETE', `Observation/${id}`)).statusCode, 204);
