@@ -17,10 +17,26 @@ t.test('all 711 official R4 examples: accepted and read back equal, or listed as
   t.equal(files.length, 711);
   const s = await startServer(t);
   let accepted = 0;
+  const reporter = { authorization: `Bearer ${await s.token('system/AuditEvent.client-reported system/AuditEvent.rs')}` };
   for (const file of files) {
     const text = fs.readFileSync(path.join(dir, file), 'utf8');
     const resource = JSON.parse(text);
     const url = `${resource.resourceType}/${resource.id}`;
+    if (resource.resourceType === 'AuditEvent') {
+      // append-only (issue #6): PUT is 405; a client reports one with POST and the dedicated scope
+      t.equal((await s.request('PUT', url, { body: text, headers: reporter })).statusCode, 405, `${file}: PUT → 405`);
+      const res = await s.request('POST', 'AuditEvent', { body: text, headers: reporter });
+      if (res.statusCode !== 201) {
+        t.fail(`${file} → ${res.statusCode}: ${res.json().issue?.[0]?.diagnostics}`);
+        continue;
+      }
+      const back = (await s.request('GET', `AuditEvent/${res.json().id}`, { headers: reporter })).json();
+      const { id: _i, recorded: _r, extension: _e, ...mine } = withoutMeta(back);
+      const { id: _i2, recorded: _r2, extension: _e2, ...theirs } = withoutMeta(resource);
+      t.same(mine, theirs, `${file} reads back equal apart from id, meta, recorded (kept in an extension)`);
+      accepted++;
+      continue;
+    }
     const res = await s.request('PUT', url, { body: text });
     if (invalid.has(file)) {
       t.equal(res.statusCode, 400, `${file} is rejected (${invalid.get(file)})`);
