@@ -38,9 +38,11 @@ export async function patch(deps: Deps, ctx: Context, req: FhirRequest, type: st
   const patcher = patcherFor(req);
   const { ifMatch } = versionPreconditions({ ...req, headers: { ...req.headers, ifNoneMatch: undefined } });
   const guard = writeGuard(ctx, type, 'u');
+  // a token narrowed to a compartment or constraint cannot tell a deleted resource from one it may not see
+  const narrowed = ctx.access !== undefined && ctx.access.narrowing(type, 'u') !== null;
   const { versioned } = await inTransaction(deps, ctx, async (tx) => {
     const current = await lockCurrent(tx, ctx.tenant.schema, type, id);
-    if (!current || (guard && current.deleted)) throw notFound(type, id);
+    if (!current || (narrowed && current.deleted)) throw notFound(type, id);
     if (current.deleted || !current.resource) throw gone(type, id);
     await guard?.before?.(tx, id);
     const patched = dropStaleNarrative(current.resource, patcher(current.resource));
