@@ -73,6 +73,9 @@ const PARAMS: Record<string, Compile> = {
   site: scalar('site'),
 };
 
+/** The parameters this search implements (the CapabilityStatement lists exactly these). */
+export const AUDIT_SEARCH_PARAMS: readonly string[] = [...Object.keys(PARAMS).filter((k) => !k.includes(':')), 'address'];
+
 const CONTROL = new Set(['_count', '_sort', '_page', '_total', '_format', '_pretty', '_summary', '_elements']);
 
 export interface AuditQuery {

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { auditRow } from '../audit/columns.js';
 import { insertAuditRows, readAuditEvent } from '../audit/store.js';
 import { parseAuditQuery, searchAuditEvents } from '../audit/search.js';
-import { insufficientScope, methodNotAllowed, notFound, versionNotFound } from '../errors.js';
+import { FhirError, insufficientScope, methodNotAllowed, notFound, versionNotFound } from '../errors.js';
 import { etag } from '../fhir/etag.js';
 import type { Resource } from '../fhir/types.js';
 import { isStrict } from '../search/parse.js';
@@ -15,7 +15,6 @@ import { type Context, type Deps, type FhirRequest, type FhirResult, inTransacti
 import type { Route } from './route.js';
 import { searchParams } from './search.js';
 import { runOperation } from '../operations/table.js';
-import { checkRoute } from '../auth/enforce.js';
 
 /** The scope a client needs to report its own AuditEvents (smart-app-launch scopes: one of CONTEXT_SCOPES). */
 export const CLIENT_REPORTED_SCOPE = 'system/AuditEvent.client-reported';
@@ -81,8 +80,9 @@ export function auditEventInteraction(deps: Deps, ctx: Context, req: FhirRequest
     case 'search-type': return search(deps, ctx, req);
     case 'create': return create(deps, ctx, req);
     case 'operation':
-      if (ctx.access) checkRoute(ctx.access, r);
-      return runOperation(deps, ctx, req, r.operation!, r.id ? { type: 'AuditEvent', id: r.id } : { type: 'AuditEvent' });
+      // type-level operations on every type ($reindex) do not apply to the audit table
+      if (r.operation !== 'verify-chain' || r.id) throw new FhirError(404, 'not-supported', `$${r.operation} is not supported on AuditEvent`);
+      return runOperation(deps, ctx, req, r.operation, { type: 'AuditEvent' });
     default: throw methodNotAllowed(`AuditEvents are append-only: ${r.code} is not allowed`);
   }
 }

@@ -9,6 +9,7 @@ import { SOFTWARE } from '../version.js';
 import { OPERATIONS, operationsForType } from '../operations/table.js';
 import { COMPARTMENTS, type SearchCapability, searchCapabilities, systemSearchParams } from '../search/capability.js';
 import { smartEndpoints } from '../auth/discovery.js';
+import { AUDIT_SEARCH_PARAMS } from '../audit/search.js';
 
 const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type',
   'create', 'search-type'];
@@ -24,7 +25,28 @@ const DOCUMENTATION = [
   'Conditional criteria accept any search parameter; result parameters (_include, _sort, ...) are refused with 400.',
 ].join('\n\n');
 
+/** AuditEvent is append-only and searched over its own table (src/interactions/audit-event.ts, issue #6). */
+function auditEventEntry(search?: SearchCapability) {
+  const supported = new Set(AUDIT_SEARCH_PARAMS);
+  return {
+    type: 'AuditEvent',
+    profile: 'http://hl7.org/fhir/StructureDefinition/AuditEvent',
+    documentation: 'Written by the server for every interaction; append-only (update, patch and delete answer 405). ' +
+      'Reading needs an AuditEvent scope of its own; clients may create (client-reported) events only with system/AuditEvent.client-reported.',
+    interaction: (['read', 'vread', 'create', 'search-type'] as const).map((code) => ({ code })),
+    versioning: 'no-version',
+    readHistory: false,
+    updateCreate: false,
+    conditionalCreate: false,
+    conditionalUpdate: false,
+    conditionalDelete: 'not-supported',
+    searchParam: (search?.searchParam ?? []).filter((p) => supported.has(p.name)),
+    operation: operationsForType('AuditEvent').filter((o) => o.types !== '*').map((o) => ({ name: o.name, definition: o.definition })),
+  };
+}
+
 function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionCode>, search?: SearchCapability) {
+  if (type === 'AuditEvent') return auditEventEntry(search);
   return {
     type,
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,

@@ -315,3 +315,17 @@ t.test('auditor search parameters', async (t) => {
   t.equal((await s.request('GET', 'AuditEvent?bogus=1', { headers: { ...asAuditor.headers, prefer: 'handling=strict' } })).statusCode, 400);
   t.equal((await s.request('GET', "AuditEvent?patient=Patient/p1'--", asAuditor)).statusCode, 400, 'injection attempt is a 400');
 });
+
+t.test('the CapabilityStatement describes AuditEvent as it is served', async (t) => {
+  const cs = (await s.request('GET', 'metadata', { auth: false })).json();
+  const entry = cs.rest[0].resource.find((r: Json) => r.type === 'AuditEvent');
+  t.same(entry.interaction.map((i: Json) => i.code).sort(), ['create', 'read', 'search-type', 'vread']);
+  t.equal(entry.conditionalDelete, 'not-supported');
+  const names = entry.searchParam.map((p: Json) => p.name);
+  for (const name of ['date', 'patient', 'agent', 'entity', 'entity-type', 'action', 'type', 'subtype', 'outcome', 'source', 'address']) {
+    t.ok(names.includes(name), `searchParam ${name}`);
+  }
+  t.notOk(names.includes('agent-name'), 'only what the audit search implements');
+  t.same(entry.operation.map((o: Json) => o.name), ['verify-chain']);
+  t.equal((await s.request('POST', 'AuditEvent/$reindex', asAuditor)).statusCode, 404);
+});
