@@ -46,12 +46,15 @@ async function readEvent(deps: Deps, ctx: Context, r: Route): Promise<FhirResult
   return { status: 200, body: event, etag: etag(1), lastModified: lastUpdated, contentLocation: `${ctx.base}/AuditEvent/${event.id}/_history/1` };
 }
 
-async function search(deps: Deps, ctx: Context, req: FhirRequest): Promise<FhirResult> {
+/** Type-level search, or the Patient compartment's AuditEvents (`Patient/[id]/AuditEvent`, by the `patient` parameter). */
+async function search(deps: Deps, ctx: Context, req: FhirRequest, compartment?: string): Promise<FhirResult> {
   const patient = auditPatient(ctx, 's');
   const options = { base: ctx.base, strict: isStrict(req.headers.prefer), defaultCount: deps.config.defaultPageSize,
     maxCount: deps.config.maxPageSize, tokens: deps.pageTokens, ...(patient ? { patient } : {}) };
   const q = parseAuditQuery(searchParams(req), options);
-  return { status: 200, body: await searchAuditEvents(ctx.tx ?? deps.db, ctx.tenant.schema, 'AuditEvent', q, options) };
+  if (compartment) q.where.push(...parseAuditQuery([['patient', `Patient/${compartment}`]], options).where.slice(0, 1));
+  const path = compartment ? `Patient/${compartment}/AuditEvent` : 'AuditEvent';
+  return { status: 200, body: await searchAuditEvents(ctx.tx ?? deps.db, ctx.tenant.schema, path, q, options) };
 }
 
 /** A client's own AuditEvent: validated, given our id, meta and receipt time (its own time kept in an extension). */
@@ -78,6 +81,7 @@ export function auditEventInteraction(deps: Deps, ctx: Context, req: FhirRequest
   switch (r.code) {
     case 'read': case 'vread': return readEvent(deps, ctx, r);
     case 'search-type': return search(deps, ctx, req);
+    case 'search-compartment': return search(deps, ctx, req, r.id);
     case 'create': return create(deps, ctx, req);
     case 'operation':
       // type-level operations on every type ($reindex) do not apply to the audit table

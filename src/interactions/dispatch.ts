@@ -54,7 +54,9 @@ export const implemented = (): ReadonlySet<InteractionCode> => new Set(Object.ke
 async function routeAndRun(deps: Deps, ctx: Context, req: FhirRequest): Promise<FhirResult> {
   const r = route(deps.defs, req);
   if (ctx.trail) ctx.trail.route = r;
-  if (r.type === 'AuditEvent') return auditEventInteraction(deps, ctx, req, r);
+  if (r.type === 'AuditEvent' || (r.code === 'search-compartment' && r.target === 'AuditEvent')) {
+    return auditEventInteraction(deps, ctx, req, r);
+  }
   const handler = HANDLERS[r.code];
   if (!handler) throw methodNotAllowed(`The ${r.code} interaction is not supported`);
   if (ctx.access) checkRoute(ctx.access, r);

@@ -329,3 +329,13 @@ t.test('the CapabilityStatement describes AuditEvent as it is served', async (t)
   t.same(entry.operation.map((o: Json) => o.name), ['verify-chain']);
   t.equal((await s.request('POST', 'AuditEvent/$reindex', asAuditor)).statusCode, 404);
 });
+
+t.test('Patient/[id]/AuditEvent is that patient\'s audit trail', async (t) => {
+  const res = await s.request('GET', 'Patient/p2/AuditEvent?_count=1000', asAuditor);
+  t.equal(res.statusCode, 200);
+  const entries = res.json().entry;
+  t.ok(entries.length > 0);
+  for (const e of entries) t.ok(e.resource.entity.some((x: Json) => x.what?.reference === 'Patient/p2'));
+  t.match(res.json().link[0].url, /\/Patient\/p2\/AuditEvent/);
+  t.equal((await s.request('GET', 'Patient/p2/AuditEvent')).statusCode, 403, 'needs the audit scope');
+});
