@@ -4,10 +4,12 @@
  * server's back, as a superuser would (triggers off).
  */
 import t from 'tap';
-import { sealAll, sealTenant } from '../../src/audit/schedule.js';
+import { sealTenant } from '../../src/audit/schedule.js';
 import { ident, sql } from '../../src/db/sql.js';
 import { findTenant, schemaFor } from '../../src/storage/tenants.js';
-import { startServer } from '../helpers/server.js';
+import { startServer, usingPostgres } from '../helpers/server.js';
+import { sealEverything } from '../helpers/audit.js';
+import { auditEvent, dcm } from '../../src/audit/event.js';
 
 const SECRET = 'seal-secret-for-tests-0123456789';
 const s = await startServer(t, { HEARTH_AUDIT_SEAL_SECRET: SECRET });
@@ -37,7 +39,7 @@ for (let i = 0; i < 5; i++) {
 }
 
 t.test('the database refuses UPDATE, DELETE and TRUNCATE of audit rows and seals', async (t) => {
-  await sealTenant(s.deps.db, tenant, SECRET);
+  await sealEverything(s.deps.db, tenant, SECRET);
   for (const statement of [
     sql`UPDATE ${ident(schema)}.audit_event SET outcome = '0'`,
     sql`DELETE FROM ${ident(schema)}.audit_event`,
@@ -50,7 +52,7 @@ t.test('the database refuses UPDATE, DELETE and TRUNCATE of audit rows and seals
 });
 
 t.test('seals cover every event once; verification passes; $verify-chain needs an auditor scope', async (t) => {
-  await sealAll(s.deps);
+  await sealEverything(s.deps.db, tenant, SECRET);
   let r = await verify();
   t.equal(r.verified, true, r.message);
   t.equal(r.signed, true);
@@ -59,7 +61,7 @@ t.test('seals cover every event once; verification passes; $verify-chain needs a
   t.equal(r.events + 1, n, 'every event was sealed but the $verify-chain request, recorded once it had answered');
   r = await verify();
   t.equal(r.unsealed, 1, 'the first $verify-chain request waits for the next seal');
-  await sealAll(s.deps);
+  await sealEverything(s.deps.db, tenant, SECRET);
   r = await verify();
   t.equal(r.verified, true);
   t.equal(r.unsealed, 0);
@@ -71,7 +73,7 @@ t.test('seals cover every event once; verification passes; $verify-chain needs a
 });
 
 t.test('an event edited by a superuser is named by $verify-chain', async (t) => {
-  await sealAll(s.deps);
+  await sealEverything(s.deps.db, tenant, SECRET);
   const [victim] = await s.deps.db.query<{ seq: number; id: string }>(sql`SELECT seq, id::text AS id FROM ${ident(schema)}.audit_event
     WHERE action = 'R' ORDER BY seq LIMIT 1 OFFSET 2`);
   await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content, '{outcome}', '"4"') WHERE seq = ${victim!.seq}`);
@@ -93,7 +95,7 @@ t.test('a deleted event and a forged seal are found', async (t) => {
   const tenant2 = (await findTenant(s2.deps.db, s2.slug))!;
   const auditor2 = { headers: { authorization: `Bearer ${await s2.token('system/AuditEvent.rs')}` } };
   for (let i = 0; i < 4; i++) await s2.request('GET', `Patient/x${i}`);
-  await sealTenant(s2.deps.db, tenant2, SECRET);
+  await sealEverything(s2.deps.db, tenant2, SECRET);
   const check = async () => Object.fromEntries((await s2.request('GET', 'AuditEvent/$verify-chain', auditor2)).json()
     .parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString]));
   t.equal((await check()).verified, true);
@@ -122,7 +124,37 @@ t.test('sealing twice with nothing new writes no empty seal', async (t) => {
   const s3 = await startServer(t);
   const tenant3 = (await findTenant(s3.deps.db, s3.slug))!;
   await s3.request('GET', 'Patient/none');
-  const first = await sealTenant(s3.deps.db, tenant3, undefined);
-  t.equal(first?.events, 1);
+  await sealEverything(s3.deps.db, tenant3);
+  const [{ n }] = await s3.deps.db.query<{ n: number }>(sql`SELECT sum(events)::int AS n FROM ${ident(schemaFor(s3.slug))}.audit_seal`) as [{ n: number }];
+  t.equal(n, 1);
   t.equal(await sealTenant(s3.deps.db, tenant3, undefined), undefined);
+});
+
+t.test('an event whose transaction commits after a seal is sealed by the next one, not lost in a gap', async (t) => {
+  const s4 = await startServer(t);
+  const schema4 = schemaFor(s4.slug);
+  const tenant4 = (await findTenant(s4.deps.db, s4.slug))!;
+  const event = auditEvent({ type: dcm('110100', 'Application Activity'), subtype: [], action: 'E', pattern: 'Query',
+    actor: {}, request: { requestId: 'late', address: '127.0.0.1', method: 'GET', url: s4.url }, base: s4.url,
+    outcome: { status: 200 }, entities: [], recorded: new Date() });
+  await s4.request('GET', 'Patient/early');
+  if (usingPostgres()) {
+    // The event's transaction is still open while a seal is made on another connection.
+    await s4.deps.db.transaction(async (tx) => {
+      await s4.deps.audit.insert(tx, schema4, [event]);
+      await s4.request('GET', 'Patient/meanwhile'); // commits after the open transaction began
+      const sealed = await sealTenant(s4.deps.db, tenant4, undefined);
+      t.equal(sealed, undefined, 'nothing at or after the oldest open transaction is sealed');
+    });
+  } else {
+    // PGlite is one session: a transaction blocks every other statement, so no seal can run while it is open.
+    await s4.deps.db.transaction((tx) => s4.deps.audit.insert(tx, schema4, [event]));
+  }
+  await sealEverything(s4.deps.db, tenant4);
+  const [{ n }] = await s4.deps.db.query<{ n: number }>(sql`SELECT sum(events)::int AS n FROM ${ident(schema4)}.audit_seal`) as [{ n: number }];
+  t.equal(n, usingPostgres() ? 3 : 2, 'the late event is in a later seal');
+  const check = Object.fromEntries((await s4.request('GET', 'AuditEvent/$verify-chain', { headers: {
+    authorization: `Bearer ${await s4.token('system/AuditEvent.rs')}` } })).json().parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger]));
+  t.equal(check.verified, true);
+  t.equal(check.events, usingPostgres() ? 3 : 2);
 });

@@ -8,12 +8,13 @@ import path from 'node:path';
 import t from 'tap';
 import { auditEvent, dcm } from '../../src/audit/event.js';
 import { getRetention, setRetention } from '../../src/audit/retention.js';
-import { retainAll, sealTenant } from '../../src/audit/schedule.js';
+import { retainAll } from '../../src/audit/schedule.js';
 import { ensurePartitions, monthStart, partitionName } from '../../src/audit/store.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { ident, sql } from '../../src/db/sql.js';
 import { findTenant, schemaFor } from '../../src/storage/tenants.js';
 import { startServer } from '../helpers/server.js';
+import { sealEverything } from '../helpers/audit.js';
 
 const archive = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-audit-archive-'));
 t.teardown(() => fs.rmSync(archive, { recursive: true, force: true }));
@@ -39,7 +40,7 @@ t.test('an unsealed expired partition waits; once sealed it is archived with its
   await eventsAt(old, 5);
   await eventsAt(recent, 3);
   t.same(await retainAll(s.deps, now), [], 'unsealed events are never dropped');
-  await sealTenant(s.deps.db, tenant, undefined);
+  await sealEverything(s.deps.db, tenant);
   const archived = (await retainAll(s.deps, now)).filter((a) => a.file.includes(s.slug) && a.events > 0);
   t.equal(archived.length, 1, 'one expired partition holds events (the empty ones are archived as empty)');
   t.equal(archived[0]!.partition, partitionName(old));
@@ -58,14 +59,14 @@ t.test('an unsealed expired partition waits; once sealed it is archived with its
     WHERE subtype && ARRAY['audit-archive']`);
   t.equal(purge.length, 1, 'the purge is itself audited');
   t.match(purge[0]!.content.outcomeDesc, /Archived 5 AuditEvent/);
-  await sealTenant(s.deps.db, tenant, undefined);
+  await sealEverything(s.deps.db, tenant);
   const report = await verifyChain(s.deps.db, schema, undefined);
   t.equal(report.verified, true, report.message);
 });
 
 t.test('retention is per tenant', async (t) => {
   await setRetention(s.deps.db, tenant, 1);
-  await sealTenant(s.deps.db, tenant, undefined);
+  await sealEverything(s.deps.db, tenant);
   const archived = (await retainAll(s.deps, now)).filter((a) => a.file.includes(s.slug) && a.events > 0);
   t.same(archived.map((a) => a.partition), [partitionName(recent)], 'the two-month-old partition goes under a one-month period');
   t.equal(await getRetention(s.deps.db, tenant), 1);

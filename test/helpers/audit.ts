@@ -1,0 +1,22 @@
+/** Test helpers for the audit trail. */
+import { sealTenant } from '../../src/audit/schedule.js';
+import { lastSeal } from '../../src/audit/chain.js';
+import type { Db } from '../../src/db/db.js';
+import { ident, sql } from '../../src/db/sql.js';
+import type { Tenant } from '../../src/storage/tenants.js';
+
+/**
+ * Seals until every committed event is sealed. A seal stops below the oldest transaction still open anywhere in the
+ * cluster, so while other test files run against the same PostgreSQL it may take a few rounds.
+ */
+export async function sealEverything(db: Db, tenant: Tenant, secret?: string): Promise<void> {
+  for (let round = 0; round < 200; round++) {
+    await sealTenant(db, tenant, secret);
+    const seal = await lastSeal(db, tenant.schema);
+    const [{ n }] = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(tenant.schema)}.audit_event
+      WHERE xid >= ${seal?.xid_to ?? '0'}::xid8`) as [{ n: number }];
+    if (n === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('events stayed unsealed: a transaction is held open somewhere');
+}
