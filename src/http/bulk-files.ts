@@ -4,7 +4,6 @@
  * token must be valid (401) and belong to the client that kicked the export off (anyone else: 404). Each request,
  * answered or refused, has its AuditEvent durable before the answer (audit-event.md §4.5).
  */
-import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor, Outcome } from '../audit/event.js';
@@ -96,7 +95,7 @@ async function download(deps: Deps, req: Req, reply: FastifyReply, seen: Seen): 
   const range = req.headers.range;
   const opened = await exportStore(deps.config).read(tenant.slug, job.id, file.name, (size) => byteRange(range, size));
   if (!opened) throw new FhirError(404, 'not-found', `Export ${job.id} has no file ${file.name}`);
-  const discard = () => (opened.stream as Readable).destroy();
+  const discard = () => opened.stream.destroy();
   reply.header('Access-Control-Expose-Headers', EXPOSE).header('Accept-Ranges', 'bytes').type('application/fhir+ndjson');
   if (opened.range) {
     const { start, end } = opened.range;
