@@ -18,7 +18,7 @@ import type { AuthServices } from './auth/tokens.js';
 import type { Db } from './db/db.js';
 import { DataDirLockedError, openDb } from './db/open.js';
 import { type Definitions, loadDefinitions } from './fhir/definitions.js';
-import { type AdminTarget, clientView, issueLocalToken, openLaunch, registerClient, registerUser } from './http/admin.js';
+import { type AdminTarget, auditSettings, clientView, issueLocalToken, openLaunch, registerClient, registerUser } from './http/admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
 import { FhirError, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './auth/clients.js';
@@ -31,6 +31,7 @@ const USAGE = `Usage: hearth <command>
   tenant create <slug>      create a tenant (its own schema and FHIR base /fhir/<slug>)
   tenant list               list tenants
   tenant delete <slug>      drop a tenant and all its data
+  tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
   user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--tenant T]
   client create --name N --type public|confidential|backend [--redirect-uri U]... [--scope "..."]
                 [--jwks-file F | --jwks-uri U] [--launch-uri U] [--tenant T]
@@ -135,6 +136,13 @@ async function tenant(args: string[]) {
   } else if (sub === 'delete' && slug) {
     await withDb((db) => deleteTenant(db, slug));
     process.stdout.write(`deleted tenant ${slug}\n`);
+  } else if (sub === 'audit-retention' && slug) {
+    const months = args[2];
+    if (months !== undefined && !/^\d+$/.test(months)) throw new UsageError('give the retention period in whole months');
+    const body = months !== undefined ? { retention_months: Number(months) } : undefined;
+    const out = await runAdmin({ method: body ? 'PUT' : 'GET', path: tenantPath(slug, 'audit'), ...(body ? { body } : {}),
+      direct: onTenant(slug, auditSettings, body) });
+    print([['retention_months', out.retention_months]]);
   } else {
     throw new UsageError();
   }
@@ -144,7 +152,7 @@ async function tenant(args: string[]) {
 
 type Json = Record<string, unknown>;
 interface Direct { db: Db; auth: AuthServices; config: Config }
-interface AdminCall { method: 'GET' | 'POST' | 'DELETE'; path: string; body?: Json; direct: (d: Direct) => Promise<unknown> }
+interface AdminCall { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; path: string; body?: Json; direct: (d: Direct) => Promise<unknown> }
 
 /**
  * Where the running server's admin API is. The default names localhost, not 127.0.0.1: a token's aud is the FHIR base

@@ -146,7 +146,7 @@ export function tokenEvent(code: 'token-issued' | 'token-refused' | 'token-revok
 // ---- the admin API ----
 
 export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
-  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused';
+  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -158,9 +158,11 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'launch-create': dcm('110132', 'Use of Restricted Function'),
   'local-token': dcm('110132', 'Use of Restricted Function'),
   'admin-refused': dcm('110132', 'Use of Restricted Function'),
+  'audit-retention': dcm('110131', 'Software Configuration'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
-  'client-delete': 'D', 'user-create': 'C', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E' };
+  'client-delete': 'D', 'user-create': 'C', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
+  'audit-retention': 'U' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {

@@ -16,6 +16,7 @@ import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenants } from '../storage/tenants.js';
 import { audited, auditRefused, clientNamed, keyNamed, launchNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
+import { getRetention, setRetention } from '../audit/retention.js';
 
 function tokensEqual(a: string, b: string): boolean {
   const ha = crypto.createHash('sha256').update(a).digest();
@@ -29,6 +30,20 @@ function authorize(deps: Deps, req: FastifyRequest): void {
   const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
   if (!m) throw unauthorized('A bearer token is required');
   if (!tokensEqual(m[1]!, expected)) throw unauthorized('The bearer token is not valid');
+}
+
+/** The tenant's audit settings; a body `{ "retention_months": n }` changes the retention period (issue #6 §7). */
+export async function auditSettings(t: AdminTarget, body: unknown): Promise<{ retention_months: number }> {
+  if (body !== undefined) {
+    const b = jsonObject(body);
+    onlyFields(b, ['retention_months']);
+    const months = b.retention_months;
+    if (typeof months !== 'number' || !Number.isInteger(months) || months < 1 || months > 1200) {
+      throw badRequest('retention_months must be a whole number of months from 1 to 1200');
+    }
+    await setRetention(t.db, t.tenant, months);
+  }
+  return { retention_months: await getRetention(t.db, t.tenant) };
 }
 
 const view = (t: Tenant) => ({ slug: t.slug, schema: t.schema, createdAt: t.createdAt?.toISOString() });
@@ -211,6 +226,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.post<SlugParams>('/admin/tenants/:slug/tokens', async (req, reply) => reply.header('Cache-Control', 'no-store').send(
     await audited(deps, req, 'local-token', req.params.slug, async () => issueLocalToken(await target(req), req.body),
       (r) => tokenNamed(r?.access_token))));
+  app.get<SlugParams>('/admin/tenants/:slug/audit', async (req) => auditSettings(await target(req), undefined));
+  app.put<SlugParams>('/admin/tenants/:slug/audit', async (req) => audited(deps, req, 'audit-retention', req.params.slug,
+    async () => auditSettings(await target(req), jsonObject(req.body)), () => tenantNamed(req.params.slug)));
   // Signing keys are the server's, not a tenant's: recorded in tenant default.
   app.post('/admin/keys/rotate', async (req) => ({ kid: await audited(deps, req, 'key-rotate', 'default', () => deps.auth.keys.rotate(),
     keyNamed) }));

@@ -71,3 +71,20 @@ t.test('retention is per tenant', async (t) => {
   t.same(archived.map((a) => a.partition), [partitionName(recent)], 'the two-month-old partition goes under a one-month period');
   t.equal(await getRetention(s.deps.db, tenant), 1);
 });
+
+t.test('operators set the period through the admin API (audited)', async (t) => {
+  const admin = { authorization: 'Bearer test-admin-token-0123456789' };
+  const put = await s.request('PUT', `/admin/tenants/${s.slug}/audit`, { headers: admin, body: { retention_months: 120 } });
+  t.equal(put.statusCode, 200, put.body);
+  t.same(put.json(), { retention_months: 120 });
+  t.same((await s.request('GET', `/admin/tenants/${s.slug}/audit`, { headers: admin })).json(), { retention_months: 120 });
+  t.equal(await getRetention(s.deps.db, tenant), 120);
+  for (const body of [{ retention_months: 0 }, { retention_months: 'six years' }, { months: 3 }]) {
+    t.equal((await s.request('PUT', `/admin/tenants/${s.slug}/audit`, { headers: admin, body })).statusCode, 400, JSON.stringify(body));
+  }
+  t.equal((await s.request('PUT', `/admin/tenants/${s.slug}/audit`, { body: { retention_months: 1 } })).statusCode, 401);
+  t.equal(await getRetention(s.deps.db, tenant), 120, 'refused changes change nothing');
+  const events = await s.deps.db.query<{ outcome: string }>(sql`SELECT outcome FROM ${ident(schema)}.audit_event
+    WHERE subtype && ARRAY['audit-retention'] ORDER BY seq`);
+  t.same(events.map((e) => e.outcome), ['0', '4', '4', '4'], 'each change and each refused change is audited');
+});
