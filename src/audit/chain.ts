@@ -18,8 +18,8 @@ interface EventRow { seq: number | string; xid: string; recorded: Date | string;
 
 export interface SealRow {
   seal_no: number | string;
-  xid_from: string;
-  xid_to: string;
+  xid_from: string | number;
+  xid_to: string | number;
   events: number;
   seqs: (number | string)[];
   digests: Buffer | Uint8Array;
@@ -37,7 +37,7 @@ export function sealHash(prevHash: string, digests: Buffer): string {
   return crypto.createHash('sha256').update(prevHash).update(digests).digest('hex');
 }
 
-export function sealMac(secret: string | undefined, s: { seal_no: number | string; xid_from: string; xid_to: string; events: number; hash: string }): string | null {
+export function sealMac(secret: string | undefined, s: { seal_no: number | string; xid_from: string | number; xid_to: string | number; events: number; hash: string }): string | null {
   if (!secret) return null;
   return crypto.createHmac('sha256', secret).update(`${s.seal_no}|${s.xid_from}|${s.xid_to}|${s.events}|${s.hash}`).digest('hex');
 }
@@ -53,8 +53,8 @@ export async function eachEvent(tx: Queryable, schema: string, from: string, to:
   let after: [string, string] | undefined;
   for (;;) {
     const rows = await tx.query<EventRow>(sql`SELECT seq, xid::text AS xid, recorded, to_jsonb(e)::text AS row
-      FROM ${ident(schema)}.audit_event e WHERE xid >= ${from}::xid8 ${to !== undefined ? sql`AND xid < ${to}::xid8` : sql``}
-      ${after ? sql`AND (xid, seq) > (${after[0]}::xid8, ${after[1]}::bigint)` : sql``}
+      FROM ${ident(schema)}.audit_event e WHERE xid >= ${from}::bigint ${to !== undefined ? sql`AND xid < ${to}::bigint` : sql``}
+      ${after ? sql`AND (xid, seq) > (${after[0]}::bigint, ${after[1]}::bigint)` : sql``}
       ORDER BY xid, seq LIMIT ${BATCH}`);
     for (const r of rows) if (onRow(r) === false) return;
     if (rows.length < BATCH) return;
@@ -77,7 +77,7 @@ export interface SealResult { sealNo: number; events: number }
 export async function sealOnce(tx: Queryable, schema: string, secret: string | undefined): Promise<SealResult | undefined> {
   await utc(tx);
   const last = await lastSeal(tx, schema);
-  const from = last?.xid_to ?? '0';
+  const from = String(last?.xid_to ?? '0');
   // Every transaction below the snapshot's xmin has ended: its events are final (committed or never visible).
   const [{ horizon }] = await tx.query<{ horizon: string }>(sql`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`) as [{ horizon: string }];
   if (BigInt(horizon) <= BigInt(from)) return undefined;
@@ -107,7 +107,7 @@ export async function sealOnce(tx: Queryable, schema: string, secret: string | u
   const mac = sealMac(secret, { seal_no: sealNo, xid_from: from, xid_to: to, events: digests.length, hash });
   await tx.query(sql`INSERT INTO ${ident(schema)}.audit_seal (seal_no, xid_from, xid_to, events, seqs, digests,
       first_recorded, last_recorded, prev_hash, hash, mac)
-    VALUES (${sealNo}, ${from}::xid8, ${to}::xid8, ${digests.length}, ${seqs}::bigint[], ${all}, ${first ?? null},
+    VALUES (${sealNo}, ${from}::bigint, ${to}::bigint, ${digests.length}, ${seqs}::bigint[], ${all}, ${first ?? null},
       ${lastRecorded ?? null}, ${prevHash}, ${hash}, ${mac})`);
   return { sealNo, events: digests.length };
 }

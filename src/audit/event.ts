@@ -140,6 +140,25 @@ export interface EventSpec {
   recorded: Date;
 }
 
+/**
+ * A UUIDv7 (RFC 9562) whose 48-bit timestamp is `at`: an AuditEvent's id carries its `recorded` instant, so a read by
+ * id finds the partition and the primary key without an index on id.
+ */
+export function auditId(at: Date): string {
+  const b = crypto.randomBytes(16);
+  b.writeUIntBE(at.getTime(), 0, 6);
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The instant inside an id made by auditId; undefined for any other id. */
+export function auditIdInstant(id: string): Date | undefined {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(id)) return undefined;
+  return new Date(parseInt(id.replace(/-/g, '').slice(0, 12), 16));
+}
+
 /** One AuditEvent resource; the id is assigned here so the stored row and the resource agree. */
 export function auditEvent(s: EventSpec): Resource {
   const failed = s.outcome.status >= 400;
@@ -149,7 +168,7 @@ export function auditEvent(s: EventSpec): Resource {
   const patient = s.entities.some((e) => (e.role as Coding | undefined)?.code === '1');
   const recorded = s.recorded.toISOString();
   return {
-    resourceType: 'AuditEvent', id: crypto.randomUUID(),
+    resourceType: 'AuditEvent', id: auditId(s.recorded),
     meta: { versionId: '1', lastUpdated: recorded,
       ...(s.profile ? { profile: [`${BALP}/StructureDefinition/IHE.BasicAudit.${patient ? 'Patient' : ''}${s.profile}`] } : {}) },
     ...(contained ? { contained } : {}),

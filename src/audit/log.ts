@@ -25,12 +25,20 @@ function newBatch(): Batch {
   return { items: [], done, resolve, reject };
 }
 
+/** Commits in flight at once: PostgreSQL overlaps them; PGlite is one session, where more would only queue. */
+const IN_FLIGHT: Record<Db['kind'], number> = { postgres: 4, pglite: 1 };
+
 export class AuditLog {
   private next: Batch | undefined;
-  private flushing: Promise<void> | undefined;
+  private inFlight = 0;
+  private idle: Promise<void> = Promise.resolve();
+  private settle: () => void = () => undefined;
+  private readonly maxInFlight: number;
 
   /** enabled=false only for measuring what auditing costs (HEARTH_AUDIT=off; the benchmark's baseline). */
-  constructor(private readonly db: Db, readonly enabled: boolean, readonly now: () => Date = () => new Date()) {}
+  constructor(private readonly db: Db, readonly enabled: boolean, readonly now: () => Date = () => new Date()) {
+    this.maxInFlight = IN_FLIGHT[db.kind] ?? 1;
+  }
 
   /** Inserts events in the given transaction: they commit, or roll back, with it. */
   async insert(tx: Queryable, schema: string, events: Resource[], clientReported = false): Promise<void> {
@@ -38,37 +46,52 @@ export class AuditLog {
     await insertAuditRows(tx, schema, events.map((e) => auditRow(e, clientReported)));
   }
 
-  /** Resolves once the events are committed, together with whatever other requests recorded meanwhile. */
+  /**
+   * Resolves once the events are committed, together with whatever other requests recorded meanwhile: events join
+   * the batch that has not started yet, and a batch starts as soon as fewer than the allowed commits are in flight.
+   */
   record(schema: string, events: Resource[]): Promise<void> {
     if (!this.enabled || events.length === 0) return Promise.resolve();
     const batch = this.next ??= newBatch();
     batch.items.push({ schema, events });
-    if (!this.flushing) this.flushing = this.drain();
+    if (this.inFlight < this.maxInFlight && !this.scheduled) this.schedule();
     return batch.done;
   }
 
-  /** Commits batches one after another; requests arriving during a commit join the next one. */
-  private async drain(): Promise<void> {
-    await Promise.resolve(); // let the requests of this tick join the first batch
-    while (this.next) {
+  private scheduled = false;
+
+  /** Starts the pending batch on the next tick, so that the requests of this tick share it. */
+  private schedule(): void {
+    this.scheduled = true;
+    if (this.inFlight === 0) this.idle = new Promise((resolve) => { this.settle = resolve; });
+    setImmediate(() => {
+      this.scheduled = false;
       const batch = this.next;
+      if (!batch) return;
       this.next = undefined;
-      try {
-        await this.db.transaction(async (tx) => {
-          const bySchema = new Map<string, Resource[]>();
-          for (const { schema, events } of batch.items) bySchema.set(schema, [...(bySchema.get(schema) ?? []), ...events]);
-          for (const [schema, events] of bySchema) await insertAuditRows(tx, schema, events.map((e) => auditRow(e, false)));
-        });
-        batch.resolve();
-      } catch (e) {
-        batch.reject(e);
-      }
+      this.inFlight++;
+      void this.commit(batch).finally(() => {
+        this.inFlight--;
+        if (this.next && !this.scheduled && this.inFlight < this.maxInFlight) this.schedule();
+        else if (this.inFlight === 0 && !this.scheduled) this.settle();
+      });
+    });
+  }
+
+  /** One INSERT per tenant schema: each statement commits on its own, so a batch costs one round trip per schema. */
+  private async commit(batch: Batch): Promise<void> {
+    try {
+      const bySchema = new Map<string, Resource[]>();
+      for (const { schema, events } of batch.items) bySchema.set(schema, [...(bySchema.get(schema) ?? []), ...events]);
+      await Promise.all([...bySchema].map(([schema, events]) => insertAuditRows(this.db, schema, events.map((e) => auditRow(e, false)))));
+      batch.resolve();
+    } catch (e) {
+      batch.reject(e);
     }
-    this.flushing = undefined;
   }
 
   /** Waits for every event recorded so far (graceful shutdown). */
   async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
+    while (this.next || this.inFlight > 0 || this.scheduled) await this.idle;
   }
 }

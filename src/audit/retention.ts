@@ -46,7 +46,7 @@ async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: 
   const part = sql`${ident(schema)}.${ident(p.name)}`;
   const seal = await lastSeal(db, schema);
   const [{ unsealed }] = await db.query<{ unsealed: number | string }>(sql`SELECT count(*) AS unsealed FROM ${part}
-    WHERE xid >= ${seal?.xid_to ?? '0'}::xid8`) as [{ unsealed: number | string }];
+    WHERE xid >= ${String(seal?.xid_to ?? '0')}::bigint`) as [{ unsealed: number | string }];
   if (Number(unsealed) > 0) return undefined;
   const file = path.join(dir, tenant.slug, `${p.name}.ndjson`);
   let events = 0;

@@ -13,6 +13,7 @@ import { pointMatch } from '../search/compile/date.js';
 import { splitUnescaped, unescape } from '../search/escape.js';
 import { parseDateValue } from '../search/parse-value.js';
 import { referenceKey } from './columns.js';
+import { auditIdInstant } from './event.js';
 
 const AGENT_TYPES = ['Practitioner', 'PractitionerRole', 'Organization', 'Device', 'Patient', 'RelatedPerson'];
 
@@ -51,7 +52,11 @@ function compileString(col: string, values: string[], modifier: string | undefin
 const dates: Compile = (values, name) => sql`(${join(values.map((v) => pointMatch(sql`recorded`, parseDateValue(v, name))), ' OR ')})`;
 
 const PARAMS: Record<string, Compile> = {
-  _id: (values) => sql`id::text = ANY(${values.map(unescape)}::text[])`,
+  // ids carry their recorded instant (event.ts auditId): each becomes a primary-key lookup
+  _id: (values) => {
+    const keys = values.map(unescape).flatMap((id) => { const at = auditIdInstant(id); return at ? [sql`(recorded = ${at} AND id = ${id}::uuid)`] : []; });
+    return keys.length ? sql`(${join(keys, ' OR ')})` : sql`false`;
+  },
   _lastUpdated: dates,
   date: dates,
   type: tokens('type'),

@@ -3,6 +3,7 @@ import type { Db, Queryable } from '../db/db.js';
 import { ident, raw, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import type { AuditRow } from './columns.js';
+import { auditIdInstant } from './event.js';
 
 /** Column list and types of jsonb_to_recordset, in one place so the INSERT and the record type agree. */
 const COLUMNS: [keyof AuditRow, string][] = [
@@ -21,12 +22,12 @@ export async function insertAuditRows(q: Queryable, schema: string, rows: AuditR
     SELECT ${NAMES} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${RECORD})`);
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
+/** By id: the id's timestamp is the row's `recorded`, the partition key (store.ts has no index on id). */
 export async function readAuditEvent(q: Queryable, schema: string, id: string): Promise<Resource | undefined> {
-  if (!UUID.test(id)) return undefined;
+  const at = auditIdInstant(id);
+  if (!at) return undefined;
   const rows = await q.query<{ content: Resource }>(
-    sql`SELECT content FROM ${ident(schema)}.audit_event WHERE id = ${id}::uuid LIMIT 1`);
+    sql`SELECT content FROM ${ident(schema)}.audit_event WHERE recorded = ${at} AND id = ${id}::uuid LIMIT 1`);
   return rows[0]?.content;
 }
 

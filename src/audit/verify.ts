@@ -33,7 +33,7 @@ async function checkEvents(tx: Queryable, schema: string, seal: SealRow): Promis
   let i = 0;
   let found: SealCheck = {};
   const all: Buffer[] = [];
-  await eachEvent(tx, schema, seal.xid_from, seal.xid_to, (r) => {
+  await eachEvent(tx, schema, String(seal.xid_from), String(seal.xid_to), (r) => {
     const seq = Number(r.seq);
     const digest = eventDigest(r.row);
     all.push(digest);
@@ -86,8 +86,8 @@ export function verifyChain(db: Db, schema: string, secret: string | undefined):
         const no = Number(seal.seal_no);
         if (no !== after + 1) return fail(seal, `seal ${after + 1} is missing`);
         if (seal.prev_hash !== (prev?.hash ?? GENESIS)) return fail(seal, 'it does not link to the previous seal');
-        if (prev && seal.xid_from !== prev.xid_to) return fail(seal, 'its range does not start where the previous seal ended');
-        if (!prev && after === 0 && seal.xid_from !== '0') return fail(seal, 'the first seal does not start the chain');
+        if (prev && String(seal.xid_from) !== String(prev.xid_to)) return fail(seal, 'its range does not start where the previous seal ended');
+        if (!prev && after === 0 && String(seal.xid_from) !== '0') return fail(seal, 'the first seal does not start the chain');
         const mac = sealMac(secret, seal);
         if (secret && seal.mac !== mac) return fail(seal, 'its signature (HMAC) is not valid');
         if (horizon && seal.first_recorded && new Date(seal.first_recorded) < horizon) {
@@ -104,7 +104,7 @@ export function verifyChain(db: Db, schema: string, secret: string | undefined):
       if (seals.length < SEAL_BATCH) break;
     }
     const [{ n }] = await tx.query<{ n: number | string }>(sql`SELECT count(*) AS n FROM ${ident(schema)}.audit_event
-      WHERE xid >= ${prev?.xid_to ?? '0'}::xid8`) as [{ n: number | string }];
+      WHERE xid >= ${String(prev?.xid_to ?? '0')}::bigint`) as [{ n: number | string }];
     report.unsealed = Number(n);
     report.message = `${report.seals} seal(s) and ${report.events} event(s) verified; ${report.unsealed} event(s) not sealed yet`;
     return report;

@@ -2,8 +2,8 @@
  * AuditEvent through the REST API (issue #6 §4, §6; audit-event.md §5): read and search over the audit table, create
  * only for clients holding the dedicated scope (marked client-reported), and no update, patch or delete (405).
  */
-import crypto from 'node:crypto';
 import { auditRow } from '../audit/columns.js';
+import { auditId } from '../audit/event.js';
 import { insertAuditRows, readAuditEvent } from '../audit/store.js';
 import { parseAuditQuery, searchAuditEvents } from '../audit/search.js';
 import { FhirError, insufficientScope, methodNotAllowed, notFound, versionNotFound } from '../errors.js';
@@ -65,7 +65,7 @@ async function create(deps: Deps, ctx: Context, req: FhirRequest): Promise<FhirR
   const body = checkResourceBody(deps, req.body, 'AuditEvent') as Resource & { recorded?: string; extension?: unknown[]; meta?: Record<string, unknown> };
   const now = deps.audit.now();
   const { id: _id, meta, ...rest } = body;
-  const event = { ...rest, resourceType: 'AuditEvent', id: crypto.randomUUID(),
+  const event = { ...rest, resourceType: 'AuditEvent', id: auditId(now),
     meta: { ...(meta ?? {}), versionId: '1', lastUpdated: now.toISOString(), tag: [...((meta?.tag as unknown[]) ?? []), CLIENT_REPORTED_TAG] },
     extension: [...(body.extension ?? []), ...(body.recorded ? [{ url: CLIENT_RECORDED, valueInstant: body.recorded }] : [])],
     recorded: now.toISOString() } as Resource;

@@ -138,6 +138,7 @@ t.test('an event whose transaction commits after a seal is sealed by the next on
     actor: {}, request: { requestId: 'late', address: '127.0.0.1', method: 'GET', url: s4.url }, base: s4.url,
     outcome: { status: 200 }, entities: [], recorded: new Date() });
   await s4.request('GET', 'Patient/early');
+  await sealEverything(s4.deps.db, tenant4);
   if (usingPostgres()) {
     // The event's transaction is still open while a seal is made on another connection.
     await s4.deps.db.transaction(async (tx) => {

@@ -14,7 +14,7 @@ export async function sealEverything(db: Db, tenant: Tenant, secret?: string): P
     await sealTenant(db, tenant, secret);
     const seal = await lastSeal(db, tenant.schema);
     const [{ n }] = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(tenant.schema)}.audit_event
-      WHERE xid >= ${seal?.xid_to ?? '0'}::xid8`) as [{ n: number }];
+      WHERE xid >= ${String(seal?.xid_to ?? '0')}::bigint`) as [{ n: number }];
     if (n === 0) return;
     await new Promise((r) => setTimeout(r, 50));
   }
