@@ -44,6 +44,12 @@ export async function migrateAll(db: Db, migrations: Deps['migrations']): Promis
   }
 }
 
+/** On PostgreSQL the audit group commits get a small pool of their own (src/audit/log.ts); PGlite is one session. */
+async function auditWriter(config: Config, db: Db): Promise<Db | undefined> {
+  if (db.kind !== 'postgres' || !config.databaseUrl || !config.auditEnabled) return undefined;
+  return openDb({ databaseUrl: config.databaseUrl, poolSize: 4 });
+}
+
 /** Opens the database, migrates it and loads the definitions. The caller owns deps.db and closes it. */
 export async function createDeps(config: Config, db?: Db): Promise<Deps> {
   const database = db ?? await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize });
@@ -58,7 +64,7 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
       writeHooks: [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))],
       pageTokens: new PageTokens(config.pageSecret),
       auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date() },
-      audit: new AuditLog(database, config.auditEnabled) };
+      audit: new AuditLog(database, config.auditEnabled, undefined, await auditWriter(config, database)) };
   } catch (e) {
     if (!db) await database.close();
     throw e;
@@ -83,6 +89,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   registerHooks(app);
+  app.addHook('onClose', () => deps.audit.close());
   // One line per request with method, route template, status and time; never the URL's query or any body.
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode,

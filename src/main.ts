@@ -98,7 +98,7 @@ async function serve() {
     await stopExpiry();
     await stopAudit();
     await worker.stop();
-    await deps.audit.flush();
+    await deps.audit.close();
     await deps.db.close();
     process.exit(0);
   };

@@ -18,6 +18,7 @@ worker.start();
 serveIpc(async (op) => {
   if (op !== 'teardown') throw new Error(`unknown op ${op}`);
   await worker.stop();
+  await deps.audit.close();
   await db.close();
   return undefined;
 });

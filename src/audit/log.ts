@@ -35,9 +35,20 @@ export class AuditLog {
   private settle: () => void = () => undefined;
   private readonly maxInFlight: number;
 
-  /** enabled=false only for measuring what auditing costs (HEARTH_AUDIT=off; the benchmark's baseline). */
-  constructor(private readonly db: Db, readonly enabled: boolean, readonly now: () => Date = () => new Date()) {
+  /**
+   * enabled=false only for measuring what auditing costs (HEARTH_AUDIT=off; the benchmark's baseline). `writer`, when
+   * given, is a small pool of its own for the group commits (closed by close()), so that audit writes never queue
+   * behind the requests that wait for them.
+   */
+  constructor(private readonly db: Db, readonly enabled: boolean, readonly now: () => Date = () => new Date(),
+    private readonly writer?: Db) {
     this.maxInFlight = IN_FLIGHT[db.kind] ?? 1;
+  }
+
+  /** Flushes, then closes the writer pool of its own. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.writer?.close();
   }
 
   /** Inserts events in the given transaction: they commit, or roll back, with it. */
@@ -83,7 +94,7 @@ export class AuditLog {
     try {
       const bySchema = new Map<string, Resource[]>();
       for (const { schema, events } of batch.items) bySchema.set(schema, [...(bySchema.get(schema) ?? []), ...events]);
-      await Promise.all([...bySchema].map(([schema, events]) => insertAuditRows(this.db, schema, events.map((e) => auditRow(e, false)))));
+      await Promise.all([...bySchema].map(([schema, events]) => insertAuditRows(this.writer ?? this.db, schema, events.map((e) => auditRow(e, false)))));
       batch.resolve();
     } catch (e) {
       batch.reject(e);
