@@ -45,10 +45,12 @@ export class AuditLog {
     this.maxInFlight = IN_FLIGHT[db.kind] ?? 1;
   }
 
-  /** Flushes, then closes the writer pool of its own. */
-  async close(): Promise<void> {
-    await this.flush();
-    await this.writer?.close();
+  private closing: Promise<void> | undefined;
+
+  /** Flushes, then closes the writer pool of its own; idempotent (several apps may share one AuditLog). */
+  close(): Promise<void> {
+    this.closing ??= this.flush().then(() => this.writer?.close());
+    return this.closing;
   }
 
   /** Inserts events in the given transaction: they commit, or roll back, with it. */
