@@ -25,8 +25,12 @@ function newBatch(): Batch {
   return { items: [], done, resolve, reject };
 }
 
-/** Commits in flight at once: PostgreSQL overlaps them; PGlite is one session, where more would only queue. */
-const IN_FLIGHT: Record<Db['kind'], number> = { postgres: 4, pglite: 1 };
+/**
+ * Commits in flight at once. One: requests arriving during a commit share the next one, so batches grow with load —
+ * measured on PostgreSQL (bench audit suite), 0.74 of unaudited reads/s with one in flight against 0.65–0.68 with
+ * four, whose smaller batches cost more statements (~0.9 ms for a one-row INSERT, ~0.16 ms a row at 48 a batch).
+ */
+const IN_FLIGHT: Record<Db['kind'], number> = { postgres: 1, pglite: 1 };
 
 export class AuditLog {
   private next: Batch | undefined;
