@@ -44,10 +44,10 @@ export async function migrateAll(db: Db, migrations: Deps['migrations']): Promis
   }
 }
 
-/** On PostgreSQL the audit group commits get a small pool of their own (src/audit/log.ts); PGlite is one session. */
+/** On PostgreSQL the audit group commits get a small pool of their own (2 connections) (src/audit/log.ts); PGlite is one session. */
 async function auditWriter(config: Config, db: Db): Promise<Db | undefined> {
   if (db.kind !== 'postgres' || !config.databaseUrl || !config.auditEnabled) return undefined;
-  return openDb({ databaseUrl: config.databaseUrl, poolSize: 4 });
+  return openDb({ databaseUrl: config.databaseUrl, poolSize: 2 }); // one commit in flight, one spare
 }
 
 /** Opens the database, migrates it and loads the definitions. The caller owns deps.db and closes it. */

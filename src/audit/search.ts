@@ -83,6 +83,9 @@ export const AUDIT_SEARCH_PARAMS: readonly string[] = [...Object.keys(PARAMS).fi
 
 const CONTROL = new Set(['_count', '_sort', '_page', '_total', '_format', '_pretty', '_summary', '_elements']);
 
+/** Events that name Patient/[id] (as an agent or an entity): a token's bound patient, or a compartment search. */
+export const patientCondition = (id: string): Sql => sql`patient && ${[`Patient/${id}`]}::text[]`;
+
 export interface AuditQuery {
   where: Sql[];
   descending: boolean;
@@ -129,7 +132,7 @@ export function parseAuditQuery(query: Params, o: AuditSearchOptions): AuditQuer
     }
     q.used.push([key, value]);
   }
-  if (o.patient) q.where.push(sql`patient && ${[`Patient/${o.patient}`]}::text[]`);
+  if (o.patient) q.where.push(patientCondition(o.patient));
   q.count = count(query.filter(([k]) => k === '_count').pop()?.[1], o);
   const sort = query.filter(([k]) => k === '_sort').pop()?.[1];
   if (sort !== undefined) {

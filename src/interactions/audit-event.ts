@@ -5,7 +5,7 @@
 import { auditRow } from '../audit/columns.js';
 import { auditId } from '../audit/event.js';
 import { insertAuditRows, readAuditEvent } from '../audit/store.js';
-import { parseAuditQuery, searchAuditEvents } from '../audit/search.js';
+import { parseAuditQuery, patientCondition, searchAuditEvents } from '../audit/search.js';
 import { FhirError, insufficientScope, methodNotAllowed, notFound, versionNotFound } from '../errors.js';
 import { etag } from '../fhir/etag.js';
 import type { Resource } from '../fhir/types.js';
@@ -52,7 +52,7 @@ async function search(deps: Deps, ctx: Context, req: FhirRequest, compartment?: 
   const options = { base: ctx.base, strict: isStrict(req.headers.prefer), defaultCount: deps.config.defaultPageSize,
     maxCount: deps.config.maxPageSize, tokens: deps.pageTokens, ...(patient ? { patient } : {}) };
   const q = parseAuditQuery(searchParams(req), options);
-  if (compartment) q.where.push(...parseAuditQuery([['patient', `Patient/${compartment}`]], options).where.slice(0, 1));
+  if (compartment) q.where.push(patientCondition(compartment));
   const path = compartment ? `Patient/${compartment}/AuditEvent` : 'AuditEvent';
   return { status: 200, body: await searchAuditEvents(ctx.tx ?? deps.db, ctx.tenant.schema, path, q, options) };
 }
