@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import { startAuditSchedules } from '../src/audit/schedule.js';
 import { buildApp, createDeps, loadAllMigrations } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/db.js';
@@ -34,13 +35,18 @@ async function listenUnaudited(env: NodeJS.ProcessEnv, db: Db, tenant: Tenant) {
 }
 
 async function startHearth(o: ChildOptions): Promise<Handler> {
-  const env = { ...process.env, DATABASE_URL: o.databaseUrl ?? '', HEARTH_HOST: '127.0.0.1', HEARTH_PORT: '0' };
+  // Sealing every second (unless set): each audited round's events are sealed within that round, so the audit suite
+  // charges sealing to the audited side rather than to whichever round the 10-second default lands in.
+  const env = { ...process.env, DATABASE_URL: o.databaseUrl ?? '', HEARTH_HOST: '127.0.0.1', HEARTH_PORT: '0',
+    HEARTH_AUDIT_SEAL_INTERVAL: process.env.HEARTH_AUDIT_SEAL_INTERVAL ?? '1' };
   const config = loadConfig(env);
   const db = await openDb({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, poolSize: config.poolSize });
   const deps = await createDeps(config, db);
   const tenant = await createTenant(db, o.tenant!, deps.migrations.tenant);
   const app = buildApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });
+  // Sealing runs as under `hearth serve`: its cost is part of what auditing costs (the audit suite measures it).
+  const stopAudit = deps.audit.enabled ? startAuditSchedules(deps, (e) => { throw e; }) : async () => undefined;
   const port = (app.server.address() as { port: number }).port;
   // The FHIR API needs a token: one for the operator's client, valid for the whole run.
   const { token } = await mintLocalToken(db, deps.auth, tenant, `http://127.0.0.1:${port}/fhir/${tenant.slug}`, 'system/*.cruds', TOKEN_TTL_S);
@@ -60,6 +66,7 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
     if (op === 'teardown') {
       if (raw) await raw.handle('teardown', {});
       await closeUnaudited();
+      await stopAudit();
       await app.close();
       await deleteTenant(db, o.tenant!);
       await db.close();

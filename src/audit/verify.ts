@@ -1,7 +1,7 @@
 /** Re-computes a tenant's audit hash chain and names the first event or seal that no longer matches (issue #6 §5). */
 import type { Db, Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
-import { GENESIS, type SealRow, eachEvent, eventDigest, sealHash, sealMac, utc } from './chain.js';
+import { GENESIS, type SealRow, rangeEvents, sealHash, sealMac, utc } from './chain.js';
 
 export interface ChainReport {
   verified: boolean;
@@ -33,23 +33,23 @@ async function checkEvents(tx: Queryable, schema: string, seal: SealRow): Promis
   let i = 0;
   let found: SealCheck = {};
   const all: Buffer[] = [];
-  await eachEvent(tx, schema, String(seal.xid_from), String(seal.xid_to), (r) => {
+  for (const r of await rangeEvents(tx, schema, String(seal.xid_from), String(seal.xid_to))) {
     const seq = Number(r.seq);
-    const digest = eventDigest(r.row);
+    const digest = Buffer.from(r.digest);
     all.push(digest);
     if (seqs[i] !== seq) {
       const missing = seqs[i] !== undefined && seqs[i]! < seq;
       found = missing
         ? { problem: `event seq ${seqs[i]} is missing`, event: { seq: seqs[i]! } }
         : { problem: `event seq ${seq} was not in the seal`, event: { seq } };
-      return false;
+      break;
     }
     if (!digest.equals(digests.subarray(i * 32, i * 32 + 32))) {
       found = { problem: `event seq ${seq} was altered`, event: { seq } };
-      return false;
+      break;
     }
     i++;
-  });
+  }
   if (found.problem) return found;
   if (i < seqs.length) return { problem: `event seq ${seqs[i]} is missing`, event: { seq: seqs[i]! } };
   if (sealHash(seal.prev_hash, Buffer.concat(all)) !== seal.hash) return { problem: 'the seal hash does not match its events' };
