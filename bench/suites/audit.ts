@@ -5,6 +5,7 @@
  */
 import type { Result } from 'autocannon';
 import type { BenchContext } from '../lib/context.js';
+import { type CpuSample, cpuSpent, sampleCpu } from '../lib/cpu.js';
 import { agent, request } from '../lib/http.js';
 import { type ResultRow, type SuiteOutcome, row, withTarget } from '../lib/stats.js';
 import { CONNECTIONS as READ_CONNECTIONS, IDS, load, requestsPerS } from './read.js';
@@ -24,7 +25,8 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-interface Rounds { rounds: { side: Side; result: Result }[]; events: number; audited: number }
+interface Round { side: Side; result: Result; cpu: CpuSample }
+interface Rounds { rounds: Round[]; events: number; audited: number }
 
 /**
  * One warm-up per side, then the rounds of ORDER; each round's result, by side, with the AuditEvents stored meanwhile
@@ -38,7 +40,11 @@ async function alternate(ctx: BenchContext, servers: Record<Side, Server>, paths
   let audited = (await run('on', 1)).requests.total;
   await run('off', 1);
   const rounds: Rounds['rounds'] = [];
-  for (const side of ORDER) rounds.push({ side, result: await run(side, seconds) });
+  for (const side of ORDER) {
+    const before = sampleCpu(ctx.hearth.pid);
+    const result = await run(side, seconds);
+    rounds.push({ side, result, cpu: cpuSpent(before, sampleCpu(ctx.hearth.pid)) });
+  }
   audited += rounds.reduce((n, r) => n + (r.side === 'on' ? r.result.requests.total : 0), 0);
   return { rounds, events: await ctx.raw.call<number>('auditEvents') - before, audited };
 }
@@ -56,7 +62,16 @@ function rowsFor(suite: string, { rounds, events, audited }: Rounds, seconds: nu
     + `${(events / Math.max(1, audited)).toFixed(2)} AuditEvents per audited request`;
   const throughput = row(suite, 'requests_per_s', rate(on), rate(off),
     `Hearth audited, baseline HEARTH_AUDIT=off on the same process and data; ${spread}${note ? `; ${note}` : ''}`);
-  return [target === undefined ? throughput : withTarget(throughput, target),
+  // CPU a request, by side: where the audited side's extra time goes (Node or the database).
+  const perRequest = (side: Side, k: keyof CpuSample) => {
+    const rs = rounds.filter((r) => r.side === side);
+    if (rs.some((r) => r.cpu[k] === undefined)) return null;
+    return rs.reduce((n, r) => n + r.cpu[k]!, 0) / rs.reduce((n, r) => n + r.result.requests.total, 0);
+  };
+  const cpu = (['node', 'postgres'] as const).filter((k) => perRequest('on', k) !== null && perRequest('off', k) !== null)
+    .map((k) => row(suite, k === 'node' ? 'node_cpu_us' : 'postgres_cpu_us', perRequest('on', k), perRequest('off', k),
+      k === 'node' ? 'the Hearth process' : 'every postgres process on this machine'));
+  return [target === undefined ? throughput : withTarget(throughput, target), ...cpu,
     row(suite, 'p50_ms', median(on.map((r) => r.latency.p50)), median(off.map((r) => r.latency.p50)), 'median of the rounds'),
     row(suite, 'p99_ms', median(on.map((r) => r.latency.p99)), median(off.map((r) => r.latency.p99)), 'median of the rounds')];
 }

@@ -51,8 +51,10 @@ async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: 
   const file = path.join(dir, tenant.slug, `${p.name}.ndjson`);
   let events = 0;
   await db.transaction(async (tx) => {
-    await utc(tx); // the rows as their digests were computed, so the archive can be re-verified against its seals
-    await writeLines(file, (write) => declareCursor<{ row: string }>(tx, sql`SELECT to_jsonb(e)::text AS row FROM ${part} e
+    // row_to_json keeps the resource's JSON text as stored (the digest covers it), so the archive can be re-verified
+    // against its seals; instants in UTC as the digests hold them
+    await utc(tx);
+    await writeLines(file, (write) => declareCursor<{ row: string }>(tx, sql`SELECT row_to_json(e)::text AS row FROM ${part} e
       ORDER BY xid, seq`, 2000, async (rows) => { for (const r of rows) await write(r.row); events += rows.length; }));
     await writeLines(file.replace(/\.ndjson$/, '.seals.ndjson'), (write) => declareCursor<{ row: string }>(tx,
       sql`SELECT to_jsonb(s)::text AS row FROM ${ident(schema)}.audit_seal s WHERE first_recorded < ${p.to}

@@ -1,7 +1,8 @@
 /** Re-computes a tenant's audit hash chain and names the first event or seal that no longer matches (issue #6 §5). */
 import type { Db, Queryable } from '../db/db.js';
-import { ident, sql } from '../db/sql.js';
-import { GENESIS, type SealRow, rangeEvents, sealHash, sealMac, utc } from './chain.js';
+import { declareCursor } from '../db/cursor.js';
+import { ident, raw, sql } from '../db/sql.js';
+import { DIGEST_FIELDS, type DigestFields, GENESIS, LEGACY_DIGEST, type SealRow, rowDigest, sealHash, sealMac, utc } from './chain.js';
 
 export interface ChainReport {
   verified: boolean;
@@ -26,6 +27,29 @@ async function eventId(q: Queryable, schema: string, seq: number): Promise<strin
   return rows[0]?.id;
 }
 
+const VERIFY_BATCH = 1000;
+
+type StoredRow = DigestFields & { seq: number | string; text: string | null; legacy: Buffer | null };
+
+/**
+ * Each event of the seal's range with its digest re-computed from the row as stored now (never the digest column,
+ * which whoever alters a row could alter too), in chain order, a batch at a time.
+ */
+function eachStoredEvent(tx: Queryable, schema: string, seal: SealRow, onRow: (seq: number, digest: Buffer) => boolean): Promise<void> {
+  let stopped = false;
+  return declareCursor<StoredRow>(tx, sql`SELECT seq, ${raw(DIGEST_FIELDS.map((f) => `e.${f}`).join(', '))},
+      CASE WHEN digest IS NOT NULL THEN content::text END AS text,
+      CASE WHEN digest IS NULL THEN ${raw(LEGACY_DIGEST)} END AS legacy
+    FROM ${ident(schema)}.audit_event e WHERE xid >= ${String(seal.xid_from)}::bigint AND xid < ${String(seal.xid_to)}::bigint
+    ORDER BY xid, seq`, VERIFY_BATCH, async (rows) => {
+    for (const r of rows) {
+      if (stopped) return;
+      const digest = r.text !== null ? rowDigest(r, r.text) : Buffer.from(r.legacy!);
+      if (!onRow(Number(r.seq), digest)) stopped = true;
+    }
+  });
+}
+
 /** The events of one seal against its digests, position by position. */
 async function checkEvents(tx: Queryable, schema: string, seal: SealRow): Promise<SealCheck> {
   const digests = Buffer.from(seal.digests);
@@ -33,23 +57,22 @@ async function checkEvents(tx: Queryable, schema: string, seal: SealRow): Promis
   let i = 0;
   let found: SealCheck = {};
   const all: Buffer[] = [];
-  for (const r of await rangeEvents(tx, schema, String(seal.xid_from), String(seal.xid_to))) {
-    const seq = Number(r.seq);
-    const digest = Buffer.from(r.digest);
+  await eachStoredEvent(tx, schema, seal, (seq, digest) => {
     all.push(digest);
     if (seqs[i] !== seq) {
       const missing = seqs[i] !== undefined && seqs[i]! < seq;
       found = missing
         ? { problem: `event seq ${seqs[i]} is missing`, event: { seq: seqs[i]! } }
         : { problem: `event seq ${seq} was not in the seal`, event: { seq } };
-      break;
+      return false;
     }
     if (!digest.equals(digests.subarray(i * 32, i * 32 + 32))) {
       found = { problem: `event seq ${seq} was altered`, event: { seq } };
-      break;
+      return false;
     }
     i++;
-  }
+    return true;
+  });
   if (found.problem) return found;
   if (i < seqs.length) return { problem: `event seq ${seqs[i]} is missing`, event: { seq: seqs[i]! } };
   if (sealHash(seal.prev_hash, Buffer.concat(all)) !== seal.hash) return { problem: 'the seal hash does not match its events' };

@@ -74,17 +74,23 @@ t.test('seals cover every event once; verification passes; $verify-chain needs a
 
 t.test('an event edited by a superuser is named by $verify-chain', async (t) => {
   await sealEverything(s.deps.db, tenant, SECRET);
-  const [victim] = await s.deps.db.query<{ seq: number; id: string }>(sql`SELECT seq, id::text AS id FROM ${ident(schema)}.audit_event
-    WHERE action = 'R' ORDER BY seq LIMIT 1 OFFSET 2`);
-  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content, '{outcome}', '"4"') WHERE seq = ${victim!.seq}`);
+  const [victim] = await s.deps.db.query<{ seq: number; id: string; text: string }>(sql`SELECT seq, id::text AS id,
+    content::text AS text FROM ${ident(schema)}.audit_event WHERE action = 'R' ORDER BY seq LIMIT 1 OFFSET 2`);
+  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content::jsonb, '{outcome}', '"4"')::json WHERE seq = ${victim!.seq}`);
   const r = await verify();
   t.equal(r.verified, false);
   t.equal(r.firstBrokenEvent, Number(victim!.seq));
   t.same(r.firstBrokenEventReference, { reference: `AuditEvent/${victim!.id}` });
   t.match(r.message, /altered/);
-  // a search column changed alone (to hide an event from auditors) is caught as well
-  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content, '{outcome}', '"0"') WHERE seq = ${victim!.seq}`);
+  // the digest column is not evidence: rewriting it with the row leaves the seal to disagree
+  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET digest = sha256(convert_to(content::text, 'UTF8')) WHERE seq = ${victim!.seq}`);
+  t.equal((await verify()).firstBrokenEvent, Number(victim!.seq), 'a re-computed digest column does not hide the change');
+  // the stored text itself is what was sealed: the same values re-serialised differ from it
+  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content::jsonb, '{outcome}', '"0"')::json WHERE seq = ${victim!.seq}`);
+  t.equal((await verify()).firstBrokenEvent, Number(victim!.seq), 're-serialised JSON is not the sealed text');
+  await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = ${victim!.text}::json WHERE seq = ${victim!.seq}`);
   t.equal((await verify()).verified, true, 'restored');
+  // a search column changed alone (to hide an event from auditors) is caught as well
   await tamper(sql`UPDATE ${ident(schema)}.audit_event SET patient = '{}' WHERE seq = ${victim!.seq}`);
   t.equal((await verify()).firstBrokenEvent, Number(victim!.seq));
 });
@@ -158,4 +164,30 @@ t.test('an event whose transaction commits after a seal is sealed by the next on
     authorization: `Bearer ${await s4.token('system/AuditEvent.rs')}` } })).json().parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger]));
   t.equal(check.verified, true);
   t.equal(check.events, usingPostgres() ? 3 : 2);
+});
+
+t.test('rows written before digests were stored (migration 007) are sealed and verified from the row itself', async (t) => {
+  const s5 = await startServer(t);
+  const schema5 = schemaFor(s5.slug);
+  const tenant5 = (await findTenant(s5.deps.db, s5.slug))!;
+  const auditor5 = { headers: { authorization: `Bearer ${await s5.token('system/AuditEvent.rs')}` } };
+  await s5.request('GET', 'Patient/before');
+  await s5.request('GET', 'Patient/after');
+  const [older] = await s5.deps.db.query<{ seq: number }>(sql`SELECT seq FROM ${ident(schema5)}.audit_event ORDER BY seq LIMIT 1`);
+  // what a row from before the migration looks like: no digest of its own
+  await s5.deps.db.transaction(async (tx) => {
+    await tx.query(sql`SET LOCAL session_replication_role = replica`);
+    await tx.query(sql`UPDATE ${ident(schema5)}.audit_event SET digest = NULL WHERE seq = ${older!.seq}`);
+  });
+  await sealEverything(s5.deps.db, tenant5);
+  const check = async () => Object.fromEntries((await s5.request('GET', 'AuditEvent/$verify-chain', auditor5)).json()
+    .parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString]));
+  t.equal((await check()).verified, true, 'sealed with the digest computed from the row');
+  await s5.deps.db.transaction(async (tx) => {
+    await tx.query(sql`SET LOCAL session_replication_role = replica`);
+    await tx.query(sql`UPDATE ${ident(schema5)}.audit_event SET outcome = '8' WHERE seq = ${older!.seq}`);
+  });
+  const r = await check();
+  t.equal(r.verified, false);
+  t.equal(r.firstBrokenEvent, Number(older!.seq));
 });
