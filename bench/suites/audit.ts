@@ -50,7 +50,7 @@ async function alternate(ctx: BenchContext, servers: Record<Side, Server>, paths
 }
 
 /** requests/s over all of a side's rounds, and the median of its rounds' p50 and p99; pair ratios in the note. */
-function rowsFor(suite: string, { rounds, events, audited }: Rounds, seconds: number,
+function rowsFor(suite: string, { rounds, events, audited }: Rounds, seconds: number, postgresHere: boolean,
   { target, note }: { target?: number; note?: string } = {}): ResultRow[] {
   const of = (side: Side) => rounds.filter((r) => r.side === side).map((r) => r.result);
   const rate = (rs: Result[]) => rs.reduce((n, r) => n + r.requests.total, 0) / rs.reduce((s, r) => s + (r.duration || seconds), 0);
@@ -68,7 +68,7 @@ function rowsFor(suite: string, { rounds, events, audited }: Rounds, seconds: nu
     if (rs.some((r) => r.cpu[k] === undefined)) return null;
     return rs.reduce((n, r) => n + r.cpu[k]!, 0) / rs.reduce((n, r) => n + r.result.requests.total, 0);
   };
-  const cpu = (['node', 'postgres'] as const).filter((k) => perRequest('on', k) !== null && perRequest('off', k) !== null)
+  const cpu = (['node', 'postgres'] as const).filter((k) => (k === 'node' || postgresHere) && perRequest('on', k) !== null && perRequest('off', k) !== null)
     .map((k) => row(suite, k === 'node' ? 'node_cpu_us' : 'postgres_cpu_us', perRequest('on', k), perRequest('off', k),
       k === 'node' ? 'the Hearth process' : 'every postgres process on this machine'));
   return [target === undefined ? throughput : withTarget(throughput, target), ...cpu,
@@ -95,6 +95,8 @@ export async function runAudit(ctx: BenchContext): Promise<SuiteOutcome> {
     return { rows: [], skipped: { suite: 'audit', reason: 'HEARTH_AUDIT is off in the environment: no audited side to measure' } };
   }
   const seconds = Math.max(1, Math.round(ctx.options.seconds / (ORDER.length / 2)));
+  // The postgres processes on this machine are the bench's server only when it runs here (not PGlite, not remote).
+  const postgresHere = !ctx.options.pglite && ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(ctx.options.databaseUrl).hostname);
   const ids = await ctx.raw.call<{ type: string; id: string }[]>('sampleIds', { n: IDS });
   const search = await searchPaths(ctx);
   await ctx.raw.call('vacuum');
@@ -104,13 +106,13 @@ export async function runAudit(ctx: BenchContext): Promise<SuiteOutcome> {
     const servers: Record<Side, Server> = { on: { origin: base.origin, prefix: base.pathname, token: ctx.token },
       off: { origin: `http://127.0.0.1:${off.port}`, prefix: base.pathname, token: off.token } };
     const reads = await alternate(ctx, servers, ids.map((r) => `${r.type}/${r.id}`), READ_CONNECTIONS, seconds);
-    const rows = rowsFor('audit/read', reads, seconds, { target: READ_TARGET });
+    const rows = rowsFor('audit/read', reads, seconds, postgresHere, { target: READ_TARGET });
     if (search.paths.length === 0) {
       return { rows, skipped: { suite: 'audit/search', reason: `no search query answered 200: ${search.left.join(', ')}` } };
     }
     const searches = await alternate(ctx, servers, search.paths, SEARCH_CONNECTIONS, seconds);
     const left = search.left.length ? `left out, not answered 200: ${search.left.join(', ')}` : undefined;
-    return { rows: [...rows, ...rowsFor('audit/search', searches, seconds, { note: left })] };
+    return { rows: [...rows, ...rowsFor('audit/search', searches, seconds, postgresHere, { note: left })] };
   } finally {
     await ctx.hearth.call('closeUnaudited');
   }

@@ -7,7 +7,7 @@ import { SUITES } from '../../bench/options.js';
 import type { Report } from '../../bench/lib/report.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const METRICS = new Set(['resources_per_s', 'requests_per_s', 'p50_ms', 'p95_ms', 'p99_ms', 'rss_mb']);
+const METRICS = new Set(['resources_per_s', 'requests_per_s', 'p50_ms', 'p95_ms', 'p99_ms', 'rss_mb', 'node_cpu_us', 'postgres_cpu_us']);
 
 /** Runs `npm run bench`'s entry at smoke size; PGlite unless DATABASE_URL names a PostgreSQL. */
 function runBench(out: string): Promise<string> {
@@ -68,6 +68,10 @@ t.test('the audit suite compares reads (and searches) audited and unaudited, wit
   t.match(stdout, /audit\/read requests\/s .*target ≥ 0\.8: \*\*(pass|FAIL)\*\*/, 'pass/fail in the table');
   for (const metric of ['p50_ms', 'p99_ms']) {
     t.ok(report.results.some((r) => r.suite === 'audit/read' && r.metric === metric && r.hearth! > 0 && r.baseline! > 0), `audit/read ${metric}`);
+  }
+  if (process.platform === 'linux') {
+    t.ok(report.results.some((r) => r.suite === 'audit/read' && r.metric === 'node_cpu_us' && r.hearth! > 0 && r.baseline! > 0),
+      'audit/read: Node CPU a request, audited and unaudited');
   }
   const search = report.results.find((r) => r.suite === 'audit/search' && r.metric === 'requests_per_s');
   const skip = report.skipped.find((s) => s.suite === 'audit/search');
