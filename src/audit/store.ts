@@ -97,5 +97,7 @@ async function createPartitions(q: Queryable, schema: string, from: Date, until:
       FOR VALUES FROM (${raw(`'${m.toISOString()}'`)}) TO (${raw(`'${monthStart(m, 1).toISOString()}'`)})`);
     await q.query(sql`CREATE TRIGGER audit_partition_no_truncate BEFORE TRUNCATE ON ${ident(schema)}.${ident(name)}
       FOR EACH STATEMENT EXECUTE FUNCTION ${ident(schema)}.audit_append_only()`);
+    // as migration 008 does for the partitions that existed then: append-only by privilege too
+    await q.query(sql`REVOKE UPDATE, DELETE, TRUNCATE ON ${ident(schema)}.${ident(name)} FROM PUBLIC, CURRENT_USER`);
   }
 }

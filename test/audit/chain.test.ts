@@ -51,6 +51,35 @@ t.test('the database refuses UPDATE, DELETE and TRUNCATE of audit rows and seals
   }
 });
 
+t.test('the owner of the audit tables holds no UPDATE, DELETE or TRUNCATE privilege on them, partitions included', async (t) => {
+  // From the ACLs themselves: a superuser owner (as in these tests) passes every privilege check regardless.
+  const tables = await s.deps.db.query<{ name: string; owner: string[] | string }>(sql`
+    SELECT c.relname AS name, coalesce((SELECT array_agg(a.privilege_type::text ORDER BY a.privilege_type)
+      FROM aclexplode(c.relacl) a WHERE a.grantee = c.relowner), '{ALL}') AS owner
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'p') AND (c.relname LIKE 'audit\_event%' OR c.relname = 'audit_seal')`);
+  t.ok(tables.length >= 4, 'audit_event, its default and monthly partitions, audit_seal');
+  for (const r of tables) {
+    const owner = Array.isArray(r.owner) ? r.owner : r.owner.replace(/[{}]/g, '').split(',');
+    t.same(owner.filter((p) => ['UPDATE', 'DELETE', 'TRUNCATE', 'ALL'].includes(p)), [], `${r.name}: the owner may not change rows`);
+    t.ok(owner.includes('INSERT') && owner.includes('SELECT'), `${r.name}: the owner may insert and read`);
+  }
+
+  // An owner that is not a superuser is refused by the privilege check even with the trigger disabled (which an owner
+  // may do): the refusal is the database's, not the trigger's. Rolled back: the role exists only inside the test.
+  const role = `hearth_audit_owner_${process.pid}`;
+  const err = await s.deps.db.transaction(async (tx) => {
+    await tx.query(sql`CREATE ROLE ${ident(role)} NOLOGIN`);
+    await tx.query(sql`GRANT USAGE ON SCHEMA ${ident(schema)} TO ${ident(role)}`);
+    await tx.query(sql`ALTER TABLE ${ident(schema)}.audit_event OWNER TO ${ident(role)}`);
+    await tx.query(sql`SET LOCAL ROLE ${ident(role)}`);
+    await tx.query(sql`ALTER TABLE ${ident(schema)}.audit_event DISABLE TRIGGER audit_event_append_only`);
+    const refused = await tx.query(sql`UPDATE ${ident(schema)}.audit_event SET outcome = '0'`).then(() => undefined, (e: unknown) => e);
+    throw Object.assign(new Error('rollback'), { refused });
+  }, { retries: 0 }).catch((e: { refused?: { message?: string; code?: string } }) => e.refused);
+  t.match(err, { code: '42501', message: /permission denied/ });
+});
+
 t.test('seals cover every event once; verification passes; $verify-chain needs an auditor scope', async (t) => {
   await sealEverything(s.deps.db, tenant, SECRET);
   let r = await verify();
