@@ -27,15 +27,13 @@ export interface AuditRow {
   content: Resource;
 }
 
-/** 'code', 'system|code' and 'system|' (or '|code' without a system): every token search form is one containment. */
+/**
+ * One key a Coding: 'system|code', or '|code' without a system (search.ts matches 'code' and 'system|' against it).
+ * Rows written before this kept 'code' and 'system|' as keys too; the search matches both forms.
+ */
 export function tokenKeys(codings: (Coding | undefined)[]): string[] {
   const keys = new Set<string>();
-  for (const c of codings) {
-    if (!c?.code) continue;
-    keys.add(c.code);
-    keys.add(`${c.system ?? ''}|${c.code}`);
-    if (c.system) keys.add(`${c.system}|`);
-  }
+  for (const c of codings) if (c?.code) keys.add(`${c.system ?? ''}|${c.code}`);
   return [...keys];
 }
 

@@ -7,7 +7,7 @@ import { schedule } from 'node-cron';
 import type { Db } from '../db/db.js';
 import { sql } from '../db/sql.js';
 import type { Deps } from '../interactions/context.js';
-import { type Tenant, listTenants } from '../storage/tenants.js';
+import { type Tenant, findTenant, listTenants } from '../storage/tenants.js';
 import { type SealResult, sealOnce } from './chain.js';
 import { hearthSubtype } from './event.js';
 import { type Archived, applyRetention } from './retention.js';
@@ -23,10 +23,20 @@ export function sealTenant(db: Db, tenant: Tenant, secret: string | undefined): 
   }, { retries: 0 });
 }
 
+/** fn for the tenant, unless the tenant was deleted meanwhile (its schema gone): then undefined, not an error. */
+async function ifStillThere<T>(deps: Deps, tenant: Tenant, fn: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (!(await findTenant(deps.db, tenant.slug))) return undefined;
+    throw e;
+  }
+}
+
 export async function sealAll(deps: Deps): Promise<number> {
   let sealed = 0;
   for (const tenant of await listTenants(deps.db)) {
-    if ((await sealTenant(deps.db, tenant, deps.config.auditSealSecret)) !== undefined) sealed++;
+    if ((await ifStillThere(deps, tenant, () => sealTenant(deps.db, tenant, deps.config.auditSealSecret))) !== undefined) sealed++;
   }
   return sealed;
 }
@@ -35,7 +45,7 @@ export async function sealAll(deps: Deps): Promise<number> {
 export async function retainAll(deps: Deps, now = deps.audit.now()): Promise<Archived[]> {
   const all: Archived[] = [];
   for (const tenant of await listTenants(deps.db)) {
-    const archived = await applyRetention(deps.db, tenant, deps.config.auditArchiveDir, now);
+    const archived = await ifStillThere(deps, tenant, () => applyRetention(deps.db, tenant, deps.config.auditArchiveDir, now)) ?? [];
     for (const a of archived.filter((x) => x.events > 0)) {
       await deps.audit.record(tenant.schema, [systemEvent(deps, tenant, hearthSubtype('audit-archive'),
         `Archived ${a.events} AuditEvent(s) of ${a.partition} to NDJSON and dropped the partition (retention)`)]);
@@ -50,7 +60,7 @@ let monthEnsured = '';
 async function ensureAll(deps: Deps, now: Date): Promise<void> {
   const month = monthStart(now).toISOString();
   if (month === monthEnsured) return;
-  for (const tenant of await listTenants(deps.db)) await ensurePartitions(deps.db, tenant.schema, now);
+  for (const tenant of await listTenants(deps.db)) await ifStillThere(deps, tenant, () => ensurePartitions(deps.db, tenant.schema, now));
   monthEnsured = month;
 }
 

@@ -19,9 +19,25 @@ const AGENT_TYPES = ['Practitioner', 'PractitionerRole', 'Organization', 'Device
 
 type Compile = (values: string[], name: string, base: string) => Sql;
 
-/** Token values → keys as columns.ts stores them ('code', 'system|code', 'system|'). */
-const tokenKey = (v: string) => unescape(v);
-const tokens = (col: string): Compile => (values) => sql`${ident(col)} && ${values.map(tokenKey)}::text[]`;
+const likeLiteral = (v: string) => v.replace(/[\\%_]/g, '\\$&');
+
+/**
+ * Token values against keys as columns.ts stores them, 'system|code' or '|code' (token search, search.html#token):
+ * 'system|code' and '|code' are keys; 'code' is any key ending '|code'; 'system|' any key starting so. Rows from
+ * before one key a Coding also hold 'code' and 'system|' themselves, which these match as well.
+ */
+const tokens = (col: string): Compile => (values) => {
+  const exact: string[] = [];
+  const patterns: string[] = [];
+  for (const raw of values) {
+    const v = unescape(raw);
+    const bar = v.indexOf('|');
+    if (bar < 0) { exact.push(v); patterns.push(`%|${likeLiteral(v)}`); }
+    else if (bar === v.length - 1) { exact.push(v); patterns.push(`${likeLiteral(v)}%`); }
+    else exact.push(v);
+  }
+  return sql`EXISTS (SELECT 1 FROM unnest(${ident(col)}) k WHERE k = ANY(${exact}::text[]) OR k LIKE ANY(${patterns}::text[]))`;
+};
 const scalar = (col: string): Compile => (values) => sql`${ident(col)} = ANY(${values.map((v) => unescape(v).replace(/^.*\|/, ''))}::text[])`;
 
 /** Reference values: Type/id, an absolute URL on this base, or a bare id (for the parameter's target types). */
@@ -44,7 +60,7 @@ function compileString(col: string, values: string[], modifier: string | undefin
   const alternatives = values.map((raw) => {
     const v = unescape(raw);
     return modifier === 'exact' ? sql`${v} = ANY(${ident(col)})`
-      : sql`EXISTS (SELECT 1 FROM unnest(${ident(col)}) a WHERE lower(a) LIKE ${`${v.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`})`;
+      : sql`EXISTS (SELECT 1 FROM unnest(${ident(col)}) a WHERE lower(a) LIKE ${`${likeLiteral(v.toLowerCase())}%`})`;
   });
   return sql`(${join(alternatives, ' OR ')})`;
 }

@@ -283,6 +283,12 @@ t.test('auditor search parameters', async (t) => {
   t.equal((await qKnown('entity=Observation/o1&_count=1000')).length,
     count((e) => e.entity.some((x: Json) => /^Observation\/o1(\/|$)/.test(x.what?.reference ?? ''))));
   t.equal((await qKnown('entity-type=1&_count=1000')).length, count((e) => e.entity.some((x: Json) => x.type?.code === '1')));
+  t.equal((await qKnown('entity-role=http://terminology.hl7.org/CodeSystem/object-role|&_count=1000')).length,
+    count((e) => e.entity.some((x: Json) => x.role?.system === 'http://terminology.hl7.org/CodeSystem/object-role')), 'token system|');
+  t.equal((await qKnown('type=http://terminology.hl7.org/CodeSystem/audit-event-type|rest,|rest&_count=1000')).length,
+    count((e) => e.type.code === 'rest'), 'token system|code, alternatives');
+  t.equal((await qKnown('agent:identifier=hearth-admin&_count=1000')).length,
+    count((e) => e.agent.some((a: Json) => a.who?.identifier?.value === 'hearth-admin')), 'identifier value alone');
   t.equal((await qKnown('patient=Patient/p2&_count=1000')).length, count((e) => e.entity.some((x: Json) => x.what?.reference === 'Patient/p2')));
   t.equal((await qKnown('agent:identifier=http://hearth.dev/fhir/sid/client-id|hearth-admin&_count=1000')).length,
     count((e) => e.agent.some((a: Json) => a.who?.identifier?.value === 'hearth-admin')));

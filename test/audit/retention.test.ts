@@ -56,7 +56,7 @@ t.test('an unsealed expired partition waits; once sealed it is archived with its
     WHERE recorded >= ${recent}`) as [{ n: number }];
   t.equal(n, 4, 'recent events stay (and the purge event)');
   const purge = await s.deps.db.query<{ content: { outcomeDesc: string } }>(sql`SELECT content FROM ${ident(schema)}.audit_event
-    WHERE subtype && ARRAY['audit-archive']`);
+    WHERE subtype && ARRAY['http://hearth.dev/fhir/CodeSystem/audit-subtype|audit-archive']`);
   t.equal(purge.length, 1, 'the purge is itself audited');
   t.match(purge[0]!.content.outcomeDesc, /Archived 5 AuditEvent/);
   await sealEverything(s.deps.db, tenant);
@@ -85,6 +85,6 @@ t.test('operators set the period through the admin API (audited)', async (t) => 
   t.equal((await s.request('PUT', `/admin/tenants/${s.slug}/audit`, { body: { retention_months: 1 } })).statusCode, 401);
   t.equal(await getRetention(s.deps.db, tenant), 120, 'refused changes change nothing');
   const events = await s.deps.db.query<{ outcome: string }>(sql`SELECT outcome FROM ${ident(schema)}.audit_event
-    WHERE subtype && ARRAY['audit-retention'] ORDER BY seq`);
+    WHERE subtype && ARRAY['http://hearth.dev/fhir/CodeSystem/audit-subtype|audit-retention'] ORDER BY seq`);
   t.same(events.map((e) => e.outcome), ['0', '4', '4', '4'], 'each change and each refused change is audited');
 });
