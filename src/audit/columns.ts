@@ -60,8 +60,9 @@ export function auditRow(event: Resource, clientReported: boolean): AuditRow {
   const entityRefs = what.map((r) => referenceKey(r?.reference)).filter(defined);
   const source = e.source as { observer?: Reference; site?: string } | undefined;
   return {
-    id: event.id!,
-    recorded: e.recorded as string,
+    // as the database gives them back, so that the row's digest (chain.ts) re-computes from the stored row
+    id: event.id!.toLowerCase(),
+    recorded: new Date(e.recorded as string).toISOString(),
     type: tokenKeys([e.type as Coding]),
     subtype: tokenKeys(arr<Coding>(e.subtype)),
     action: (e.action as string | undefined) ?? null,

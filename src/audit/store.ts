@@ -1,6 +1,6 @@
 /** AuditEvent rows: insert (one statement for any number of events), read by id, monthly partitions (issue #6 §6–§7). */
 import type { Db, Queryable } from '../db/db.js';
-import { type Sql, ident, join, prepared, raw, sql } from '../db/sql.js';
+import { type Sql, ident, prepared, raw, sql, sqlParts } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import type { AuditRow } from './columns.js';
 import { rowDigest } from './chain.js';
@@ -36,13 +36,28 @@ function statement(name: string, q: Sql): Sql {
   return prepared(name, q);
 }
 
-/** One row's parameters: the resource as JSON text and the digest of the row over that very text. */
-function values(row: AuditRow): Sql {
+/** One row's parameters, in COLUMNS order: the resource as JSON text and the digest of the row over that very text. */
+function pushValues(row: AuditRow, out: unknown[]): void {
   const content = JSON.stringify(row.content);
-  const fields = { ...row, id: row.id.toLowerCase(), recorded: new Date(row.recorded).toISOString() };
-  const digest = rowDigest(fields, content);
-  const value = (c: keyof AuditRow | 'digest') => (c === 'content' ? content : c === 'digest' ? digest : fields[c]);
-  return sql`(${join(COLUMNS.map(([c, t]) => sql`${value(c)}::${raw(t)}`), ', ')})`;
+  const digest = rowDigest(row, content);
+  for (const [c] of COLUMNS) out.push(c === 'content' ? content : c === 'digest' ? digest : row[c]);
+}
+
+/** The statement text for n rows of a schema, split around its parameters (kept for the common, small shapes). */
+const texts = new Map<string, string[]>();
+const KEPT_TEXT_ROWS = 64;
+function insertText(schema: string, n: number): string[] {
+  const key = `${schema}\u0000${n}`;
+  let parts = texts.get(key);
+  if (!parts) {
+    ident(schema); // refuses an unsafe name, as everywhere a schema enters SQL
+    parts = [`INSERT INTO "${schema}".audit_event (${NAMES.text}) VALUES (`];
+    for (let r = 0; r < n; r++) {
+      COLUMNS.forEach(([, type], i) => parts!.push(`::${type}${i < COLUMNS.length - 1 ? ', ' : r < n - 1 ? '), (' : ')'}`));
+    }
+    if (n <= KEPT_TEXT_ROWS && texts.size < MAX_PREPARED) texts.set(key, parts);
+  }
+  return parts;
 }
 
 /**
@@ -52,7 +67,9 @@ function values(row: AuditRow): Sql {
 export async function insertAuditRows(q: Queryable, schema: string, rows: AuditRow[]): Promise<void> {
   for (let i = 0; i < rows.length; i += MAX_ROWS) {
     const chunk = rows.slice(i, i + MAX_ROWS);
-    const insert = sql`INSERT INTO ${ident(schema)}.audit_event (${NAMES}) VALUES ${join(chunk.map(values), ', ')}`;
+    const params: unknown[] = [];
+    for (const row of chunk) pushValues(row, params);
+    const insert = sqlParts(insertText(schema, chunk.length), params);
     await q.query(chunk.length <= PREPARED_ROWS ? statement(`audit_insert_${chunk.length}_${schema}`, insert) : insert);
   }
 }

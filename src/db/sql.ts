@@ -43,6 +43,15 @@ export function sql(strings: TemplateStringsArray, ...args: unknown[]): Fragment
 
 export type Sql = Fragment;
 
+/**
+ * A statement from trusted text split around its values (parts.length = values.length + 1), as a tagged template
+ * would give: for hot statements whose text is built once and kept, each value still a bind parameter.
+ */
+export function sqlParts(parts: readonly string[], values: readonly unknown[]): Fragment {
+  if (parts.length !== values.length + 1) throw new Error('sqlParts: one more text part than values');
+  return new Fragment(parts, values);
+}
+
 const STATEMENT_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**
