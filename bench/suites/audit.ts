@@ -14,6 +14,8 @@ import { QUERIES } from './search-queries.js';
 /** "Auditing every read must not halve throughput" (issue #6 §8). */
 export const READ_TARGET = 0.8;
 const SEARCH_CONNECTIONS = 8;
+/** CPU figures below this many µs a side are left out. */
+const MIN_CPU_US = 100_000;
 /** Each pair of rounds has one of each side; the second half mirrors the first, so a linear drift cancels out. */
 const ORDER = ['on', 'off', 'off', 'on', 'off', 'on', 'on', 'off'] as const;
 type Side = (typeof ORDER)[number];
@@ -66,7 +68,9 @@ function rowsFor(suite: string, { rounds, events, audited }: Rounds, seconds: nu
   const perRequest = (side: Side, k: keyof CpuSample) => {
     const rs = rounds.filter((r) => r.side === side);
     if (rs.some((r) => r.cpu[k] === undefined)) return null;
-    return rs.reduce((n, r) => n + r.cpu[k]!, 0) / rs.reduce((n, r) => n + r.result.requests.total, 0);
+    const us = rs.reduce((n, r) => n + r.cpu[k]!, 0);
+    // /proc counts in 10 ms ticks: below 0.1 s a side (short runs) the figure would be noise, or zero
+    return us < MIN_CPU_US ? null : us / rs.reduce((n, r) => n + r.result.requests.total, 0);
   };
   const cpu = (['node', 'postgres'] as const).filter((k) => (k === 'node' || postgresHere) && perRequest('on', k) !== null && perRequest('off', k) !== null)
     .map((k) => row(suite, k === 'node' ? 'node_cpu_us' : 'postgres_cpu_us', perRequest('on', k), perRequest('off', k),
