@@ -24,8 +24,11 @@ const NAMES = raw(COLUMNS.map(([c]) => c).join(', '));
 const PREPARED_ROWS = 8;
 /** Bind parameters a statement holds at most 65,535: 1,000 rows of 20 stay well below. */
 const MAX_ROWS = 1000;
-/** Statement names across tenants and row counts: beyond this many (thousands of tenants), inserts run unnamed. */
-const MAX_PREPARED = 2048;
+/**
+ * Statement names across tenants and row counts: beyond this many (32 tenants' worth), inserts run unnamed. Bounds
+ * what each database connection holds: the eight shapes of one schema take ~0.7 MB of plan cache a connection.
+ */
+const MAX_PREPARED = 256;
 const named = new Set<string>();
 
 function statement(name: string, q: Sql): Sql {
