@@ -8,9 +8,9 @@ import { sql } from '../db/sql.js';
 import { insufficientScope } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
-import type { Condition } from '../search/ast.js';
+import type { CompartmentCondition, Condition } from '../search/ast.js';
 import { inPatientCompartment, patientCompartmentCondition } from '../search/compartment.js';
-import { type CompileContext, compileCondition } from '../search/compile/index.js';
+import { type AccessRule, type CompileContext, compileCondition } from '../search/compile/index.js';
 import { table } from '../search/compile/context.js';
 import { parseSearch } from '../search/parse.js';
 import type { SearchRegistry } from '../search/registry.js';
@@ -41,6 +41,13 @@ const needed = (type: string, perm: Perm) => `user/${type}.${perm} or system/${t
 
 export class Access {
   private readonly cache = new Map<string, Condition | null | false>();
+  private readonly compartments = new Map<string, CompartmentCondition>();
+
+  /**
+   * The search narrowing as the query compiler's access rule: every resource row a search reaches — matches, chain
+   * hops, _has sources, includes, _list, terminology — is narrowed as a direct search on its type would be.
+   */
+  readonly searchRule: AccessRule = { condition: (type) => this.narrowing(type, 's') };
 
   constructor(readonly principal: Principal, private readonly schema: string, private readonly registry: SearchRegistry,
     private readonly defs: Definitions, private readonly base: string) {}
@@ -91,6 +98,17 @@ export class Access {
     }
   }
 
+  /** One condition object per patient and kind, so that the compiler can share it across the types it covers. */
+  private compartment(patient: string, exclusive: boolean): CompartmentCondition {
+    const key = `${exclusive}/${patient}`;
+    let c = this.compartments.get(key);
+    if (!c) {
+      c = { ...patientCompartmentCondition(patient), ...(exclusive ? { exclusive } : {}) };
+      this.compartments.set(key, c);
+    }
+    return c;
+  }
+
   /** One rule's alternative for (type, perm): conditions to AND, [] for everything, undefined for nothing. */
   private alternative(rule: ScopeRule, type: string, perm: Perm): Condition[] | undefined {
     const query = this.queryConditions(rule, type);
@@ -98,8 +116,9 @@ export class Access {
     const patient = rule.level === 'patient' ? this.principal.patient : rule.level === 'user' ? this.ownPatient : undefined;
     if (rule.level === 'patient' && !patient) return undefined;
     if (!patient) return query;
-    const compartment = patientCompartmentCondition(patient);
-    if (inPatientCompartment(type)) return [compartment, ...query];
+    const compartment = this.compartment(patient, false);
+    // A patient-scoped write leaves every compartment reference pointing at the patient (ARCHITECTURE.md §7).
+    if (inPatientCompartment(type)) return [perm === 'r' || perm === 's' ? compartment : this.compartment(patient, true), ...query];
     // Outside the compartment (Medication, Organization …): search allowed, read only what the patient's data
     // references, never written (§9.6).
     if (perm === 's') return query;
@@ -136,19 +155,13 @@ export class Access {
   }
 
   /**
-   * The condition a search over types must add (undefined when nothing is narrowed). Types named explicitly must all
-   * be allowed (403 otherwise); a search of every type quietly skips the ones no scope allows.
+   * A search over types needs a search scope: types named explicitly must all be allowed (403 otherwise); a search
+   * of every type quietly skips the ones no scope allows, and needs at least one.
    */
-  searchCondition(types: string[], explicit: boolean): Condition | undefined {
-    const byType = new Map<string, Condition | null>();
-    for (const type of types) {
-      const n = explicit ? this.required(type, 's') : this.narrowing(type, 's');
-      if (n !== false) byType.set(type, n);
-    }
-    if (byType.size === 0) throw insufficientScope(`a search scope (e.g. user/*.s)`);
-    if (byType.size === types.length && [...byType.values()].every((c) => c === null)) return undefined;
-    if (types.length === 1) return byType.get(types[0]!) ?? undefined;
-    return { kind: 'by-type', byType };
+  checkSearch(types: string[], explicit: boolean): void {
+    let allowed = 0;
+    for (const type of types) if ((explicit ? this.required(type, 's') : this.narrowing(type, 's')) !== false) allowed++;
+    if (allowed === 0) throw insufficientScope(`a search scope (e.g. user/*.s)`);
   }
 
   /** Chains and _has look into other types: each must be searchable under the token (§9.9). */

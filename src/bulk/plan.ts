@@ -40,7 +40,7 @@ export async function scanPlan(deps: Deps, tenant: Tenant, job: string, params: 
     if (c) conditions.set(type, c);
   }
   return {
-    schema: tenant.schema, t, job, cx: { schema: tenant.schema, registry, defs: deps.defs }, types,
+    schema: tenant.schema, t, job, cx: { schema: tenant.schema, registry, defs: deps.defs, access: access.searchRule }, types,
     allTypes: types.length === deps.defs.resourceTypes.size, conditions,
     ...(params.since ? { since: new Date(params.since) } : {}), patientLevel: params.level !== 'system',
   };

@@ -47,22 +47,28 @@ export function parseRequest(deps: Deps, ctx: Context, req: FhirRequest, target:
     maxCount: deps.config.maxPageSize,
     pageTokens: deps.pageTokens,
   });
-  return { ...q, conditions: [...(target.conditions ?? []), ...q.conditions, ...narrowing(ctx, req, q)],
+  checkScopes(ctx, req, q);
+  return { ...q, conditions: [...(target.conditions ?? []), ...q.conditions],
     include: [...q.include, ...(target.include ?? [])] };
 }
 
 /**
- * The token's narrowing of a search (smart-app-launch.md §9.5, §9.9): chained and _has types must be searchable,
- * and matches are limited per type to the compartment or constraint of the scopes. Types named explicitly (a type
- * search, `_type`) must all be allowed; a search of every type skips those no scope allows.
+ * The token's checks on a search (smart-app-launch.md §9.5, §9.9): chained and _has types must be searchable, and
+ * types named explicitly (a type search, `_type`) must all be allowed (403); a search of every type skips those no
+ * scope allows. The narrowing itself is the compiler's access rule (compileContext), applied to every row reached.
  */
-function narrowing(ctx: Context, req: FhirRequest, q: SearchQuery): Condition[] {
-  if (!ctx.access) return [];
+function checkScopes(ctx: Context, req: FhirRequest, q: SearchQuery): void {
+  if (!ctx.access) return;
   ctx.access.checkReachable(q.conditions);
   const explicit = q.types.length === 1 || searchParams(req).some(([k]) => k === '_type');
-  const c = ctx.access.searchCondition(q.types, explicit);
-  return c ? [c] : [];
+  ctx.access.checkSearch(q.types, explicit);
 }
+
+/** The compiler's context for a request: the tenant's schema and parameters, narrowed by the token's scopes. */
+export const compileContext = (deps: Deps, ctx: Context): CompileContext => ({
+  schema: ctx.tenant.schema, registry: ctx.search, defs: deps.defs,
+  ...(ctx.access ? { access: ctx.access.searchRule } : {}),
+});
 
 interface Found { page: Page; includes: Awaited<ReturnType<typeof findIncludes>> }
 
@@ -71,15 +77,14 @@ async function findAll(deps: Deps, ctx: Context, cx: CompileContext, q: SearchQu
   if (q.summary === 'count' || q.count === 0) return { page: { rows: [] }, includes: [] };
   return inTransaction(deps, ctx, async (tx) => {
     const page = await findPage(tx, cx, q, where);
-    const includes = await findIncludes(tx, cx, page.rows, q.include, q.revinclude);
-    // Included resources obey the same scopes as matches (smart-app-launch.md §9.9).
-    return { page, includes: ctx.access ? await ctx.access.filterVisible(tx, includes, 's') : includes };
+    // Included resources obey the same scopes as matches (smart-app-launch.md §9.9): the access rule narrows them.
+    return { page, includes: await findIncludes(tx, cx, page.rows, q.include, q.revinclude) };
   });
 }
 
 /** Runs a parsed search and answers its searchset Bundle. */
 export async function runSearch(deps: Deps, ctx: Context, parsed: SearchQuery, path: string): Promise<FhirResult> {
-  const cx: CompileContext = { schema: ctx.tenant.schema, registry: ctx.search, defs: deps.defs };
+  const cx = compileContext(deps, ctx);
   const q = await prepareQuery(ctx.tx ?? deps.db, cx, parsed);
   const where = whereClause(cx, q.types, q.conditions, q.types.length === deps.defs.resourceTypes.size);
   const found = await findAll(deps, ctx, cx, q, where);

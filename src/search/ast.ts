@@ -52,8 +52,14 @@ export interface ChainCondition { kind: 'chain'; code: string; targets: string[]
 /** `_has:source:code:next` — some `source` resource referring to this one through `code` satisfies next. */
 export interface HasCondition { kind: 'has'; source: string; code: string; next: Condition }
 
-/** Membership in a resource compartment (search.html#compartments): referenced by `Type/id` through any of params. */
-export interface CompartmentCondition { kind: 'compartment'; compartment: string; id: string; params: ReadonlyMap<string, string[]> }
+/**
+ * Membership in a resource compartment (search.html#compartments): referenced by `Type/id` through any of params.
+ * exclusive (patient-scoped writes): besides, no compartment parameter refers to another resource of the
+ * compartment's type.
+ */
+export interface CompartmentCondition {
+  kind: 'compartment'; compartment: string; id: string; params: ReadonlyMap<string, string[]>; exclusive?: boolean;
+}
 
 /** `_list=[id]`: referenced from List/[id].entry.item (search.html#list). */
 export interface ListCondition { kind: 'list'; id: string }

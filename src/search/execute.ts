@@ -4,7 +4,7 @@ import { type Sql, join, raw, sql } from '../db/sql.js';
 import type { PageKey } from '../fhir/page-token.js';
 import type { Resource } from '../fhir/types.js';
 import type { Condition, SearchQuery } from './ast.js';
-import { type CompileContext, compileAll } from './compile/index.js';
+import { type CompileContext, compileAccess, compileAll } from './compile/index.js';
 import { table } from './compile/context.js';
 import { keysetCondition, orderBy, sortColumns, sortSignature } from './sort.js';
 
@@ -37,17 +37,21 @@ function sharedByAllTypes(cx: CompileContext, types: string[], c: Condition): bo
 }
 
 /**
- * The WHERE clause over alias r: live resources of the searched types that satisfy every condition. With several
- * types, type-specific conditions compile per type with that type's definitions (ORed); the rest compile once
- * against the row's own type. allTypes (system search without _type) leaves the type unrestricted.
+ * The WHERE clause over alias r: live resources of the searched types that the access rule lets the caller see and
+ * that satisfy every condition. With several types, type-specific conditions compile per type with that type's
+ * definitions (ORed); the rest compile once against the row's own type. allTypes (system search without _type)
+ * leaves the type unrestricted.
  */
 export function whereClause(cx: CompileContext, types: string[], conditions: Condition[], allTypes = false): Sql {
   if (types.length === 1) {
-    return sql`r.type = ${types[0]} AND NOT r.deleted AND ${compileAll(cx, conditions, { depth: 0, type: types[0] })}`;
+    const scope = { depth: 0, type: types[0] };
+    const access = cx.access ? sql` AND ${compileAccess(cx, scope)}` : sql``;
+    return sql`r.type = ${types[0]} AND NOT r.deleted${access} AND ${compileAll(cx, conditions, scope)}`;
   }
   const shared = conditions.filter((c) => sharedByAllTypes(cx, types, c));
   const specific = conditions.filter((c) => !shared.includes(c));
   const parts = [allTypes ? sql`NOT r.deleted` : sql`r.type = ANY(${types}) AND NOT r.deleted`];
+  if (cx.access) parts.push(compileAccess(cx, { depth: 0, type: undefined }, allTypes ? undefined : types));
   if (shared.length > 0) parts.push(compileAll(cx, shared, { depth: 0, type: undefined }));
   if (specific.length > 0) {
     const perType = types.map((t) => sql`(r.type = ${t} AND ${compileAll(cx, specific, { depth: 0, type: t })})`);

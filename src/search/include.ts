@@ -4,6 +4,7 @@ import { type Sql, raw, sql } from '../db/sql.js';
 import type { IncludeSpec } from './ast.js';
 import type { CompileContext } from './compile/context.js';
 import { table } from './compile/context.js';
+import { compileAccess } from './compile/index.js';
 import type { FoundRow } from './execute.js';
 
 /** Project decision (fhir-search.md §6.4): :iterate follows at most this many levels. */
@@ -11,25 +12,36 @@ export const MAX_ITERATE_DEPTH = 3;
 /** A guard against runaway pages: at most this many resources per include step. */
 export const MAX_INCLUDED = 5000;
 
-const COLUMNS = (a: 't' | 's') => raw(`${a}.rid, ${a}.type, ${a}.id, ${a}.version, ${a}.last_updated, ${a}.content`);
+const COLUMNS = raw('r.rid, r.type, r.id, r.version, r.last_updated, r.content');
+
+/**
+ * The access rule over the included row r: with a known type that type's condition, else the row's own type picks
+ * among the types the reference can point at (every type when unknown).
+ */
+function visible(cx: CompileContext, type: string | undefined, candidates?: readonly string[]): Sql {
+  if (!cx.access) return sql``;
+  return sql` AND ${compileAccess(cx, { depth: 0, type }, candidates)}`;
+}
 
 /** Targets of `source:param[:target]` references held by the given resources. */
 function forward(cx: CompileContext, spec: IncludeSpec, rids: number[]): Sql {
-  const param = spec.param === '*' ? sql`` : sql` AND i.param = ${spec.param}`;
-  const target = spec.target ? sql` AND t.type = ${spec.target}` : sql``;
-  const source = spec.source === '*' ? sql`` : sql` AND i.type = ${spec.source}`;
-  return sql`SELECT DISTINCT ${COLUMNS('t')} FROM ${table(cx, 'idx_reference')} i
-    JOIN ${table(cx, 'resource')} t ON t.type = i.ref_type AND t.id = i.ref_id
-    WHERE i.rid = ANY(${rids})${source}${param}${target} AND NOT t.deleted LIMIT ${MAX_INCLUDED}`;
+  const param = spec.param === '*' ? sql`` : sql` AND src.param = ${spec.param}`;
+  const target = spec.target ? sql` AND r.type = ${spec.target}` : sql``;
+  const source = spec.source === '*' ? sql`` : sql` AND src.type = ${spec.source}`;
+  const candidates = spec.source !== '*' && spec.param !== '*' ? cx.registry.get(spec.source, spec.param)?.target : undefined;
+  return sql`SELECT DISTINCT ${COLUMNS} FROM ${table(cx, 'idx_reference')} src
+    JOIN ${table(cx, 'resource')} r ON r.type = src.ref_type AND r.id = src.ref_id
+    WHERE src.rid = ANY(${rids})${source}${param}${target} AND NOT r.deleted${visible(cx, spec.target, candidates)}
+    LIMIT ${MAX_INCLUDED}`;
 }
 
 /** `source` resources whose `param` refers to one of the given resources of one type. */
 function reverse(cx: CompileContext, spec: IncludeSpec, type: string, ids: string[]): Sql {
-  const param = spec.param === '*' ? sql`` : sql` AND i.param = ${spec.param}`;
-  const source = spec.source === '*' ? sql`` : sql` AND i.type = ${spec.source}`;
-  return sql`SELECT DISTINCT ${COLUMNS('s')} FROM ${table(cx, 'idx_reference')} i
-    JOIN ${table(cx, 'resource')} s ON s.rid = i.rid
-    WHERE i.ref_type = ${type} AND i.ref_id = ANY(${ids})${source}${param} AND NOT s.deleted
+  const param = spec.param === '*' ? sql`` : sql` AND src.param = ${spec.param}`;
+  const source = spec.source === '*' ? sql`` : sql` AND src.type = ${spec.source}`;
+  return sql`SELECT DISTINCT ${COLUMNS} FROM ${table(cx, 'idx_reference')} src
+    JOIN ${table(cx, 'resource')} r ON r.rid = src.rid
+    WHERE src.ref_type = ${type} AND src.ref_id = ANY(${ids})${source}${param} AND NOT r.deleted${visible(cx, spec.source === '*' ? undefined : spec.source)}
     LIMIT ${MAX_INCLUDED}`;
 }
 
@@ -48,7 +60,8 @@ async function step(db: Queryable, cx: CompileContext, from: FoundRow[], include
 }
 
 /**
- * The included resources for a page: every spec applies to the matches; :iterate specs apply again to what was
+ * The included resources for a page, each narrowed by the access rule at every step (so :iterate never passes
+ * through a resource the caller may not see): every spec applies to the matches; :iterate specs apply again to what was
  * included, up to MAX_ITERATE_DEPTH levels. Matches and duplicates are left out (fhir-search.md §6.5).
  */
 export async function findIncludes(db: Queryable, cx: CompileContext, matches: FoundRow[], include: IncludeSpec[],

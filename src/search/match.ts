@@ -9,7 +9,7 @@ import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
 import type { Params } from '../interactions/context.js';
 import type { Versioned } from '../storage/resources.js';
-import type { CompileContext } from './compile/context.js';
+import type { AccessRule, CompileContext } from './compile/context.js';
 import { table } from './compile/context.js';
 import { type FoundRow, whereClause } from './execute.js';
 import { parseSearch } from './parse.js';
@@ -41,6 +41,22 @@ function checkCriteria(params: Params): Params {
 }
 
 /**
+ * The caller's narrowing as the compiler's access rule (every type the criteria reach, not only the matched type);
+ * the matched type is asked first so that a type it may not search is a 403.
+ */
+function accessOf(restrict: MatchDefinitions['restrict'], type: string): { access?: AccessRule } {
+  if (!restrict) return {};
+  restrict(type);
+  return { access: { condition: (t) => {
+    try {
+      return restrict(t) ?? null;
+    } catch {
+      return false;
+    }
+  } } };
+}
+
+/**
  * Up to `limit` live resources of `type` matching the criteria, with the full search engine. Unknown parameters
  * are a 400 here (strict handling): ignoring one would widen a conditional update or delete.
  */
@@ -51,10 +67,8 @@ export async function matchResources(db: Queryable, schema: string, type: string
     types: [type], strict: true, defaultCount: limit, maxCount: limit, pageTokens: new PageTokens('unused'),
   });
   if (parsed.conditions.length === 0) throw badRequest(`A conditional ${type} interaction needs search criteria`);
-  const cx: CompileContext = { schema, registry, defs };
+  const cx: CompileContext = { schema, registry, defs, ...accessOf(definitions.restrict, type) };
   const q = await prepareQuery(db, cx, parsed);
-  const restrict = definitions.restrict?.(type);
-  if (restrict) q.conditions.push(restrict);
   const rows = await db.query<FoundRow>(sql`SELECT r.id, r.version, r.last_updated, r.content
     FROM ${table(cx, 'resource')} r WHERE ${whereClause(cx, q.types, q.conditions)} LIMIT ${limit}`);
   return rows.map((r) => ({ type, id: r.id, versionId: r.version, lastUpdated: new Date(r.last_updated), deleted: false,

@@ -5,6 +5,7 @@ import { badRequest } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import type { Condition, TokenValue, UriValue, ValueCondition } from './ast.js';
 import { type CompileContext, table } from './compile/context.js';
+import { compileAccess } from './compile/index.js';
 
 type Json = Record<string, unknown>;
 interface Concept { code?: string; concept?: Concept[] }
@@ -14,14 +15,14 @@ interface Expansion { codes: TokenValue[]; systems: string[] }
 const MAX_DEPTH = 5;
 const asArray = <T>(v: unknown): T[] => (Array.isArray(v) ? v as T[] : []);
 
-/** `ValueSet/[id]` or a canonical url (optionally `|version`) of a live resource of type. */
+/** `ValueSet/[id]` or a canonical url (optionally `|version`) of a live resource of type that the caller may search. */
 async function findCanonical(db: Queryable, cx: CompileContext, type: string, ref: string): Promise<Resource | undefined> {
   const local = new RegExp(`^${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(ref);
   const [url, version] = ref.split('|');
   const where = local ? sql`r.id = ${local[1]}` : version
     ? sql`r.content->>'url' = ${url} AND r.content->>'version' = ${version}` : sql`r.content->>'url' = ${url}`;
   const rows = await db.query<{ content: Resource }>(sql`SELECT r.content FROM ${table(cx, 'resource')} r
-    WHERE r.type = ${type} AND NOT r.deleted AND ${where} ORDER BY r.last_updated DESC LIMIT 1`);
+    WHERE r.type = ${type} AND NOT r.deleted AND ${compileAccess(cx, { depth: 0, type })} AND ${where} ORDER BY r.last_updated DESC LIMIT 1`);
   return rows[0]?.content;
 }
 

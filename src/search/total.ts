@@ -22,17 +22,21 @@ async function estimate(db: Queryable, cx: CompileContext, where: Sql): Promise<
   return typeof n === 'number' ? Math.round(n) : undefined;
 }
 
-/** One positive index-backed condition on one type: countable from its index table alone. */
-function countableFromIndex(q: Pick<SearchQuery, 'types' | 'conditions'>): Condition | undefined {
+/**
+ * One positive index-backed condition on one type that the access rule does not narrow: countable from its index
+ * table alone (a narrowed type needs the resource row, so it counts through the full WHERE clause).
+ */
+function countableFromIndex(cx: CompileContext, q: Pick<SearchQuery, 'types' | 'conditions'>): Condition | undefined {
   const [c, more] = q.conditions;
   if (q.types.length !== 1 || !c || more || c.kind !== 'value') return undefined;
+  if (cx.access && cx.access.condition(q.types[0]!) !== null) return undefined;
   if (c.modifier === 'not' || isColumnParam(c.code) || c.code === '_text' || c.code === '_content') return undefined;
   if (c.type === 'uri' && c.values.some((v) => v.kind === 'uri' && v.version !== undefined)) return undefined;
   return c;
 }
 
 function countSql(cx: CompileContext, q: Pick<SearchQuery, 'types' | 'conditions'>, where: Sql): Sql {
-  const single = countableFromIndex(q);
+  const single = countableFromIndex(cx, q);
   if (single) return compileCondition({ ...cx, countRows: true }, single, { depth: 0, type: q.types[0] });
   return sql`SELECT count(*) AS n FROM ${table(cx, 'resource')} r WHERE ${where}`;
 }

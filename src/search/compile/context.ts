@@ -1,7 +1,18 @@
 /** Shared pieces of the search SQL compilers: aliases and the EXISTS over one index table — search.html#ptypes */
 import type { Definitions } from '../../fhir/definitions.js';
 import { type Sql, ident, join, raw, sql } from '../../db/sql.js';
+import type { Condition } from '../ast.js';
 import type { SearchRegistry } from '../registry.js';
+
+/**
+ * The access narrowing a query runs under (SMART scopes, later roles and consent): for each resource type, the
+ * condition its rows must meet — null for every row, false for none. Every resource row the compiler reaches
+ * (the searched rows, each hop of a chain, each _has source, _list, includes, terminology and id look-ups) is
+ * narrowed by it, so no search form can read around it (ARCHITECTURE.md §7).
+ */
+export interface AccessRule {
+  condition(type: string): Condition | null | false;
+}
 
 export interface CompileContext {
   /** The tenant schema (a validated slug-derived identifier). */
@@ -13,6 +24,8 @@ export interface CompileContext {
    * EXISTS: index rows exist only for live resources, so the count never touches the resource table (§6.8).
    */
   countRows?: boolean;
+  /** Narrowing applied to every resource row reached; absent = the caller may search everything. */
+  access?: AccessRule;
 }
 
 /** Where one compiler runs: the resource alias at a nesting depth and its (constant or per-row) resource type. */

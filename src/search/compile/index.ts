@@ -12,7 +12,7 @@ import { compileString } from './string.js';
 import { compileToken } from './token.js';
 import { compileUri } from './uri.js';
 
-export type { CompileContext, Scope } from './context.js';
+export type { AccessRule, CompileContext, Scope } from './context.js';
 
 /** :missing=true → no index row for the parameter; false → at least one (search.html#missing). */
 function compileMissing(cx: CompileContext, c: MissingCondition, scope: Scope): Sql {
@@ -40,7 +40,8 @@ function compileValue(cx: CompileContext, c: ValueCondition, scope: Scope): Sql 
 
 /**
  * Referenced as `Type/id` through one of the compartment's parameters for the resource's type; the compartment's
- * own resource belongs to it too (fhir-search.md §8.1, §8.5).
+ * own resource belongs to it too (fhir-search.md §8.1, §8.5). Exclusive membership also refuses a reference through
+ * those parameters to any other resource of the compartment's type.
  */
 function compileCompartment(cx: CompileContext, c: CompartmentCondition, scope: Scope): Sql {
   const r = resourceAlias(scope.depth);
@@ -48,8 +49,10 @@ function compileCompartment(cx: CompileContext, c: CompartmentCondition, scope: 
     .flatMap(([type, params]) => params.map((p) => `${type}.${p}`));
   const refs = sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} ci WHERE ci.rid = ${r}.rid AND ci.ref_type = ${c.compartment} AND ci.ref_id = ${c.id} AND ci.type || '.' || ci.param = ANY(${pairs}))`;
   const self = sql`(${typeOf(scope)} = ${c.compartment} AND ${r}.id = ${c.id})`;
-  if (scope.type !== undefined && scope.type !== c.compartment) return refs;
-  return sql`(${self} OR ${refs})`;
+  const member = scope.type !== undefined && scope.type !== c.compartment ? refs : sql`(${self} OR ${refs})`;
+  if (!c.exclusive) return member;
+  const others = sql`NOT EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} co WHERE co.rid = ${r}.rid AND co.ref_type = ${c.compartment} AND co.ref_id <> ${c.id} AND co.type || '.' || co.param = ANY(${pairs}))`;
+  return sql`(${member} AND ${others})`;
 }
 
 /** by-type: the row's type picks its condition; with no constant type, one branch per listed type. */
@@ -75,15 +78,48 @@ function compileReferencedFrom(cx: CompileContext, c: ReferencedFromCondition, s
         WHERE rc.rid = rm.rid AND rc.ref_type = ${k.compartment} AND rc.ref_id = ${k.id} AND rc.type || '.' || rc.param = ANY(${pairs}))))`;
 }
 
+/**
+ * The access rule's condition for the row at scope (TRUE when nothing is narrowed). With no constant type, the row's
+ * own type picks its condition among `types` (every resource type when absent); a type the rule forbids never
+ * matches. The rule's own conditions are the server's and compile without further narrowing.
+ */
+export function compileAccess(cx: CompileContext, scope: Scope, types?: Iterable<string>): Sql {
+  const { access } = cx;
+  if (!access) return sql`TRUE`;
+  const trusted: CompileContext = { ...cx, access: undefined, countRows: undefined };
+  const one = (type: string): Sql | undefined => {
+    const c = access.condition(type);
+    return c === false ? undefined : c === null ? sql`TRUE` : compileCondition(trusted, c, { depth: scope.depth, type });
+  };
+  if (scope.type !== undefined) return one(scope.type) ?? sql`FALSE`;
+  const r = resourceAlias(scope.depth);
+  const open: string[] = [];
+  const shared = new Map<Condition, string[]>(); // one compartment condition serves every type it covers
+  const parts: Sql[] = [];
+  for (const type of types ?? cx.defs.resourceTypes) {
+    const c = access.condition(type);
+    if (c === false) continue;
+    if (c === null) open.push(type);
+    else if (c.kind === 'compartment') shared.set(c, [...shared.get(c) ?? [], type]);
+    else parts.push(sql`(${r}.type = ${type} AND ${one(type)!})`);
+  }
+  for (const [c, ts] of shared) {
+    parts.unshift(sql`(${r}.type = ANY(${ts}) AND ${compileCondition(trusted, c, { depth: scope.depth, type: undefined })})`);
+  }
+  if (open.length > 0) parts.unshift(sql`${r}.type = ANY(${open})`);
+  return any(parts);
+}
+
 export function compileCondition(cx: CompileContext, c: Condition, scope: Scope): Sql {
   const next = (n: Condition, s: Scope) => compileCondition(cx, n, s);
+  const access = (s: Scope) => compileAccess(cx, s);
   switch (c.kind) {
     case 'value': return compileValue(cx, c, scope);
     case 'missing': return compileMissing(cx, c, scope);
-    case 'chain': return compileChain(cx, c, scope, next);
-    case 'has': return compileHas(cx, c, scope, next);
+    case 'chain': return compileChain(cx, c, scope, next, access);
+    case 'has': return compileHas(cx, c, scope, next, access);
     case 'compartment': return compileCompartment(cx, c, scope);
-    case 'list': return compileList(cx, c, scope);
+    case 'list': return compileList(cx, c, scope, access);
     case 'any': return any(c.alternatives.map((alt) => sql`(${compileAll(cx, alt, scope)})`));
     case 'by-type': return compileByType(cx, c, scope);
     case 'referenced-from': return compileReferencedFrom(cx, c, scope);

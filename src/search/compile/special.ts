@@ -31,8 +31,10 @@ export function compileOnResource(c: ValueCondition, scope: Scope): Sql | undefi
 /** Resource-column parameters always have a value. */
 export const isColumnParam = (code: string): boolean => code === '_id' || code === '_lastUpdated';
 
-/** _list=[id]: the resource is an item of that List (search.html#list). */
-export function compileList(cx: CompileContext, c: ListCondition, scope: Scope): Sql {
+/** _list=[id]: the resource is an item of that List (search.html#list), a List the caller may search. */
+export function compileList(cx: CompileContext, c: ListCondition, scope: Scope, access: (s: Scope) => Sql): Sql {
   const r = resourceAlias(scope.depth);
-  return sql`EXISTS (SELECT 1 FROM ${table(cx, 'resource')} l, jsonb_array_elements(l.content->'entry') e WHERE l.type = 'List' AND l.id = ${c.id} AND NOT l.deleted AND e #>> '{item,reference}' = ${typeOf(scope)} || '/' || ${r}.id)`;
+  const list = { depth: scope.depth + 1, type: 'List' };
+  const l = resourceAlias(list.depth);
+  return sql`EXISTS (SELECT 1 FROM ${table(cx, 'resource')} ${l}, jsonb_array_elements(${l}.content->'entry') e WHERE ${l}.type = 'List' AND ${l}.id = ${c.id} AND NOT ${l}.deleted${cx.access ? sql` AND ${access(list)}` : sql``} AND e #>> '{item,reference}' = ${typeOf(scope)} || '/' || ${r}.id)`;
 }
