@@ -11,6 +11,7 @@ import type { Deps } from '../interactions/context.js';
 import type { Tenant } from '../storage/tenants.js';
 import { type AuthenticatedClient, type Form, type JwksFetcher, OAuthError, authenticateClient, claimedClientId,
   invalidRequest } from './client-auth.js';
+import { findClient } from './clients.js';
 import { smartEndpoints, smartStyleUrl } from './discovery.js';
 import { type Grant, type LaunchContext, createGrant, findByRefreshToken, findGrant, issueRefreshToken, redeemCode } from './grants.js';
 import { parseScopes, scopeCovers } from './scopes.js';
@@ -186,6 +187,24 @@ async function clientCredentials(cx: OAuthContext, form: Form, { client, method 
   return { body: { access_token: minted.token, token_type: 'bearer', expires_in: minted.expiresIn, scope }, claims: minted.claims };
 }
 
+/**
+ * RFC 6749 §6: only confidential clients authenticate to refresh; a public client's refresh token is already bound to
+ * it, so a refresh that names no client at all (fhirclient's `client.refresh()`) is the public client of the token's
+ * grant. undefined when the request carries any client credentials or the grant's client is not public: the ordinary
+ * client authentication then applies (and refuses a confidential client that did not authenticate).
+ */
+async function publicRefresher(cx: OAuthContext, req: OAuthRequest): Promise<AuthenticatedClient | undefined> {
+  const f = req.form;
+  const named = ['client_id', 'client_secret', 'client_assertion'].some((k) => f.get(k) !== undefined) || req.authorization !== undefined;
+  const token = f.get('refresh_token');
+  if (f.get('grant_type') !== 'refresh_token' || named || !token) return undefined;
+  const found = await findByRefreshToken(cx.deps.db, cx.tenant.schema, token, cx.deps.auth.now());
+  if (!found) throw invalidGrant('The refresh token is not valid, has expired or was revoked');
+  if ('reused' in found) throw invalidGrant('The refresh token was used before; the authorization is revoked');
+  const client = await findClient(cx.deps.db, cx.tenant.schema, found.grant.clientId);
+  return client?.type === 'public' ? { client, method: 'none' } : undefined;
+}
+
 type GrantHandler = (cx: OAuthContext, form: Form, client: AuthenticatedClient) => Promise<Issued>;
 
 const GRANT_TYPES: Record<string, GrantHandler> = {
@@ -215,7 +234,7 @@ export async function tokenRequest(cx: OAuthContext, req: OAuthRequest): Promise
     if (grantType === undefined || grantType === '') throw invalidRequest('grant_type is required');
     const handler = Object.hasOwn(GRANT_TYPES, grantType) ? GRANT_TYPES[grantType]! : undefined;
     if (!handler) throw new OAuthError(400, 'unsupported_grant_type', `grant_type '${grantType}' is not supported`);
-    client = await authenticate(cx, req);
+    client = await publicRefresher(cx, req) ?? await authenticate(cx, req);
     const { body, claims } = await handler(cx, req.form, client);
     await deps.audit.record(tenant.schema, [tokenEvent('token-issued', occurrence(cx, req), issuedFacts(grantType, claims))]);
     return body;

@@ -258,6 +258,23 @@ t.test('refresh_token', async (t) => {
       'access tokens of the grant are revoked');
   });
 
+  t.test('a public client refreshes without client_id (fhirclient\'s refresh() got 401 invalid_client)', async (t) => {
+    const c = await code({ scope: 'offline_access launch/patient patient/Patient.rs', context });
+    const r1 = (await exchange(s, { code: c.code, code_verifier: c.verifier, client_id: pub })).json().refresh_token as string;
+    const second = await refresh(r1);
+    t.equal(second.statusCode, 200, second.body);
+    const r2 = second.json().refresh_token as string;
+    t.not(r2, r1, 'still rotated');
+    t.equal(second.json().patient, patient.id, 'same launch context');
+    const third = await refresh(r2, { client_id: pub });
+    t.equal(third.statusCode, 200, 'naming the client still works');
+    const reused = await refresh(r1);
+    t.equal(reused.statusCode, 400);
+    t.equal(reused.json().error, 'invalid_grant', 'reuse is still detected');
+    t.equal((await refresh(third.json().refresh_token)).json().error, 'invalid_grant', 'and revokes the grant');
+    t.equal((await refresh('not-a-token')).json().error, 'invalid_grant', 'an unknown refresh token');
+  });
+
   t.test('refresh token expiry (90 days) and missing refresh_token', async (t) => {
     const clock = fixClock(t, s, new Date());
     const c = await code({ scope: 'offline_access patient/*.rs', context });
@@ -273,6 +290,9 @@ t.test('refresh_token', async (t) => {
     const r = (await exchange(s, { code: c.code, code_verifier: c.verifier }, { authorization: basic(conf, secret) })).json().refresh_token;
     const unauthenticated = await refresh(r, { client_id: conf });
     t.equal(unauthenticated.statusCode, 401);
+    const anonymous = await refresh(r);
+    t.equal(anonymous.statusCode, 401, 'a confidential client\'s refresh without any credentials');
+    t.equal(anonymous.json().error, 'invalid_client');
     t.equal(unauthenticated.json().error, 'invalid_client');
     const ok = await refresh(r, {}, { authorization: basic(conf, secret) });
     t.equal(ok.statusCode, 200, ok.body);
