@@ -234,3 +234,18 @@ t.test('compatible specialisations of a type are accepted', async (t) => {
     'string for code');
   t.equal(patch(patient(), operation('replace', { path: path('Patient.id'), value: { valueString: 'x' } })).id, 'x', 'string for id');
 });
+
+t.test('paths naming Narrative.div patch it (was 400: the engine read div as its division operator)', async (t) => {
+  const narrated = { ...patient(), text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">old</div>' } };
+  const div = '<div xmlns="http://www.w3.org/1999/xhtml">new</div>';
+  const replaced = patch(narrated, operation('replace', { path: path('Patient.text.div'), value: { valueString: div } }));
+  t.equal((replaced.text as { div: string }).div, div);
+  const removed = patch(narrated, operation('delete', { path: path('Patient.text.div') }));
+  t.equal((removed.text as { div?: string }).div, undefined);
+  const added = patch({ ...patient(), text: { status: 'generated' } } as Resource,
+    operation('add', { path: path('Patient.text'), name: { valueString: 'div' }, value: { valueString: div } }));
+  t.equal((added.text as { div: string }).div, div);
+  const literal = patch(narrated, operation('replace', { path: path("Patient.name.where(family = 'x.div' or family = 'Chalmers').family"),
+    value: { valueString: 'Div' } }));
+  t.equal((literal.name as { family: string }[])[0]!.family, 'Div', 'string literals and the or operator are left alone');
+});
