@@ -1,5 +1,7 @@
 /** Content negotiation: JSON only — http://hl7.org/fhir/R4/http.html#mime-type, #parameters (_format) */
-import { notAcceptable, unsupportedMediaType } from '../errors.js';
+import type { FastifyRequest } from 'fastify';
+import { invalidResource, notAcceptable, unsupportedMediaType } from '../errors.js';
+import { type IsBase64, checkJsonLimits } from '../validation/limits.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -41,4 +43,20 @@ export function checkContentType(contentType: string | undefined): void {
   if (!contentType) return;
   const r = parseMediaRange(contentType);
   if (!fhirVersionOk(r.params.get('fhirversion'))) throw unsupportedMediaType(`fhirVersion ${r.params.get('fhirversion')} is not supported; this server is FHIR 4.0`);
+}
+
+/** A callback-style body parser, as Fastify's getDefaultJsonParser() returns. */
+export type JsonParser = (req: FastifyRequest, body: string, done: (error: Error | null, value?: unknown) => void) => void;
+
+/**
+ * Fastify's safe JSON parser followed by the body limits of validation/limits.ts (depth, NUL, lone surrogates,
+ * string size), so that every JSON body — a resource, a Bundle, a Parameters or a patch — is refused with a 400
+ * naming the element before anything walks it recursively or sends it to PostgreSQL (issue #12 §6, §7, §9).
+ */
+export function limitedJsonParser(parse: JsonParser, isBase64: IsBase64): JsonParser {
+  return (req, body, done) => parse(req, body, (error, value) => {
+    if (error) return done(error);
+    const issue = checkJsonLimits(value, isBase64);
+    return issue ? done(invalidResource([issue])) : done(null, value);
+  });
 }

@@ -14,6 +14,7 @@ function fromFramework(e: FastifyError): FhirError | undefined {
     FST_ERR_CTP_BODY_TOO_LARGE: [413, 'too-costly', 'The request body is larger than this server accepts'],
     FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'structure', 'The request body is empty'],
     FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'structure', 'Content-Length does not match the body'],
+    FST_ERR_BAD_URL: [400, 'invalid', 'The URL is not valid: a percent-escape does not decode to UTF-8'],
   };
   const mapped = e.code ? byCode[e.code] : undefined;
   if (mapped) return new FhirError(mapped[0], mapped[1], mapped[2]);
@@ -40,6 +41,11 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   const frames = (error.stack ?? '').split('\n').slice(1).join('\n');
   request.log.error({ err: { type: error.name, code: (error as { code?: unknown }).code, frames } }, 'request failed');
   return sendOutcome(reply, new FhirError(500, 'exception', `Internal server error (request ${request.id})`));
+}
+
+/** Errors Fastify raises before routing (a URL that does not decode, issue #12): an OperationOutcome like the rest. */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  return sendOutcome(reply, fromFramework(error) ?? new FhirError(400, 'invalid', 'The request could not be read'));
 }
 
 export function notFoundHandler(_request: FastifyRequest, reply: FastifyReply) {

@@ -101,8 +101,8 @@ export function uriRows(f: Found, param: string, out: UriRow[]): void {
 }
 
 const URI_TYPES = new Set(['canonical', 'uri', 'url', 'oid', 'uuid']);
-const RELATIVE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
-const ABSOLUTE = /\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
+const RELATIVE = /^([A-Z][A-Za-z]{1,63})\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
+const ABSOLUTE = /\/([A-Z][A-Za-z]{1,63})\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:/;
 
 function referenceRow(param: string, literal: string): ReferenceRow | undefined {

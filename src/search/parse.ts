@@ -85,6 +85,20 @@ function strictError(unknown: string[]): FhirError {
   return new FhirError(400, 'not-supported', first!.diagnostics, first!.expression, rest);
 }
 
+/**
+ * Every search value reaches SQL as text, which cannot hold NUL (22021); a lone surrogate cannot be encoded either.
+ * GET queries, POST _search forms, If-None-Exist, conditional URLs and Bundle request urls all pass here (issue #12 §6).
+ */
+function checkCharacters(name: string, value: string): void {
+  for (const s of [name, value]) {
+    if (s.includes('\u0000')) throw badRequest(`Search parameter '${printable(name)}' contains a NUL character (\\u0000)`, [printable(name)]);
+    if (LONE_SURROGATE.test(s)) throw badRequest(`Search parameter '${printable(name)}' contains a lone UTF-16 surrogate`, [printable(name)]);
+  }
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const printable = (name: string) => name.replaceAll('\u0000', '\\u0000').replace(new RegExp(LONE_SURROGATE, 'g'), '\uFFFD');
+
 /** Parses a whole query; 400 for malformed values, unsupported modifiers and (strict) unknown parameters. */
 export function parseSearch(px: ParseContext, query: Params, o: ParseOptions): SearchQuery {
   const types = o.types ?? systemTypes(px, query);
@@ -92,6 +106,7 @@ export function parseSearch(px: ParseContext, query: Params, o: ParseOptions): S
     revinclude: [], applied: [], ignored: [] };
   const acc: Acc = { q, unknown: [] };
   for (const [name, value] of query) {
+    checkCharacters(name, value);
     if (value === '') continue;
     try {
       if (name === '_type' && (!o.types || o.typeApplied)) q.applied.push([name, value]);

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { ErrorObject, Options } from 'ajv';
 import type { Issue, IssueCode } from '../errors.js';
 import { loadDefinitions, type Definitions } from '../fhir/definitions.js';
+import { base64Elements, checkJsonLimits } from './limits.js';
 
 export interface Validator {
   validate(resource: unknown): Issue[];
@@ -199,8 +200,12 @@ function checkEnvelope(defs: Definitions, resource: unknown): Issue[] {
 /** A validator over the compiled R4 schema; loading fails (and so the boot) if the compiled code is missing or stale. */
 export function createValidator(defs: Definitions = loadDefinitions(), rootDir: string = DEFAULT_ROOT): Validator {
   const compiled = loadCompiled(rootDir);
+  const isBase64 = base64Elements(defs);
   return {
     validate(resource: unknown): Issue[] {
+      // First, and without recursion: ajv's generated code recurses per level and overflowed the stack (issue #12 §7).
+      const limit = checkJsonLimits(resource, isBase64);
+      if (limit) return [limit];
       const envelope = checkEnvelope(defs, resource);
       if (envelope.length > 0) return envelope;
       const r = resource as Record<string, unknown>;

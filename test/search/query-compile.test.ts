@@ -26,7 +26,7 @@ const exists = (table: string, where: string) =>
   `EXISTS (SELECT 1 FROM ${S}.${table} i WHERE i.rid = r.rid AND i.type = $1 AND i.param = $2 AND ${where})`;
 
 t.test('string: normalised starts-with, :exact, :contains, :missing', async (t) => {
-  t.same(compile('Patient', 'name=Ève'), { text: exists('idx_string', 'i.norm LIKE $3'), values: ['Patient', 'name', 'eve%'] });
+  t.same(compile('Patient', 'name=Ève'), { text: exists('idx_string', 'left(i.norm, 256) LIKE $3'), values: ['Patient', 'name', 'eve%'] });
   t.same(compile('Patient', 'family:exact=Ève'), { text: exists('idx_string', 'i.exact = $3'), values: ['Patient', 'family', 'Ève'] });
   t.same(compile('Patient', 'given:contains=EVE,ann'), { text: exists('idx_string', '(i.norm LIKE $3 OR i.norm LIKE $4)'),
     values: ['Patient', 'given', '%eve%', '%ann%'] });
@@ -34,18 +34,30 @@ t.test('string: normalised starts-with, :exact, :contains, :missing', async (t) 
     text: `NOT EXISTS (SELECT 1 FROM ${S}.idx_string i WHERE i.rid = r.rid AND i.type = $1 AND i.param = $2)`, values: ['Patient', 'name'] });
 });
 
+t.test('values longer than the 256-character index key: the key through the index, then the whole value (issue #12 §8)', async (t) => {
+  const long = 'é'.repeat(300);
+  t.same(compile('Patient', `family=${long}`), { text: exists('idx_string', '(left(i.norm, 256) = $3 AND i.norm LIKE $4)'),
+    values: ['Patient', 'family', 'e'.repeat(256), `${'e'.repeat(300)}%`] });
+  t.same(compile('Observation', `code=${long}`), { text: exists('idx_token', '(left(i.code_ci, 256) = $3 AND i.code_ci = $4)'),
+    values: ['Observation', 'code', 'é'.repeat(256), long] });
+  t.same(compile('ValueSet', `url=http://x/${'a'.repeat(255)}`), { text: exists('idx_uri', '(left(i.uri, 256) = $3 AND i.uri = $4)'),
+    values: ['ValueSet', 'url', `http://x/${'a'.repeat(247)}`, `http://x/${'a'.repeat(255)}`] });
+  t.same(compile('ValueSet', `url=${'😀'.repeat(255)}`), { text: exists('idx_uri', 'left(i.uri, 256) = $3'),
+    values: ['ValueSet', 'url', '😀'.repeat(255)] }, 'keys count code points, as left() does');
+});
+
 t.test('token: forms, case-insensitive codes, :not, :text, :of-type; _id exact', async (t) => {
-  t.same(compile('Observation', 'code=http://loinc.org|AbC'), { text: exists('idx_token', '(i.system = $3 AND i.code_ci = $4)'),
+  t.same(compile('Observation', 'code=http://loinc.org|AbC'), { text: exists('idx_token', '(left(i.system, 256) = $3 AND left(i.code_ci, 256) = $4)'),
     values: ['Observation', 'code', 'http://loinc.org', 'abc'] });
-  t.same(compile('Observation', 'code=|a,b'), { text: exists('idx_token', '((i.system IS NULL AND i.code_ci = $3) OR i.code_ci = $4)'),
+  t.same(compile('Observation', 'code=|a,b'), { text: exists('idx_token', '((i.system IS NULL AND left(i.code_ci, 256) = $3) OR left(i.code_ci, 256) = $4)'),
     values: ['Observation', 'code', 'a', 'b'] });
-  t.same(compile('Observation', 'code=http://loinc.org|'), { text: exists('idx_token', 'i.system = $3'),
+  t.same(compile('Observation', 'code=http://loinc.org|'), { text: exists('idx_token', 'left(i.system, 256) = $3'),
     values: ['Observation', 'code', 'http://loinc.org'] });
-  t.same(compile('Observation', 'code:not=x'), { text: `NOT ${exists('idx_token', 'i.code_ci = $3')}`, values: ['Observation', 'code', 'x'] });
+  t.same(compile('Observation', 'code:not=x'), { text: `NOT ${exists('idx_token', 'left(i.code_ci, 256) = $3')}`, values: ['Observation', 'code', 'x'] });
   t.same(compile('Observation', 'code:text=Body Mass'), { text: exists('idx_token', '(i.display LIKE $3 OR i.display LIKE $4)'),
     values: ['Observation', 'code', 'body mass%', '% body mass%'] });
   t.same(compile('Patient', 'identifier:of-type=s|MR|V1'), {
-    text: exists('idx_token', '(i.type_system = $3 AND i.type_code = $4 AND i.code_ci = $5)'), values: ['Patient', 'identifier', 's', 'MR', 'v1'] });
+    text: exists('idx_token', '(i.type_system = $3 AND i.type_code = $4 AND left(i.code_ci, 256) = $5)'), values: ['Patient', 'identifier', 's', 'MR', 'v1'] });
   t.same(compile('Patient', '_id=Ab'), { text: 'r.id = $1', values: ['Ab'] });
   t.same(compile('Patient', '_id=a,b'), { text: 'r.id = ANY($1)', values: [['a', 'b']] });
 });
@@ -76,36 +88,36 @@ t.test('number and quantity: precision range for eq, exact value otherwise, unit
     values: ['RiskAssessment', 'probability', '100', '5e-1', '100', '5e-1'] });
   t.same(compile('RiskAssessment', 'probability=gt0.8'), { text: exists('idx_number', 'i.value > $3::numeric'), values: ['RiskAssessment', 'probability', '0.8'] });
   t.same(compile('Observation', 'value-quantity=le5.4|http://unitsofmeasure.org|mg'), {
-    text: exists('idx_quantity', '(i.value <= $3::numeric AND i.system = $4 AND i.code = $5)'),
+    text: exists('idx_quantity', '(i.value <= $3::numeric AND i.system = $4 AND left(i.code, 256) = $5)'),
     values: ['Observation', 'value-quantity', '5.4', 'http://unitsofmeasure.org', 'mg'] });
   t.same(compile('Observation', 'value-quantity=lt5.4||mg'), {
     text: exists('idx_quantity', '(i.value < $3::numeric AND (i.code = $4 OR i.unit = $5))'), values: ['Observation', 'value-quantity', '5.4', 'mg', 'mg'] });
 });
 
 t.test('uri: exact, :below, :above, url|version', async (t) => {
-  t.same(compile('ValueSet', 'url=http://x/vs'), { text: exists('idx_uri', 'i.uri = $3'), values: ['ValueSet', 'url', 'http://x/vs'] });
-  t.same(compile('ValueSet', 'url:below=http://acme.org/fhir_'), { text: exists('idx_uri', 'i.uri LIKE $3'), values: ['ValueSet', 'url', 'http://acme.org/fhir\\_%'] });
+  t.same(compile('ValueSet', 'url=http://x/vs'), { text: exists('idx_uri', 'left(i.uri, 256) = $3'), values: ['ValueSet', 'url', 'http://x/vs'] });
+  t.same(compile('ValueSet', 'url:below=http://acme.org/fhir_'), { text: exists('idx_uri', 'left(i.uri, 256) LIKE $3'), values: ['ValueSet', 'url', 'http://acme.org/fhir\\_%'] });
   t.same(compile('ValueSet', 'url:above=http://acme.org/fhir/a/b'), { text: exists('idx_uri', 'starts_with($3::text, i.uri)'), values: ['ValueSet', 'url', 'http://acme.org/fhir/a/b'] });
-  t.same(compile('ValueSet', 'url:below=urn:oid:1.2'), { text: exists('idx_uri', 'i.uri = $3'), values: ['ValueSet', 'url', 'urn:oid:1.2'] }, 'URNs are exact');
-  t.match(compile('ValueSet', 'url=http://x|1.0').text, /i\.uri = \$3 AND i\.version = \$4.*i\.param = \$9 AND i\.code = \$10/);
+  t.same(compile('ValueSet', 'url:below=urn:oid:1.2'), { text: exists('idx_uri', 'left(i.uri, 256) = $3'), values: ['ValueSet', 'url', 'urn:oid:1.2'] }, 'URNs are exact');
+  t.match(compile('ValueSet', 'url=http://x|1.0').text, /left\(i\.uri, 256\) = \$3 AND i\.version = \$4.*i\.param = \$9 AND i\.code = \$10/);
 });
 
 t.test('reference: Type/id, id, url, :identifier; chains and _has join through idx_reference', async (t) => {
   t.same(compile('Observation', 'subject=Patient/1'), { text: exists('idx_reference', '(i.ref_type = $3 AND i.ref_id = $4)'), values: ['Observation', 'subject', 'Patient', '1'] });
   t.same(compile('Observation', 'subject=1'), { text: exists('idx_reference', 'i.ref_id = $3'), values: ['Observation', 'subject', '1'] });
-  t.same(compile('Observation', 'subject=http://o.org/Patient/1'), { text: exists('idx_reference', 'i.url = $3'), values: ['Observation', 'subject', 'http://o.org/Patient/1'] });
-  t.same(compile('Observation', 'subject:identifier=s|1'), { text: exists('idx_token', '(i.system = $3 AND i.code_ci = $4)'), values: ['Observation', 'subject:identifier', 's', '1'] });
+  t.same(compile('Observation', 'subject=http://o.org/Patient/1'), { text: exists('idx_reference', 'left(i.url, 256) = $3'), values: ['Observation', 'subject', 'http://o.org/Patient/1'] });
+  t.same(compile('Observation', 'subject:identifier=s|1'), { text: exists('idx_token', '(left(i.system, 256) = $3 AND left(i.code_ci, 256) = $4)'), values: ['Observation', 'subject:identifier', 's', '1'] });
   t.same(compile('Observation', 'subject:Patient.name=peter'), {
-    text: `EXISTS (SELECT 1 FROM ${S}.idx_reference i JOIN ${S}.resource r1 ON r1.type = i.ref_type AND r1.id = i.ref_id WHERE i.rid = r.rid AND i.type = $1 AND i.param = $2 AND NOT r1.deleted AND (r1.type = $3 AND EXISTS (SELECT 1 FROM ${S}.idx_string i1 WHERE i1.rid = r1.rid AND i1.type = $4 AND i1.param = $5 AND i1.norm LIKE $6)))`,
+    text: `EXISTS (SELECT 1 FROM ${S}.idx_reference i JOIN ${S}.resource r1 ON r1.type = i.ref_type AND r1.id = i.ref_id WHERE i.rid = r.rid AND i.type = $1 AND i.param = $2 AND NOT r1.deleted AND (r1.type = $3 AND EXISTS (SELECT 1 FROM ${S}.idx_string i1 WHERE i1.rid = r1.rid AND i1.type = $4 AND i1.param = $5 AND left(i1.norm, 256) LIKE $6)))`,
     values: ['Observation', 'subject', 'Patient', 'Patient', 'name', 'peter%'] });
   t.same(compile('Patient', '_has:Observation:patient:code=1234-5'), {
-    text: `EXISTS (SELECT 1 FROM ${S}.idx_reference i JOIN ${S}.resource r1 ON r1.rid = i.rid WHERE i.type = $1 AND i.param = $2 AND i.ref_type = $3 AND i.ref_id = r.id AND NOT r1.deleted AND EXISTS (SELECT 1 FROM ${S}.idx_token i1 WHERE i1.rid = r1.rid AND i1.type = $4 AND i1.param = $5 AND i1.code_ci = $6))`,
+    text: `EXISTS (SELECT 1 FROM ${S}.idx_reference i JOIN ${S}.resource r1 ON r1.rid = i.rid WHERE i.type = $1 AND i.param = $2 AND i.ref_type = $3 AND i.ref_id = r.id AND NOT r1.deleted AND EXISTS (SELECT 1 FROM ${S}.idx_token i1 WHERE i1.rid = r1.rid AND i1.type = $4 AND i1.param = $5 AND left(i1.code_ci, 256) = $6))`,
     values: ['Observation', 'patient', 'Patient', 'Observation', 'code', '1234-5'] });
 });
 
 t.test('composite: every component on the same element row', async (t) => {
   t.same(compile('Observation', 'component-code-value-quantity=http://loinc.org|8480-6$lt60'), {
-    text: exists('idx_composite', '(i.parts @> $3::jsonb AND EXISTS (SELECT 1 FROM jsonb_to_recordset(i.parts -> 0) AS p0(system text, code text, code_ci text, display text) WHERE (p0.system = $4 AND p0.code_ci = $5)) AND EXISTS (SELECT 1 FROM jsonb_to_recordset(i.parts -> 1) AS p1(system text, code text, unit text, value numeric, lo numeric, hi numeric) WHERE p1.value < $6::numeric))'),
+    text: exists('idx_composite', '(i.parts @> $3::jsonb AND EXISTS (SELECT 1 FROM jsonb_to_recordset(i.parts -> 0) AS p0(system text, code text, code_ci text, display text) WHERE (left(p0.system, 256) = $4 AND left(p0.code_ci, 256) = $5)) AND EXISTS (SELECT 1 FROM jsonb_to_recordset(i.parts -> 1) AS p1(system text, code text, unit text, value numeric, lo numeric, hi numeric) WHERE p1.value < $6::numeric))'),
     values: ['Observation', 'component-code-value-quantity', '[[{"code_ci":"8480-6","system":"http://loinc.org"}]]', 'http://loinc.org', '8480-6', '60'] });
 });
 
@@ -119,7 +131,7 @@ t.test('counts: a lone index condition counts its index rows; anything else coun
     await countMatches(db as never, undefined, cx, q, whereClause(cx, q.types, q.conditions), 30000);
     return seen;
   };
-  t.equal(await statement('code=x'), `SELECT count(DISTINCT i.rid) AS n FROM ${S}.idx_token i WHERE i.type = $1 AND i.param = $2 AND i.code_ci = $3`);
+  t.equal(await statement('code=x'), `SELECT count(DISTINCT i.rid) AS n FROM ${S}.idx_token i WHERE i.type = $1 AND i.param = $2 AND left(i.code_ci, 256) = $3`);
   t.match(await statement('code:not=x'), /^SELECT count\(\*\) AS n FROM "t_x"\.resource r WHERE/, ':not needs the resources');
   t.match(await statement('code=x&status=final'), /^SELECT count\(\*\)/, 'two conditions');
 });
@@ -128,7 +140,7 @@ t.test('system search: type-specific conditions per type, Resource-level ones on
   const q = parseSearch({ registry, defs, base: 'http://b' }, [['_type', 'Condition,Observation'], ['code', 'x'], ['_id', 'a']],
     { strict: true, defaultCount: 20, maxCount: 100, pageTokens: new PageTokens('x') });
   const { text, values } = toQuery(whereClause(cx, q.types, q.conditions));
-  t.equal(text, `r.type = ANY($1) AND NOT r.deleted AND r.id = $2 AND ((r.type = $3 AND ${exists('idx_token', 'i.code_ci = $6').replace('$1', '$4').replace('$2', '$5')}) OR (r.type = $7 AND ${exists('idx_token', 'i.code_ci = $10').replace('$1', '$8').replace('$2', '$9')}))`);
+  t.equal(text, `r.type = ANY($1) AND NOT r.deleted AND r.id = $2 AND ((r.type = $3 AND ${exists('idx_token', 'left(i.code_ci, 256) = $6').replace('$1', '$4').replace('$2', '$5')}) OR (r.type = $7 AND ${exists('idx_token', 'left(i.code_ci, 256) = $10').replace('$1', '$8').replace('$2', '$9')}))`);
   t.same(values, [['Condition', 'Observation'], 'a', 'Condition', 'Condition', 'code', 'x', 'Observation', 'Observation', 'code', 'x']);
 });
 

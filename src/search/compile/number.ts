@@ -2,6 +2,7 @@
 import { type Sql, sql } from '../../db/sql.js';
 import type { NumberValue, QuantityValue, ValueCondition } from '../ast.js';
 import { type CompileContext, type Scope, any, exists, indexAlias } from './context.js';
+import { keyEquals } from './index-key.js';
 
 /**
  * eq/ne use the search value's implicit range [v − half, v + half); the other prefixes compare the exact value
@@ -31,7 +32,7 @@ export function quantityMatch(i: Sql, v: QuantityValue): Sql {
   const value = numberMatch(sql`${i}.value`, v);
   if (v.code === undefined) return v.system ? sql`(${value} AND ${i}.system = ${v.system})` : value;
   if (v.system === null) return sql`(${value} AND (${i}.code = ${v.code} OR ${i}.unit = ${v.code}))`;
-  return sql`(${value} AND ${i}.system = ${v.system} AND ${i}.code = ${v.code})`;
+  return sql`(${value} AND ${i}.system = ${v.system} AND ${keyEquals(sql`${i}.code`, v.code)})`;
 }
 
 export function compileQuantity(cx: CompileContext, c: ValueCondition, scope: Scope): Sql {

@@ -2,6 +2,7 @@
 import { type Sql, sql } from '../../db/sql.js';
 import type { ReferenceValue, TokenValue, ValueCondition } from '../ast.js';
 import { type CompileContext, type Scope, any, exists, indexAlias } from './context.js';
+import { keyEquals } from './index-key.js';
 import { tokenMatch } from './token.js';
 
 /**
@@ -12,8 +13,9 @@ export function referenceMatch(i: Sql, v: ReferenceValue): Sql {
   if (v.id !== undefined) {
     return v.type !== undefined ? sql`(${i}.ref_type = ${v.type} AND ${i}.ref_id = ${v.id})` : sql`${i}.ref_id = ${v.id}`;
   }
-  if (v.version !== undefined) return sql`(${i}.url = ${v.url} AND ${i}.ref_version = ${v.version})`;
-  return sql`${i}.url = ${v.url}`;
+  if (v.url === undefined) return sql`false`;
+  if (v.version !== undefined) return sql`(${keyEquals(sql`${i}.url`, v.url)} AND ${i}.ref_version = ${v.version})`;
+  return keyEquals(sql`${i}.url`, v.url);
 }
 
 /** :identifier matches Reference.identifier, indexed as token rows of parameter `code:identifier` (§3.7.4). */

@@ -4,6 +4,7 @@ import type { StringValue, ValueCondition } from '../ast.js';
 import { escapeLike } from '../escape.js';
 import { normalizeText } from '../normalize.js';
 import { type CompileContext, type Scope, any, exists, indexAlias } from './context.js';
+import { keyStartsWith } from './index-key.js';
 
 /** Normalised starts-with; name parts are also indexed from each later word, so "quinones" finds "Carreno Quinones". */
 export const startsWith = (column: Sql, text: string): Sql => sql`${column} LIKE ${`${escapeLike(normalizeText(text))}%`}`;
@@ -17,7 +18,7 @@ export function startsWithWord(column: Sql, text: string): Sql {
 function match(column: (name: string) => Sql, modifier: string | undefined, v: StringValue): Sql {
   if (modifier === 'exact') return sql`${column('exact')} = ${v.text}`;
   if (modifier === 'contains') return sql`${column('norm')} LIKE ${`%${escapeLike(normalizeText(v.text))}%`}`;
-  return startsWith(column('norm'), v.text);
+  return keyStartsWith(column('norm'), normalizeText(v.text));
 }
 
 export function compileString(cx: CompileContext, c: ValueCondition, scope: Scope): Sql {

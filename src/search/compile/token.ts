@@ -2,8 +2,8 @@
 import { type Sql, sql } from '../../db/sql.js';
 import type { StringValue, TokenValue, ValueCondition } from '../ast.js';
 import { isIdToken } from '../element-types.js';
-import { escapeLike } from '../escape.js';
 import { type CompileContext, type Scope, any, exists, indexAlias, notExists } from './context.js';
+import { keyEquals, keyStartsWith } from './index-key.js';
 import { startsWithWord } from './string.js';
 
 /**
@@ -14,8 +14,8 @@ export function tokenMatch(i: Sql, v: TokenValue, exact: boolean): Sql {
   const parts: Sql[] = [];
   if (v.typeSystem !== undefined) parts.push(sql`${i}.type_system = ${v.typeSystem} AND ${i}.type_code = ${v.typeCode}`);
   if (v.system === null) parts.push(sql`${i}.system IS NULL`);
-  else if (v.system !== undefined) parts.push(sql`${i}.system = ${v.system}`);
-  if (v.code !== undefined) parts.push(exact ? sql`${i}.code = ${v.code}` : sql`${i}.code_ci = ${v.code.toLowerCase()}`);
+  else if (v.system !== undefined) parts.push(keyEquals(sql`${i}.system`, v.system));
+  if (v.code !== undefined) parts.push(exact ? sql`${i}.code = ${v.code}` : keyEquals(sql`${i}.code_ci`, v.code.toLowerCase()));
   return parts.length === 1 ? parts[0]! : sql`(${parts.reduce((a, b) => sql`${a} AND ${b}`)})`;
 }
 
@@ -25,7 +25,7 @@ export function compileToken(cx: CompileContext, c: ValueCondition, scope: Scope
     return exists(cx, 'idx_token', scope, c.code, any((c.values as StringValue[]).map((v) => startsWithWord(sql`${i}.display`, v.text))));
   }
   if (c.modifier === 'below') {
-    const prefixes = (c.values as TokenValue[]).map((v) => sql`${i}.code_ci LIKE ${`${escapeLike((v.code ?? '').toLowerCase())}%`}`);
+    const prefixes = (c.values as TokenValue[]).map((v) => keyStartsWith(sql`${i}.code_ci`, (v.code ?? '').toLowerCase()));
     return exists(cx, 'idx_token', scope, c.code, any(prefixes));
   }
   const def = scope.type !== undefined ? cx.registry.get(scope.type, c.code) : undefined;

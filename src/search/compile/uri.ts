@@ -1,17 +1,17 @@
 /** uri parameters: exact, :below, :above (not for URNs), url|version — http://hl7.org/fhir/R4/search.html#uri */
 import { type Sql, sql } from '../../db/sql.js';
 import type { UriValue, ValueCondition } from '../ast.js';
-import { escapeLike } from '../escape.js';
 import { type CompileContext, type Scope, any, exists, indexAlias } from './context.js';
+import { keyEquals, keyStartsWith } from './index-key.js';
 
 const isUrn = (uri: string) => /^urn:/i.test(uri);
 
 /** Over alias i (uri, version): a canonical's `|version` is stored apart, so a search without one matches all. */
 export function uriMatch(i: Sql, modifier: string | undefined, v: UriValue): Sql {
-  if (modifier === 'below' && !isUrn(v.uri)) return sql`${i}.uri LIKE ${`${escapeLike(v.uri)}%`}`;
+  if (modifier === 'below' && !isUrn(v.uri)) return keyStartsWith(sql`${i}.uri`, v.uri);
   if (modifier === 'above' && !isUrn(v.uri)) return sql`starts_with(${v.uri}::text, ${i}.uri)`;
-  if (v.version !== undefined) return sql`(${i}.uri = ${v.uri} AND ${i}.version = ${v.version})`;
-  return sql`${i}.uri = ${v.uri}`;
+  if (v.version !== undefined) return sql`(${keyEquals(sql`${i}.uri`, v.uri)} AND ${i}.version = ${v.version})`;
+  return keyEquals(sql`${i}.uri`, v.uri);
 }
 
 /**
@@ -23,7 +23,7 @@ function versioned(cx: CompileContext, c: ValueCondition, scope: Scope, v: UriVa
   const withSuffix = exists(cx, 'idx_uri', scope, c.code, uriMatch(i, undefined, v));
   const hasVersion = scope.type !== undefined && cx.registry.get(scope.type, 'version')?.type === 'token';
   if (!hasVersion) return withSuffix;
-  const plain = exists(cx, 'idx_uri', scope, c.code, sql`${i}.uri = ${v.uri}`);
+  const plain = exists(cx, 'idx_uri', scope, c.code, keyEquals(sql`${i}.uri`, v.uri));
   const version = exists(cx, 'idx_token', scope, 'version', sql`${i}.code = ${v.version}`);
   return sql`(${withSuffix} OR (${plain} AND ${version}))`;
 }
