@@ -9,8 +9,8 @@ import { openDb } from './db/open.js';
 import { loadDefinitions } from './fhir/definitions.js';
 import { PageTokens } from './fhir/page-token.js';
 import { registerAdminRoutes } from './http/admin.js';
-import { JSON_BODY_TYPES } from './http/content.js';
-import { errorHandler, notFoundHandler } from './http/errors.js';
+import { JSON_BODY_TYPES, type JsonParser, limitedJsonParser } from './http/content.js';
+import { errorHandler, frameworkErrorHandler, notFoundHandler } from './http/errors.js';
 import { registerFhirRoutes } from './http/fhir.js';
 import { registerBulkFileRoutes } from './http/bulk-files.js';
 import { registerOAuthApi } from './http/oauth-api.js';
@@ -18,8 +18,10 @@ import { registerOAuthPages } from './http/oauth-pages.js';
 import { registerHealthRoutes } from './http/health.js';
 import { genReqId, registerHooks } from './http/hooks.js';
 import type { Deps } from './interactions/context.js';
+import { Metrics } from './metrics.js';
 import { createTenant, findTenant, migrateTenants } from './storage/tenants.js';
 import { createValidator } from './validation/validate.js';
+import { base64Elements } from './validation/limits.js';
 import { indexResource } from './search/index-writer.js';
 import { createSearchRegistry } from './search/registry.js';
 import { compileIndexPlans } from './search/extract.js';
@@ -64,7 +66,8 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
       writeHooks: [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))],
       pageTokens: new PageTokens(config.pageSecret),
       auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date() },
-      audit: new AuditLog(database, config.auditEnabled, undefined, await auditWriter(config, database)) };
+      audit: new AuditLog(database, config.auditEnabled, undefined, await auditWriter(config, database)),
+      metrics: new Metrics() };
   } catch (e) {
     if (!db) await database.close();
     throw e;
@@ -79,10 +82,12 @@ export function buildApp(deps: Deps): FastifyInstance {
     genReqId,
     requestIdHeader: false,
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler,
   });
   // JSON bodies go through Fastify's safe parser (prototype poisoning rejected); text/plain is not accepted.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' },
+    limitedJsonParser(app.getDefaultJsonParser('error', 'error') as JsonParser, base64Elements(deps.defs)));
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, [...new URLSearchParams(body as string).entries()]);
   });

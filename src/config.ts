@@ -39,6 +39,10 @@ export interface Config {
   auditSealIntervalS: number;
   /** Where retention writes the NDJSON of expired audit partitions (with their seals) before dropping them. */
   auditArchiveDir: string;
+  /** Seconds an access token stays accepted past its exp (and before its iat): clock skew between nodes. */
+  clockSkewS: number;
+  /** Seconds of clock skew allowed on a client assertion's exp, iat and nbf (private_key_jwt; issue #22 §6). */
+  assertionClockSkewS: number;
 }
 
 export class ConfigError extends Error {
@@ -136,5 +140,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditSealSecret: env.HEARTH_AUDIT_SEAL_SECRET?.trim() || undefined,
     auditSealIntervalS: integer(env, 'HEARTH_AUDIT_SEAL_INTERVAL', 10, 1, 3600),
     auditArchiveDir: path.resolve(env.HEARTH_AUDIT_ARCHIVE_DIR?.trim() || path.join(dataDir, 'audit-archive')),
+    // Issue #12 §11: an undocumented 30 s let expired tokens through; a few seconds covers NTP-synchronised nodes.
+    clockSkewS: integer(env, 'HEARTH_CLOCK_SKEW_SECONDS', 5, 0, 60),
+    // Client clocks are not ours to synchronise, and the SMART Bulk Data client signs exp = round(now) + 300.
+    assertionClockSkewS: integer(env, 'HEARTH_ASSERTION_CLOCK_SKEW_SECONDS', 60, 0, 300),
   };
 }

@@ -5,7 +5,7 @@ export type IssueCode =
   | 'invalid' | 'structure' | 'required' | 'value' | 'invariant' | 'security' | 'login' | 'forbidden'
   | 'not-supported' | 'not-found' | 'deleted' | 'duplicate' | 'multiple-matches' | 'conflict'
   | 'business-rule' | 'too-costly' | 'throttled' | 'exception' | 'processing' | 'informational' | 'timeout'
-  | 'lock-error' | 'incomplete' | 'transient';
+  | 'lock-error' | 'incomplete' | 'transient' | 'too-long';
 
 export interface Issue {
   severity: 'fatal' | 'error' | 'warning' | 'information';
@@ -66,3 +66,5 @@ export function insufficientScope(needed: string): FhirError {
 }
 export const notSupported = (message: string) => new FhirError(501, 'not-supported', message);
 export const tooCostly = (message: string) => new FhirError(400, 'too-costly', message);
+/** Work cut off by the statement timeout (SQLSTATE 57014, or a Bundle's deadline): 503, retry with less. */
+export const timedOut = (message: string) => new FhirError(503, 'timeout', message);

@@ -109,7 +109,7 @@ async function serve() {
   stopExpiry = startExportExpiry(deps, (e) => app.log.error({ err: e }, 'export expiry sweep failed'));
   // Driver messages can quote data values: only the error's class and SQLSTATE are logged.
   stopAudit = startAuditSchedules(deps, (e) => app.log.error({ err: { type: (e as Error).name, code: (e as { code?: unknown }).code } },
-    'audit sealing or retention failed'));
+    'audit sealing or retention failed'), app.log);
   const port = (app.server.address() as AddressInfo).port;
   app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${port}`}/fhir/default` },
     'Hearth is serving FHIR R4');

@@ -7,7 +7,8 @@ import { schedule } from 'node-cron';
 import type { Db } from '../db/db.js';
 import { sql } from '../db/sql.js';
 import type { Deps } from '../interactions/context.js';
-import { type Tenant, findTenant, listTenants } from '../storage/tenants.js';
+import { type DebugLog, skipOverlapping } from '../jobs/overlap.js';
+import { type Tenant, findTenant, listReadyTenants } from '../storage/tenants.js';
 import { type SealResult, sealOnce } from './chain.js';
 import { hearthSubtype } from './event.js';
 import { type Archived, applyRetention } from './retention.js';
@@ -35,7 +36,7 @@ async function ifStillThere<T>(deps: Deps, tenant: Tenant, fn: () => Promise<T>)
 
 export async function sealAll(deps: Deps): Promise<number> {
   let sealed = 0;
-  for (const tenant of await listTenants(deps.db)) {
+  for (const tenant of await listReadyTenants(deps.db)) {
     if ((await ifStillThere(deps, tenant, () => sealTenant(deps.db, tenant, deps.config.auditSealSecret))) !== undefined) sealed++;
   }
   return sealed;
@@ -44,7 +45,7 @@ export async function sealAll(deps: Deps): Promise<number> {
 /** Archives expired partitions of every tenant and records each purge in that tenant's trail. */
 export async function retainAll(deps: Deps, now = deps.audit.now()): Promise<Archived[]> {
   const all: Archived[] = [];
-  for (const tenant of await listTenants(deps.db)) {
+  for (const tenant of await listReadyTenants(deps.db)) {
     const archived = await ifStillThere(deps, tenant, () => applyRetention(deps.db, tenant, deps.config.auditArchiveDir, now)) ?? [];
     for (const a of archived.filter((x) => x.events > 0)) {
       await deps.audit.record(tenant.schema, [systemEvent(deps, tenant, hearthSubtype('audit-archive'),
@@ -60,18 +61,22 @@ let monthEnsured = '';
 async function ensureAll(deps: Deps, now: Date): Promise<void> {
   const month = monthStart(now).toISOString();
   if (month === monthEnsured) return;
-  for (const tenant of await listTenants(deps.db)) await ifStillThere(deps, tenant, () => ensurePartitions(deps.db, tenant.schema, now));
+  for (const tenant of await listReadyTenants(deps.db)) await ifStillThere(deps, tenant, () => ensurePartitions(deps.db, tenant.schema, now));
   monthEnsured = month;
 }
 
-/** Starts the schedules on this node (hearth serve); the answer stops them. */
-export function startAuditSchedules(deps: Deps, onError: (e: unknown) => void = () => undefined): () => Promise<void> {
+/**
+ * Starts the schedules on this node (hearth serve); the answer stops them. A run that finds the previous one still going
+ * is skipped quietly and counted (jobs/overlap.ts); the jobs see only tenants whose schema is complete.
+ */
+export function startAuditSchedules(deps: Deps, onError: (e: unknown) => void = () => undefined, log?: DebugLog): () => Promise<void> {
   const every = deps.config.auditSealIntervalS;
   const seconds = every < 60 ? `*/${every} * * * * *` : `0 */${Math.max(1, Math.round(every / 60))} * * * *`;
-  const seal = schedule(seconds, () => ensureAll(deps, deps.audit.now()).then(() => sealAll(deps)).then(() => undefined, onError),
-    { name: 'hearth-audit-seal', noOverlap: true });
-  const retain = schedule('17 3 * * *', () => retainAll(deps).then(() => undefined, onError),
-    { name: 'hearth-audit-retention', noOverlap: true });
+  const sealRun = skipOverlapping('audit-seal', () => ensureAll(deps, deps.audit.now()).then(() => sealAll(deps))
+    .then(() => undefined, onError), deps.metrics, log);
+  const retainRun = skipOverlapping('audit-retention', () => retainAll(deps).then(() => undefined, onError), deps.metrics, log);
+  const seal = schedule(seconds, sealRun, { name: 'hearth-audit-seal' });
+  const retain = schedule('17 3 * * *', retainRun, { name: 'hearth-audit-retention' });
   return async () => {
     for (const task of [seal, retain]) { await task.stop(); await task.destroy(); }
   };

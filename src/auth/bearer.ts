@@ -13,9 +13,6 @@ import { parseScopes } from './scopes.js';
 import { type AccessTokenClaims, issuerFor } from './tokens.js';
 import type { Principal } from './access.js';
 
-/** Clock skew tolerated on exp and iat, in seconds. */
-const SKEW_S = 30;
-
 const str = (v: unknown): v is string => typeof v === 'string' && v !== '';
 
 /** The signed claims of one of our access tokens for this FHIR base (no database access), or why it is not valid. */
@@ -33,8 +30,10 @@ async function verifyClaims(deps: Deps, fhirBase: string, token: string): Promis
   const c = claims as Partial<AccessTokenClaims>;
   if (c.iss !== issuerFor(fhirBase) || c.aud !== fhirBase) return { reason: 'The access token is for another server or tenant' };
   const now = epochSeconds(deps.auth.now());
-  if (typeof c.exp !== 'number' || c.exp + SKEW_S <= now) return { reason: 'The access token has expired' };
-  if (typeof c.iat === 'number' && c.iat - SKEW_S > now) return { reason: 'The access token is not valid yet' };
+  // Clock skew tolerated on exp and iat: HEARTH_CLOCK_SKEW_SECONDS (default 5).
+  const skew = deps.config.clockSkewS;
+  if (typeof c.exp !== 'number' || c.exp + skew <= now) return { reason: 'The access token has expired' };
+  if (typeof c.iat === 'number' && c.iat - skew > now) return { reason: 'The access token is not valid yet' };
   if (!str(c.grant) || !str(c.scope) || !str(c.client_id) || !str(c.sub)) return { reason: 'The access token lacks required claims' };
   return { claims: c as AccessTokenClaims };
 }

@@ -7,6 +7,7 @@ import { schedule } from 'node-cron';
 import type { Queryable } from '../db/db.js';
 import { sql } from '../db/sql.js';
 import type { Deps } from '../interactions/context.js';
+import { skipOverlapping } from '../jobs/overlap.js';
 import { type Job, getJob } from '../jobs/queue.js';
 import { expiresAt } from './status.js';
 import { exportStore } from './store.js';
@@ -42,6 +43,7 @@ export function sweepExports(deps: Deps): Promise<number> {
 
 /** Starts the schedule on this node (hearth serve); the answer stops it. */
 export function startExportExpiry(deps: Deps, onError: (e: unknown) => void = () => undefined): () => Promise<void> {
-  const task = schedule(EVERY, () => sweepExports(deps).then(() => undefined, onError), { name: 'hearth-export-expiry', noOverlap: true, unref: true });
+  const run = skipOverlapping('export-expiry', () => sweepExports(deps).then(() => undefined, onError), deps.metrics);
+  const task = schedule(EVERY, run, { name: 'hearth-export-expiry', unref: true });
   return async () => { await task.stop(); await task.destroy(); };
 }

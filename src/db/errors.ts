@@ -1,5 +1,5 @@
 /** SQLSTATE → FhirError: the one place database failures become client-facing outcomes (STYLE.md "Errors"). */
-import { FhirError } from '../errors.js';
+import { FhirError, timedOut } from '../errors.js';
 
 const code = (e: unknown): string | undefined =>
   typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
@@ -8,7 +8,7 @@ const code = (e: unknown): string | undefined =>
 export function fromDatabaseError(e: unknown): FhirError | undefined {
   switch (code(e)) {
     case '57014':
-      return new FhirError(503, 'timeout', 'The request took longer than the database statement timeout; narrow it and retry');
+      return timedOut('The request took longer than the database statement timeout; narrow it and retry');
     case '40001':
     case '40P01':
       return new FhirError(409, 'conflict', 'A concurrent change conflicted with this request; retry it');

@@ -1,4 +1,4 @@
-/** Liveness and readiness probes (ARCHITECTURE §10). */
+/** Liveness and readiness probes and the Prometheus counters (ARCHITECTURE §10). */
 import type { FastifyInstance } from 'fastify';
 import { CONTROL_SCHEMA, isMigrated } from '../db/migrate.js';
 import { sql } from '../db/sql.js';
@@ -17,4 +17,5 @@ export function registerHealthRoutes(app: FastifyInstance, deps: Deps): void {
       return reply.code(503).send({ status: 'unavailable', reason: 'database unreachable' });
     }
   });
+  app.get('/metrics', async (_req, reply) => reply.type(deps.metrics.contentType).send(await deps.metrics.render()));
 }

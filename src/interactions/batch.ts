@@ -3,7 +3,7 @@ import { fromDatabaseError } from '../db/errors.js';
 import { FhirError } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
 import type { BundleEntry } from '../fhir/types.js';
-import { type ReturnPreference, checkBundle, entryRequest, errorEntry, patchBody, responseEntry } from './bundle-entry.js';
+import { type ReturnPreference, bundleDeadline, checkBundle, entryRequest, errorEntry, patchBody, responseEntry } from './bundle-entry.js';
 import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
 import type { Dispatch } from './dispatch.js';
 import { transaction } from './transaction.js';
@@ -14,12 +14,17 @@ export function returnPreference(prefer: string | undefined): ReturnPreference {
   return v === 'minimal' ? 'minimal' : v === 'operationoutcome' ? 'OperationOutcome' : 'representation';
 }
 
-/** Each entry independently; failures become entries with an outcome, and the batch still answers 200. */
+/**
+ * Each entry independently; failures become entries with an outcome, and the batch still answers 200. Entries left
+ * when the statement timeout has passed answer 503 `timeout` unprocessed.
+ */
 async function runBatch(deps: Deps, ctx: Context, entries: BundleEntry[], prefer: string | undefined, dispatch: Dispatch) {
   const ret = returnPreference(prefer);
   const out: BundleEntry[] = [];
+  const checkDeadline = bundleDeadline(deps.config.statementTimeoutMs, 'batch');
   for (const [i, entry] of entries.entries()) {
     try {
+      checkDeadline(i);
       const req: FhirRequest = patchBody(entryRequest(ctx, entry, i, prefer));
       if (req.path === '' && req.method === 'POST') throw new FhirError(400, 'not-supported', 'Nested batch/transaction is not allowed');
       out.push(responseEntry(await dispatch(deps, ctx, req), ret));

@@ -1,9 +1,10 @@
 /** Turns Bundle entries into FhirRequests and results into response entries — http://hl7.org/fhir/R4/http.html#transaction */
-import { FhirError, badRequest } from '../errors.js';
+import { FhirError, badRequest, invalidResource, timedOut } from '../errors.js';
 import { statusText } from '../fhir/bundle.js';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.js';
 import { toOutcome } from '../fhir/outcome.js';
 import type { Context, FhirRequest, FhirResult } from './context.js';
+import { checkJsonLimits } from '../validation/limits.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -56,6 +57,9 @@ export function patchBody(req: FhirRequest): FhirRequest {
   } catch {
     throw badRequest('The Binary patch document is not valid JSON');
   }
+  // Parsed here rather than by the HTTP layer, so the body limits are applied here too (issue #12 §6, §7).
+  const limit = checkJsonLimits(parsed);
+  if (limit) throw invalidResource([limit]);
   return { ...req, body: parsed, headers: { ...req.headers, contentType } };
 }
 
@@ -75,4 +79,18 @@ export function responseEntry(result: FhirResult, ret: ReturnPreference): Bundle
 
 export function errorEntry(e: FhirError): BundleEntry {
   return { response: { status: statusText(e.status), outcome: toOutcome(e.issues) } };
+}
+
+/**
+ * A Bundle as a whole is bounded by the statement timeout (issue #12 §10), like each of its statements: the answer
+ * checks the deadline before an entry and throws 503 `timeout`, the outcome of a statement timeout (db/errors.ts).
+ */
+export function bundleDeadline(timeoutMs: number, kind: 'batch' | 'transaction'): (index: number) => void {
+  const end = Date.now() + timeoutMs;
+  return (index) => {
+    if (Date.now() <= end) return;
+    throw timedOut(kind === 'transaction'
+      ? `The transaction took longer than the statement timeout (${timeoutMs} ms) and was rolled back at entry ${index}; send smaller Bundles`
+      : `Not processed: the batch reached the statement timeout (${timeoutMs} ms) before entry ${index}; send it again`);
+  };
 }

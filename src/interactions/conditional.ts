@@ -1,9 +1,11 @@
 /** Conditional create, update, patch and delete — http://hl7.org/fhir/R4/http.html#ccreate, #cond-update, #cdelete */
 import { badRequest, multipleMatches, notFound } from '../errors.js';
 import { type MatchDefinitions, matchResources } from '../search/match.js';
+import { criteriaKey, lockCriteria } from '../storage/criteria-lock.js';
 import type { Versioned } from '../storage/resources.js';
+import type { Resource } from '../fhir/types.js';
 import { checkResourceBody } from '../validation/check.js';
-import type { Context, Deps, FhirRequest, FhirResult, Params } from './context.js';
+import { type Context, type Deps, type FhirRequest, type FhirResult, type Params, inTransaction } from './context.js';
 import { create } from './create.js';
 import { assertEmptyBody, deleteResource } from './delete.js';
 import { patch } from './patch.js';
@@ -30,15 +32,36 @@ async function matches(deps: Deps, ctx: Context, type: string, params: Params): 
   return matchResources(ctx.tx ?? deps.db, ctx.tenant.schema, type, params, 2, matchDefinitions(deps, ctx));
 }
 
-/** If-None-Exist: the single existing match, undefined for none; several → 412. */
+/** Waits, in the write transaction ctx.tx, until no other transaction may act on these criteria (issue #12 §5). */
+export async function lockMatch(ctx: Context, type: string, params: Params): Promise<void> {
+  if (!ctx.tx) throw new Error('A conditional write must lock its criteria inside its transaction');
+  await lockCriteria(ctx.tx, [criteriaKey(ctx.tenant.schema, type, params)]);
+}
+
+/**
+ * If-None-Exist: the single existing match, undefined for none; several → 412. Runs in the transaction that will
+ * create (ctx.tx), under the criteria's lock, so that concurrent requests with the same criteria create once.
+ */
 export async function conditionalCreate(deps: Deps, ctx: Context, type: string, criteria: string): Promise<Versioned | undefined> {
-  const found = await matches(deps, ctx, type, parseCriteria(criteria, type));
+  const params = parseCriteria(criteria, type);
+  await lockMatch(ctx, type, params);
+  const found = await matches(deps, ctx, type, params);
   if (found.length > 1) throw multipleMatches(`If-None-Exist matched more than one ${type}`);
   return found[0];
 }
 
+/** The match and the write (update, or create when nothing matched) share one transaction under the criteria's lock. */
 export async function conditionalUpdate(deps: Deps, ctx: Context, req: FhirRequest, type: string): Promise<FhirResult> {
   const resource = checkResourceBody(deps, req.body, type);
+  if (req.query.length === 0) throw badRequest(`A conditional ${type} interaction needs search criteria`);
+  return inTransaction(deps, ctx, async (tx) => {
+    const inner = { ...ctx, tx };
+    await lockMatch(inner, type, req.query);
+    return updateMatch(deps, inner, req, type, resource);
+  });
+}
+
+async function updateMatch(deps: Deps, ctx: Context, req: FhirRequest, type: string, resource: Resource): Promise<FhirResult> {
   const found = await matches(deps, ctx, type, req.query);
   if (found.length > 1) throw multipleMatches(`The criteria matched more than one ${type}`);
   const match = found[0];

@@ -14,6 +14,7 @@ import type { AuthServices } from '../auth/tokens.js';
 import type { Access } from '../auth/access.js';
 import type { AuditLog } from '../audit/log.js';
 import type { AuditScope, Trail } from '../audit/trail.js';
+import type { Metrics } from '../metrics.js';
 
 export interface Validator {
   validate(resource: unknown): Issue[];
@@ -36,6 +37,8 @@ export interface Deps {
   auth: AuthServices;
   /** Where AuditEvents are written (in a change's transaction, or group-committed before the response). */
   audit: AuditLog;
+  /** This process's counters, served at GET /metrics. */
+  metrics: Metrics;
 }
 
 export interface Context {

@@ -1,5 +1,6 @@
-/** FHIR create — https://hl7.org/fhir/R4/http.html#create */
+/** FHIR create and conditional create — https://hl7.org/fhir/R4/http.html#create, #ccreate */
 import crypto from 'node:crypto';
+import type { Resource } from '../fhir/types.js';
 import { writeResource } from '../storage/write.js';
 import { checkResourceBody } from '../validation/check.js';
 import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
@@ -9,10 +10,18 @@ import { conditionalCreate } from './conditional.js';
 /** `assignedId` is set only by transaction Bundles, which choose ids before writing to rewrite urn:uuid references. */
 export async function create(deps: Deps, ctx: Context, req: FhirRequest, type: string, assignedId?: string): Promise<FhirResult> {
   const resource = checkResourceBody(deps, req.body, type);
-  if (req.headers.ifNoneExist !== undefined) {
-    const existing = await conditionalCreate(deps, ctx, type, req.headers.ifNoneExist);
+  const criteria = req.headers.ifNoneExist;
+  if (criteria === undefined) return insert(deps, ctx, type, resource, assignedId);
+  // The match and the insert share one transaction, under the criteria's lock: exactly once (issue #12 §5).
+  return inTransaction(deps, ctx, async (tx) => {
+    const inner = { ...ctx, tx };
+    const existing = await conditionalCreate(deps, inner, type, criteria);
     if (existing) return { ...versionResult(ctx, existing), location: versionUrl(ctx, existing), write: true };
-  }
+    return insert(deps, inner, type, resource, assignedId);
+  });
+}
+
+async function insert(deps: Deps, ctx: Context, type: string, resource: Resource, assignedId?: string): Promise<FhirResult> {
   const id = assignedId ?? crypto.randomUUID();
   const guard = writeGuard(ctx, type, 'c');
   const { versioned } = await inTransaction(deps, ctx, (tx) =>
@@ -20,4 +29,3 @@ export async function create(deps: Deps, ctx: Context, req: FhirRequest, type: s
   const v = versioned!;
   return { ...versionResult(ctx, v, 201), location: versionUrl(ctx, v), write: true };
 }
-

@@ -5,10 +5,10 @@ import { bundle } from '../fhir/bundle.js';
 import { collectReferences, rewriteReferences } from '../fhir/references.js';
 import type { BundleEntry, Resource } from '../fhir/types.js';
 import { matchResources } from '../search/match.js';
-import { matchDefinitions } from './conditional.js';
-import { entryRequest, patchBody, responseEntry } from './bundle-entry.js';
+import { criteriaKey, lockCriteria } from '../storage/criteria-lock.js';
+import { bundleDeadline, entryRequest, patchBody, responseEntry } from './bundle-entry.js';
 import { returnPreference } from './batch.js';
-import { conditionalCreate, parseCriteria } from './conditional.js';
+import { conditionalCreate, lockMatch, matchDefinitions, parseCriteria } from './conditional.js';
 import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
 import type { Dispatch } from './dispatch.js';
 import { versionResult, versionUrl } from './read.js';
@@ -55,6 +55,7 @@ async function plan(deps: Deps, ctx: Context, entry: BundleEntry, index: number,
 }
 
 async function resolveConditionalUpdate(deps: Deps, ctx: Context, req: FhirRequest, type: string): Promise<FhirRequest> {
+  await lockMatch(ctx, type, req.query);
   const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, req.query, 2, matchDefinitions(deps, ctx));
   if (found.length > 1) throw multipleMatches(`The conditional update criteria matched more than one ${type}`);
   const body = req.body as Resource;
@@ -73,8 +74,9 @@ async function resolveConditionalReferences(deps: Deps, ctx: Context, planned: P
     if (rewrites.has(ref)) continue;
     const type = ref.slice(0, ref.indexOf('?'));
     if (!deps.defs.isResourceType(type)) throw badRequest(`Conditional reference '${ref}' names an unknown type`);
-    const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, parseCriteria(ref, type), 2,
-      matchDefinitions(deps, ctx));
+    const params = parseCriteria(ref, type);
+    await lockMatch(ctx, type, params);
+    const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, params, 2, matchDefinitions(deps, ctx));
     if (found.length === 0) throw new FhirError(404, 'not-found', `Conditional reference '${ref}' matched nothing`);
     if (found.length > 1) throw multipleMatches(`Conditional reference '${ref}' matched more than one ${type}`);
     rewrites.set(ref, `${type}/${found[0]!.id}`);
@@ -92,10 +94,44 @@ function assertDistinctTargets(planned: Planned[]) {
   }
 }
 
+/**
+ * The lock keys of every criteria the Bundle matches on (If-None-Exist, conditional update, conditional references),
+ * taken at once in key order so that two Bundles sharing criteria cannot deadlock. Entries that do not parse are left
+ * to planning, which names their fault.
+ */
+function criteriaKeys(ctx: Context, entries: BundleEntry[]): string[] {
+  const keys: string[] = [];
+  const add = (type: string, params: () => [string, string][]) => {
+    try {
+      keys.push(criteriaKey(ctx.tenant.schema, type, params()));
+    } catch {
+      // reported by plan()
+    }
+  };
+  const refs = new Set<string>();
+  for (const [i, entry] of entries.entries()) {
+    try {
+      const req = entryRequest(ctx, entry, i);
+      const [type, id] = req.path.split('/');
+      if (!type) continue;
+      if (req.method === 'POST' && req.headers.ifNoneExist !== undefined) add(type, () => parseCriteria(req.headers.ifNoneExist!, type));
+      if (req.method === 'PUT' && id === undefined && req.query.length > 0) add(type, () => req.query);
+      if (entry.resource) collectReferences(entry.resource, (r) => /^[A-Z][A-Za-z]+\?/.test(r), refs);
+    } catch {
+      // reported by plan()
+    }
+  }
+  for (const ref of refs) add(ref.slice(0, ref.indexOf('?')), () => parseCriteria(ref, ref.slice(0, ref.indexOf('?'))));
+  return keys;
+}
+
 async function execute(deps: Deps, ctx: Context, entries: BundleEntry[], prefer: string | undefined, dispatch: Dispatch) {
   const rewrites = new Map<string, string>();
   const planned: Planned[] = [];
+  const checkDeadline = bundleDeadline(deps.config.statementTimeoutMs, 'transaction');
+  await lockCriteria(ctx.tx!, criteriaKeys(ctx, entries));
   for (const [i, entry] of entries.entries()) {
+    checkDeadline(i);
     try {
       planned.push(await plan(deps, ctx, entry, i, prefer, rewrites));
     } catch (e) {
@@ -111,6 +147,7 @@ async function execute(deps: Deps, ctx: Context, entries: BundleEntry[], prefer:
   }
   const results: FhirResult[] = [];
   for (const p of [...planned].sort((a, b) => ORDER[a.req.method]! - ORDER[b.req.method]! || a.index - b.index)) {
+    checkDeadline(p.index);
     try {
       results[p.index] = p.result ?? await dispatch(deps, ctx, p.req);
     } catch (e) {

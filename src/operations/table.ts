@@ -49,7 +49,7 @@ export const OPERATIONS: readonly OperationEntry[] = [
   },
   {
     name: 'verify-chain', definition: 'http://hearth.dev/fhir/OperationDefinition/audit-verify-chain', system: false,
-    types: ['AuditEvent'], handler: (deps, ctx) => verifyChainOperation(deps, ctx),
+    types: ['AuditEvent'], handler: (deps, ctx, req) => verifyChainOperation(deps, ctx, req),
   },
   {
     name: 'job-status', definition: 'http://hearth.dev/fhir/OperationDefinition/job-status', system: true,

@@ -59,6 +59,18 @@ export async function listTenants(db: Db): Promise<Tenant[]> {
   return rows.map((r) => ({ slug: r.slug, schema: r.schema_name, createdAt: r.created_at }));
 }
 
+/**
+ * The tenants scheduled work may touch: those whose schema exists, i.e. whose first migration transaction committed.
+ * createTenant commits the tenant's row before its schema, so a job listing all rows meanwhile met missing tables
+ * (42P01; issue #12 §12).
+ */
+export async function listReadyTenants(db: Db): Promise<Tenant[]> {
+  const rows = await db.query<{ slug: string; schema_name: string; created_at: Date }>(
+    sql`SELECT slug, schema_name, created_at FROM ${ident(CONTROL_SCHEMA)}.tenant
+      WHERE to_regclass(format('%I.schema_migration', schema_name)) IS NOT NULL ORDER BY slug`);
+  return rows.map((r) => ({ slug: r.slug, schema: r.schema_name, createdAt: r.created_at }));
+}
+
 /** Creates the tenant's schema from the tenant migrations; 409 if it exists. */
 export async function createTenant(db: Db, slug: string, migrations: Migration[]): Promise<Tenant> {
   assertSlug(slug);

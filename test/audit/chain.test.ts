@@ -10,6 +10,7 @@ import { findTenant, schemaFor } from '../../src/storage/tenants.js';
 import { startServer, usingPostgres } from '../helpers/server.js';
 import { sealEverything } from '../helpers/audit.js';
 import { auditEvent, dcm } from '../../src/audit/event.js';
+import { verifyChain } from '../../src/audit/verify.js';
 
 const SECRET = 'seal-secret-for-tests-0123456789';
 const s = await startServer(t, { HEARTH_AUDIT_SEAL_SECRET: SECRET });
@@ -19,8 +20,9 @@ const auditor = { headers: { authorization: `Bearer ${await s.token('system/Audi
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
-async function verify(): Promise<Record<string, Json>> {
-  const res = await s.request('GET', 'AuditEvent/$verify-chain', auditor);
+/** full: re-compute every event, not only those sealed since the last verification (edits of verified ones need it). */
+async function verify(full = false): Promise<Record<string, Json>> {
+  const res = await s.request('GET', `AuditEvent/$verify-chain${full ? '?full=true' : ''}`, auditor);
   if (res.statusCode !== 200) throw new Error(res.body);
   return Object.fromEntries(res.json().parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString ?? p.valueReference]));
 }
@@ -106,22 +108,22 @@ t.test('an event edited by a superuser is named by $verify-chain', async (t) => 
   const [victim] = await s.deps.db.query<{ seq: number; id: string; text: string }>(sql`SELECT seq, id::text AS id,
     content::text AS text FROM ${ident(schema)}.audit_event WHERE action = 'R' ORDER BY seq LIMIT 1 OFFSET 2`);
   await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content::jsonb, '{outcome}', '"4"')::json WHERE seq = ${victim!.seq}`);
-  const r = await verify();
+  const r = await verify(true);
   t.equal(r.verified, false);
   t.equal(r.firstBrokenEvent, Number(victim!.seq));
   t.same(r.firstBrokenEventReference, { reference: `AuditEvent/${victim!.id}` });
   t.match(r.message, /altered/);
   // the digest column is not evidence: rewriting it with the row leaves the seal to disagree
   await tamper(sql`UPDATE ${ident(schema)}.audit_event SET digest = sha256(convert_to(content::text, 'UTF8')) WHERE seq = ${victim!.seq}`);
-  t.equal((await verify()).firstBrokenEvent, Number(victim!.seq), 'a re-computed digest column does not hide the change');
+  t.equal((await verify(true)).firstBrokenEvent, Number(victim!.seq), 'a re-computed digest column does not hide the change');
   // the stored text itself is what was sealed: the same values re-serialised differ from it
   await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = jsonb_set(content::jsonb, '{outcome}', '"0"')::json WHERE seq = ${victim!.seq}`);
-  t.equal((await verify()).firstBrokenEvent, Number(victim!.seq), 're-serialised JSON is not the sealed text');
+  t.equal((await verify(true)).firstBrokenEvent, Number(victim!.seq), 're-serialised JSON is not the sealed text');
   await tamper(sql`UPDATE ${ident(schema)}.audit_event SET content = ${victim!.text}::json WHERE seq = ${victim!.seq}`);
-  t.equal((await verify()).verified, true, 'restored');
+  t.equal((await verify(true)).verified, true, 'restored');
   // a search column changed alone (to hide an event from auditors) is caught as well
   await tamper(sql`UPDATE ${ident(schema)}.audit_event SET patient = '{}' WHERE seq = ${victim!.seq}`);
-  t.equal((await verify()).firstBrokenEvent, Number(victim!.seq));
+  t.equal((await verify(true)).firstBrokenEvent, Number(victim!.seq));
 });
 
 t.test('a deleted event and a forged seal are found', async (t) => {
@@ -131,7 +133,7 @@ t.test('a deleted event and a forged seal are found', async (t) => {
   const auditor2 = { headers: { authorization: `Bearer ${await s2.token('system/AuditEvent.rs')}` } };
   for (let i = 0; i < 4; i++) await s2.request('GET', `Patient/x${i}`);
   await sealEverything(s2.deps.db, tenant2, SECRET);
-  const check = async () => Object.fromEntries((await s2.request('GET', 'AuditEvent/$verify-chain', auditor2)).json()
+  const check = async () => Object.fromEntries((await s2.request('GET', 'AuditEvent/$verify-chain?full=true', auditor2)).json()
     .parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString]));
   t.equal((await check()).verified, true);
   const [victim] = await s2.deps.db.query<{ seq: number }>(sql`SELECT seq FROM ${ident(schema2)}.audit_event ORDER BY seq LIMIT 1 OFFSET 1`);
@@ -209,7 +211,7 @@ t.test('rows written before digests were stored (migration 007) are sealed and v
     await tx.query(sql`UPDATE ${ident(schema5)}.audit_event SET digest = NULL WHERE seq = ${older!.seq}`);
   });
   await sealEverything(s5.deps.db, tenant5);
-  const check = async () => Object.fromEntries((await s5.request('GET', 'AuditEvent/$verify-chain', auditor5)).json()
+  const check = async () => Object.fromEntries((await s5.request('GET', 'AuditEvent/$verify-chain?full=true', auditor5)).json()
     .parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString]));
   t.equal((await check()).verified, true, 'sealed with the digest computed from the row');
   await s5.deps.db.transaction(async (tx) => {
@@ -219,4 +221,69 @@ t.test('rows written before digests were stored (migration 007) are sealed and v
   const r = await check();
   t.equal(r.verified, false);
   t.equal(r.firstBrokenEvent, Number(older!.seq));
+});
+
+t.test('$verify-chain re-computes only the events sealed since the last verification (took 15 s on a small tenant)', async (t) => {
+  const s6 = await startServer(t, { HEARTH_AUDIT_SEAL_SECRET: SECRET });
+  const schema6 = schemaFor(s6.slug);
+  const tenant6 = (await findTenant(s6.deps.db, s6.slug))!;
+  const auditor6 = { headers: { authorization: `Bearer ${await s6.token('system/AuditEvent.rs')}` } };
+  const check = async (query = '') => Object.fromEntries((await s6.request('GET', `AuditEvent/$verify-chain${query}`, auditor6)).json()
+    .parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString]));
+  for (let i = 0; i < 3; i++) await s6.request('GET', `Patient/v${i}`);
+  await sealEverything(s6.deps.db, tenant6, SECRET);
+  let r = await check();
+  t.equal(r.verified, true, r.message);
+  t.equal(r.resumedAfterSeal, 0, 'the first run verifies the whole chain');
+  t.equal(r.recomputed, r.events);
+  const first = r.events;
+  await sealEverything(s6.deps.db, tenant6, SECRET);
+  const [{ last }] = await s6.deps.db.query<{ last: number }>(sql`SELECT max(seal_no)::int AS last FROM ${ident(schema6)}.audit_seal`) as [{ last: number }];
+  r = await check();
+  t.equal(r.verified, true);
+  t.ok(r.resumedAfterSeal > 0 && r.resumedAfterSeal < last, 'the second run resumes after the seals the first one verified');
+  t.equal(r.recomputed, 1, 'only the event sealed since (the first $verify-chain request) is re-computed');
+  t.equal(r.events, first + 1, 'events verified in all');
+
+  // A checkpoint moved forward behind the server's back does not match its HMAC and is ignored.
+  await s6.deps.db.query(sql`UPDATE ${ident(schema6)}.audit_verification SET through_seal = through_seal + 1000`);
+  r = await check();
+  t.equal(r.resumedAfterSeal, 0, 'a forged checkpoint is not trusted');
+  t.equal(r.verified, true);
+
+  // An edit of an event verified earlier needs full=true to be found: the default run checks seals, not old events.
+  const [victim] = await s6.deps.db.query<{ seq: number }>(sql`SELECT seq FROM ${ident(schema6)}.audit_event ORDER BY seq LIMIT 1`);
+  await s6.deps.db.transaction(async (tx) => {
+    await tx.query(sql`SET LOCAL session_replication_role = replica`);
+    await tx.query(sql`UPDATE ${ident(schema6)}.audit_event SET outcome = '8' WHERE seq = ${victim!.seq}`);
+  });
+  t.equal((await check()).verified, true, 'incremental: the edited event was verified before');
+  r = await check('?full=true');
+  t.equal(r.verified, false, 'full=true finds it');
+  t.equal(r.firstBrokenEvent, Number(victim!.seq));
+  t.equal((await check()).verified, false, 'and the checkpoint goes back before the broken seal');
+  t.equal((await s6.request('GET', 'AuditEvent/$verify-chain?full=maybe', auditor6)).statusCode, 400);
+});
+
+t.test('$verify-chain stops at its time limit with complete=false and the next run continues (was unbounded)', async (t) => {
+  const s7 = await startServer(t);
+  const schema7 = schemaFor(s7.slug);
+  const tenant7 = (await findTenant(s7.deps.db, s7.slug))!;
+  for (let i = 0; i < 3; i++) {
+    await s7.request('GET', `Patient/w${i}`);
+    await sealEverything(s7.deps.db, tenant7);
+  }
+  const [{ seals }] = await s7.deps.db.query<{ seals: number }>(sql`SELECT count(*)::int AS seals FROM ${ident(schema7)}.audit_seal`) as [{ seals: number }];
+  t.ok(seals >= 3);
+  const runs = [];
+  for (let i = 0; i < seals + 1; i++) {
+    const r = await verifyChain(s7.deps.db, schema7, undefined, { deadlineMs: 1 });
+    runs.push(r);
+    t.equal(r.verified, true, r.message);
+    if (r.complete) break;
+    t.match(r.message, /time limit/);
+  }
+  t.equal(runs[0]!.complete, false, 'the first run stopped at its limit');
+  t.equal(runs.at(-1)!.complete, true, 'successive runs finish the chain');
+  t.ok(runs.length > 1 && runs.length <= seals, 'each run re-computes at least one seal');
 });

@@ -1,0 +1,33 @@
+/**
+ * Exactly-once conditional writes (issue #12 §5; http://hl7.org/fhir/R4/http.html#ccreate, #cond-update): a
+ * transaction-scoped advisory lock per (tenant, type, normalised criteria), taken in the write transaction before the
+ * match query. Transactions run at READ COMMITTED, so the match — a later statement — sees what the previous holder
+ * committed before it released the lock. On PGlite (one session) the lock excludes nothing, but the match and the
+ * write share one database transaction, which PGlite runs alone.
+ */
+import crypto from 'node:crypto';
+import type { Queryable } from '../db/db.js';
+import { sql } from '../db/sql.js';
+
+/** The lock key of criteria: parameter order does not change a conjunction, nor does percent-encoding. */
+export function criteriaKey(schema: string, type: string, params: [string, string][]): string {
+  const normal = [...params].sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
+  const digest = crypto.createHash('sha256').update(`hearth.conditional\0${schema}\0${type}\0`)
+    .update(new URLSearchParams(normal).toString()).digest();
+  return digest.readBigInt64BE(0).toString();
+}
+
+/**
+ * Waits for the locks of keys (released at commit or rollback), in key order so that two transactions needing the same
+ * keys cannot deadlock. Re-taking a key this transaction holds returns at once.
+ */
+export async function lockCriteria(tx: Queryable, keys: string[]): Promise<void> {
+  const sorted = [...new Set(keys)].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  if (sorted.length === 0) return;
+  if (sorted.length === 1) {
+    await tx.query(sql`SELECT pg_advisory_xact_lock(${sorted[0]}::bigint)`);
+    return;
+  }
+  // OFFSET 0 keeps the sort below the lock calls.
+  await tx.query(sql`SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(${sorted}::bigint[]) AS k ORDER BY k OFFSET 0) s`);
+}
