@@ -12,9 +12,8 @@ import { type DecodedJwt, type JwsAlg, KEY_TYPE, decodeJwt, epochSeconds, public
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Assertion algorithms we accept (smart-app-launch.md §7.3): never none, HS* or RS256. */
 export const ASSERTION_ALGS: readonly JwsAlg[] = ['RS384', 'ES384'];
-/** exp may lie at most this far ahead (§7.4) and this far behind (clock skew). */
+/** exp may lie at most this far ahead (§7.4), plus the clock skew the request allows. */
 const MAX_LIFETIME_S = 300;
-const SKEW_S = 60;
 
 /** Client JWKS documents fetched from a registered jwks_uri (§2.3). */
 const FETCH_TIMEOUT_MS = 5000;
@@ -59,6 +58,11 @@ export interface ClientAuthRequest {
   authorization?: string;
   /** Accepted `aud` values of a client assertion: the token endpoint URL, exactly (§7.4). */
   audiences: readonly string[];
+  /**
+   * Seconds of clock skew allowed on every time claim of a client assertion (HEARTH_ASSERTION_CLOCK_SKEW_SECONDS):
+   * clients sign exp = round(now) + 300, half a second or a clock a little ahead of ours (issue #22 §6).
+   */
+  clockSkewS: number;
   jwks: JwksFetcher;
 }
 
@@ -158,17 +162,19 @@ async function byAssertion(r: ClientAuthRequest, assertion: string): Promise<Cli
   if (!alg) throw failure(`The client assertion must be signed with ${ASSERTION_ALGS.join(' or ')}`);
   if (!nonEmpty(header.kid)) throw failure('The client assertion header must name its key (kid)');
   if (typeof header.typ !== 'string' || header.typ.toUpperCase() !== 'JWT') throw failure('The client assertion typ must be JWT');
-  const { iss, sub, aud, exp, jti, nbf } = claims;
+  const { iss, sub, aud, exp, jti, nbf, iat } = claims;
   if (!nonEmpty(iss) || iss !== sub) throw failure('The client assertion iss and sub must both be the client_id');
   const formId = r.form.get('client_id');
   if (formId !== undefined && formId !== iss) throw failure('client_id differs from the client assertion issuer');
   const audOk = (a: unknown) => typeof a === 'string' && r.audiences.includes(a);
   if (!(Array.isArray(aud) ? aud.some(audOk) : audOk(aud))) throw failure('The client assertion aud must be the token endpoint URL');
   const now = epochSeconds(r.now);
+  const skew = r.clockSkewS;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) throw failure('The client assertion needs a numeric exp');
-  if (exp + SKEW_S <= now) throw failure('The client assertion has expired');
-  if (exp > now + MAX_LIFETIME_S) throw failure('The client assertion exp lies more than 5 minutes ahead');
-  if (typeof nbf === 'number' && nbf - SKEW_S > now) throw failure('The client assertion is not valid yet (nbf)');
+  if (exp + skew <= now) throw failure('The client assertion has expired');
+  if (exp > now + MAX_LIFETIME_S + skew) throw failure('The client assertion exp lies more than 5 minutes ahead');
+  if (typeof nbf === 'number' && nbf - skew > now) throw failure('The client assertion is not valid yet (nbf)');
+  if (typeof iat === 'number' && iat - skew > now) throw failure('The client assertion was issued in the future (iat)');
   if (!nonEmpty(jti) || jti.length > 255) throw failure('The client assertion needs a jti');
   const client = await findClient(r.db, r.schema, iss);
   if (!client || (client.type !== 'backend' && client.type !== 'confidential') || (!client.jwks && !client.jwksUri)) {
@@ -177,8 +183,10 @@ async function byAssertion(r: ClientAuthRequest, assertion: string): Promise<Cli
   const key = await selectKey(r, client, header.kid, header.jku, alg);
   if (!verifySignature(jwt, key, alg)) throw failure('The client assertion signature is not valid');
   // Recorded only once the signature holds, so that nobody else can burn a client's jti values (§7.5).
-  if (!(await rememberJti(r.db, r.schema, iss, jti, new Date((exp + SKEW_S) * 1000), r.now))) {
-    throw failure('The client assertion jti was used before');
+  // Remembered for as long as the assertion could still pass; a replay names the cause so that a client that reuses
+  // one assertion learns it needs a fresh jti per token request (RFC 7523 §3 item 7, issue #22 §5).
+  if (!(await rememberJti(r.db, r.schema, iss, jti, new Date((exp + skew) * 1000), r.now))) {
+    throw failure('jti already used: sign a new client assertion with a fresh jti for every token request');
   }
   return client;
 }

@@ -55,7 +55,7 @@ export function authenticate(cx: OAuthContext, req: OAuthRequest, also?: string)
   const tokenEndpoint = smartEndpoints(cx.fhirBase).token_endpoint;
   return authenticateClient({ db: cx.deps.db, schema: cx.tenant.schema, now: cx.deps.auth.now(), form: req.form,
     ...(req.authorization !== undefined ? { authorization: req.authorization } : {}),
-    audiences: also ? [tokenEndpoint, also] : [tokenEndpoint], jwks: cx.jwks });
+    audiences: also ? [tokenEndpoint, also] : [tokenEndpoint], jwks: cx.jwks, clockSkewS: cx.deps.config.assertionClockSkewS });
 }
 
 /**

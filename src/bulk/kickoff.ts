@@ -1,7 +1,9 @@
 /**
  * Bulk Data kick-off parameters (bulk-data.md §2–§3; export.html#query-parameters): GET query or POST Parameters →
  * the validated ExportParams of a job. Unsupported values are a 400, or under `Prefer: handling=lenient` an
- * OperationOutcome in the job's error file.
+ * OperationOutcome in the job's error file; what the IG lets a server pass over (a `_type` outside the Patient
+ * compartment beside ones inside it, `includeAssociatedData` values) is ignored with such an OperationOutcome unless
+ * `Prefer: handling=strict` (issue #22 §3, §7).
  */
 import { FhirError, type Issue, badRequest } from '../errors.js';
 import { parseInstant } from '../fhir/datetime.js';
@@ -18,23 +20,45 @@ const FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjso
 const KNOWN = new Set(['_outputFormat', '_since', '_type', '_elements', 'patient', 'includeAssociatedData', '_typeFilter',
   '_format', '_pretty']);
 
-/** Collects what the request cannot honour: a 400 at once, or (lenient) an issue for the error file. */
+/** `Prefer: handling=…` (http://hl7.org/fhir/R4/search.html#errors): undefined when the client did not say. */
+export type Handling = 'strict' | 'lenient' | undefined;
+
+/** Collects what the request cannot honour: a 400 at once, or an issue for the error file. */
 export class Problems {
   readonly ignored: Issue[] = [];
-  constructor(readonly lenient: boolean) {}
+  constructor(readonly handling: Handling) {}
 
+  get lenient(): boolean {
+    return this.handling === 'lenient';
+  }
+
+  /** Unsupported input: 400 unless the client asked for lenient handling (§3.9). */
   refuse(message: string, expression: string, code: Issue['code'] = 'not-supported'): void {
     if (!this.lenient) throw new FhirError(400, code, message, [expression]);
-    this.ignored.push({ severity: 'warning', code, diagnostics: `${message} (ignored: Prefer: handling=lenient)`, expression: [expression] });
+    this.note(message, expression, code, 'ignored: Prefer: handling=lenient');
+  }
+
+  /** Input the server may pass over: ignored with a warning unless the client asked for strict handling. */
+  overlook(message: string, expression: string, code: Issue['code'] = 'not-supported'): void {
+    if (this.handling === 'strict') throw new FhirError(400, code, message, [expression]);
+    this.note(message, expression, code, this.lenient ? 'ignored: Prefer: handling=lenient' : 'ignored; Prefer: handling=strict refuses it');
+  }
+
+  private note(message: string, expression: string, code: Issue['code'], why: string): void {
+    this.ignored.push({ severity: 'warning', code, diagnostics: `${message} (${why})`, expression: [expression] });
   }
 }
 
-/** Prefer: respond-async is expected (missing is fine, project decision); another respond-… value is a 400. */
-export function checkPrefer(prefer: string | undefined): { lenient: boolean } {
+/**
+ * Prefer: respond-async is expected; a missing one is processed as if sent (export.html#headers lets the server
+ * choose; project decision, documented in the CapabilityStatement), another respond-… value is a 400.
+ */
+export function checkPrefer(prefer: string | undefined): { handling: Handling } {
   const parts = (prefer ?? '').split(/[,;]/).map((p) => p.trim().toLowerCase()).filter(Boolean);
   const other = parts.find((p) => p.startsWith('respond-') && p !== 'respond-async');
   if (other) throw badRequest(`Prefer: ${other} is not supported; $export answers asynchronously (respond-async)`);
-  return { lenient: parts.some((p) => /^handling\s*=\s*"?lenient"?$/.test(p)) };
+  const handling = parts.map((p) => /^handling\s*=\s*"?(strict|lenient)"?$/.exec(p)?.[1]).filter((h) => h !== undefined).pop();
+  return { handling: handling as Handling };
 }
 
 function valueOf(p: Record<string, unknown>): string | undefined {
@@ -82,11 +106,11 @@ function checkElements(deps: Deps, values: string[], problems: Problems): string
   return out;
 }
 
-export interface KickoffInput { level: ExportLevel; group?: string; access: Access; lenient: boolean }
+export interface KickoffInput { level: ExportLevel; group?: string; access: Access; handling: Handling }
 
 /** The request's parameters → ExportParams (without ignored-patient checks, done against the data by the caller). */
 export function parseKickoff(deps: Deps, ctx: Context, req: FhirRequest, input: KickoffInput): { params: ExportParams; problems: Problems } {
-  const problems = new Problems(input.lenient);
+  const problems = new Problems(input.handling);
   const post = req.method === 'POST' ? bodyParams(req.body) : [];
   const q: Params = [...req.query, ...post];
   for (const [name] of q) if (!KNOWN.has(name)) problems.refuse(`$export has no parameter '${name}'`, name);
@@ -95,8 +119,10 @@ export function parseKickoff(deps: Deps, ctx: Context, req: FhirRequest, input: 
     problems.refuse(`_outputFormat '${format}' is not supported; use application/fhir+ndjson`, '_outputFormat');
   }
   const sinceText = q.filter(([k]) => k === '_since').pop()?.[1];
-  const since = sinceText === undefined ? undefined : parseInstant(sinceText, '_since').toISOString();
-  for (const v of listOf(q, 'includeAssociatedData')) problems.refuse(`includeAssociatedData '${v}' is not supported`, 'includeAssociatedData');
+  const since = sinceText === undefined ? undefined : parseInstant(sinceText, '_since');
+  // Nothing can have changed after a time still to come: a clock or arithmetic error on the client (issue #22 §2).
+  if (since && since.getTime() > Date.now()) throw badRequest(`_since ${sinceText} lies in the future`, ['_since']);
+  for (const v of listOf(q, 'includeAssociatedData')) problems.overlook(`includeAssociatedData '${v}' is not supported`, 'includeAssociatedData');
   const requested = listOf(q, '_type');
   const types = exportableTypes(deps.defs, input.access, input.level, requested.length > 0 ? requested : undefined, problems);
   const px = { registry: ctx.search, defs: deps.defs, base: ctx.base };
@@ -113,7 +139,7 @@ export function parseKickoff(deps: Deps, ctx: Context, req: FhirRequest, input: 
   const { principal } = input.access;
   const params: ExportParams = {
     level: input.level, ...(input.group ? { group: input.group } : {}), types,
-    ...(since ? { since } : {}), ...(elements.length > 0 ? { elements } : {}),
+    ...(since ? { since: since.toISOString() } : {}), ...(elements.length > 0 ? { elements } : {}),
     ...(Object.keys(typeFilters).length > 0 ? { typeFilters } : {}), ...(patients ? { patients } : {}),
     request: `${ctx.base}/${req.path}${query ? `?${query}` : ''}`, base: ctx.base,
     principal: { clientId: principal.clientId, subject: principal.subject, scope: principal.scope,

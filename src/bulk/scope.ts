@@ -3,7 +3,7 @@
  * system export → every type; Patient and Group export → the Patient compartment types, Patient itself, and the
  * non-compartment resources their data refers to (project decision: Practitioner, Organization, Location, Medication).
  */
-import { badRequest, insufficientScope } from '../errors.js';
+import { FhirError, badRequest, insufficientScope } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Access } from '../auth/access.js';
 import { patientCompartment } from '../search/compartment.js';
@@ -24,9 +24,10 @@ function eligibleTypes(defs: Definitions, level: ExportLevel): string[] {
 }
 
 /**
- * The types to export. Named types must be known (400), allowed at this level (400, or dropped when lenient) and
- * searchable under the token (403: fail the kick-off rather than drop silently, §1.5); without _type, every eligible
- * type the token may search (403 when there is none).
+ * The types to export. Named types must be known (400) and searchable under the token (403: fail the kick-off rather
+ * than drop silently, §1.5); one outside the level's types is left out with a warning in the error file unless
+ * `Prefer: handling=strict` — but a request naming only such types is a 400 unless lenient (export.html, `_type`).
+ * Without _type, every eligible type the token may search (403 when there is none).
  */
 export function exportableTypes(defs: Definitions, access: Access, level: ExportLevel, requested: string[] | undefined,
   problems: Problems): string[] {
@@ -37,14 +38,20 @@ export function exportableTypes(defs: Definitions, access: Access, level: Export
     return allowed;
   }
   const out: string[] = [];
+  const outside: string[] = [];
   for (const t of new Set(requested)) {
     if (!defs.isResourceType(t)) throw badRequest(`_type: '${t}' is not a resource type`, ['_type']);
     if (!eligible.includes(t)) {
-      problems.refuse(`_type: ${t} is not part of a ${level === 'group' ? 'Group' : 'Patient'}-level export (the Patient compartment)`, '_type');
+      outside.push(t);
       continue;
     }
     access.required(t, 's');
     out.push(t);
   }
+  const where = `a ${level === 'group' ? 'Group' : 'Patient'}-level export (the Patient compartment)`;
+  if (outside.length > 0 && out.length === 0 && !problems.lenient) {
+    throw new FhirError(400, 'not-supported', `_type names only types outside ${where}: ${outside.join(', ')}`, ['_type']);
+  }
+  for (const t of outside) problems.overlook(`_type: ${t} is not part of ${where}`, '_type');
   return out;
 }

@@ -1,8 +1,9 @@
 /**
  * Bulk Data status URL and output files: `GET|DELETE /fhir/{tenant}/_bulk/{job}` and `GET /fhir/{tenant}/_bulk/{job}/{file}`
  * — http://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-output-file-request (bulk-data.md §5–§7). The bearer
- * token must be valid (401) and belong to the client that kicked the export off (anyone else: 404). Each request,
- * answered or refused, has its AuditEvent durable before the answer (audit-event.md §4.5).
+ * token must be valid (401) and belong to the client that kicked the export off (anyone else: 404); a file also needs
+ * its type within the token's scopes (403, issue #22 §1). Each request, answered or refused, has its AuditEvent durable
+ * before the answer (audit-event.md §4.5).
  */
 import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -13,9 +14,12 @@ import type { Resource } from '../fhir/types.js';
 import type { Deps } from '../interactions/context.js';
 import type { Job } from '../jobs/queue.js';
 import { authenticate } from '../auth/bearer.js';
+import type { Principal } from '../auth/access.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
 import { type Answer, cancelExport, exportFile, exportStatus, fileUrl, ownExport, statusUrl } from '../bulk/status.js';
 import { type ByteRange, exportStore } from '../bulk/store.js';
+import { checkFileScopes } from '../bulk/file-access.js';
+import type { ExportParams } from '../bulk/types.js';
 import { FHIR_JSON } from './content.js';
 import { actorOf, publicBase } from './fhir.js';
 
@@ -30,14 +34,14 @@ interface Seen { base: string; tenant?: Tenant; actor: Actor }
 /** An answer whose AuditEvent is still to be recorded: sent once it is durable, discarded if it cannot be. */
 interface Ready { status: number; outcome?: Resource; send: () => FastifyReply; discard?: () => void }
 
-async function authorised(deps: Deps, req: Req, seen: Seen): Promise<{ job: Job; tenant: Tenant }> {
+async function authorised(deps: Deps, req: Req, seen: Seen): Promise<{ job: Job; tenant: Tenant; principal: Principal }> {
   const tenant = await findTenant(deps.db, req.params.tenant);
   if (!tenant) throw unknownTenant(req.params.tenant);
   seen.tenant = tenant;
   const auth = req.headers.authorization;
   const principal = await authenticate(deps, tenant, seen.base, Array.isArray(auth) ? auth.join(', ') : auth);
   seen.actor = actorOf(principal);
-  return { job: await ownExport(deps, tenant, principal.clientId, req.params.job), tenant };
+  return { job: await ownExport(deps, tenant, principal.clientId, req.params.job), tenant, principal };
 }
 
 /** Answers a status poll, cancel or download with its AuditEvent; a request for an unknown tenant has none. */
@@ -90,8 +94,9 @@ function byteRange(header: string | undefined, size: number): ByteRange | undefi
 }
 
 async function download(deps: Deps, req: Req, reply: FastifyReply, seen: Seen): Promise<Ready> {
-  const { job, tenant } = await authorised(deps, req, seen);
+  const { job, tenant, principal } = await authorised(deps, req, seen);
   const file = exportFile(job, req.params.file!);
+  await checkFileScopes(deps, tenant, seen.base, principal, job.params as unknown as ExportParams, file);
   const range = req.headers.range;
   const opened = await exportStore(deps.config).read(tenant.slug, job.id, file.name, (size) => byteRange(range, size));
   if (!opened) throw new FhirError(404, 'not-found', `Export ${job.id} has no file ${file.name}`);

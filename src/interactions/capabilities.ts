@@ -23,7 +23,25 @@ const DOCUMENTATION = [
   'Paging links are opaque and signed; a tampered or expired link answers 410.',
   'Search: unknown parameters are ignored (and reported in an outcome entry) unless Prefer: handling=strict. Token codes and identifier values match case-insensitively, except id elements. Paging is keyset-based. Bundle.total is exact unless counting exceeds its time budget.',
   'Conditional criteria accept any search parameter; result parameters (_include, _sort, ...) are refused with 400.',
+  'Bulk Data $export (Bulk Data Access IG v2): a kick-off without Accept is processed as if Accept: application/fhir+json, '
+    + 'and one without Prefer as if Prefer: respond-async (export.html#headers lets the server choose). _since in the future '
+    + 'is refused with 400. At Patient and Group level, a _type a Patient-level export does not contain (outside the Patient '
+    + 'compartment and the referenced Practitioner, Organization, Location and Medication) named beside types it does contain, '
+    + 'and includeAssociatedData values (none is supported), are ignored with a warning OperationOutcome in the manifest\'s '
+    + 'error files, or refused with 400 under Prefer: handling=strict. Other unsupported parameters are refused with 400 '
+    + 'unless Prefer: handling=lenient.',
 ].join('\n\n');
+
+/**
+ * How an operation is listed: the Bulk Data IG's own CapabilityStatement names its operations by their
+ * OperationDefinition ids (export, patient-export, group-export), and clients look for those names (issue #22 §4);
+ * they are still invoked as $export.
+ */
+const BULK_DATA_DEFINITIONS = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/';
+const listed = (o: { name: string; definition: string }) => ({
+  name: o.definition.startsWith(BULK_DATA_DEFINITIONS) ? o.definition.slice(BULK_DATA_DEFINITIONS.length) : o.name,
+  definition: o.definition,
+});
 
 /** AuditEvent is append-only and searched over its own table (src/interactions/audit-event.ts, issue #6). */
 function auditEventEntry(search?: SearchCapability) {
@@ -61,7 +79,7 @@ function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionC
     referencePolicy: ['literal', 'logical'],
     ...(codes.has('search-type') && search ? search : {}),
     ...(codes.has('operation') && operationsForType(type).length > 0
-      ? { operation: operationsForType(type).map((o) => ({ name: o.name, definition: o.definition })) } : {}),
+      ? { operation: operationsForType(type).map(listed) } : {}),
   };
 }
 
@@ -119,7 +137,7 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
       ...(codes.has('search-system') ? { searchParam: systemSearchParams(ctx.search, types[0]!) } : {}),
       ...(codes.has('search-compartment') ? { compartment: COMPARTMENTS } : {}),
       ...(codes.has('operation')
-        ? { operation: OPERATIONS.filter((o) => o.system).map((o) => ({ name: o.name, definition: o.definition })) } : {}),
+        ? { operation: OPERATIONS.filter((o) => o.system).map(listed) } : {}),
     }],
   };
 }

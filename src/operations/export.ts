@@ -4,7 +4,7 @@
  * Queues an export job and answers 202 with the absolute status URL in Content-Location.
  */
 import { FhirError, methodNotAllowed, notFound } from '../errors.js';
-import { informational } from '../fhir/outcome.js';
+import { toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
 import type { Access } from '../auth/access.js';
 import type { Context, Deps, FhirRequest, FhirResult } from '../interactions/context.js';
@@ -65,11 +65,13 @@ async function enqueueWithinLimit(tx: Queryable, deps: Deps, ctx: Context, param
 
 export async function exportOperation(deps: Deps, ctx: Context, req: FhirRequest, level: ExportLevel, group?: string): Promise<FhirResult> {
   if (req.method !== 'GET' && req.method !== 'POST') throw methodNotAllowed('$export is invoked with GET or POST');
-  const { lenient } = checkPrefer(req.headers.prefer);
-  const { params, problems } = parseKickoff(deps, ctx, req, { level, ...(group ? { group } : {}), access: accessOf(ctx), lenient });
+  const { handling } = checkPrefer(req.headers.prefer);
+  const { params, problems } = parseKickoff(deps, ctx, req, { level, ...(group ? { group } : {}), access: accessOf(ctx), handling });
   await checkPatients(deps, ctx, params, problems);
   const job = await inTransaction(deps, ctx, (tx) => enqueueWithinLimit(tx, deps, ctx, params));
   const location = statusUrl(ctx.base, job.id);
-  const body: Resource = informational(`Export ${job.id} queued; poll ${location}`);
+  // What was ignored is told at once too; the manifest's error file keeps it (§3.9).
+  const body: Resource = toOutcome([{ severity: 'information', code: 'informational', diagnostics: `Export ${job.id} queued; poll ${location}` },
+    ...params.ignored]);
   return { status: 202, body, contentLocation: location };
 }

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
+import { loadConfig } from '../../src/config.js';
 import { PUBLIC_ORIGIN, type TestServer, startServer } from '../helpers/server.js';
 import { JWT_BEARER, type ClientKey, assertion, basic, claimsOf, fixClock, makeKey, postForm, registerClient } from '../helpers/smart.js';
 
@@ -92,7 +93,9 @@ t.test('backend services with an inline JWKS', async (t) => {
     ['jku not registered', /jku/, () => assertion(s, id, rsa, { header: { jku: 'https://attacker.example/jwks.json' } })],
     ['aud is the FHIR base', /aud/, () => assertion(s, id, rsa, { claims: { aud: s.url } })],
     ['aud of another tenant', /aud/, () => assertion(s, id, rsa, { claims: { aud: `${PUBLIC_ORIGIN}/auth/other/token` } })],
-    ['exp more than 5 minutes ahead', /5 minutes/, (now) => assertion(s, id, rsa, { claims: { exp: now + 301 } })],
+    ['exp more than 5 minutes and the clock skew ahead', /5 minutes/, (now) => assertion(s, id, rsa, { claims: { exp: now + 361 } })],
+    ['iat beyond the clock skew ahead', /iat/, (now) => assertion(s, id, rsa, { claims: { iat: now + 61 } })],
+    ['nbf beyond the clock skew ahead', /nbf/, (now) => assertion(s, id, rsa, { claims: { nbf: now + 61 } })],
     ['exp missing', /numeric exp/, () => assertion(s, id, rsa, { claims: { exp: undefined } })],
     ['expired', /expired/, (now) => assertion(s, id, rsa, { claims: { exp: now - 61 } })],
     ['jti missing', /jti/, () => assertion(s, id, rsa, { claims: { jti: undefined } })],
@@ -111,6 +114,43 @@ t.test('backend services with an inline JWKS', async (t) => {
     t.equal(within.statusCode, 200, 'exp exactly 5 minutes ahead is fine');
     const skew = await clientCredentials(s, assertion(s, id, rsa, { claims: { exp: clock.epoch() - 30 } }));
     t.equal(skew.statusCode, 200, 'an exp 30 s past is within the clock skew');
+  });
+
+  t.test('replayed client assertion → invalid_client whose error_description says "jti already used" (issue #22 §5)', async (t) => {
+    const jwt = assertion(s, id, rsa);
+    t.equal((await clientCredentials(s, jwt)).statusCode, 200);
+    const again = await clientCredentials(s, jwt);
+    t.equal(again.statusCode, 401);
+    t.equal(again.json().error, 'invalid_client');
+    t.match(again.json().error_description, /jti already used/);
+  });
+
+  t.test('SMART Bulk Data client: exp = round(now) + 300 signed late in a second is accepted (issue #22 §6)', async (t) => {
+    const clock = fixClock(t, s, new Date('2031-06-01T10:00:00.700Z'));
+    const exp = Math.round(Date.parse('2031-06-01T10:00:00.700Z') / 1000) + 300;
+    t.equal(exp, clock.epoch() + 301, 'one second past the 5 minutes by our whole-second clock');
+    const res = await clientCredentials(s, assertion(s, id, rsa, { claims: { exp, iat: exp - 300 } }));
+    t.equal(res.statusCode, 200, res.body);
+    const ahead = await clientCredentials(s, assertion(s, id, rsa, { claims: { exp: clock.epoch() + 330, iat: clock.epoch() + 30,
+      nbf: clock.epoch() + 30 } }));
+    t.equal(ahead.statusCode, 200, 'a client clock 30 s ahead: exp, iat and nbf within the default 60 s skew');
+  });
+
+  t.test('HEARTH_ASSERTION_CLOCK_SKEW_SECONDS sets the skew on exp, iat and nbf (default 60)', async (t) => {
+    t.equal(loadConfig({}).assertionClockSkewS, 60);
+    t.equal(loadConfig({ HEARTH_ASSERTION_CLOCK_SKEW_SECONDS: '0' }).assertionClockSkewS, 0);
+    t.throws(() => loadConfig({ HEARTH_ASSERTION_CLOCK_SKEW_SECONDS: '301' }));
+    const clock = fixClock(t, s, new Date('2031-06-02T10:00:00Z'));
+    const saved = s.deps.config.assertionClockSkewS;
+    s.deps.config.assertionClockSkewS = 0;
+    t.teardown(() => { s.deps.config.assertionClockSkewS = saved; });
+    const now = clock.epoch();
+    for (const [what, claims] of [['exp 301 s ahead', { exp: now + 301 }], ['iat 1 s ahead', { iat: now + 1 }],
+      ['nbf 1 s ahead', { nbf: now + 1 }], ['exp 1 s past', { exp: now - 1 }]] as const) {
+      const res = await clientCredentials(s, assertion(s, id, rsa, { claims }));
+      t.equal(res.statusCode, 401, `skew 0: ${what}`);
+    }
+    t.equal((await clientCredentials(s, assertion(s, id, rsa, { claims: { exp: now + 300, iat: now } }))).statusCode, 200);
   });
 
   t.test('replayed jti → invalid_client; a forgery cannot burn a jti', async (t) => {
