@@ -38,10 +38,16 @@ export function negotiate(accept: string | undefined, format: string | undefined
   if (!ok) throw notAcceptable(`None of the accepted types (${accept.slice(0, 100)}) is supported; use application/fhir+json`);
 }
 
-/** 415 for a fhirVersion other than 4.0 on the request body's Content-Type. */
-export function checkContentType(contentType: string | undefined): void {
+/**
+ * 415 for a fhirVersion other than 4.0 on the request body's Content-Type, and for a form body anywhere but POST
+ * _search (curl -d sends one by default; it is not a resource).
+ */
+export function checkContentType(contentType: string | undefined, search = false): void {
   if (!contentType) return;
   const r = parseMediaRange(contentType);
+  if (r.type === 'application/x-www-form-urlencoded' && !search) {
+    throw unsupportedMediaType('A form body (application/x-www-form-urlencoded) is accepted only by POST _search; send application/fhir+json');
+  }
   if (!fhirVersionOk(r.params.get('fhirversion'))) throw unsupportedMediaType(`fhirVersion ${r.params.get('fhirversion')} is not supported; this server is FHIR 4.0`);
 }
 
@@ -51,12 +57,13 @@ export type JsonParser = (req: FastifyRequest, body: string, done: (error: Error
 /**
  * Fastify's safe JSON parser followed by the body limits of validation/limits.ts (depth, NUL, lone surrogates,
  * string size), so that every JSON body — a resource, a Bundle, a Parameters or a patch — is refused with a 400
- * naming the element before anything walks it recursively or sends it to PostgreSQL (issue #12 §6, §7, §9).
+ * naming the element before anything walks it recursively or sends it to PostgreSQL (issue #12 §6, §7, §9). An
+ * empty body is no body (a DELETE that names a Content-Type): the interaction decides whether it needed one.
  */
 export function limitedJsonParser(parse: JsonParser, isBase64: IsBase64): JsonParser {
-  return (req, body, done) => parse(req, body, (error, value) => {
+  return (req, body, done) => (body.trim() === '' ? done(null, undefined) : parse(req, body, (error, value) => {
     if (error) return done(error);
     const issue = checkJsonLimits(value, isBase64);
     return issue ? done(invalidResource([issue])) : done(null, value);
-  });
+  }));
 }

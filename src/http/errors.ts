@@ -10,7 +10,8 @@ function fromFramework(e: FastifyError): FhirError | undefined {
   const status = e.statusCode ?? 500;
   if (status >= 500) return undefined;
   const byCode: Record<string, [number, IssueCode, string]> = {
-    FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'not-supported', 'Unsupported Content-Type; send application/fhir+json'],
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'not-supported', 'Unsupported Content-Type; send application/fhir+json (or '
+      + 'application/json, application/json+fhir), application/json-patch+json to PATCH, or application/x-www-form-urlencoded to POST _search'],
     FST_ERR_CTP_BODY_TOO_LARGE: [413, 'too-costly', 'The request body is larger than this server accepts'],
     FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'structure', 'The request body is empty'],
     FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'structure', 'Content-Length does not match the body'],

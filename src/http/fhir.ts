@@ -93,7 +93,7 @@ export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
     let ctx: Context;
     try {
       negotiate(header(req, 'accept'), fhirReq.query.filter(([k]) => k === '_format').pop()?.[1]);
-      if (req.body !== undefined) checkContentType(fhirReq.headers.contentType);
+      if (req.body !== undefined) checkContentType(fhirReq.headers.contentType, /(^|\/)_search$/.test(fhirReq.path));
       const { tenant, principal } = await tenantAndPrincipal(deps, slug, base, fhirReq, header(req, 'authorization'));
       audit.actor = actorOf(principal);
       const search = await deps.tenantSearch.registryFor(deps.db, tenant.schema);

@@ -21,7 +21,7 @@ export function patcherFor(req: FhirRequest): Patcher {
     if (body?.resourceType !== 'Parameters') throw badRequest('A FHIRPath Patch body must be a Parameters resource');
     return (r) => applyFhirPathPatch(r, body);
   }
-  throw unsupportedMediaType(`Patch documents must be application/json-patch+json or FHIRPath Patch (application/fhir+json), not '${mime}'`);
+  throw unsupportedMediaType(`Patch documents must be JSON Patch (application/json-patch+json) or FHIRPath Patch (a Parameters resource as application/fhir+json, application/json or application/json+fhir), not '${mime || 'a body without a Content-Type'}'`);
 }
 
 /** The narrative no longer describes patched data, so it is dropped (project decision, fhir-rest.md §10.12). */

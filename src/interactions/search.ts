@@ -2,8 +2,8 @@
 import { unsupportedMediaType } from '../errors.js';
 import type { Condition, IncludeSpec, SearchQuery } from '../search/ast.js';
 import type { CompileContext } from '../search/compile/context.js';
-import { type Page, findPage, whereClause } from '../search/execute.js';
-import { findIncludes } from '../search/include.js';
+import { type Page, findAllRows, findPage, whereClause } from '../search/execute.js';
+import { MAX_INCLUDED, findIncludes } from '../search/include.js';
 import { isStrict, parseSearch } from '../search/parse.js';
 import { prepareQuery } from '../search/resolve.js';
 import { searchsetBundle } from '../search/searchset.js';
@@ -20,8 +20,10 @@ export interface SearchTarget {
   path: string;
   /** ANDed with the query's own (compartment membership). */
   conditions?: Condition[];
-  /** Added to the query's own (Patient/$everything). */
+  /** Added to the query's own. */
   include?: IncludeSpec[];
+  /** Resources added once, as includes of the first page (Patient/$everything: what the compartment refers to). */
+  firstPageIncludes?: { types: string[]; conditions: Condition[] };
 }
 
 const isParams = (body: unknown): body is Params =>
@@ -73,21 +75,31 @@ export const compileContext = (deps: Deps, ctx: Context): CompileContext => ({
 interface Found { page: Page; includes: Awaited<ReturnType<typeof findIncludes>> }
 
 /** The page and its includes, in one read transaction under the statement timeout. */
-async function findAll(deps: Deps, ctx: Context, cx: CompileContext, q: SearchQuery, where: ReturnType<typeof whereClause>): Promise<Found> {
+async function findAll(deps: Deps, ctx: Context, cx: CompileContext, q: SearchQuery, where: ReturnType<typeof whereClause>,
+  firstPage?: SearchTarget['firstPageIncludes']): Promise<Found> {
   if (q.summary === 'count' || q.count === 0) return { page: { rows: [] }, includes: [] };
   return inTransaction(deps, ctx, async (tx) => {
     const page = await findPage(tx, cx, q, where);
     // Included resources obey the same scopes as matches (smart-app-launch.md §9.9): the access rule narrows them.
-    return { page, includes: await findIncludes(tx, cx, page.rows, q.include, q.revinclude) };
+    const includes = await findIncludes(tx, cx, page.rows, q.include, q.revinclude);
+    if (firstPage && q.page === undefined) {
+      const seen = new Set([...page.rows, ...includes].map((r) => Number(r.rid)));
+      const all = firstPage.types.length === deps.defs.resourceTypes.size;
+      for (const row of await findAllRows(tx, cx, whereClause(cx, firstPage.types, firstPage.conditions, all), MAX_INCLUDED)) {
+        if (!seen.has(row.rid)) includes.push(row);
+      }
+    }
+    return { page, includes };
   });
 }
 
 /** Runs a parsed search and answers its searchset Bundle. */
-export async function runSearch(deps: Deps, ctx: Context, parsed: SearchQuery, path: string): Promise<FhirResult> {
+export async function runSearch(deps: Deps, ctx: Context, parsed: SearchQuery, path: string,
+  firstPage?: SearchTarget['firstPageIncludes']): Promise<FhirResult> {
   const cx = compileContext(deps, ctx);
   const q = await prepareQuery(ctx.tx ?? deps.db, cx, parsed);
   const where = whereClause(cx, q.types, q.conditions, q.types.length === deps.defs.resourceTypes.size);
-  const found = await findAll(deps, ctx, cx, q, where);
+  const found = await findAll(deps, ctx, cx, q, where, firstPage);
   // A first page that holds every match is its own count (no second query).
   const whole = q.page === undefined && found.page.next === undefined && q.count > 0 && q.summary !== 'count';
   const total: Total = whole && q.total !== 'none' ? { total: found.page.rows.length }
@@ -100,7 +112,7 @@ export async function runSearch(deps: Deps, ctx: Context, parsed: SearchQuery, p
 }
 
 export async function searchTarget(deps: Deps, ctx: Context, req: FhirRequest, target: SearchTarget): Promise<FhirResult> {
-  return runSearch(deps, ctx, parseRequest(deps, ctx, req, target), target.path);
+  return runSearch(deps, ctx, parseRequest(deps, ctx, req, target), target.path, target.firstPageIncludes);
 }
 
 /** search-type (`[type]?…`, `[type]/_search`) and search-system (`?_type=…`, `_search`). */

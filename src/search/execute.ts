@@ -28,9 +28,10 @@ export interface Page {
 
 interface PageRow extends FoundRow { [key: `k${number}`]: string | null }
 
-/** Conditions that compile the same for every type: compartments, _list, and Resource-level parameters. */
+/** Conditions that compile the same for every type: compartments, _list, references from a compartment, and
+ * Resource-level parameters. */
 function sharedByAllTypes(cx: CompileContext, types: string[], c: Condition): boolean {
-  if (c.kind === 'compartment' || c.kind === 'list') return true;
+  if (c.kind === 'compartment' || c.kind === 'list' || c.kind === 'referenced-from') return true;
   if (c.kind !== 'value' && c.kind !== 'missing') return false;
   const base = cx.registry.get(types[0]!, c.code)?.base ?? [];
   return base.includes('Resource') || base.includes('DomainResource');
@@ -61,6 +62,12 @@ export function whereClause(cx: CompileContext, types: string[], conditions: Con
 }
 
 export const FOUND_COLUMNS = raw('rid, type, id, version, last_updated, content');
+
+/** Up to limit live rows matching where, in no particular order (e.g. Patient/$everything's referenced resources). */
+export async function findAllRows(db: Queryable, cx: CompileContext, where: Sql, limit: number): Promise<FoundRow[]> {
+  const rows = await db.query<FoundRow>(sql`SELECT ${FOUND_COLUMNS} FROM ${table(cx, 'resource')} r WHERE ${where} LIMIT ${limit}`);
+  return rows.map((r) => ({ ...r, rid: Number(r.rid) }));
+}
 
 /** One page (count rows) after or before q.page; fetches one extra row to learn whether more follow. */
 export async function findPage(db: Queryable, cx: CompileContext, q: SearchQuery, where: Sql): Promise<Page> {

@@ -9,6 +9,7 @@ export function checkResourceBody(deps: Pick<Deps, 'validator'>, body: unknown, 
   }
   if (typeof body !== 'object' || Array.isArray(body)) throw badRequest('The body must be a JSON object');
   const resourceType = (body as { resourceType?: unknown }).resourceType;
+  if (resourceType === undefined) throw badRequest(`The body has no resourceType; a ${type} resource is required`, ['resourceType']);
   if (resourceType !== type) {
     throw badRequest(`The body's resourceType '${String(resourceType)}' does not match the URL type '${type}'`,
       ['resourceType']);
