@@ -1,8 +1,8 @@
 /**
  * Hearth's command line (ARCHITECTURE §10): serve, migrate, tenant, and the SMART operator commands user, client,
- * launch, token and keys (issue #4 §6–§7). The operator commands go through the admin API of a running server when
- * one answers at HEARTH_ADMIN_URL — a PGlite data directory can be open in one process only — and otherwise run the
- * same actions (src/http/admin.ts) on the database directly.
+ * launch, token and keys (issue #4 §6–§7). The tenant and operator commands go through the admin API of a running
+ * server when one answers at HEARTH_ADMIN_URL — a PGlite data directory can be open in one process only — and
+ * otherwise run the same actions (src/http/admin.ts) on the database directly.
  */
 import { startExportExpiry } from './bulk/expiry.js';
 import { startAuditSchedules } from './audit/schedule.js';
@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import readline from 'node:readline/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { ROOT, buildApp, createDeps, loadAllMigrations, migrateAll } from './app.js';
@@ -18,7 +19,8 @@ import type { AuthServices } from './auth/tokens.js';
 import type { Db } from './db/db.js';
 import { DataDirLockedError, openDb } from './db/open.js';
 import { type Definitions, loadDefinitions } from './fhir/definitions.js';
-import { type AdminTarget, auditSettings, clientView, issueLocalToken, openLaunch, registerClient, registerUser } from './http/admin.js';
+import { type AdminTarget, auditSettings, clientView, issueLocalToken, openLaunch, registerClient, registerUser,
+  tenantView } from './http/admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
 import { FhirError, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './auth/clients.js';
@@ -30,17 +32,18 @@ const USAGE = `Usage: hearth <command>
   migrate                   apply database migrations and exit
   tenant create <slug>      create a tenant (its own schema and FHIR base /fhir/<slug>)
   tenant list               list tenants
-  tenant delete <slug>      drop a tenant and all its data
+  tenant delete <slug> [--yes]   drop a tenant and all its data (asks to confirm; --yes skips the question)
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
   user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--tenant T]
   client create --name N --type public|confidential|backend [--redirect-uri U]... [--scope "..."]
                 [--jwks-file F | --jwks-uri U] [--launch-uri U] [--tenant T]
   client list [--tenant T]  |  client delete <client_id> [--tenant T]
   launch --patient P [--encounter E] [--tenant T]      EHR launch id and iss
-  token --scope "system/*.read ..." [--expires-in S] [--patient P] [--tenant T]   prints an access token
+  token --scope "system/*.cruds ..." [--expires-in S] [--patient P] [--tenant T]   prints an access token
   keys rotate               new token signing key
-Operator commands use the server at HEARTH_ADMIN_URL (default http://localhost:$HEARTH_PORT) with HEARTH_ADMIN_TOKEN
-or <HEARTH_DATA_DIR>/admin-token; with no server running they open the database. --tenant defaults to "default".`;
+Tenant and operator commands use the server at HEARTH_ADMIN_URL (default http://localhost:$HEARTH_PORT) with
+HEARTH_ADMIN_TOKEN or <HEARTH_DATA_DIR>/admin-token; with no server running they open the database.
+--tenant defaults to "default".`;
 
 const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -67,11 +70,12 @@ function firstSteps(config: Config, port: number, generatedToken: boolean): stri
   if (!local) env.push(`HEARTH_ADMIN_URL=http://${host}:${port}`);
   if (generatedToken && config.dataDir !== path.resolve('.hearth')) env.push(`HEARTH_DATA_DIR=${shellWord(config.dataDir)}`);
   const bin = process.cwd() === ROOT ? 'bin/hearth' : shellWord(path.join(ROOT, 'bin/hearth'));
-  const command = (quote: string) => [...env, 'node', bin, 'token', '--scope', `${quote}system/*.read${quote}`].join(' ');
+  // The README's "Try it" starts with this very line (with no env at the defaults), so the two cannot drift.
+  const command = [...env, 'node', bin, 'token', '--scope', "'system/*.cruds'"].join(' ');
   const base = `${config.baseUrl ?? `http://${host}:${port}`}/fhir/default`;
   const withToken = generatedToken ? '' : ' (with HEARTH_ADMIN_TOKEN set)';
-  return `Get an access token${withToken}:  ${command('"')}\n`
-    + `Try it:  curl -H "Authorization: Bearer $(${command("'")})" ${base}/Patient\n`;
+  return `Get an access token${withToken}:  TOKEN=$(${command})\n`
+    + `Try it:  curl -H "Authorization: Bearer $TOKEN" ${base}/Patient\n`;
 }
 
 async function serve() {
@@ -126,18 +130,58 @@ async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>, config = lo
   }
 }
 
+/**
+ * Deleting a tenant drops its schema: on a terminal the operator types the slug to confirm; without one (a script, a
+ * pipe) nothing can be asked, so only --yes deletes (issue #22 §14).
+ */
+async function confirmTenantDelete(slug: string, yes: boolean): Promise<void> {
+  if (yes) return;
+  if (!process.stdin.isTTY) {
+    throw new Error(`tenant ${slug} was not deleted: without a terminal to confirm on, add --yes to delete it and all its data`);
+  }
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  const closed = new Promise<string>((resolve) => rl.once('close', () => resolve('')));
+  try {
+    const answer = await Promise.race([rl.question(`Delete tenant ${slug} and all its data? Type its slug to confirm: `), closed]);
+    if (answer.trim() !== slug) throw new Error(`tenant ${slug} was not deleted: the answer was not its slug`);
+  } finally {
+    rl.close();
+  }
+}
+
+function tenantArgs(args: string[]): { sub?: string; slug?: string; rest: string[]; yes: boolean } {
+  const [sub, ...more] = args;
+  try {
+    const { values, positionals } = parseArgs({ args: more, allowPositionals: true, strict: true,
+      options: sub === 'delete' ? { yes: { type: 'boolean', short: 'y' } } : {} });
+    const [slug, ...rest] = positionals;
+    return { ...(sub ? { sub } : {}), ...(slug ? { slug } : {}), rest, yes: (values as { yes?: boolean }).yes === true };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/**
+ * Tenant commands go through the running server's admin API like the operator commands (a PGlite data directory is
+ * open in one process only; issue #22 §14), else on the database.
+ */
 async function tenant(args: string[]) {
-  const [sub, slug] = args;
-  if (sub === 'list') {
-    await withDb(async (db) => { for (const t of await listTenants(db)) process.stdout.write(`${t.slug}\t${t.schema}\n`); });
-  } else if (sub === 'create' && slug) {
-    await withDb(async (db) => { await createTenant(db, slug, loadAllMigrations().tenant); });
+  const { sub, slug, rest, yes } = tenantArgs(args);
+  if (sub === 'list' && !slug) {
+    const out = await runAdmin({ method: 'GET', path: '/admin/tenants',
+      direct: async ({ db }) => ({ tenants: (await listTenants(db)).map(tenantView) }) });
+    for (const t of (out.tenants ?? []) as Json[]) process.stdout.write(`${t.slug}\t${t.schema}\n`);
+  } else if (sub === 'create' && slug && rest.length === 0) {
+    await runAdmin({ method: 'POST', path: '/admin/tenants', body: { slug },
+      direct: async ({ db }) => tenantView(await createTenant(db, slug, loadAllMigrations().tenant)) });
     process.stdout.write(`created tenant ${slug}\n`);
-  } else if (sub === 'delete' && slug) {
-    await withDb((db) => deleteTenant(db, slug));
+  } else if (sub === 'delete' && slug && rest.length === 0) {
+    await confirmTenantDelete(slug, yes);
+    await runAdmin({ method: 'DELETE', path: `/admin/tenants/${encodeURIComponent(slug)}`,
+      direct: async ({ db }) => { await deleteTenant(db, slug); return {}; } });
     process.stdout.write(`deleted tenant ${slug}\n`);
-  } else if (sub === 'audit-retention' && slug) {
-    const months = args[2];
+  } else if (sub === 'audit-retention' && slug && rest.length <= 1) {
+    const months = rest[0];
     if (months !== undefined && !/^\d+$/.test(months)) throw new UsageError('give the retention period in whole months');
     const body = months !== undefined ? { retention_months: Number(months) } : undefined;
     const out = await runAdmin({ method: body ? 'PUT' : 'GET', path: tenantPath(slug, 'audit'), ...(body ? { body } : {}),
@@ -193,7 +237,9 @@ async function callServer(config: Config, url: string, call: AdminCall): Promise
   } catch {
     throw new Error(`${url} answered ${res.status} with something that is not JSON: is HEARTH_ADMIN_URL a Hearth server?`);
   }
-  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${body?.issue?.[0]?.diagnostics ?? text}`);
+  // A 401 here means our admin token is not that server's: say which settings name the right one.
+  const hint = res.status === 401 ? ' (set HEARTH_ADMIN_TOKEN to its admin token, or HEARTH_DATA_DIR to its data directory)' : '';
+  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${body?.issue?.[0]?.diagnostics ?? text}${hint}`);
   return body;
 }
 

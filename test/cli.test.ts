@@ -37,7 +37,8 @@ const dbEnv: Record<string, string> = process.env.DATABASE_URL
   ? { HEARTH_DATA_DIR: tempDir() } : { DATABASE_URL: '', HEARTH_DATA_DIR: tempDir() };
 
 t.test('tenant create / list / delete and migrate from the command line', async (t) => {
-  const env = { ...dbEnv, HEARTH_LOG_LEVEL: 'silent' };
+  // No server answers at HEARTH_ADMIN_URL, so the tenant commands open the database themselves.
+  const env = { ...dbEnv, HEARTH_LOG_LEVEL: 'silent', HEARTH_ADMIN_URL: `http://127.0.0.1:${await freePort()}`, HEARTH_ADMIN_TOKEN: '' };
   const slug = `cli-${process.pid}`;
   t.equal(cli(['migrate'], env).status, 0);
   const created = cli(['tenant', 'create', slug], env);
@@ -46,7 +47,7 @@ t.test('tenant create / list / delete and migrate from the command line', async 
   t.match(list.stdout, new RegExp(`^default\\t`, 'm'), 'default tenant exists');
   t.match(list.stdout, new RegExp(`^${slug}\\tt_${slug.replace(/-/g, '_')}$`, 'm'));
   t.equal(cli(['tenant', 'create', slug], env).status, 1, 'duplicate refused');
-  t.equal(cli(['tenant', 'delete', slug], env).status, 0);
+  t.equal(cli(['tenant', 'delete', slug, '--yes'], env).status, 0);
   t.notMatch(cli(['tenant', 'list'], env).stdout, slug);
   t.equal(cli(['frobnicate'], env).status, 64, 'unknown command → usage');
   t.equal(cli(['toString'], env).status, 64, 'not fooled by Object.prototype');
@@ -63,7 +64,7 @@ t.test('client, user, launch, token and keys on the database when no server answ
     HEARTH_ADMIN_TOKEN: '', HEARTH_BASE_URL: '', HEARTH_PORT: '8080' };
   const slug = `cli-db-${crypto.randomBytes(3).toString('hex')}`;
   t.equal(cli(['tenant', 'create', slug], env).status, 0);
-  t.teardown(() => { cli(['tenant', 'delete', slug], env); });
+  t.teardown(() => { cli(['tenant', 'delete', slug, '--yes'], env); });
 
   const conf = cli(['client', 'create', '--tenant', slug, '--name', 'CLI app', '--type', 'confidential',
     '--redirect-uri', 'https://app.example.org/cb', '--redirect-uri', 'http://localhost:3000/cb', '--scope', 'launch user/*.rs'], env);
@@ -141,10 +142,10 @@ t.test('serve: prints how to get a token; SIGTERM lets the in-flight request fin
   const tokenFile = path.join(dataDir, 'admin-token');
   t.equal(fs.statSync(tokenFile).mode & 0o777, 0o600, 'admin token file readable by its owner only');
   t.match(fs.readFileSync(tokenFile, 'utf8'), /^[A-Za-z0-9_-]{43}\n$/);
-  const command = `HEARTH_PORT=${port} HEARTH_DATA_DIR=${dataDir} node bin/hearth token --scope "system/*.read"`;
+  const command = `HEARTH_PORT=${port} HEARTH_DATA_DIR=${dataDir} node bin/hearth token --scope 'system/*.cruds'`;
   const lines = logs.split('\n');
-  t.ok(lines.includes(`Get an access token:  ${command}`), 'one copy-pasteable line that yields a token');
-  t.ok(lines.includes(`Try it:  curl -H "Authorization: Bearer $(${command.replace(/"/g, "'")})" http://localhost:${port}/fhir/default/Patient`),
+  t.ok(lines.includes(`Get an access token:  TOKEN=$(${command})`), 'one copy-pasteable line that yields a token (the README\'s)');
+  t.ok(lines.includes(`Try it:  curl -H "Authorization: Bearer $TOKEN" http://localhost:${port}/fhir/default/Patient`),
     'and a curl that uses it');
 
   // What a newcomer does: the token command in another shell, through the running server's admin API.

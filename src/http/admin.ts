@@ -46,7 +46,8 @@ export async function auditSettings(t: AdminTarget, body: unknown): Promise<{ re
   return { retention_months: await getRetention(t.db, t.tenant) };
 }
 
-const view = (t: Tenant) => ({ slug: t.slug, schema: t.schema, createdAt: t.createdAt?.toISOString() });
+/** A tenant as the admin API shows it (and the CLI prints it). */
+export const tenantView = (t: Tenant) => ({ slug: t.slug, schema: t.schema, createdAt: t.createdAt?.toISOString() });
 
 /** What an admin action on one tenant needs; the HTTP routes and the CLI's database path both build one. */
 export interface AdminTarget {
@@ -188,7 +189,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
       isType: (type) => deps.defs.isResourceType(type) };
   };
 
-  app.get('/admin/tenants', async () => ({ tenants: (await listTenants(deps.db)).map(view) }));
+  app.get('/admin/tenants', async () => ({ tenants: (await listTenants(deps.db)).map(tenantView) }));
   // Tenants come and go: their events are kept in tenant default.
   app.post('/admin/tenants', async (req, reply) => {
     const slug = (req.body as { slug?: unknown } | undefined)?.slug;
@@ -196,7 +197,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
       if (typeof slug !== 'string') throw new FhirError(400, 'required', 'The body must be {"slug": "<tenant>"}');
       return createTenant(deps.db, slug, deps.migrations.tenant);
     }, () => tenantNamed(slug));
-    return reply.code(201).header('Location', `/admin/tenants/${tenant.slug}`).send(view(tenant));
+    return reply.code(201).header('Location', `/admin/tenants/${tenant.slug}`).send(tenantView(tenant));
   });
   app.delete<SlugParams>('/admin/tenants/:slug', async (req, reply) => {
     await audited(deps, req, 'tenant-delete', 'default', () => deleteTenant(deps.db, req.params.slug), () => tenantNamed(req.params.slug));

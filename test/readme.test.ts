@@ -1,0 +1,99 @@
+/**
+ * The README runs as written (issue 22 §13): its "Try it", Search and custom-parameter shell blocks are extracted
+ * and run by bash against a server started as `npm start` starts it (`node bin/hearth serve`, PGlite, a fresh data
+ * directory), and what they print is what the text says. The one change made to the blocks: the port of
+ * localhost:8080 becomes a free one (the commands find the server through HEARTH_PORT, as the start banner says).
+ * Every curl runs with --fail-with-body (and a newline after its output), so an example answering 4xx/5xx fails the test.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+
+/** The first ```sh block after a heading line. */
+function blockAfter(heading: string): string {
+  const at = readme.indexOf(`\n${heading}\n`);
+  if (at < 0) throw new Error(`README has no heading '${heading}'`);
+  const m = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
+  if (!m) throw new Error(`No sh block after '${heading}'`);
+  return m[1]!;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const port = await freePort();
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-readme-'));
+const env = { ...process.env, DATABASE_URL: '', HEARTH_DATA_DIR: dataDir, HEARTH_PORT: String(port), HEARTH_HOST: '127.0.0.1',
+  HEARTH_ADMIN_TOKEN: '', HEARTH_ADMIN_URL: '', HEARTH_BASE_URL: '', HEARTH_LOG_LEVEL: 'info',
+};
+let banner = '';
+// tap's process-info hook re-adds its loader to NODE_OPTIONS of every child; the CLI runs as a user runs it, without.
+const PLAIN = 'unset NODE_OPTIONS\n';
+const server: ChildProcess = spawn('bash', ['-c', `${PLAIN}exec node bin/hearth serve`], { cwd: root, env });
+server.stdout!.on('data', (d) => { banner += d; });
+server.stderr!.on('data', (d) => { banner += d; });
+t.teardown(async () => {
+  server.kill('SIGTERM');
+  await new Promise((r) => server.once('exit', r));
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+for (let i = 0; i < 300 && !banner.includes('Try it:'); i++) await new Promise((r) => setTimeout(r, 100));
+
+/** Runs shell text with bash in the repository, localhost:8080 pointing at the test server. */
+function bash(script: string): { status: number | null; stdout: string; stderr: string } {
+  const text = `${PLAIN}set -eu\ncurl() { command curl --fail-with-body "$@"; echo; }\n${script.replaceAll('localhost:8080', `localhost:${port}`)}`;
+  const r = spawnSync('bash', ['-c', text], { cwd: root, env, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const tryIt = blockAfter('## Try it');
+const search = blockAfter('## Search');
+const custom = blockAfter('### Custom search parameters');
+
+t.test('npm start prints the token command that "Try it" starts with', async (t) => {
+  t.match(banner, 'Try it:', `the server started: ${banner.slice(0, 500)}`);
+  const printed = /Get an access token:\s+(.*)/.exec(banner)?.[1]?.replace(/HEARTH_[A-Z_]+=\S+ /g, '');
+  t.equal(printed, tryIt.split('\n')[0], 'the same line, less the environment of this test server');
+});
+
+t.test('"Try it", Search and custom parameters run as written and answer what the text says', async (t) => {
+  t.notMatch(`${tryIt}${search}${custom}`, /<[a-z_]+>/, 'no <placeholder> left to break bash');
+  t.ok(fs.existsSync(path.join(root, 'examples/transaction.json')), 'the Bundle the example posts is shipped');
+  const first = bash(tryIt);
+  t.equal(first.status, 0, first.stderr);
+  t.match(first.stdout, '"resourceType":"CapabilityStatement"', 'metadata');
+  t.match(first.stdout, /"type":"history"[\s\S]*Chalmers/, 'the new patient\'s history');
+  t.match(first.stdout, /"type":"transaction-response"/, 'the transaction');
+
+  const token = `TOKEN=$(${tryIt.split('\n')[0]!.replace(/^TOKEN=\$\(|\)$/g, '')})\n`;
+  const searched = bash(token + search);
+  t.equal(searched.status, 0, searched.stderr);
+  const bundles = searched.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+  t.equal(bundles.length, 5, 'five searchsets');
+  for (const b of bundles) t.ok(b.total >= 1, `each finds the example data: ${JSON.stringify(b.link?.[0]?.url)}`);
+
+  const indexed = bash(token + custom);
+  t.equal(indexed.status, 0, indexed.stderr);
+  t.match(indexed.stdout, '"resourceType":"SearchParameter"');
+  t.match(indexed.stdout, '"resourceType":"Parameters"', 'the job status');
+  // The reindex job runs in the background: ask again (as the comment says) until it is done.
+  let colour = '';
+  for (let i = 0; i < 100 && !colour.includes('"id":"123"'); i++) {
+    colour = bash(`${token}curl -s 'localhost:8080/fhir/default/Patient?colour=blue' -H "Authorization: Bearer $TOKEN"`).stdout;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  t.match(colour, '"id":"123"', 'Patient/123 by its favourite colour');
+});
