@@ -39,3 +39,6 @@ export interface Bundle extends Resource {
 /** R4 id datatype — http://hl7.org/fhir/R4/datatypes.html#id */
 export const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 export const isValidId = (id: string): boolean => ID_PATTERN.test(id);
+
+/** Query or form parameters as [name, value] pairs, in the order received (repeats mean AND). */
+export type Params = [string, string][];

@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { Db, Queryable } from '../db/db.js';
 import type { Migration } from '../db/migrate.js';
 import type { Definitions } from '../fhir/definitions.js';
-import type { Resource } from '../fhir/types.js';
+import type { Params, Resource } from '../fhir/types.js';
 import type { WriteGuard, WriteHook } from '../storage/write.js';
 import type { Tenant } from '../storage/tenants.js';
 import type { Issue } from '../errors.js';
@@ -58,7 +58,8 @@ export interface Context {
 }
 
 /** Query parameters in order, repeats kept (a repeated parameter means AND in search). */
-export type Params = [string, string][];
+/** Query or form parameters in order: the core's type (src/fhir/types.ts), re-exported for the interactions. */
+export type { Params };
 
 export interface FhirRequest {
   method: string;

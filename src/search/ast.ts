@@ -2,7 +2,7 @@
 import type { SearchParameterDef } from '../fhir/definitions.js';
 import type { SummaryMode } from '../fhir/subset.js';
 import type { PageKey } from '../fhir/page-token.js';
-import type { Params } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
 
 export type ParamType = SearchParameterDef['type'];
 
