@@ -8,7 +8,7 @@ import { badRequest } from '../errors.js';
 import type { PageTokens } from '../fhir/page-token.js';
 import type { Bundle, Resource } from '../fhir/types.js';
 import { bundle } from '../fhir/bundle.js';
-import type { Params } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
 import { pointMatch } from '../search/compile/date.js';
 import { splitUnescaped, unescape } from '../search/escape.js';
 import { parseDateValue } from '../search/parse-value.js';

@@ -7,8 +7,9 @@ import { fromDatabaseError } from '../db/errors.js';
 import { FhirError } from '../errors.js';
 import { toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
-import type { Context, Deps, FhirRequest, FhirResult } from '../interactions/context.js';
-import { type InteractionCode, type Route, route } from '../interactions/route.js';
+import type { Context, Deps } from '../interactions/context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
+import { type InteractionCode, type Route, route } from '../fhir/route.js';
 import type { Change, WriteGuard } from '../storage/write.js';
 import { type Action, type Actor, type Outcome, type Pattern, REST_TYPE, type RequestInfo, auditEvent, dataEntity,
   hearthSubtype, interactionCoding, patientEntity, queryEntity } from './event.js';

@@ -5,7 +5,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
-import type { Params } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
 import { normalizeText } from '../search/normalize.js';
 import { type LaunchContext, consumeLaunch, createCode, createGrant, newSecret } from './grants.js';
 import { parseScopes, scopeCovers } from './scopes.js';

@@ -4,7 +4,7 @@
  * applied later, by the handlers, through the same Access.
  */
 import { insufficientScope } from '../errors.js';
-import type { InteractionCode, Route } from '../interactions/route.js';
+import type { InteractionCode, Route } from '../fhir/route.js';
 import type { Access } from './access.js';
 import type { Perm } from './scopes.js';
 

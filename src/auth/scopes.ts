@@ -2,7 +2,7 @@
  * SMART scopes, v1 and v2 — https://hl7.org/fhir/smart-app-launch/scopes-and-launch-context.html
  * `(patient|user|system)/(Type|*).(cruds subset in order | read | write | *)[?query]`; smart-app-launch.md §8.
  */
-import type { Params } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
 
 export type Perm = 'c' | 'r' | 'u' | 'd' | 's';
 export type ScopeLevel = 'patient' | 'user' | 'system';

@@ -5,13 +5,16 @@
  * compartment beside ones inside it, `includeAssociatedData` values) is ignored with such an OperationOutcome unless
  * `Prefer: handling=strict` (issue #22 §3, §7).
  */
-import { FhirError, type Issue, badRequest } from '../errors.js';
+import { badRequest } from '../errors.js';
 import { parseInstant } from '../fhir/datetime.js';
 import type { Resource } from '../fhir/types.js';
 import type { Access } from '../auth/access.js';
-import type { Context, Deps, FhirRequest, Params } from '../interactions/context.js';
+import type { Context, Deps } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
+import type { FhirRequest } from '../fhir/request.js';
 import { parseElements } from '../search/parse-result.js';
 import { exportableTypes } from './scope.js';
+import { type Handling, Problems } from './problems.js';
 import { parseTypeFilter } from './type-filter.js';
 import type { ExportLevel, ExportParams } from './types.js';
 
@@ -19,35 +22,6 @@ const FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjso
   'application/fhir ndjson']); // the last: an unencoded '+' in a query string arrives as a space
 const KNOWN = new Set(['_outputFormat', '_since', '_type', '_elements', 'patient', 'includeAssociatedData', '_typeFilter',
   '_format', '_pretty']);
-
-/** `Prefer: handling=…` (http://hl7.org/fhir/R4/search.html#errors): undefined when the client did not say. */
-export type Handling = 'strict' | 'lenient' | undefined;
-
-/** Collects what the request cannot honour: a 400 at once, or an issue for the error file. */
-export class Problems {
-  readonly ignored: Issue[] = [];
-  constructor(readonly handling: Handling) {}
-
-  get lenient(): boolean {
-    return this.handling === 'lenient';
-  }
-
-  /** Unsupported input: 400 unless the client asked for lenient handling (§3.9). */
-  refuse(message: string, expression: string, code: Issue['code'] = 'not-supported'): void {
-    if (!this.lenient) throw new FhirError(400, code, message, [expression]);
-    this.note(message, expression, code, 'ignored: Prefer: handling=lenient');
-  }
-
-  /** Input the server may pass over: ignored with a warning unless the client asked for strict handling. */
-  overlook(message: string, expression: string, code: Issue['code'] = 'not-supported'): void {
-    if (this.handling === 'strict') throw new FhirError(400, code, message, [expression]);
-    this.note(message, expression, code, this.lenient ? 'ignored: Prefer: handling=lenient' : 'ignored; Prefer: handling=strict refuses it');
-  }
-
-  private note(message: string, expression: string, code: Issue['code'], why: string): void {
-    this.ignored.push({ severity: 'warning', code, diagnostics: `${message} (${why})`, expression: [expression] });
-  }
-}
 
 /**
  * Prefer: respond-async is expected; a missing one is processed as if sent (export.html#headers lets the server

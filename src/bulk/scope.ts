@@ -7,7 +7,7 @@ import { FhirError, badRequest, insufficientScope } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Access } from '../auth/access.js';
 import { patientCompartment } from '../search/compartment.js';
-import type { Problems } from './kickoff.js';
+import type { Problems } from './problems.js';
 import type { ExportLevel } from './types.js';
 
 /** Added to Patient/Group exports when a compartment resource (or a Patient in scope) refers to them. */

@@ -7,7 +7,7 @@ import { PageTokens } from '../fhir/page-token.js';
 import type { Access } from '../auth/access.js';
 import type { Condition } from '../search/ast.js';
 import { type ParseContext, parseSearch } from '../search/parse.js';
-import type { Problems } from './kickoff.js';
+import type { Problems } from './problems.js';
 
 /** Parameters that shape a result rather than select resources (search.html#return). */
 const RESULT = /^(_sort|_count|_total|_summary|_elements|_contained|_containedType|_page|_format|_pretty|_include|_revinclude)(:|$)/;

@@ -1,6 +1,6 @@
 /** Building Bundles and their paging links — http://hl7.org/fhir/R4/bundle.html, http.html#paging */
 import type { Bundle, BundleEntry } from './types.js';
-import type { Params } from '../interactions/context.js';
+import type { Params } from './types.js';
 
 export function pageUrl(base: string, path: string, params: Params): string {
   const qs = new URLSearchParams(params).toString();

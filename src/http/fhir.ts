@@ -1,7 +1,9 @@
 /** The FHIR REST edge: /fhir/{tenant}/… → FhirRequest → dispatch → response — http://hl7.org/fhir/R4/http.html */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalidToken, unknownTenant } from '../errors.js';
-import type { Context, Deps, FhirRequest, Params } from '../interactions/context.js';
+import type { Context, Deps } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
+import type { FhirRequest } from '../fhir/request.js';
 import { dispatch } from '../interactions/dispatch.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
 import { checkContentType, negotiate } from './content.js';

@@ -20,7 +20,8 @@ import {
 } from '../auth/sessions.js';
 import { type User, authenticate, findUser } from '../auth/users.js';
 import { ConfigError } from '../config.js';
-import type { Deps, Params } from '../interactions/context.js';
+import type { Deps } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
 import { publicBase, rawQuery } from './fhir.js';
 import { STYLESHEET, consentPage, encounterPickerPage, loginPage, messagePage, pickerPage } from './pages.js';

@@ -4,8 +4,10 @@ import { httpDate } from '../fhir/etag.js';
 import { informational } from '../fhir/outcome.js';
 import { parseSummary, subset } from '../fhir/subset.js';
 import type { Resource } from '../fhir/types.js';
-import type { Deps, FhirRequest, FhirResult, Params } from '../interactions/context.js';
-import { returnPreference } from '../interactions/batch.js';
+import type { Deps } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
+import { returnPreference } from '../fhir/request.js';
 import { FHIR_JSON } from './content.js';
 
 const SUBSETTABLE = new Set([200]);

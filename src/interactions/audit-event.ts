@@ -11,8 +11,9 @@ import { etag } from '../fhir/etag.js';
 import type { Resource } from '../fhir/types.js';
 import { isStrict } from '../search/parse.js';
 import { checkResourceBody } from '../validation/check.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction } from './context.js';
-import type { Route } from './route.js';
+import { type Context, type Deps, inTransaction } from './context.js';
+import { type FhirRequest, type FhirResult } from '../fhir/request.js';
+import type { Route } from '../fhir/route.js';
 import { searchParams } from './search.js';
 import { runOperation } from '../operations/table.js';
 

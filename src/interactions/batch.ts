@@ -1,18 +1,14 @@
 /** FHIR batch (and the POST [base] entry point for transaction) — https://hl7.org/fhir/R4/http.html#transaction */
+import { returnPreference } from '../fhir/request.js';
 import { fromDatabaseError } from '../db/errors.js';
 import { FhirError } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
 import type { BundleEntry } from '../fhir/types.js';
-import { type ReturnPreference, bundleDeadline, checkBundle, entryRequest, errorEntry, patchBody, responseEntry } from './bundle-entry.js';
-import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
-import type { Dispatch } from './dispatch.js';
+import { bundleDeadline, checkBundle, entryRequest, errorEntry, patchBody, responseEntry } from './bundle-entry.js';
+import type { Context, Deps } from './context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
+import type { Dispatch } from './context.js';
 import { transaction } from './transaction.js';
-
-export function returnPreference(prefer: string | undefined): ReturnPreference {
-  const m = /return\s*=\s*"?(minimal|representation|OperationOutcome)"?/i.exec(prefer ?? '');
-  const v = m?.[1]?.toLowerCase();
-  return v === 'minimal' ? 'minimal' : v === 'operationoutcome' ? 'OperationOutcome' : 'representation';
-}
 
 /**
  * Each entry independently; failures become entries with an outcome, and the batch still answers 200. Entries left

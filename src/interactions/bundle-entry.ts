@@ -1,9 +1,11 @@
 /** Turns Bundle entries into FhirRequests and results into response entries — http://hl7.org/fhir/R4/http.html#transaction */
+import type { ReturnPreference } from '../fhir/request.js';
 import { FhirError, badRequest, invalidResource, timedOut } from '../errors.js';
 import { statusText } from '../fhir/bundle.js';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.js';
 import { toOutcome } from '../fhir/outcome.js';
-import type { Context, FhirRequest, FhirResult } from './context.js';
+import type { Context } from './context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { checkJsonLimits } from '../validation/limits.js';
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -62,8 +64,6 @@ export function patchBody(req: FhirRequest): FhirRequest {
   if (limit) throw invalidResource([limit]);
   return { ...req, body: parsed, headers: { ...req.headers, contentType } };
 }
-
-export type ReturnPreference = 'minimal' | 'representation' | 'OperationOutcome';
 
 export function responseEntry(result: FhirResult, ret: ReturnPreference): BundleEntry {
   const response: NonNullable<BundleEntry['response']> = { status: statusText(result.status) };

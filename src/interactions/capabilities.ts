@@ -2,9 +2,10 @@
 import crypto from 'node:crypto';
 import { FhirError } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
-import type { InteractionCode } from './route.js';
-import { param } from './context.js';
+import type { Context, Deps } from './context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
+import type { InteractionCode } from '../fhir/route.js';
+import { param } from '../fhir/request.js';
 import { SOFTWARE } from '../version.js';
 import { OPERATIONS, operationsForType } from '../operations/table.js';
 import { COMPARTMENTS, type SearchCapability, searchCapabilities, systemSearchParams } from '../search/capability.js';

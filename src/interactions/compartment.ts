@@ -1,7 +1,8 @@
 /** Compartment search: GET [base]/Patient/[id]/[type] and /Patient/[id]/* — http://hl7.org/fhir/R4/search.html#compartments */
 import { badRequest } from '../errors.js';
 import { inPatientCompartment, patientCompartment, patientCompartmentCondition } from '../search/compartment.js';
-import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
+import type { Context, Deps } from './context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { searchParams, searchTarget } from './search.js';
 
 /** `*` → every compartment type, narrowed by `_type`; a type outside the compartment → 400 (fhir-search.md §8.4). */

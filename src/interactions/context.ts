@@ -3,7 +3,7 @@ import type { Config } from '../config.js';
 import type { Db, Queryable } from '../db/db.js';
 import type { Migration } from '../db/migrate.js';
 import type { Definitions } from '../fhir/definitions.js';
-import type { Params, Resource } from '../fhir/types.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import type { WriteGuard, WriteHook } from '../storage/write.js';
 import type { Tenant } from '../storage/tenants.js';
 import type { Issue } from '../errors.js';
@@ -41,6 +41,9 @@ export interface Deps {
   metrics: Metrics;
 }
 
+/** Runs one FHIR request: what batch and transaction entries are handed, so they need not import the dispatcher. */
+export type Dispatch = (deps: Deps, ctx: Context, req: FhirRequest) => Promise<FhirResult>;
+
 export interface Context {
   tenant: Tenant;
   /** Absolute FHIR base of the tenant, e.g. http://localhost:8080/fhir/default (no trailing slash). */
@@ -55,41 +58,6 @@ export interface Context {
   audit?: AuditScope;
   /** The audit of the interaction being dispatched (set by dispatch). */
   trail?: Trail;
-}
-
-/** Query parameters in order, repeats kept (a repeated parameter means AND in search). */
-/** Query or form parameters in order: the core's type (src/fhir/types.ts), re-exported for the interactions. */
-export type { Params };
-
-export interface FhirRequest {
-  method: string;
-  /** Path relative to the tenant base, without leading slash: 'Patient/1/_history/2'. */
-  path: string;
-  query: Params;
-  headers: {
-    ifMatch?: string;
-    ifNoneMatch?: string;
-    ifModifiedSince?: string;
-    ifNoneExist?: string;
-    prefer?: string;
-    contentType?: string;
-  };
-  body?: unknown;
-  /** Set only by transaction Bundles: the id a create must use (chosen early to rewrite urn:uuid references). */
-  assignedId?: string;
-}
-
-export interface FhirResult {
-  status: number;
-  body?: Resource;
-  etag?: string;
-  lastModified?: Date;
-  location?: string;
-  contentLocation?: string;
-  /** A write whose body follows Prefer: return=… */
-  write?: boolean;
-  /** body already serialised (large, cached answers such as the CapabilityStatement); sent when body goes out unchanged. */
-  json?: string;
 }
 
 /** Runs fn in the surrounding transaction Bundle's transaction, or in a new one. */
@@ -112,8 +80,4 @@ export function writeGuard(ctx: Context, type: string, perm: 'c' | 'u' | 'd'): W
       await audit.after!(tx, change);
     },
   };
-}
-
-export function param(query: Params, name: string): string | undefined {
-  return query.find(([k]) => k === name)?.[1];
 }

@@ -3,9 +3,10 @@ import crypto from 'node:crypto';
 import type { Resource } from '../fhir/types.js';
 import { writeResource } from '../storage/write.js';
 import { checkResourceBody } from '../validation/check.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
+import { type Context, type Deps, inTransaction, writeGuard } from './context.js';
+import { type FhirRequest, type FhirResult } from '../fhir/request.js';
 import { versionResult, versionUrl } from './read.js';
-import { conditionalCreate } from './conditional.js';
+import { conditionalCreate } from './criteria.js';
 
 /** `assignedId` is set only by transaction Bundles, which choose ids before writing to rewrite urn:uuid references. */
 export async function create(deps: Deps, ctx: Context, req: FhirRequest, type: string, assignedId?: string): Promise<FhirResult> {

@@ -2,7 +2,8 @@
 import { badRequest } from '../errors.js';
 import { etag } from '../fhir/etag.js';
 import { writeResource } from '../storage/write.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
+import { type Context, type Deps, inTransaction, writeGuard } from './context.js';
+import { type FhirRequest, type FhirResult } from '../fhir/request.js';
 import { versionPreconditions } from './update.js';
 
 export function assertEmptyBody(req: FhirRequest): void {

@@ -2,7 +2,8 @@
 import { methodNotAllowed } from '../errors.js';
 import { capabilities } from './capabilities.js';
 import { conditionalDelete, conditionalPatch, conditionalUpdate } from './conditional.js';
-import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
+import type { Context, Deps, Dispatch } from './context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { create } from './create.js';
 import { deleteResource } from './delete.js';
 import { history } from './history.js';
@@ -11,7 +12,7 @@ import { read } from './read.js';
 import { search } from './search.js';
 import { compartmentSearch } from './compartment.js';
 import { runOperation } from '../operations/table.js';
-import { type InteractionCode, type Route, route } from './route.js';
+import { type InteractionCode, type Route, route } from '../fhir/route.js';
 import { update } from './update.js';
 import { vread } from './vread.js';
 import { batch } from './batch.js';
@@ -19,7 +20,6 @@ import { checkRoute } from '../auth/enforce.js';
 import { Trail } from '../audit/trail.js';
 import { auditEventInteraction } from './audit-event.js';
 
-export type Dispatch = (deps: Deps, ctx: Context, req: FhirRequest) => Promise<FhirResult>;
 type Handler = (deps: Deps, ctx: Context, req: FhirRequest, r: Route, dispatch: Dispatch) => Promise<FhirResult>;
 
 /** Every interaction this server implements. Absent codes answer 405 and are not advertised. */

@@ -5,7 +5,9 @@ import { parseDateRange, parseInstant } from '../fhir/datetime.js';
 import { etag } from '../fhir/etag.js';
 import type { BundleEntry } from '../fhir/types.js';
 import { type HistoryQuery, type HistoryRow, countHistory, readHistory, resourceEverExisted } from '../storage/history.js';
-import type { Context, Deps, FhirRequest, FhirResult, Params } from './context.js';
+import type { Context, Deps } from './context.js';
+import type { Params } from '../fhir/types.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { checkVisible } from './read.js';
 
 const KNOWN = new Set(['_count', '_since', '_at', '_page', '_list']);

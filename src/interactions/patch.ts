@@ -6,7 +6,8 @@ import type { Resource } from '../fhir/types.js';
 import { lockCurrent } from '../storage/resources.js';
 import { writeResource } from '../storage/write.js';
 import { checkResourceBody } from '../validation/check.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
+import { type Context, type Deps, inTransaction, writeGuard } from './context.js';
+import { type FhirRequest, type FhirResult } from '../fhir/request.js';
 import { versionResult } from './read.js';
 import { versionPreconditions } from './update.js';
 

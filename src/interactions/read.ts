@@ -2,7 +2,8 @@
 import { gone, insufficientScope, notFound } from '../errors.js';
 import { etag, parseHttpDate, parseVersionTag } from '../fhir/etag.js';
 import { readCurrent, type Versioned } from '../storage/resources.js';
-import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
+import type { Context, Deps } from './context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 
 export function versionUrl(ctx: Context, v: Versioned): string {
   return `${ctx.base}/${v.type}/${v.id}/_history/${v.versionId}`;

@@ -8,7 +8,9 @@ import { isStrict, parseSearch } from '../search/parse.js';
 import { prepareQuery } from '../search/resolve.js';
 import { searchsetBundle } from '../search/searchset.js';
 import { type Total, countMatches } from '../search/total.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, type Params, inTransaction } from './context.js';
+import { type Context, type Deps, inTransaction } from './context.js';
+import { type Params } from '../fhir/types.js';
+import { type FhirRequest, type FhirResult } from '../fhir/request.js';
 
 /** What is searched: a type, several (compartment *), or the whole system; plus conditions the URL implies. */
 export interface SearchTarget {

@@ -7,10 +7,11 @@ import type { BundleEntry, Resource } from '../fhir/types.js';
 import { matchResources } from '../search/match.js';
 import { criteriaKey, lockCriteria } from '../storage/criteria-lock.js';
 import { bundleDeadline, entryRequest, patchBody, responseEntry } from './bundle-entry.js';
-import { returnPreference } from './batch.js';
-import { conditionalCreate, lockMatch, matchDefinitions, parseCriteria } from './conditional.js';
-import type { Context, Deps, FhirRequest, FhirResult } from './context.js';
-import type { Dispatch } from './dispatch.js';
+import { returnPreference } from '../fhir/request.js';
+import { conditionalCreate, lockMatch, matchDefinitions, parseCriteria } from './criteria.js';
+import type { Context, Deps } from './context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
+import type { Dispatch } from './context.js';
 import { versionResult, versionUrl } from './read.js';
 
 interface Planned {

@@ -4,7 +4,8 @@ import { parseVersionTag } from '../fhir/etag.js';
 import type { Resource } from '../fhir/types.js';
 import { writeResource } from '../storage/write.js';
 import { checkResourceBody } from '../validation/check.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, inTransaction, writeGuard } from './context.js';
+import { type Context, type Deps, inTransaction, writeGuard } from './context.js';
+import { type FhirRequest, type FhirResult } from '../fhir/request.js';
 import { versionResult, versionUrl } from './read.js';
 
 export function versionPreconditions(req: FhirRequest): { ifMatch?: number; createOnly?: boolean } {

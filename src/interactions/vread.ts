@@ -1,7 +1,8 @@
 /** FHIR vread — https://hl7.org/fhir/R4/http.html#vread */
 import { gone, versionNotFound } from '../errors.js';
 import { readVersion } from '../storage/resources.js';
-import type { Context, Deps, FhirResult } from './context.js';
+import type { Context, Deps } from './context.js';
+import type { FhirResult } from '../fhir/request.js';
 import { checkVisible, versionResult } from './read.js';
 
 export async function vread(deps: Deps, ctx: Context, type: string, id: string, vid: string): Promise<FhirResult> {

@@ -2,7 +2,8 @@
 import { verifyChain } from '../audit/verify.js';
 import { badRequest, insufficientScope } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import { type Context, type Deps, type FhirRequest, type FhirResult, param } from '../interactions/context.js';
+import { type Context, type Deps } from '../interactions/context.js';
+import { type FhirRequest, type FhirResult, param } from '../fhir/request.js';
 
 /** `full=true` re-computes every sealed event; by default only those sealed since the last verification (issue #12 §10). */
 function fullParameter(req: FhirRequest): boolean {

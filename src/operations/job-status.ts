@@ -1,8 +1,9 @@
 /** $job-status: progress of a background job (GET) and its cancellation (DELETE) — Hearth operation */
 import { FhirError, badRequest, methodNotAllowed } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import type { Context, Deps, FhirRequest, FhirResult } from '../interactions/context.js';
-import { param } from '../interactions/context.js';
+import type { Context, Deps } from '../interactions/context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
+import { param } from '../fhir/request.js';
 import { type Job, cancelJob, getJob } from '../jobs/queue.js';
 
 function toParameters(job: Job): Resource {

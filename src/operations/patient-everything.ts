@@ -2,7 +2,9 @@
 import { badRequest, methodNotAllowed, notFound } from '../errors.js';
 import { parseDateRange, parseInstant } from '../fhir/datetime.js';
 import type { Resource } from '../fhir/types.js';
-import type { Context, Deps, FhirRequest, FhirResult, Params } from '../interactions/context.js';
+import type { Context, Deps } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { searchTarget } from '../interactions/search.js';
 import { checkVisible } from '../interactions/read.js';
 import type { Condition } from '../search/ast.js';

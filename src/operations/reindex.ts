@@ -2,7 +2,8 @@
 import { badRequest, methodNotAllowed } from '../errors.js';
 import { informational } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
-import type { Context, Deps, FhirRequest, FhirResult } from '../interactions/context.js';
+import type { Context, Deps } from '../interactions/context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { inTransaction } from '../interactions/context.js';
 import { enqueueJob } from '../jobs/queue.js';
 

@@ -1,6 +1,7 @@
 /** Every $operation this server implements, by name and level; dispatch routes by it and the CapabilityStatement lists it. */
 import { FhirError } from '../errors.js';
-import type { Context, Deps, FhirRequest, FhirResult } from '../interactions/context.js';
+import type { Context, Deps } from '../interactions/context.js';
+import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { exportOperation } from './export.js';
 import { jobStatusOperation } from './job-status.js';
 import { patientEverything } from './patient-everything.js';

@@ -7,7 +7,7 @@ import { sql } from '../db/sql.js';
 import { badRequest } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
-import type { Params } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
 import type { Versioned } from '../storage/resources.js';
 import type { AccessRule, CompileContext } from './compile/context.js';
 import { table } from './compile/context.js';

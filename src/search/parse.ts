@@ -3,7 +3,7 @@ import { FhirError, badRequest, type Issue } from '../errors.js';
 import type { PageTokens } from '../fhir/page-token.js';
 import { parseSummary } from '../fhir/subset.js';
 import { isValidId } from '../fhir/types.js';
-import type { Params } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
 import type { Condition, SearchQuery } from './ast.js';
 import { type ParseContext, UnknownParameter, parseCondition } from './parse-condition.js';
 import { checkContained, parseCount, parseElements, parseInclude, parseSort, parseTotal } from './parse-result.js';

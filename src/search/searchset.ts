@@ -4,7 +4,7 @@ import type { Definitions } from '../fhir/definitions.js';
 import type { PageKey, PageTokens } from '../fhir/page-token.js';
 import { subset } from '../fhir/subset.js';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.js';
-import type { Params } from '../interactions/context.js';
+import type { Params } from '../fhir/types.js';
 import type { SearchQuery } from './ast.js';
 import type { FoundRow, Page } from './execute.js';
 

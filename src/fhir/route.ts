@@ -1,8 +1,8 @@
 /** Maps a request's method and path onto a FHIR interaction — http://hl7.org/fhir/R4/http.html */
 import { FhirError, badRequest, methodNotAllowed, unknownType } from '../errors.js';
-import type { Definitions } from '../fhir/definitions.js';
-import { isValidId } from '../fhir/types.js';
-import type { FhirRequest } from './context.js';
+import type { Definitions } from './definitions.js';
+import { isValidId } from './types.js';
+import type { FhirRequest } from './request.js';
 
 export type InteractionCode =
   | 'read' | 'vread' | 'update' | 'patch' | 'delete' | 'history-instance' | 'history-type' | 'history-system'
