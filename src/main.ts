@@ -23,7 +23,7 @@ import { type AdminTarget, auditSettings, clientView, issueLocalToken, openLaunc
   tenantView } from './http/admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
 import { FhirError, unknownTenant } from './errors.js';
-import { deleteClient, listClients } from './auth/clients.js';
+import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './jobs/handlers.js';
 import { JobWorker } from './jobs/worker.js';
 

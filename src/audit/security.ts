@@ -19,7 +19,9 @@ import { fromDatabaseError } from '../db/errors.js';
 import { FhirError } from '../errors.js';
 import { toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
-import { USERNAME } from '../auth/users.js';
+import { type Failure, type Occurrence, type Origin, type SecurityEvents, type SignedIn, type TokenEventCode, type TokenFacts,
+  USERNAME } from '../auth/security-events.js';
+import type { AuditLog } from './log.js';
 import { type Action, type Actor, CLIENT_ID_SYSTEM, type Outcome, REST_TYPE, type RequestInfo, USER_ID_SYSTEM, auditEvent,
   dataEntity, dcm, hearthSubtype, interactionCoding, observer, outcomeCode, patientEntity, requestEntity } from './event.js';
 
@@ -40,14 +42,8 @@ const WEB_SERVER = { system: 'http://terminology.hl7.org/CodeSystem/security-sou
 const APPLICATION = { coding: [dcm('110150', 'Application')] };
 const OAUTH_USER = { coding: [{ system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/UserAgentTypes', code: 'UserOauthAgent' }] };
 
-/** Where a request came from: its X-Request-Id and the caller's IP address. */
-export interface Origin { requestId: string; address: string }
 
-/** Where and when an event occurred: the tenant's FHIR base (this server as observer), the request, the clock. */
-export interface Occurrence { base: string; origin: Origin; recorded: Date }
 
-/** Why something was refused; status only chooses minor (4xx → 4) or serious (5xx → 8) failure. */
-export interface Failure { status: number; message: string }
 
 /** What the event is about, and where and when it was recorded. */
 interface Spec { type: Coding; subtype: Coding[]; action: Action; at: Occurrence; agents: Json[]; entities: Json[];
@@ -63,14 +59,6 @@ function securityEvent(s: Spec): Resource {
     entity: [...s.entities, requestEntity(s.at.origin.requestId)] } as Resource;
 }
 
-/** A FhirError or OAuthError as the refusal it answered; anything else is a 500 whose message is not kept. */
-export function failureOf(e: unknown): Failure {
-  const known = e as { status?: unknown; error?: unknown; message?: unknown };
-  if (e instanceof Error && typeof known.status === 'number' && typeof known.message === 'string') {
-    return { status: known.status, message: typeof known.error === 'string' ? `${known.error}: ${known.message}` : known.message };
-  }
-  return { status: 500, message: 'Internal server error' };
-}
 
 const network = (o: Origin) => ({ address: o.address, type: '2' });
 const policy = (jti: string | undefined) => (jti ? { policy: [`urn:ietf:params:oauth:jti:${jti}`] } : {});
@@ -82,7 +70,6 @@ export const identified = (system: string, value: string, role: '11' | '13' | '1
 
 // ---- login and logout (audit-event.md §4.3) ----
 
-export interface SignedIn { id: string; username: string; fhirUser: string }
 
 /** A known user: their FHIR resource and id; the username as altId, so that one search finds every attempt. */
 const userAgent = (u: SignedIn, o: Origin): Json => ({ type: OAUTH_USER,
@@ -108,18 +95,6 @@ export const logoutEvent = (at: Occurrence, user: SignedIn): Resource =>
 
 // ---- the token and revocation endpoints (audit-event.md §4.1, §4.4) ----
 
-export interface TokenFacts {
-  /** The authenticated client, or before that the client_id the request claimed. */
-  clientId?: string;
-  grantType?: string;
-  grantId?: string;
-  /** The granted scope (never the requested one of a refusal). */
-  scope?: string;
-  /** The launch patient id bound to the grant. */
-  patient?: string;
-  jti?: string;
-  user?: { id: string; fhirUser?: string };
-}
 
 const GRANT_TYPES = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
 
@@ -133,7 +108,7 @@ export function grantEntities(f: TokenFacts): Json[] {
 }
 
 /** token-issued, token-refused or token-revoked: the client as requestor (with the jti), the user whose grant it is. */
-export function tokenEvent(code: 'token-issued' | 'token-refused' | 'token-revoked', at: Occurrence, f: TokenFacts,
+export function tokenEvent(code: TokenEventCode, at: Occurrence, f: TokenFacts,
   outcome: { failure?: Failure; note?: string } = {}): Resource {
   const client = { type: APPLICATION, ...(f.clientId ? { who: { identifier: { system: CLIENT_ID_SYSTEM, value: f.clientId } } } : {}),
     requestor: true, network: network(at.origin), ...policy(f.jti) };
@@ -193,4 +168,12 @@ export function bulkEvent(step: BulkStep, base: string, request: RequestInfo, ac
   return auditEvent({ type: REST_TYPE, subtype: [interactionCoding('operation'), hearthSubtype(`$export-${step}`)],
     action: step === 'download' ? 'R' : 'E', pattern: step === 'download' ? 'Read' : 'Query', actor, request, base, outcome,
     entities: urls.file ? [dataEntity(urls.file, '3'), job] : [job], recorded });
+}
+
+/** The security events the authorization server reports (src/auth/security-events.ts), written to the audit log. */
+export function securityEvents(log: AuditLog): SecurityEvents {
+  return {
+    now: () => log.now(),
+    token: (schema, code, at, facts, outcome) => log.record(schema, [tokenEvent(code, at, facts, outcome)]),
+  };
 }

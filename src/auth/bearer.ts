@@ -4,19 +4,29 @@
  * up on every request so that revocation and logout take effect at once.
  */
 import { invalidToken } from '../errors.js';
-import type { Deps } from '../interactions/context.js';
+import type { Config } from '../config.js';
+import type { Db } from '../db/db.js';
+import type { Definitions } from '../fhir/definitions.js';
 import type { Tenant } from '../storage/tenants.js';
 import { grantActive } from './grants.js';
 import { findTenantAndGrant } from '../storage/tenants.js';
 import { decodeJwt, epochSeconds, verifySignature } from './jws.js';
 import { parseScopes } from './scopes.js';
-import { type AccessTokenClaims, issuerFor } from './tokens.js';
+import { type AccessTokenClaims, type AuthServices, issuerFor } from './tokens.js';
 import type { Principal } from './access.js';
 
 const str = (v: unknown): v is string => typeof v === 'string' && v !== '';
 
 /** The signed claims of one of our access tokens for this FHIR base (no database access), or why it is not valid. */
-async function verifyClaims(deps: Deps, fhirBase: string, token: string): Promise<{ claims: AccessTokenClaims } | { reason: string }> {
+/** What checking a bearer token needs: the database (grants), the resource types, the signing keys and clock, the skew. */
+export interface BearerDeps {
+  config: Pick<Config, 'clockSkewS'>;
+  db: Db;
+  defs: Definitions;
+  auth: AuthServices;
+}
+
+async function verifyClaims(deps: BearerDeps, fhirBase: string, token: string): Promise<{ claims: AccessTokenClaims } | { reason: string }> {
   let jwt;
   try {
     jwt = decodeJwt(token);
@@ -44,14 +54,14 @@ const REVOKED = 'The access token has been revoked';
  * The claims of one of our access tokens for this FHIR base, verified (signature, issuer, audience, expiry, live
  * grant), or a reason it is not valid.
  */
-export async function verifyAccessToken(deps: Deps, tenant: Tenant, fhirBase: string, token: string):
+export async function verifyAccessToken(deps: BearerDeps, tenant: Tenant, fhirBase: string, token: string):
   Promise<{ claims: AccessTokenClaims } | { reason: string }> {
   const result = await verifyClaims(deps, fhirBase, token);
   if ('reason' in result) return result;
   return (await grantActive(deps.db, tenant.schema, result.claims.grant)) ? result : { reason: REVOKED };
 }
 
-function principalOf(deps: Deps, claims: AccessTokenClaims): Principal {
+function principalOf(deps: BearerDeps, claims: AccessTokenClaims): Principal {
   const scopes = parseScopes(claims.scope, (t) => deps.defs.isResourceType(t));
   return {
     clientId: claims.client_id, subject: claims.sub, scope: claims.scope, rules: scopes.rules, grantId: claims.grant,
@@ -68,7 +78,7 @@ function bearerToken(authorization: string | undefined): string {
 }
 
 /** `Authorization: Bearer <token>` → the verified principal; 401 otherwise. */
-export async function authenticate(deps: Deps, tenant: Tenant, fhirBase: string, authorization: string | undefined): Promise<Principal> {
+export async function authenticate(deps: BearerDeps, tenant: Tenant, fhirBase: string, authorization: string | undefined): Promise<Principal> {
   const result = await verifyAccessToken(deps, tenant, fhirBase, bearerToken(authorization));
   if ('reason' in result) throw invalidToken(result.reason, true);
   return principalOf(deps, result.claims);
@@ -78,7 +88,7 @@ export async function authenticate(deps: Deps, tenant: Tenant, fhirBase: string,
  * The FHIR request path: the token is verified first (no database), then the tenant and the token's grant are read
  * in one round trip. A tenant that does not exist → undefined (the caller answers 404).
  */
-export async function authenticateTenant(deps: Deps, slug: string, fhirBase: string, authorization: string | undefined):
+export async function authenticateTenant(deps: BearerDeps, slug: string, fhirBase: string, authorization: string | undefined):
   Promise<{ tenant: Tenant; principal: Principal } | undefined> {
   const token = bearerToken(authorization);
   const result = await verifyClaims(deps, fhirBase, token);

@@ -67,3 +67,25 @@ export async function mintLocalToken(db: Db, auth: AuthServices, tenant: Tenant,
   const { token, expiresIn } = await mintAccessToken(auth, fhirBase, grant, ttlSeconds, LOCAL_ADMIN_CLIENT);
   return { token, expiresIn };
 }
+
+/** The absolute endpoint URLs of a tenant's authorization server (§1.5), from its FHIR base. */
+export interface SmartEndpoints {
+  issuer: string;
+  jwks_uri: string;
+  authorization_endpoint: string;
+  token_endpoint: string;
+  introspection_endpoint: string;
+  revocation_endpoint: string;
+}
+
+export function smartEndpoints(fhirBase: string): SmartEndpoints {
+  const issuer = issuerFor(fhirBase);
+  return {
+    issuer,
+    jwks_uri: `${issuer}/jwks`,
+    authorization_endpoint: `${issuer}/authorize`,
+    token_endpoint: `${issuer}/token`,
+    introspection_endpoint: `${issuer}/introspect`,
+    revocation_endpoint: `${issuer}/revoke`,
+  };
+}

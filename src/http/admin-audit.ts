@@ -5,8 +5,8 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { CLIENT_ID_SYSTEM, USER_ID_SYSTEM, patientEntity } from '../audit/event.js';
-import { type AdminCode, type Occurrence, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, failureOf, grantEntities,
-  identified } from '../audit/security.js';
+import { type AdminCode, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, grantEntities, identified } from '../audit/security.js';
+import { type Occurrence, failureOf } from '../auth/security-events.js';
 import { decodeJwt } from '../auth/jws.js';
 import type { Resource } from '../fhir/types.js';
 import type { Deps } from '../interactions/context.js';

@@ -5,11 +5,11 @@
  */
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type Client, createClient, deleteClient, listClients } from '../auth/clients.js';
+import { type Client, createClient, deleteClient, listClients } from '../oauth/clients.js';
 import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
-import { createUser } from '../auth/users.js';
+import { createUser } from '../oauth/users.js';
 import type { Db } from '../db/db.js';
 import { FhirError, badRequest, forbidden, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';

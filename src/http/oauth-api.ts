@@ -6,11 +6,12 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ConfigError } from '../config.js';
-import { OAuthError, JwksFetcher, toForm } from '../auth/client-auth.js';
-import { SMART_STYLE, smartConfiguration } from '../auth/discovery.js';
-import { introspect, revoke } from '../auth/introspect.js';
-import { type OAuthContext, type OAuthRequest, tokenRequest } from '../auth/token-endpoint.js';
+import { OAuthError, JwksFetcher, toForm } from '../oauth/client-auth.js';
+import { SMART_STYLE, smartConfiguration } from '../oauth/discovery.js';
+import { introspect, revoke } from '../oauth/introspect.js';
+import { type OAuthContext, type OAuthRequest, tokenRequest } from '../oauth/token-endpoint.js';
 import { unknownTenant } from '../errors.js';
+import { securityEvents } from '../audit/security.js';
 import type { Deps } from '../interactions/context.js';
 import { findTenant } from '../storage/tenants.js';
 import { errorHandler } from './errors.js';
@@ -48,13 +49,15 @@ function oauthErrorHandler(error: FastifyError | Error, req: FastifyRequest, rep
 
 export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
   const jwks = new JwksFetcher(() => deps.auth.now());
+  // The authorization server reports token events through an interface; the audit log implements it (issue 13 §3).
+  const oauthDeps = { ...deps, securityEvents: securityEvents(deps.audit) };
   const perMinute = authRateLimit();
   const limited = (max: number) => ({ config: { rateLimit: { max, timeWindow: 60_000 } } });
 
   const context = async (req: TenantRequest): Promise<OAuthContext> => {
     const tenant = await findTenant(deps.db, req.params.tenant);
     if (!tenant) throw new OAuthError(404, 'invalid_request', `Tenant '${req.params.tenant}' was not found`);
-    return { deps, tenant, fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}`, jwks };
+    return { deps: oauthDeps, tenant, fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}`, jwks };
   };
   const oauthRequest = (req: FastifyRequest): OAuthRequest => ({ form: toForm(req.body), origin: { requestId: req.id, address: req.ip },
     ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}) });

@@ -7,18 +7,19 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Occurrence, loginEvent, logoutEvent } from '../audit/security.js';
+import { loginEvent, logoutEvent } from '../audit/security.js';
+import { type Occurrence } from '../auth/security-events.js';
 import {
   type AuthRequest, type EncounterRow, approve, bindBrowser, consentChoices, deny, encounterOfPatient, listEncounters,
   listPatients, loadRequest, ownPatient, patientExists, setRequestContext, setRequestSession, startAuthorization,
-} from '../auth/authorize.js';
-import { type Client, findClient } from '../auth/clients.js';
+} from '../oauth/authorize.js';
+import { type Client, findClient } from '../oauth/clients.js';
 import { describeScope } from '../auth/scopes.js';
 import {
   BROWSER_COOKIE, type CookieOptions, SESSION_COOKIE, SESSION_TTL_MS, type Session, browserHash, createSession,
   findSession, logout, newBrowserId, parseCookies, sameSecret, serializeCookie,
-} from '../auth/sessions.js';
-import { type User, authenticate, findUser } from '../auth/users.js';
+} from '../oauth/sessions.js';
+import { type User, authenticate, findUser } from '../oauth/users.js';
 import { ConfigError } from '../config.js';
 import type { Deps } from '../interactions/context.js';
 import type { Params } from '../fhir/types.js';

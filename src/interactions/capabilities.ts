@@ -9,7 +9,7 @@ import { param } from '../fhir/request.js';
 import { SOFTWARE } from '../version.js';
 import { OPERATIONS, operationsForType } from '../operations/table.js';
 import { COMPARTMENTS, type SearchCapability, searchCapabilities, systemSearchParams } from '../search/capability.js';
-import { smartEndpoints } from '../auth/discovery.js';
+import { smartEndpoints } from '../auth/tokens.js';
 import { AUDIT_SEARCH_PARAMS } from '../audit/search.js';
 
 const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type',

@@ -2,6 +2,7 @@
  * People who log in at a tenant's authorization server (smart-app-launch.md §4; ARCHITECTURE §7): scrypt password
  * hashes, an optional TOTP second factor (RFC 6238) and a timed lockout after repeated failures.
  */
+import { USERNAME } from '../auth/security-events.js';
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
@@ -24,7 +25,6 @@ export type AuthResult = { ok: true; user: User } | { ok: false; reason: 'invali
 export const MAX_FAILED_LOGINS = 5;
 export const LOCKOUT_MS = 15 * 60 * 1000;
 
-export const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 export const FHIR_USER = /^(Patient|Practitioner|PractitionerRole|RelatedPerson|Person)\/[A-Za-z0-9\-.]{1,64}$/;
 export const MIN_PASSWORD_LENGTH = 10;
 const MAX_PASSWORD_LENGTH = 1024;

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
-import { endSession, hashSecret, newSecret } from './grants.js';
+import { endSession, hashSecret, newSecret } from '../auth/grants.js';
 
 export const SESSION_COOKIE = 'hearth_session';
 /** Binds pending authorization requests to the browser that started them (login CSRF, stolen request links). */

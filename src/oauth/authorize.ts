@@ -7,8 +7,8 @@ import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Params } from '../fhir/types.js';
 import { normalizeText } from '../search/normalize.js';
-import { type LaunchContext, consumeLaunch, createCode, createGrant, newSecret } from './grants.js';
-import { parseScopes, scopeCovers } from './scopes.js';
+import { type LaunchContext, consumeLaunch, createCode, createGrant, newSecret } from '../auth/grants.js';
+import { parseScopes, scopeCovers } from '../auth/scopes.js';
 
 /** RFC 6749 §4.1.2.1 error codes this endpoint redirects with. */
 export type AuthorizeError = 'invalid_request' | 'unauthorized_client' | 'access_denied' | 'unsupported_response_type'

@@ -6,8 +6,8 @@
  */
 import type { Queryable } from '../db/db.js';
 import { type Client, checkClientSecret, findClient } from './clients.js';
-import { rememberJti } from './grants.js';
-import { type DecodedJwt, type JwsAlg, KEY_TYPE, decodeJwt, epochSeconds, publicKeyFromJwk, verifySignature } from './jws.js';
+import { rememberJti } from '../auth/grants.js';
+import { type DecodedJwt, type JwsAlg, KEY_TYPE, decodeJwt, epochSeconds, publicKeyFromJwk, verifySignature } from '../auth/jws.js';
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** Assertion algorithms we accept (smart-app-launch.md §7.3): never none, HS* or RS256. */

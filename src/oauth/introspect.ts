@@ -2,18 +2,18 @@
  * Token introspection (RFC 7662 with SMART's fields) and revocation (RFC 7009) —
  * https://hl7.org/fhir/smart-app-launch/token-introspection.html; smart-app-launch.md §10–§11.
  */
-import { type TokenFacts, failureOf, tokenEvent } from '../audit/security.js';
+import { type TokenFacts, failureOf } from '../auth/security-events.js';
 import { ident, sql } from '../db/sql.js';
-import type { Deps } from '../interactions/context.js';
+import type { OAuthDeps } from './deps.js';
 import type { Tenant } from '../storage/tenants.js';
-import { verifyAccessToken as verifyBearer } from './bearer.js';
+import { verifyAccessToken as verifyBearer } from '../auth/bearer.js';
 import { OAuthError, claimedClientId, invalidRequest } from './client-auth.js';
-import { smartEndpoints } from './discovery.js';
-import { type Grant, type LaunchContext, findGrant, hashSecret, revokeGrant } from './grants.js';
-import { epochSeconds } from './jws.js';
+import { smartEndpoints } from '../auth/tokens.js';
+import { type Grant, type LaunchContext, findGrant, hashSecret, revokeGrant } from '../auth/grants.js';
+import { epochSeconds } from '../auth/jws.js';
 import { type OAuthContext, type OAuthRequest, authenticate, contextFields, liveSessionUntil, occurrence,
   wantsIdToken } from './token-endpoint.js';
-import { type AccessTokenClaims, issuerFor } from './tokens.js';
+import { type AccessTokenClaims, issuerFor } from '../auth/tokens.js';
 
 /** The scope that lets a bearer token call the introspection endpoint (project decision §10.1). */
 export const INTROSPECT_SCOPE = 'system/introspect';
@@ -25,7 +25,7 @@ const looksLikeJwt = (token: string) => token.split('.').length === 3;
  * The verified claims of one of our access tokens for this tenant (signature with a published key, issuer, audience,
  * expiry, live grant), or undefined. The same check the FHIR API applies (src/auth/bearer.ts).
  */
-export async function verifyAccessToken(deps: Deps, tenant: Tenant, fhirBase: string, token: string):
+export async function verifyAccessToken(deps: OAuthDeps, tenant: Tenant, fhirBase: string, token: string):
   Promise<AccessTokenClaims | undefined> {
   const result = await verifyBearer(deps, tenant, fhirBase, token);
   return 'claims' in result ? result.claims : undefined;
@@ -121,12 +121,12 @@ export async function revoke(cx: OAuthContext, req: OAuthRequest): Promise<void>
     }
   } catch (e) {
     clientId ??= claimedClientId(req.form, req.authorization);
-    await deps.audit.record(tenant.schema, [tokenEvent('token-revoked', occurrence(cx, req), clientId ? { clientId } : {},
-      { failure: failureOf(e) })]);
+    await deps.securityEvents.token(tenant.schema, 'token-revoked', occurrence(cx, req), clientId ? { clientId } : {},
+      { failure: failureOf(e) });
     throw e;
   }
-  await deps.audit.record(tenant.schema, [tokenEvent('token-revoked', occurrence(cx, req), facts ?? { clientId },
-    facts ? {} : { note: 'Nothing revoked: the token is unknown, expired or not this client\'s' })]);
+  await deps.securityEvents.token(tenant.schema, 'token-revoked', occurrence(cx, req), facts ?? { clientId },
+    facts ? {} : { note: 'Nothing revoked: the token is unknown, expired or not this client\'s' });
 }
 
 /** What the AuditEvent of a revocation names: the grant, its scope and patient, the user and the token's jti. */

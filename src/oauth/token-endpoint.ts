@@ -4,22 +4,23 @@
  * RFC 7636 §4.6, https://hl7.org/fhir/smart-app-launch/backend-services.html; smart-app-launch.md §5, §12.
  */
 import crypto from 'node:crypto';
-import { type Occurrence, type Origin, failureOf, tokenEvent } from '../audit/security.js';
+import { type Occurrence, type Origin, failureOf } from '../auth/security-events.js';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
-import type { Deps } from '../interactions/context.js';
+import type { OAuthDeps } from './deps.js';
 import type { Tenant } from '../storage/tenants.js';
 import { type AuthenticatedClient, type Form, type JwksFetcher, OAuthError, authenticateClient, claimedClientId,
   invalidRequest } from './client-auth.js';
 import { findClient } from './clients.js';
-import { smartEndpoints, smartStyleUrl } from './discovery.js';
-import { type Grant, type LaunchContext, createGrant, findByRefreshToken, findGrant, issueRefreshToken, redeemCode } from './grants.js';
-import { parseScopes, scopeCovers } from './scopes.js';
-import { ACCESS_TOKEN_TTL_S, type AccessTokenClaims, BACKEND_TOKEN_TTL_S, mintAccessToken, mintIdToken } from './tokens.js';
+import { smartStyleUrl } from './discovery.js';
+import { smartEndpoints } from '../auth/tokens.js';
+import { type Grant, type LaunchContext, createGrant, findByRefreshToken, findGrant, issueRefreshToken, redeemCode } from '../auth/grants.js';
+import { parseScopes, scopeCovers } from '../auth/scopes.js';
+import { ACCESS_TOKEN_TTL_S, type AccessTokenClaims, BACKEND_TOKEN_TTL_S, mintAccessToken, mintIdToken } from '../auth/tokens.js';
 
 /** One tenant's authorization server, as a request reaches it. */
 export interface OAuthContext {
-  deps: Deps;
+  deps: OAuthDeps;
   tenant: Tenant;
   /** The tenant's absolute FHIR base (the aud of its access tokens). */
   fhirBase: string;
@@ -99,7 +100,7 @@ async function refreshExpiry(cx: OAuthContext, grant: Grant, now: Date): Promise
  * The requested scope when `outer` covers it, without the scopes this server drops (§8.1); 400 invalid_scope when it
  * asks for more (refresh narrowing §5.7, backend pre-authorization §12.2).
  */
-export function narrowScope(deps: Deps, outer: string, requested: string): string {
+export function narrowScope(deps: OAuthDeps, outer: string, requested: string): string {
   const isType = deps.defs.isResourceType.bind(deps.defs);
   const inner = parseScopes(requested, isType);
   if (!scopeCovers(parseScopes(outer, isType), inner)) throw invalidScope('The requested scope exceeds what this client may be granted');
@@ -215,7 +216,7 @@ const GRANT_TYPES: Record<string, GrantHandler> = {
 
 /** Where a token, introspection or revocation request happened, for its AuditEvent. */
 export const occurrence = (cx: OAuthContext, req: OAuthRequest): Occurrence =>
-  ({ base: cx.fhirBase, origin: req.origin, recorded: cx.deps.audit.now() });
+  ({ base: cx.fhirBase, origin: req.origin, recorded: cx.deps.securityEvents.now() });
 
 /** The AuditEvent facts of an issued access token: client, grant, scope, launch patient, jti and user. */
 const issuedFacts = (grantType: string, c: AccessTokenClaims) => ({ clientId: c.client_id, grantType, grantId: c.grant,
@@ -236,12 +237,12 @@ export async function tokenRequest(cx: OAuthContext, req: OAuthRequest): Promise
     if (!handler) throw new OAuthError(400, 'unsupported_grant_type', `grant_type '${grantType}' is not supported`);
     client = await publicRefresher(cx, req) ?? await authenticate(cx, req);
     const { body, claims } = await handler(cx, req.form, client);
-    await deps.audit.record(tenant.schema, [tokenEvent('token-issued', occurrence(cx, req), issuedFacts(grantType, claims))]);
+    await deps.securityEvents.token(tenant.schema, 'token-issued', occurrence(cx, req), issuedFacts(grantType, claims));
     return body;
   } catch (e) {
     const clientId = client?.client.clientId ?? claimedClientId(req.form, req.authorization);
-    await deps.audit.record(tenant.schema, [tokenEvent('token-refused', occurrence(cx, req),
-      { ...(clientId ? { clientId } : {}), ...(grantType ? { grantType } : {}) }, { failure: failureOf(e) })]);
+    await deps.securityEvents.token(tenant.schema, 'token-refused', occurrence(cx, req),
+      { ...(clientId ? { clientId } : {}), ...(grantType ? { grantType } : {}) }, { failure: failureOf(e) });
     throw e;
   }
 }

@@ -7,9 +7,9 @@ import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import { badRequest } from '../errors.js';
-import { hashSecret, newSecret } from './grants.js';
-import { publicKeyFromJwk } from './jws.js';
-import { CONTEXT_SCOPES, parseRule } from './scopes.js';
+import { hashSecret, newSecret } from '../auth/grants.js';
+import { publicKeyFromJwk } from '../auth/jws.js';
+import { CONTEXT_SCOPES, parseRule } from '../auth/scopes.js';
 
 export type ClientType = 'public' | 'confidential' | 'backend';
 

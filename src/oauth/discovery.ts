@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { issuerFor } from './tokens.js';
+import { issuerFor, smartEndpoints } from '../auth/tokens.js';
 
 const FILE = fileURLToPath(new URL('../../conformance/smart-configuration.json', import.meta.url));
 const STYLE_FILE = fileURLToPath(new URL('../../conformance/smart-style.json', import.meta.url));
@@ -32,28 +32,6 @@ function load(): Template {
 }
 
 const TEMPLATE = load();
-
-/** The absolute endpoint URLs of a tenant's authorization server (§1.5), from its FHIR base. */
-export interface SmartEndpoints {
-  issuer: string;
-  jwks_uri: string;
-  authorization_endpoint: string;
-  token_endpoint: string;
-  introspection_endpoint: string;
-  revocation_endpoint: string;
-}
-
-export function smartEndpoints(fhirBase: string): SmartEndpoints {
-  const issuer = issuerFor(fhirBase);
-  return {
-    issuer,
-    jwks_uri: `${issuer}/jwks`,
-    authorization_endpoint: `${issuer}/authorize`,
-    token_endpoint: `${issuer}/token`,
-    introspection_endpoint: `${issuer}/introspect`,
-    revocation_endpoint: `${issuer}/revoke`,
-  };
-}
 
 /** The `.well-known/smart-configuration` document of the tenant whose FHIR base this is. */
 export function smartConfiguration(fhirBase: string): Record<string, unknown> {
