@@ -18,14 +18,15 @@ import { registerOAuthPages } from './http/oauth-pages.js';
 import { registerHealthRoutes } from './http/health.js';
 import { genReqId, registerHooks } from './http/hooks.js';
 import type { Deps } from './interactions/context.js';
+import { OPERATIONS } from './operations/table.js';
 import { Metrics } from './metrics.js';
 import { createTenant, findTenant, migrateTenants } from './storage/tenants.js';
 import { createValidator } from './validation/validate.js';
 import { base64Elements } from './validation/limits.js';
-import { indexResource } from './search/index-writer.js';
+import { indexResource } from './storage/index-writer.js';
 import { createSearchRegistry } from './search/registry.js';
 import { compileIndexPlans } from './search/extract.js';
-import { TenantSearchParameters } from './search/tenant-params.js';
+import { TenantSearchParameters } from './storage/search-parameters.js';
 import { KeyStore } from './auth/keys.js';
 import { AuditLog } from './audit/log.js';
 
@@ -67,7 +68,7 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
       pageTokens: new PageTokens(config.pageSecret),
       auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date() },
       audit: new AuditLog(database, config.auditEnabled, undefined, await auditWriter(config, database)),
-      metrics: new Metrics() };
+      metrics: new Metrics(), operations: OPERATIONS };
   } catch (e) {
     if (!db) await database.close();
     throw e;

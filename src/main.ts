@@ -24,7 +24,7 @@ import { type AdminTarget, auditSettings, clientView, issueLocalToken, openLaunc
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
 import { FhirError, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
-import { JOB_HANDLERS } from './jobs/handlers.js';
+import { JOB_HANDLERS } from './operations/jobs.js';
 import { JobWorker } from './jobs/worker.js';
 
 const USAGE = `Usage: hearth <command>

@@ -6,7 +6,7 @@
 import { createDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/open.js';
-import { JOB_HANDLERS } from '../../src/jobs/handlers.js';
+import { JOB_HANDLERS } from '../../src/operations/jobs.js';
 import { JobWorker } from '../../src/jobs/worker.js';
 import { serveIpc } from '../lib/ipc.js';
 

@@ -9,7 +9,7 @@ import type { Db } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Tenant } from '../storage/tenants.js';
 import { lastSeal, utc } from './chain.js';
-import { monthStart } from './store.js';
+import { monthStart } from '../db/partitions.js';
 import { declareCursor } from '../db/cursor.js';
 
 interface PartitionRow { name: string; bound: string }

@@ -6,13 +6,15 @@
 import { schedule } from 'node-cron';
 import type { Db } from '../db/db.js';
 import { sql } from '../db/sql.js';
-import type { Deps } from '../interactions/context.js';
+import type { Config } from '../config.js';
+import type { Metrics } from '../metrics.js';
+import type { AuditLog } from './log.js';
 import { type DebugLog, skipOverlapping } from '../jobs/overlap.js';
 import { type Tenant, findTenant, listReadyTenants } from '../storage/tenants.js';
 import { type SealResult, sealOnce } from './chain.js';
 import { hearthSubtype } from './event.js';
 import { type Archived, applyRetention } from './retention.js';
-import { ensurePartitions, monthStart } from './store.js';
+import { ensurePartitions, monthStart } from '../db/partitions.js';
 import { systemEvent } from './system-event.js';
 
 /** Seals one tenant's finished events; undefined when another node holds its lock or nothing was new. */
@@ -24,8 +26,16 @@ export function sealTenant(db: Db, tenant: Tenant, secret: string | undefined): 
   }, { retries: 0 });
 }
 
+/** What the audit schedules need of the server. */
+export interface ScheduleDeps {
+  config: Config;
+  db: Db;
+  audit: AuditLog;
+  metrics: Metrics;
+}
+
 /** fn for the tenant, unless the tenant was deleted meanwhile (its schema gone): then undefined, not an error. */
-async function ifStillThere<T>(deps: Deps, tenant: Tenant, fn: () => Promise<T>): Promise<T | undefined> {
+async function ifStillThere<T>(deps: ScheduleDeps, tenant: Tenant, fn: () => Promise<T>): Promise<T | undefined> {
   try {
     return await fn();
   } catch (e) {
@@ -34,7 +44,7 @@ async function ifStillThere<T>(deps: Deps, tenant: Tenant, fn: () => Promise<T>)
   }
 }
 
-export async function sealAll(deps: Deps): Promise<number> {
+export async function sealAll(deps: ScheduleDeps): Promise<number> {
   let sealed = 0;
   for (const tenant of await listReadyTenants(deps.db)) {
     if ((await ifStillThere(deps, tenant, () => sealTenant(deps.db, tenant, deps.config.auditSealSecret))) !== undefined) sealed++;
@@ -43,7 +53,7 @@ export async function sealAll(deps: Deps): Promise<number> {
 }
 
 /** Archives expired partitions of every tenant and records each purge in that tenant's trail. */
-export async function retainAll(deps: Deps, now = deps.audit.now()): Promise<Archived[]> {
+export async function retainAll(deps: ScheduleDeps, now = deps.audit.now()): Promise<Archived[]> {
   const all: Archived[] = [];
   for (const tenant of await listReadyTenants(deps.db)) {
     const archived = await ifStillThere(deps, tenant, () => applyRetention(deps.db, tenant, deps.config.auditArchiveDir, now)) ?? [];
@@ -58,7 +68,7 @@ export async function retainAll(deps: Deps, now = deps.audit.now()): Promise<Arc
 
 let monthEnsured = '';
 
-async function ensureAll(deps: Deps, now: Date): Promise<void> {
+async function ensureAll(deps: ScheduleDeps, now: Date): Promise<void> {
   const month = monthStart(now).toISOString();
   if (month === monthEnsured) return;
   for (const tenant of await listReadyTenants(deps.db)) await ifStillThere(deps, tenant, () => ensurePartitions(deps.db, tenant.schema, now));
@@ -69,7 +79,7 @@ async function ensureAll(deps: Deps, now: Date): Promise<void> {
  * Starts the schedules on this node (hearth serve); the answer stops them. A run that finds the previous one still going
  * is skipped quietly and counted (jobs/overlap.ts); the jobs see only tenants whose schema is complete.
  */
-export function startAuditSchedules(deps: Deps, onError: (e: unknown) => void = () => undefined, log?: DebugLog): () => Promise<void> {
+export function startAuditSchedules(deps: ScheduleDeps, onError: (e: unknown) => void = () => undefined, log?: DebugLog): () => Promise<void> {
   const every = deps.config.auditSealIntervalS;
   const seconds = every < 60 ? `*/${every} * * * * *` : `0 */${Math.max(1, Math.round(every / 60))} * * * *`;
   const sealRun = skipOverlapping('audit-seal', () => ensureAll(deps, deps.audit.now()).then(() => sealAll(deps))

@@ -7,7 +7,11 @@ import { fromDatabaseError } from '../db/errors.js';
 import { FhirError } from '../errors.js';
 import { toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
-import type { Context, Deps } from '../interactions/context.js';
+import type { Queryable } from '../db/db.js';
+import type { Definitions } from '../fhir/definitions.js';
+import type { SearchRegistry } from '../search/registry.js';
+import type { Tenant } from '../storage/tenants.js';
+import type { AuditLog } from './log.js';
 import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { type InteractionCode, type Route, route } from '../fhir/route.js';
 import type { Change, WriteGuard } from '../storage/write.js';
@@ -15,7 +19,23 @@ import { type Action, type Actor, type Outcome, type Pattern, REST_TYPE, type Re
   hearthSubtype, interactionCoding, patientEntity, queryEntity } from './event.js';
 import { patientsOf } from './patients.js';
 
-/** What the HTTP edge knows of a request: set on the Context of every FHIR request. */
+/** What the trail needs of the server: where events go, and the resource types (to route refused requests). */
+export interface TrailDeps {
+  audit: AuditLog;
+  defs: Definitions;
+}
+
+/** What the trail needs of a request's context (the interactions' Context has it). */
+export interface TrailContext {
+  tenant: Pick<Tenant, 'schema'>;
+  /** The tenant's FHIR base. */
+  base: string;
+  search: SearchRegistry;
+  /** The transaction Bundle's transaction, when the request is one of its entries. */
+  tx?: Queryable;
+}
+
+/** What the HTTP edge knows of a request: set on the TrailContext of every FHIR request. */
 export interface AuditScope {
   request: RequestInfo;
   actor: Actor;
@@ -65,7 +85,7 @@ export class Trail {
   private changed = false;
   route: Route | undefined;
 
-  constructor(private readonly deps: Deps, private readonly ctx: Context, private readonly scope: AuditScope,
+  constructor(private readonly deps: TrailDeps, private readonly ctx: TrailContext, private readonly scope: AuditScope,
     private readonly req: FhirRequest, private readonly nested: boolean) {}
 
   private get kind(): Kind {
@@ -170,7 +190,7 @@ export class Trail {
 }
 
 /** The event of a request refused before it was dispatched (no token, bad token, unsupported media type). */
-export async function refusedRequest(deps: Deps, ctx: Context, scope: AuditScope, req: FhirRequest, error: unknown): Promise<void> {
+export async function refusedRequest(deps: TrailDeps, ctx: TrailContext, scope: AuditScope, req: FhirRequest, error: unknown): Promise<void> {
   const trail = new Trail(deps, ctx, scope, req, false);
   try {
     trail.route = route(deps.defs, req);

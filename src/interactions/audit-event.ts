@@ -15,7 +15,6 @@ import { type Context, type Deps, inTransaction } from './context.js';
 import { type FhirRequest, type FhirResult } from '../fhir/request.js';
 import type { Route } from '../fhir/route.js';
 import { searchParams } from './search.js';
-import { runOperation } from '../operations/table.js';
 
 /** The scope a client needs to report its own AuditEvents (smart-app-launch scopes: one of CONTEXT_SCOPES). */
 export const CLIENT_REPORTED_SCOPE = 'system/AuditEvent.client-reported';
@@ -87,7 +86,7 @@ export function auditEventInteraction(deps: Deps, ctx: Context, req: FhirRequest
     case 'operation':
       // type-level operations on every type ($reindex) do not apply to the audit table
       if (r.operation !== 'verify-chain' || r.id) throw new FhirError(404, 'not-supported', `$${r.operation} is not supported on AuditEvent`);
-      return runOperation(deps, ctx, req, r.operation, { type: 'AuditEvent' });
+      return deps.operations.run(deps, ctx, req, r.operation, { type: 'AuditEvent' });
     default: throw methodNotAllowed(`AuditEvents are append-only: ${r.code} is not allowed`);
   }
 }

@@ -7,7 +7,6 @@ import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import type { InteractionCode } from '../fhir/route.js';
 import { param } from '../fhir/request.js';
 import { SOFTWARE } from '../version.js';
-import { OPERATIONS, operationsForType } from '../operations/table.js';
 import { COMPARTMENTS, type SearchCapability, searchCapabilities, systemSearchParams } from '../search/capability.js';
 import { smartEndpoints } from '../auth/tokens.js';
 import { AUDIT_SEARCH_PARAMS } from '../audit/search.js';
@@ -45,7 +44,7 @@ const listed = (o: { name: string; definition: string }) => ({
 });
 
 /** AuditEvent is append-only and searched over its own table (src/interactions/audit-event.ts, issue #6). */
-function auditEventEntry(search?: SearchCapability) {
+function auditEventEntry(deps: Deps, search?: SearchCapability) {
   const supported = new Set(AUDIT_SEARCH_PARAMS);
   return {
     type: 'AuditEvent',
@@ -60,12 +59,12 @@ function auditEventEntry(search?: SearchCapability) {
     conditionalUpdate: false,
     conditionalDelete: 'not-supported',
     searchParam: (search?.searchParam ?? []).filter((p) => supported.has(p.name)),
-    operation: operationsForType('AuditEvent').filter((o) => o.types !== '*').map((o) => ({ name: o.name, definition: o.definition })),
+    operation: deps.operations.forType('AuditEvent').filter((o) => o.types !== '*').map((o) => ({ name: o.name, definition: o.definition })),
   };
 }
 
 function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionCode>, search?: SearchCapability) {
-  if (type === 'AuditEvent') return auditEventEntry(search);
+  if (type === 'AuditEvent') return auditEventEntry(deps, search);
   return {
     type,
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -79,8 +78,8 @@ function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionC
     conditionalDelete: codes.has('conditional-delete') ? 'single' : 'not-supported',
     referencePolicy: ['literal', 'logical'],
     ...(codes.has('search-type') && search ? search : {}),
-    ...(codes.has('operation') && operationsForType(type).length > 0
-      ? { operation: operationsForType(type).map(listed) } : {}),
+    ...(codes.has('operation') && deps.operations.forType(type).length > 0
+      ? { operation: deps.operations.forType(type).map(listed) } : {}),
   };
 }
 
@@ -124,8 +123,8 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
     kind: 'instance',
     software: { name: SOFTWARE.name, version: SOFTWARE.version, releaseDate: SOFTWARE.releaseDate },
     implementation: { description: `Hearth tenant '${ctx.tenant.slug}'`, url: ctx.base },
-    ...(codes.has('operation') && OPERATIONS.some((o) => o.instantiates)
-      ? { instantiates: [...new Set(OPERATIONS.flatMap((o) => o.instantiates ?? []))] } : {}),
+    ...(codes.has('operation') && deps.operations.all.some((o) => o.instantiates)
+      ? { instantiates: [...new Set(deps.operations.all.flatMap((o) => o.instantiates ?? []))] } : {}),
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     patchFormat: ['application/json-patch+json', 'application/fhir+json'],
@@ -138,7 +137,7 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
       ...(codes.has('search-system') ? { searchParam: systemSearchParams(ctx.search, types[0]!) } : {}),
       ...(codes.has('search-compartment') ? { compartment: COMPARTMENTS } : {}),
       ...(codes.has('operation')
-        ? { operation: OPERATIONS.filter((o) => o.system).map(listed) } : {}),
+        ? { operation: deps.operations.all.filter((o) => o.system).map(listed) } : {}),
     }],
   };
 }

@@ -6,19 +6,17 @@ import type { Definitions } from '../fhir/definitions.js';
 import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import type { WriteGuard, WriteHook } from '../storage/write.js';
 import type { Tenant } from '../storage/tenants.js';
-import type { Issue } from '../errors.js';
+import type { Validator } from '../validation/check.js';
 import type { PageTokens } from '../fhir/page-token.js';
 import type { SearchRegistry } from '../search/registry.js';
-import type { TenantSearchParameters } from '../search/tenant-params.js';
+import type { TenantSearchParameters } from '../storage/search-parameters.js';
 import type { AuthServices } from '../auth/tokens.js';
 import type { Access } from '../auth/access.js';
 import type { AuditLog } from '../audit/log.js';
 import type { AuditScope, Trail } from '../audit/trail.js';
 import type { Metrics } from '../metrics.js';
-
-export interface Validator {
-  validate(resource: unknown): Issue[];
-}
+import type { OperationTable } from './operations.js';
+import type { JobContext, JobHandler } from '../jobs/worker.js';
 
 export interface Deps {
   config: Config;
@@ -39,7 +37,13 @@ export interface Deps {
   audit: AuditLog;
   /** This process's counters, served at GET /metrics. */
   metrics: Metrics;
+  /** The $operations the server implements (src/operations/table.ts). */
+  operations: OperationTable<Deps, Context>;
 }
+
+/** A queued job as this server runs it (src/jobs/worker.ts): with the whole of Deps. */
+export type ServerJobContext = JobContext<Deps>;
+export type ServerJobHandler = JobHandler<Deps>;
 
 /** Runs one FHIR request: what batch and transaction entries are handed, so they need not import the dispatcher. */
 export type Dispatch = (deps: Deps, ctx: Context, req: FhirRequest) => Promise<FhirResult>;

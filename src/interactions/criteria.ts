@@ -4,7 +4,7 @@
  */
 import { badRequest, multipleMatches } from '../errors.js';
 import type { Params } from '../fhir/types.js';
-import { type MatchDefinitions, matchResources } from '../search/match.js';
+import { type MatchDefinitions, matchResources } from '../storage/match.js';
 import { criteriaKey, lockCriteria } from '../storage/criteria-lock.js';
 import type { Versioned } from '../storage/resources.js';
 import type { Context, Deps } from './context.js';

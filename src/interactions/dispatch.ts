@@ -11,7 +11,6 @@ import { patch } from './patch.js';
 import { read } from './read.js';
 import { search } from './search.js';
 import { compartmentSearch } from './compartment.js';
-import { runOperation } from '../operations/table.js';
 import { type InteractionCode, type Route, route } from '../fhir/route.js';
 import { update } from './update.js';
 import { vread } from './vread.js';
@@ -44,9 +43,9 @@ export const HANDLERS: Partial<Record<InteractionCode, Handler>> = {
   batch: (deps, ctx, req, _r, d) => batch(deps, ctx, req, d),
 };
 
-/** Operations by name and level (src/operations/table.ts); others answer 404 (not-supported). */
+/** Operations by name and level (deps.operations, src/operations/table.ts); others answer 404 (not-supported). */
 function operation(deps: Deps, ctx: Context, req: FhirRequest, r: Route): Promise<FhirResult> {
-  return runOperation(deps, ctx, req, r.operation!, { ...(r.type ? { type: r.type } : {}), ...(r.id ? { id: r.id } : {}) });
+  return deps.operations.run(deps, ctx, req, r.operation!, { ...(r.type ? { type: r.type } : {}), ...(r.id ? { id: r.id } : {}) });
 }
 
 export const implemented = (): ReadonlySet<InteractionCode> => new Set(Object.keys(HANDLERS) as InteractionCode[]);

@@ -4,7 +4,7 @@ import { FhirError, badRequest, multipleMatches } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
 import { collectReferences, rewriteReferences } from '../fhir/references.js';
 import type { BundleEntry, Resource } from '../fhir/types.js';
-import { matchResources } from '../search/match.js';
+import { matchResources } from '../storage/match.js';
 import { criteriaKey, lockCriteria } from '../storage/criteria-lock.js';
 import { bundleDeadline, entryRequest, patchBody, responseEntry } from './bundle-entry.js';
 import { returnPreference } from '../fhir/request.js';

@@ -1,13 +1,15 @@
 /** $reindex as a job: re-runs the write hooks (search indexing) over a tenant's current resources, resumably. */
 import { ident, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
+import type { Db } from '../db/db.js';
+import type { WriteHook } from '../storage/write.js';
 import type { JobContext } from './worker.js';
 
 const BATCH = 500;
 
 interface Row { rid: number; type: string; id: string; content: Resource }
 
-export async function reindex(ctx: JobContext): Promise<{ reindexed: number }> {
+export async function reindex(ctx: JobContext<{ db: Db; writeHooks: WriteHook[] }>): Promise<{ reindexed: number }> {
   const { deps, tenant, job } = ctx;
   const schema = ident(tenant.schema);
   const types = Array.isArray(job.params.types) ? (job.params.types as string[]) : undefined;

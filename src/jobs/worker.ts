@@ -1,7 +1,7 @@
 /** Runs queued jobs of this node: polls, claims under a lease, heartbeats through progress, honours cancellation. */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import type { Deps } from '../interactions/context.js';
+import type { Db } from '../db/db.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
 import { type Job, claimJob, finishJob, reportProgress } from './queue.js';
 
@@ -9,22 +9,27 @@ export class JobCancelled extends Error {
   override name = 'JobCancelled';
 }
 
-export interface JobContext {
-  deps: Deps;
+/** What the worker itself needs; handlers get the whole D the worker was built with (the server's Deps). */
+export interface WorkerDeps {
+  db: Db;
+}
+
+export interface JobContext<D extends WorkerDeps = WorkerDeps> {
+  deps: D;
   job: Job;
   tenant: Tenant;
   /** Records progress (the resume point) and extends the lease; throws JobCancelled when cancelled. */
   progress(progress: Job['progress']): Promise<void>;
 }
 
-export type JobHandler = (ctx: JobContext) => Promise<unknown>;
+export type JobHandler<D extends WorkerDeps = WorkerDeps> = (ctx: JobContext<D>) => Promise<unknown>;
 
 export interface WorkerOptions {
   pollMs?: number;
   leaseMs?: number;
 }
 
-export class JobWorker {
+export class JobWorker<D extends WorkerDeps = WorkerDeps> {
   readonly owner = `${os.hostname()}:${process.pid}:${crypto.randomBytes(3).toString('hex')}`;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
@@ -32,7 +37,7 @@ export class JobWorker {
   private readonly pollMs: number;
   private readonly leaseMs: number;
 
-  constructor(private readonly deps: Deps, private readonly handlers: Record<string, JobHandler>, options: WorkerOptions = {}) {
+  constructor(private readonly deps: D, private readonly handlers: Record<string, JobHandler<D>>, options: WorkerOptions = {}) {
     this.pollMs = options.pollMs ?? 1000;
     this.leaseMs = options.leaseMs ?? 60000;
   }
@@ -76,7 +81,7 @@ export class JobWorker {
 
   private async execute(job: Job, tenant: Tenant): Promise<void> {
     let last = job.progress;
-    const ctx: JobContext = {
+    const ctx: JobContext<D> = {
       deps: this.deps, job, tenant,
       progress: async (p) => {
         last = p;

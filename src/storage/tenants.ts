@@ -1,7 +1,7 @@
 /** Tenants: one PostgreSQL schema each, listed in the control schema (ARCHITECTURE §4). */
 import type { Db, Queryable } from '../db/db.js';
 import { CONTROL_SCHEMA, type Migration, migrateSchema } from '../db/migrate.js';
-import { ensurePartitions } from '../audit/store.js';
+import { ensurePartitions } from '../db/partitions.js';
 import { ident, sql } from '../db/sql.js';
 import { FhirError } from '../errors.js';
 

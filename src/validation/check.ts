@@ -1,9 +1,13 @@
 /** Checks a request body before any write: a JSON object of the URL's type that passes the R4 schema (issue #2 §7). */
-import { FhirError, badRequest, invalidResource } from '../errors.js';
+import { FhirError, type Issue, badRequest, invalidResource } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import type { Deps } from '../interactions/context.js';
 
-export function checkResourceBody(deps: Pick<Deps, 'validator'>, body: unknown, type: string, status = 400): Resource {
+/** Checks a resource against the R4 schema (src/validation/validate.ts); the server holds one in deps.validator. */
+export interface Validator {
+  validate(resource: unknown): Issue[];
+}
+
+export function checkResourceBody(deps: { validator: Validator }, body: unknown, type: string, status = 400): Resource {
   if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
     throw badRequest(`A ${type} resource is required in the body`);
   }

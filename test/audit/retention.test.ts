@@ -9,7 +9,7 @@ import t from 'tap';
 import { auditEvent, dcm } from '../../src/audit/event.js';
 import { getRetention, setRetention } from '../../src/audit/retention.js';
 import { retainAll } from '../../src/audit/schedule.js';
-import { ensurePartitions, monthStart, partitionName } from '../../src/audit/store.js';
+import { ensurePartitions, monthStart, partitionName } from '../../src/db/partitions.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { ident, sql } from '../../src/db/sql.js';
 import { findTenant, schemaFor } from '../../src/storage/tenants.js';

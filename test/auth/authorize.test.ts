@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
-import { totpCode } from '../../src/auth/totp.js';
+import { totpCode } from '../../src/oauth/totp.js';
 import { type Page, TestBrowser, formFor, formsOf, injectTransport, pkce } from '../helpers/browser.js';
 import { type TestServer, startServer } from '../helpers/server.js';
 

@@ -1,7 +1,7 @@
 /** Client registration rules (smart-app-launch.md §2): public, confidential symmetric/asymmetric, backend. */
 import crypto from 'node:crypto';
 import t, { type Test } from 'tap';
-import { checkClientSecret, createClient, deleteClient, findClient, listClients } from '../../src/auth/clients.js';
+import { checkClientSecret, createClient, deleteClient, findClient, listClients } from '../../src/oauth/clients.js';
 import { createGrant, grantActive, hashSecret } from '../../src/auth/grants.js';
 import { ident, sql } from '../../src/db/sql.js';
 import { FhirError } from '../../src/errors.js';

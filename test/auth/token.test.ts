@@ -5,10 +5,10 @@
  */
 import crypto from 'node:crypto';
 import t from 'tap';
-import { SMART_STYLE } from '../../src/auth/discovery.js';
+import { SMART_STYLE } from '../../src/oauth/discovery.js';
 import { endSession } from '../../src/auth/grants.js';
 import { decodeJwt, publicKeyFromJwk, verifySignature } from '../../src/auth/jws.js';
-import { createSession } from '../../src/auth/sessions.js';
+import { createSession } from '../../src/oauth/sessions.js';
 import { schemaFor } from '../../src/storage/tenants.js';
 import { PUBLIC_ORIGIN, type TestServer, startServer } from '../helpers/server.js';
 import { ADMIN_TOKEN, type CodeOptions, JWT_BEARER, assertion, basic, claimsOf, fixClock, makeCode, makeKey, pkce, postForm,

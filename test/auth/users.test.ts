@@ -1,8 +1,8 @@
 /** Users of the authorization server: scrypt hashes, RFC 6238 TOTP, validation and the timed lockout. */
 import t from 'tap';
-import { hashPassword, verifyPassword } from '../../src/auth/passwords.js';
-import { base32Decode, base32Encode, generateTotpSecret, otpauthUri, totpCode, verifyTotp } from '../../src/auth/totp.js';
-import { LOCKOUT_MS, authenticate, createUser, findUser } from '../../src/auth/users.js';
+import { hashPassword, verifyPassword } from '../../src/oauth/passwords.js';
+import { base32Decode, base32Encode, generateTotpSecret, otpauthUri, totpCode, verifyTotp } from '../../src/oauth/totp.js';
+import { LOCKOUT_MS, authenticate, createUser, findUser } from '../../src/oauth/users.js';
 import { sql, ident } from '../../src/db/sql.js';
 import { FhirError } from '../../src/errors.js';
 import { findTenant } from '../../src/storage/tenants.js';

@@ -5,9 +5,10 @@
 import crypto from 'node:crypto';
 import { sql } from '../../src/db/sql.js';
 import type { Deps } from '../../src/interactions/context.js';
-import { exportJob } from '../../src/jobs/export.js';
+import { exportJob } from '../../src/bulk/export-job.js';
 import { type Job, finishJob, getJob, reportProgress } from '../../src/jobs/queue.js';
-import { JobCancelled, type JobContext, type JobHandler } from '../../src/jobs/worker.js';
+import { JobCancelled } from '../../src/jobs/worker.js';
+import type { ServerJobContext as JobContext, ServerJobHandler as JobHandler } from '../../src/interactions/context.js';
 import { findTenant } from '../../src/storage/tenants.js';
 
 const LEASE_MS = 60_000;

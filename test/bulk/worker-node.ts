@@ -5,7 +5,7 @@
  */
 import { createDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
-import { createExportJob } from '../../src/jobs/export.js';
+import { createExportJob } from '../../src/bulk/export-job.js';
 import { runTenantJobs } from './tenant-worker.js';
 
 const deps = await createDeps(loadConfig());

@@ -2,7 +2,7 @@ import t from 'tap';
 import { ident, raw, sql } from '../../src/db/sql.js';
 import type { Resource } from '../../src/fhir/types.js';
 import { INDEX_TABLES } from '../../src/search/extract-types.js';
-import { indexResource } from '../../src/search/index-writer.js';
+import { indexResource } from '../../src/storage/index-writer.js';
 import { createSearchRegistry } from '../../src/search/registry.js';
 import { schemaFor } from '../../src/storage/tenants.js';
 import { writeResource } from '../../src/storage/write.js';

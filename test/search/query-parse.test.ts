@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { FhirError } from '../../src/errors.js';
 import { loadDefinitions } from '../../src/fhir/definitions.js';
 import { PageTokens } from '../../src/fhir/page-token.js';
-import type { Params } from '../../src/interactions/context.js';
+import type { Params } from '../../src/fhir/types.js';
 import { parseSearch } from '../../src/search/parse.js';
 import { createSearchRegistry } from '../../src/search/registry.js';
 

@@ -7,9 +7,9 @@ import { ident, sql } from '../db/sql.js';
 import { FhirError } from '../errors.js';
 import type { Definitions, SearchParameterDef } from '../fhir/definitions.js';
 import type { Resource } from '../fhir/types.js';
-import type { Change, WriteHook } from '../storage/write.js';
-import { compileFhirpath } from './extract-fhirpath.js';
-import { type SearchRegistry, createSearchRegistry } from './registry.js';
+import type { Change, WriteHook } from './write.js';
+import { compileFhirpath } from '../search/extract-fhirpath.js';
+import { type SearchRegistry, createSearchRegistry } from '../search/registry.js';
 
 const TYPES = new Set(['number', 'date', 'string', 'token', 'reference', 'composite', 'quantity', 'uri']);
 const CODE = /^-?[A-Za-z][A-Za-z0-9_-]{0,63}$/;

@@ -5,20 +5,21 @@
  */
 import { FhirError } from '../errors.js';
 import { toOutcome } from '../fhir/outcome.js';
-import { exportStore } from '../bulk/store.js';
-import { OutputFiles } from '../bulk/output.js';
-import { clearPatients, fixPatients } from '../bulk/patients.js';
-import { scanPlan } from '../bulk/plan.js';
-import { type PageOptions, type PassContext, deletedPass, scanPass } from '../bulk/scan.js';
-import { maxRidQuery } from '../bulk/select.js';
-import { compartmentTypes } from '../bulk/scope.js';
-import { chooseTransactionTime } from '../bulk/snapshot.js';
-import type { ExportParams, ExportProgress, ExportResult } from '../bulk/types.js';
-import { getJob } from './queue.js';
-import { JobCancelled, type JobContext, type JobHandler } from './worker.js';
+import { exportStore } from './store.js';
+import { OutputFiles } from './output.js';
+import { clearPatients, fixPatients } from './patients.js';
+import { scanPlan } from './plan.js';
+import { type PageOptions, type PassContext, deletedPass, scanPass } from './scan.js';
+import { maxRidQuery } from './select.js';
+import { compartmentTypes } from './scope.js';
+import { chooseTransactionTime } from './snapshot.js';
+import type { ExportParams, ExportProgress, ExportResult } from './types.js';
+import { getJob } from '../jobs/queue.js';
+import { JobCancelled } from '../jobs/worker.js';
+import type { ServerJobContext as ExportJobContext, ServerJobHandler } from '../interactions/context.js';
 
 /** Fixes T and the patients, writes the lenient-ignored parameters' outcomes, and saves the starting point. */
-async function begin(ctx: JobContext, params: ExportParams): Promise<ExportProgress> {
+async function begin(ctx: ExportJobContext, params: ExportParams): Promise<ExportProgress> {
   const { deps, tenant, job } = ctx;
   const t = await chooseTransactionTime(deps.db);
   const snap = { schema: tenant.schema, t };
@@ -35,7 +36,7 @@ async function begin(ctx: JobContext, params: ExportParams): Promise<ExportProgr
   return progress;
 }
 
-async function run(ctx: JobContext, params: ExportParams, options: PageOptions, progress: ExportProgress): Promise<ExportResult> {
+async function run(ctx: ExportJobContext, params: ExportParams, options: PageOptions, progress: ExportProgress): Promise<ExportResult> {
   const { deps, tenant, job } = ctx;
   const files = new OutputFiles(exportStore(deps.config), tenant.slug, job.id, deps.config.exportFileResources, progress);
   const t = new Date(progress.transactionTime);
@@ -71,7 +72,7 @@ async function run(ctx: JobContext, params: ExportParams, options: PageOptions, 
 }
 
 /** On the way out: cancelled or failed exports lose their files; a stopping worker's job keeps them to resume. */
-async function fail(ctx: JobContext, e: unknown, progress: ExportProgress | undefined): Promise<never> {
+async function fail(ctx: ExportJobContext, e: unknown, progress: ExportProgress | undefined): Promise<never> {
   const { deps, tenant, job } = ctx;
   const store = exportStore(deps.config);
   if (e instanceof JobCancelled && !(await getJob(deps.db, tenant.slug, job.id))?.cancelRequested) throw e;
@@ -84,7 +85,7 @@ async function fail(ctx: JobContext, e: unknown, progress: ExportProgress | unde
 }
 
 /** pageSize and checkpointMs are tuning knobs (tests make them small to stop a job mid-way). */
-export function createExportJob(options: Partial<PageOptions> = {}): JobHandler {
+export function createExportJob(options: Partial<PageOptions> = {}): ServerJobHandler {
   const o: PageOptions = { pageSize: options.pageSize ?? 5000, checkpointMs: options.checkpointMs ?? 2000 };
   return async (ctx) => {
     const params = ctx.job.params as unknown as ExportParams;

@@ -1,10 +1,10 @@
 /** Search index rows written in the resource's own transaction (a WriteHook) — http://hl7.org/fhir/R4/search.html */
 import type { Queryable } from '../db/db.js';
 import { type Sql, ident, join, raw, sql } from '../db/sql.js';
-import type { Change, WriteHook } from '../storage/write.js';
-import { compileIndexPlans, extractIndexRows } from './extract.js';
-import { INDEX_TABLES, type IndexRows, type IndexTable, emptyRows } from './extract-types.js';
-import type { SearchRegistry } from './registry.js';
+import type { Change, WriteHook } from './write.js';
+import { compileIndexPlans, extractIndexRows } from '../search/extract.js';
+import { INDEX_TABLES, type IndexRows, type IndexTable, emptyRows } from '../search/extract-types.js';
+import type { SearchRegistry } from '../search/registry.js';
 
 /** Value columns of each idx_* table with their SQL types (rid and type come from the change). */
 const COLUMNS: Record<IndexTable, string> = {

@@ -8,14 +8,14 @@ import { badRequest } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
 import type { Params } from '../fhir/types.js';
-import type { Versioned } from '../storage/resources.js';
-import type { AccessRule, CompileContext } from './compile/context.js';
-import { table } from './compile/context.js';
-import { type FoundRow, whereClause } from './execute.js';
-import { parseSearch } from './parse.js';
-import type { SearchRegistry } from './registry.js';
-import type { Condition } from './ast.js';
-import { prepareQuery } from './resolve.js';
+import type { Versioned } from './resources.js';
+import type { AccessRule, CompileContext } from '../search/compile/context.js';
+import { table } from '../search/compile/context.js';
+import { type FoundRow, whereClause } from '../search/execute.js';
+import { parseSearch } from '../search/parse.js';
+import type { SearchRegistry } from '../search/registry.js';
+import type { Condition } from '../search/ast.js';
+import { prepareQuery } from '../search/resolve.js';
 
 export interface MatchDefinitions {
   registry: SearchRegistry;
