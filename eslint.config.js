@@ -16,4 +16,10 @@ export default tseslint.config(
     files: ['bin/**', 'scripts/**', 'bench/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    // CommonJS configuration (layers.cjs, .dependency-cruiser.cjs): dependency-cruiser loads it with require()
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

@@ -43,6 +43,10 @@ export interface Config {
   clockSkewS: number;
   /** Seconds of clock skew allowed on a client assertion's exp, iat and nbf (private_key_jwt; issue #22 §6). */
   assertionClockSkewS: number;
+  /** Requests per minute and client IP to each of token, introspect and revoke. */
+  authRateLimit: number;
+  /** Login POSTs per client IP and minute. */
+  loginRateLimit: number;
 }
 
 export class ConfigError extends Error {
@@ -144,5 +148,34 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clockSkewS: integer(env, 'HEARTH_CLOCK_SKEW_SECONDS', 5, 0, 60),
     // Client clocks are not ours to synchronise, and the SMART Bulk Data client signs exp = round(now) + 300.
     assertionClockSkewS: integer(env, 'HEARTH_ASSERTION_CLOCK_SKEW_SECONDS', 60, 0, 300),
+    authRateLimit: authRateLimit(env),
+    loginRateLimit: loginRateLimit(env),
   };
 }
+
+/** Requests per minute and client IP to each of token, introspect and revoke (HEARTH_AUTH_RATE_LIMIT, default 60). */
+export function authRateLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.HEARTH_AUTH_RATE_LIMIT?.trim();
+  if (raw === undefined || raw === '') return 60;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
+    throw new ConfigError(`HEARTH_AUTH_RATE_LIMIT must be a whole number of requests per minute (1 to 1000000), got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+/** Login POSTs per client IP and minute: HEARTH_LOGIN_RATE_LIMIT, default 20 (ARCHITECTURE §7). */
+export function loginRateLimit(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.HEARTH_LOGIN_RATE_LIMIT?.trim();
+  if (!raw) return 20;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
+    throw new ConfigError(`HEARTH_LOGIN_RATE_LIMIT must be a whole number of sign-in attempts per minute (1 to 1000000), got '${raw}'`);
+  }
+  return Number(raw);
+}
+
+/**
+ * Where the running server's admin API is. The default names localhost, not 127.0.0.1: a token's aud is the FHIR base
+ * as the server sees the request's Host, and http://localhost:8080/fhir/default is the base every example uses.
+ */
+export const adminUrl = (env: NodeJS.ProcessEnv = process.env): string =>
+  (env.HEARTH_ADMIN_URL?.trim() || `http://localhost:${env.HEARTH_PORT?.trim() || 8080}`).replace(/\/+$/, '');

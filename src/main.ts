@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { type Config, ConfigError, loadConfig } from './config.js';
+import { type Config, ConfigError, adminUrl, loadConfig } from './config.js';
 import { ROOT, buildApp, createDeps, loadAllMigrations, migrateAll } from './app.js';
 import { KeyStore } from './auth/keys.js';
 import type { AuthServices } from './auth/tokens.js';
@@ -22,7 +22,7 @@ import { type Definitions, loadDefinitions } from './fhir/definitions.js';
 import { type AdminTarget, auditSettings, clientView, issueLocalToken, openLaunch, registerClient, registerUser,
   tenantView } from './http/admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
-import { FhirError, unknownTenant } from './errors.js';
+import { FhirError, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './operations/jobs.js';
 import { JobWorker } from './jobs/worker.js';
@@ -198,12 +198,6 @@ type Json = Record<string, unknown>;
 interface Direct { db: Db; auth: AuthServices; config: Config }
 interface AdminCall { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; path: string; body?: Json; direct: (d: Direct) => Promise<unknown> }
 
-/**
- * Where the running server's admin API is. The default names localhost, not 127.0.0.1: a token's aud is the FHIR base
- * as the server sees the request's Host, and http://localhost:8080/fhir/default is the base every example uses.
- */
-const adminUrl = (): string =>
-  (process.env.HEARTH_ADMIN_URL?.trim() || `http://localhost:${process.env.HEARTH_PORT?.trim() || 8080}`).replace(/\/+$/, '');
 
 /** True when a Hearth server answers /health at url (anything else never sees the admin token). */
 async function serverAnswers(url: string): Promise<boolean> {
@@ -327,7 +321,7 @@ async function client(args: string[]) {
       ? { method: 'GET', path: tenantPath(v.tenant, 'clients'), direct: onTenant(v.tenant, async (t) =>
         ({ clients: (await listClients(t.db, t.tenant.schema)).map((c) => clientView(c)) })) }
       : { method: 'DELETE', path: tenantPath(v.tenant, `clients/${encodeURIComponent(id)}`), direct: onTenant(v.tenant, async (t) => {
-        if (!(await deleteClient(t.db, t.tenant.schema, id))) throw new FhirError(404, 'not-found', `Client '${id}' was not found`);
+        if (!(await deleteClient(t.db, t.tenant.schema, id))) throw clientNotFound(id);
         return {};
       }) });
     if (sub === 'delete') process.stdout.write(`deleted client ${id}\n`);

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { type CliResult, ROOT, freePort, runCli } from './helpers/cli.js';
+import { copyPgliteTemplate } from './helpers/pglite-template.js';
 
 // Child processes that each compile the CLI and open the database: beyond the default on a loaded two-core machine.
 t.setTimeout(10 * 60 * 1000);
@@ -13,10 +14,22 @@ t.setTimeout(10 * 60 * 1000);
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-cli-tenant-'));
 const newSlug = () => `cli-t-${crypto.randomBytes(3).toString('hex')}`;
 
+/**
+ * A private PGlite data directory already migrated (a copy of the tests' template), so that the first command on it
+ * does not spend its time in initdb; removed after this file. test/cli.test.ts migrates a new directory.
+ */
+const copies: string[] = [];
+t.teardown(() => { for (const dir of copies) fs.rmSync(dir, { recursive: true, force: true }); });
+const pgliteDir = async () => {
+  const dir = await copyPgliteTemplate('cli-tenant');
+  copies.push(dir);
+  return dir;
+};
+
 /** PostgreSQL when DATABASE_URL is set, else PGlite in a private data directory; no server answers at the admin URL. */
 const dbEnv = async (): Promise<Record<string, string>> => ({
-  ...(process.env.DATABASE_URL ? {} : { DATABASE_URL: '' }), HEARTH_DATA_DIR: tempDir(), HEARTH_LOG_LEVEL: 'silent',
-  HEARTH_ADMIN_URL: `http://127.0.0.1:${await freePort()}`, HEARTH_ADMIN_TOKEN: '' });
+  ...(process.env.DATABASE_URL ? { HEARTH_DATA_DIR: tempDir() } : { DATABASE_URL: '', HEARTH_DATA_DIR: await pgliteDir() }),
+  HEARTH_LOG_LEVEL: 'silent', HEARTH_ADMIN_URL: `http://127.0.0.1:${await freePort()}`, HEARTH_ADMIN_TOKEN: '' });
 
 const slugs = async (env: Record<string, string>) => {
   const list = await runCli(['tenant', 'list'], env);
@@ -49,10 +62,11 @@ t.test('tenant create, list and delete while a PGlite server runs go through its
   async (t) => {
     // PGlite even when DATABASE_URL is set: its data directory is what one process alone may open.
     const port = await freePort();
-    const env = { DATABASE_URL: '', HEARTH_DATA_DIR: tempDir(), HEARTH_PORT: String(port), HEARTH_HOST: '127.0.0.1',
+    const env = { DATABASE_URL: '', HEARTH_DATA_DIR: await pgliteDir(), HEARTH_PORT: String(port), HEARTH_HOST: '127.0.0.1',
       HEARTH_ADMIN_TOKEN: '', HEARTH_ADMIN_URL: '', HEARTH_BASE_URL: '', HEARTH_LOG_LEVEL: 'silent' };
     const server = await startServer(env);
-    t.teardown(() => { server.kill('SIGTERM'); });
+    const exited = new Promise((resolve) => server.on('exit', resolve));
+    t.teardown(async () => { server.kill('SIGTERM'); await exited; }); // before its data directory is removed
     const slug = newSlug();
 
     const created = await runCli(['tenant', 'create', slug], env);

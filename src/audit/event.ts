@@ -4,6 +4,9 @@
  * (audit-event.md §3.11): references and the query only, never clinical content or names.
  */
 import crypto from 'node:crypto';
+import { toFhirError } from '../db/errors.js';
+import { internalError } from '../errors.js';
+import { toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
 
 const DCM = 'http://dicom.nema.org/resources/ontology/DCM';
@@ -49,6 +52,14 @@ export interface Outcome {
   /** The OperationOutcome of a failure: attached as a contained entity (audit-event.md §1.11). */
   outcome?: Resource;
   message?: string;
+}
+
+/** A failed request's Outcome: its OperationOutcome attached, or a bare 500 whose message is not kept (a bug's). */
+export function failedOutcome(e: unknown): Outcome {
+  const fhir = toFhirError(e);
+  if (fhir) return { status: fhir.status, outcome: toOutcome(fhir.issues), message: fhir.message };
+  const bug = internalError();
+  return { status: bug.status, message: bug.message };
 }
 
 /** The BALP pattern an event follows: decides the agent type codes (audit-event.md §3.5). */

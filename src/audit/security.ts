@@ -15,9 +15,6 @@
  * - REST-shaped (restful-interaction `operation`): `$export-status`, `$export-download`, `$export-cancel`.
  */
 import crypto from 'node:crypto';
-import { fromDatabaseError } from '../db/errors.js';
-import { FhirError } from '../errors.js';
-import { toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
 import { type Failure, type Occurrence, type Origin, type SecurityEvents, type SignedIn, type TokenEventCode, type TokenFacts,
   USERNAME } from '../auth/security-events.js';
@@ -150,13 +147,6 @@ export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], fa
 // ---- Bulk Data status, download and cancel (audit-event.md §4.5) ----
 
 export type BulkStep = 'status' | 'download' | 'cancel';
-
-/** The Outcome of a failed request, its OperationOutcome attached (as trail.ts records failed interactions). */
-export function failedOutcome(e: unknown): Outcome {
-  const fhir = e instanceof FhirError ? e : fromDatabaseError(e);
-  return fhir ? { status: fhir.status, outcome: toOutcome(fhir.issues), message: fhir.message }
-    : { status: 500, message: 'Internal server error' };
-}
 
 /**
  * REST-shaped, like the kick-off: a download reads (R) a Report (the file URL), within its Job (the status URL);

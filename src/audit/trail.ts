@@ -3,9 +3,6 @@
  * interaction and per batch/transaction entry, for successes and failures. A change's event is inserted by the
  * write itself (the guard below) inside its transaction; every other event is durable before the response.
  */
-import { fromDatabaseError } from '../db/errors.js';
-import { FhirError } from '../errors.js';
-import { toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
 import type { Queryable } from '../db/db.js';
 import type { Definitions } from '../fhir/definitions.js';
@@ -16,7 +13,7 @@ import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { type InteractionCode, type Route, route } from '../fhir/route.js';
 import type { Change, WriteGuard } from '../storage/write.js';
 import { type Action, type Actor, type Outcome, type Pattern, REST_TYPE, type RequestInfo, auditEvent, dataEntity,
-  hearthSubtype, interactionCoding, patientEntity, queryEntity } from './event.js';
+  failedOutcome, hearthSubtype, interactionCoding, patientEntity, queryEntity } from './event.js';
 import { patientsOf } from './patients.js';
 
 /** What the trail needs of the server: where events go, and the resource types (to route refused requests). */
@@ -180,12 +177,8 @@ export class Trail {
    */
   async failed(error: unknown): Promise<void> {
     if (this.ctx.tx || this.route?.code === 'capabilities') return;
-    const fhir = error instanceof FhirError ? error : fromDatabaseError(error);
-    const outcome: Outcome = fhir
-      ? { status: fhir.status, outcome: toOutcome(fhir.issues), message: fhir.message }
-      : { status: 500, message: 'Internal server error' };
     const kind = this.kind;
-    await this.write(this.perPatient(kind, outcome, this.entitiesFor(kind), this.patientsFor()));
+    await this.write(this.perPatient(kind, failedOutcome(error), this.entitiesFor(kind), this.patientsFor()));
   }
 }
 

@@ -36,7 +36,7 @@ async function verifyClaims(deps: BearerDeps, fhirBase: string, token: string): 
   const { header, claims } = jwt;
   if (header.alg !== 'RS256' || !str(header.kid)) return { reason: 'The access token is not signed by this server' };
   const key = await deps.auth.keys.publicKey(header.kid);
-  if (!key || !verifySignature(jwt, key, 'RS256')) return { reason: 'The access token signature is not valid' };
+  if (!key || !(await verifySignature(jwt, key, 'RS256'))) return { reason: 'The access token signature is not valid' };
   const c = claims as Partial<AccessTokenClaims>;
   if (c.iss !== issuerFor(fhirBase) || c.aud !== fhirBase) return { reason: 'The access token is for another server or tenant' };
   const now = epochSeconds(deps.auth.now());

@@ -3,6 +3,7 @@
  * (src/audit/security.ts) and the composition root hands it over, so neither imports the other (issue 13 §3).
  * Identifiers only: never a password, token, code, secret or assertion.
  */
+import { internalError } from '../errors.js';
 
 /** Usernames: letters, digits and . _ @ -, at most 64. A failed login records the username only when it has this shape. */
 export const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
@@ -47,5 +48,6 @@ export function failureOf(e: unknown): Failure {
   if (e instanceof Error && typeof known.status === 'number' && typeof known.message === 'string') {
     return { status: known.status, message: typeof known.error === 'string' ? `${known.error}: ${known.message}` : known.message };
   }
-  return { status: 500, message: 'Internal server error' };
+  const bug = internalError();
+  return { status: bug.status, message: bug.message };
 }

@@ -45,7 +45,7 @@ export async function mintAccessToken(auth: AuthServices, fhirBase: string, gran
     ...(patient ? { patient } : {}), ...(encounter ? { encounter } : {}), ...(fhirUser ? { fhirUser } : {}),
   };
   const key = await auth.keys.signingKey();
-  return { token: signJwt({ ...claims }, key.key, key.kid), expiresIn: ttlSeconds, claims };
+  return { token: await signJwt({ ...claims }, key.key, key.kid), expiresIn: ttlSeconds, claims };
 }
 
 /** OpenID Connect id_token (smart-app-launch.md §8.8): fhirUser as an absolute URL. */

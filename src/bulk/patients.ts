@@ -5,7 +5,7 @@
  */
 import type { Db } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
-import { FhirError } from '../errors.js';
+import { groupNotAtTransactionTime } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import { type Snapshot, insertPatients, readAt } from './select.js';
 import type { ExportParams } from './types.js';
@@ -27,7 +27,7 @@ export function groupPatients(group: Resource, base: string): string[] {
 
 async function groupAt(db: Db, s: Snapshot, id: string): Promise<Resource> {
   const [row] = await db.query<{ content: string }>(readAt(s, 'Group', id));
-  if (!row) throw new FhirError(404, 'not-found', `Group/${id} did not exist at the export's transactionTime`);
+  if (!row) throw groupNotAtTransactionTime(id);
   return JSON.parse(row.content) as Resource;
 }
 

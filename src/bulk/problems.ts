@@ -1,5 +1,5 @@
 /** What an export request cannot honour, collected under its `Prefer: handling` (bulk-data.md §3.9). */
-import { FhirError, type Issue } from '../errors.js';
+import { type Issue, exportInputRefused } from '../errors.js';
 
 /** `Prefer: handling=…` (http://hl7.org/fhir/R4/search.html#errors): undefined when the client did not say. */
 export type Handling = 'strict' | 'lenient' | undefined;
@@ -15,13 +15,13 @@ export class Problems {
 
   /** Unsupported input: 400 unless the client asked for lenient handling (§3.9). */
   refuse(message: string, expression: string, code: Issue['code'] = 'not-supported'): void {
-    if (!this.lenient) throw new FhirError(400, code, message, [expression]);
+    if (!this.lenient) throw exportInputRefused(message, expression, code);
     this.note(message, expression, code, 'ignored: Prefer: handling=lenient');
   }
 
   /** Input the server may pass over: ignored with a warning unless the client asked for strict handling. */
   overlook(message: string, expression: string, code: Issue['code'] = 'not-supported'): void {
-    if (this.handling === 'strict') throw new FhirError(400, code, message, [expression]);
+    if (this.handling === 'strict') throw exportInputRefused(message, expression, code);
     this.note(message, expression, code, this.lenient ? 'ignored: Prefer: handling=lenient' : 'ignored; Prefer: handling=strict refuses it');
   }
 

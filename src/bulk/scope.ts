@@ -3,7 +3,7 @@
  * system export → every type; Patient and Group export → the Patient compartment types, Patient itself, and the
  * non-compartment resources their data refers to (project decision: Practitioner, Organization, Location, Medication).
  */
-import { FhirError, badRequest, insufficientScope } from '../errors.js';
+import { badRequest, exportTypesOutside, insufficientScope } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Access } from '../auth/access.js';
 import { patientCompartment } from '../search/compartment.js';
@@ -50,7 +50,7 @@ export function exportableTypes(defs: Definitions, access: Access, level: Export
   }
   const where = `a ${level === 'group' ? 'Group' : 'Patient'}-level export (the Patient compartment)`;
   if (outside.length > 0 && out.length === 0 && !problems.lenient) {
-    throw new FhirError(400, 'not-supported', `_type names only types outside ${where}: ${outside.join(', ')}`, ['_type']);
+    throw exportTypesOutside(where, outside);
   }
   for (const t of outside) problems.overlook(`_type: ${t} is not part of ${where}`, '_type');
   return out;

@@ -2,7 +2,7 @@
  * Bulk Data status, manifest and cancel — http://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-status-request,
  * #bulk-data-delete-request (bulk-data.md §5–§6). Transport-independent: answers status, headers and body.
  */
-import { FhirError } from '../errors.js';
+import { type IssueCode, exportCancelled, exportExpired, exportFailed, exportFileNotFound, exportNotFound } from '../errors.js';
 import { informational, toOutcome } from '../fhir/outcome.js';
 import type { Deps } from '../interactions/context.js';
 import { type Job, cancelJob, getJob } from '../jobs/queue.js';
@@ -22,8 +22,6 @@ export interface Answer {
   manifest?: boolean;
 }
 
-const gone = (id: string, why: string) => new FhirError(404, 'not-found', `Export ${id} ${why}`);
-
 export const expiresAt = (deps: Deps, job: Job): Date | undefined =>
   job.finishedAt && new Date(job.finishedAt.getTime() + deps.config.exportTtlMs);
 
@@ -34,10 +32,10 @@ export const expiresAt = (deps: Deps, job: Job): Date | undefined =>
 export async function ownExport(deps: Deps, tenant: Tenant, clientId: string, id: string): Promise<Job> {
   const job = await getJob(deps.db, tenant.slug, id);
   const params = job?.params as unknown as ExportParams | undefined;
-  if (!job || job.kind !== 'export' || params?.principal?.clientId !== clientId) throw gone(id, 'was not found');
-  if (job.cancelRequested || job.status === 'cancelled') throw gone(id, 'was cancelled');
+  if (!job || job.kind !== 'export' || params?.principal?.clientId !== clientId) throw exportNotFound(id);
+  if (job.cancelRequested || job.status === 'cancelled') throw exportCancelled(id);
   const expires = expiresAt(deps, job);
-  if (job.status === 'completed' && expires && expires.getTime() <= Date.now()) throw gone(id, 'has expired');
+  if (job.status === 'completed' && expires && expires.getTime() <= Date.now()) throw exportExpired(id);
   return job;
 }
 
@@ -70,10 +68,8 @@ export function exportStatus(deps: Deps, base: string, job: Job): Answer {
     return { status: 202, headers: { 'X-Progress': progressText(job), 'Retry-After': job.status === 'queued' ? '5' : '2' } };
   }
   if (job.status === 'failed') {
-    // 500 either way (a 404 would read as "no such export"); the outcome says why when the job knew (§5.4).
     const f = (job.progress as Partial<ExportProgress>).failure;
-    const e = f ? new FhirError(500, f.code as FhirError['issue'], `Export ${job.id} failed: ${f.message}`)
-      : new FhirError(500, 'exception', `Export ${job.id} failed; kick off a new one`);
+    const e = exportFailed(job.id, f && { code: f.code as IssueCode, message: f.message });
     return { status: e.status, headers: {}, body: toOutcome(e.issues) };
   }
   return { status: 200, headers: { Expires: expiresAt(deps, job)!.toUTCString() },
@@ -91,7 +87,7 @@ export async function cancelExport(deps: Deps, tenant: Tenant, job: Job): Promis
 /** The completed job's file by name (404 for names it did not produce). */
 export function exportFile(job: Job, name: string): ExportFile {
   const file = job.status === 'completed' ? (job.result as ExportResult).files.find((f) => f.name === name) : undefined;
-  if (!file) throw new FhirError(404, 'not-found', `Export ${job.id} has no file ${name.slice(0, 80)}`);
+  if (!file) throw exportFileNotFound(job.id, name);
   return file;
 }
 

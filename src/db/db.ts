@@ -1,4 +1,5 @@
 /** The one database interface over pg.Pool and PGlite (ARCHITECTURE §5): query, transaction, cursor. */
+import { isRetryable } from './errors.js';
 import { type Sql, raw, sql, toQuery } from './sql.js';
 
 export type Row = Record<string, unknown>;
@@ -28,8 +29,6 @@ export interface Db extends Queryable {
 /** Normalised error with the PostgreSQL SQLSTATE. */
 export interface PgLikeError { code?: string; message: string }
 
-export const isRetryable = (e: unknown): boolean =>
-  typeof e === 'object' && e !== null && ['40001', '40P01'].includes((e as PgLikeError).code ?? '');
 
 /** Runs fn in a transaction via begin/commit primitives, retrying serialisation failures. */
 export async function runTransaction<T>(

@@ -1,23 +1,36 @@
-/** SQLSTATE → FhirError: the one place database failures become client-facing outcomes (STYLE.md "Errors"). */
-import { FhirError, timedOut } from '../errors.js';
+/** SQLSTATE → FhirError or retry: the one place database failures are told apart (STYLE.md "Errors"). */
+import { FhirError, concurrentChange, concurrentCreate, databaseUnavailable, statementTimedOut } from '../errors.js';
 
 const code = (e: unknown): string | undefined =>
   typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
 
+/** Serialisation failure or deadlock: the transaction is run again (db.ts), and answered 409 once retries run out. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+export const isRetryable = (e: unknown): boolean => RETRYABLE.has(code(e) ?? '');
+
 /** A FhirError for database failures a client can act on, or undefined for bugs (which stay 500). */
 export function fromDatabaseError(e: unknown): FhirError | undefined {
-  switch (code(e)) {
+  const sqlstate = code(e);
+  if (sqlstate === undefined) return undefined;
+  if (RETRYABLE.has(sqlstate)) return concurrentChange();
+  switch (sqlstate) {
     case '57014':
-      return timedOut('The request took longer than the database statement timeout; narrow it and retry');
-    case '40001':
-    case '40P01':
-      return new FhirError(409, 'conflict', 'A concurrent change conflicted with this request; retry it');
+      return statementTimedOut();
     case '53300':
     case '57P03':
-      return new FhirError(503, 'transient', 'The database is not accepting connections right now; retry shortly');
+      return databaseUnavailable();
     case '23505':
-      return new FhirError(409, 'duplicate', 'A concurrent request created the same resource; retry it');
+      return concurrentCreate();
     default:
       return undefined;
   }
+}
+
+/**
+ * Any failure as the FhirError a client is answered with — itself, or a database failure by its SQLSTATE — or
+ * undefined for a bug (answered as `internalError`). The HTTP error handler, batch entries and audit records share it.
+ */
+export function toFhirError(e: unknown): FhirError | undefined {
+  return e instanceof FhirError ? e : fromDatabaseError(e);
 }

@@ -15,7 +15,8 @@ export class DataDirLockedError extends Error {
   override name = 'DataDirLockedError';
 }
 
-const isAlive = (pid: number): boolean => {
+/** Whether a process of this pid runs (EPERM: it does, as another user). */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
     return true;

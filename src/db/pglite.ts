@@ -1,6 +1,7 @@
 /** Db over embedded PGlite (PostgreSQL in WASM) — https://pglite.dev/ — normalised to match node-postgres. */
 import { PGlite, types as pgliteTypes, type Transaction } from '@electric-sql/pglite';
-import { type Db, type Queryable, type TransactionOptions, isRetryable } from './db.js';
+import { type Db, type Queryable, type TransactionOptions } from './db.js';
+import { isRetryable } from './errors.js';
 import { type Sql, raw, sql, toQuery } from './sql.js';
 import { declareCursor } from './cursor.js';
 

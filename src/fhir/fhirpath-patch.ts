@@ -1,7 +1,8 @@
 /** FHIRPath Patch: a Parameters resource of add/insert/delete/replace/move operations — http://hl7.org/fhir/R4/fhirpatch.html */
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4';
-import { FhirError, badRequest } from '../errors.js';
+import { FhirError, badRequest, fhirPathPatchInvalid as invalid, fhirPathPatchUnprocessable as unprocessable, fhirPathResolveOutside }
+  from '../errors.js';
 import type { Resource } from './types.js';
 
 export { assertIdentityUnchanged } from './json-patch.js';
@@ -26,10 +27,6 @@ const ELEMENT_NAME = /^[A-Za-z][A-Za-z0-9]*$/;
 
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-const invalid = (n: number, message: string) =>
-  badRequest(`FHIRPath Patch operation ${n}: ${message}`, [`Parameters.parameter[${n}]`]);
-const unprocessable = (n: number, message: string) =>
-  new FhirError(422, 'processing', `FHIRPath Patch operation ${n}: ${message}`, [`Parameters.parameter[${n}]`]);
 
 /** Applies the operations in order to a deep copy of `resource`; the input is never modified. */
 export function applyFhirPathPatch(resource: Resource, params: Resource): Resource {
@@ -120,9 +117,7 @@ const EVALUATION = { async: false as const, resolveInternalTypes: false,
 function resolveContained(this: { model: unknown }, inputs: unknown[]): Node[] {
   return inputs.flatMap((input) => {
     const reference = isObject(input) && isObject(input.data) ? input.data.reference : undefined;
-    if (typeof reference !== 'string' || !reference.startsWith('#')) {
-      throw new FhirError(422, 'processing', 'FHIRPath Patch: resolve() may only reach contained resources');
-    }
+    if (typeof reference !== 'string' || !reference.startsWith('#')) throw fhirPathResolveOutside();
     let root = input as unknown as Node;
     while (root.parentResNode) root = root.parentResNode;
     if (reference === '#') return [root];

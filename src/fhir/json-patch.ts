@@ -1,4 +1,9 @@
-/** JSON Patch (RFC 6902, JSON Pointer per RFC 6901) for the FHIR patch interaction — https://www.rfc-editor.org/rfc/rfc6902 */
+/**
+ * JSON Patch (RFC 6902, JSON Pointer per RFC 6901) for the FHIR patch interaction — https://www.rfc-editor.org/rfc/rfc6902
+ * Ours rather than a library's: fast-json-patch, rfc6902 and json-patch each fail cases of test/fhir/json-patch.test.ts
+ * and json-patch-rfc6902.test.ts — pointers resolve only own members (no prototype chain: '__proto__' is data, an
+ * inherited '/toString' does not exist), RFC 6901 array indexes (no '01'), strict '~' escapes, atomic application.
+ */
 import { badRequest, conflict } from '../errors.js';
 import type { Resource } from './types.js';
 

@@ -6,5 +6,6 @@ export function toOutcome(issues: Issue[]): Resource {
   return { resourceType: 'OperationOutcome', issue: issues.map((i) => ({ ...i })) };
 }
 
-export const informational = (diagnostics: string): Resource =>
-  toOutcome([{ severity: 'information', code: 'informational', diagnostics }]);
+/** A success told as an outcome; `more` adds what was passed over (warnings). */
+export const informational = (diagnostics: string, more: Issue[] = []): Resource =>
+  toOutcome([{ severity: 'information', code: 'informational', diagnostics }, ...more]);

@@ -1,6 +1,6 @@
 /** Opaque, signed page tokens for keyset paging; a tampered token → 410 (project decision, fhir-rest.md §19.4). */
 import crypto from 'node:crypto';
-import { FhirError } from '../errors.js';
+import { pageLinkExpired, pageLinkInvalid } from '../errors.js';
 
 export interface PageKey {
   /** Direction: next page (older/after) or previous page. */
@@ -28,11 +28,9 @@ export class PageTokens {
     const [payload, mac] = token.split('.');
     const good = payload && mac && mac.length === 22 &&
       crypto.timingSafeEqual(Buffer.from(mac), Buffer.from(this.mac(payload)));
-    if (!good) throw new FhirError(410, 'not-found', 'The page link is invalid or has expired; repeat the original request');
+    if (!good) throw pageLinkExpired();
     const key = JSON.parse(Buffer.from(payload, 'base64url').toString()) as PageKey;
-    if ((key.d !== 'n' && key.d !== 'p') || !Array.isArray(key.k)) {
-      throw new FhirError(410, 'not-found', 'The page link is invalid');
-    }
+    if ((key.d !== 'n' && key.d !== 'p') || !Array.isArray(key.k)) throw pageLinkInvalid();
     return key;
   }
 }

@@ -1,5 +1,5 @@
 /** Maps a request's method and path onto a FHIR interaction — http://hl7.org/fhir/R4/http.html */
-import { FhirError, badRequest, methodNotAllowed, unknownType } from '../errors.js';
+import { badRequest, methodNotAllowed, unknownPath, unknownType } from '../errors.js';
 import type { Definitions } from './definitions.js';
 import { isValidId } from './types.js';
 import type { FhirRequest } from './request.js';
@@ -57,7 +57,7 @@ export function route(defs: Definitions, req: FhirRequest): Route {
   const parts = req.path.split('/').filter((p) => p !== '').map(decodeSegment);
   const [a, b, c, d, ...rest] = parts;
   const m = req.method;
-  if (rest.length > 0) throw new FhirError(404, 'not-found', 'Unknown path');
+  if (rest.length > 0) throw unknownPath();
   if (a === undefined) return { code: pick('system', m, 'the base') };
   if (a === 'metadata' && b === undefined) { only(m, ['GET'], 'metadata'); return { code: 'capabilities' }; }
   if (a === '_history' && b === undefined) { only(m, ['GET'], '_history'); return { code: 'history-system' }; }
@@ -81,5 +81,5 @@ export function route(defs: Definitions, req: FhirRequest): Route {
     if (d === undefined) { only(m, ['GET'], `${type}/${id}/${c}`); return { code: 'search-compartment', type, id, target: c }; }
     if (d === '_search') { only(m, ['POST'], '_search'); return { code: 'search-compartment', type, id, target: c }; }
   }
-  throw new FhirError(404, 'not-found', 'Unknown path');
+  throw unknownPath();
 }

@@ -11,7 +11,7 @@ import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../oauth/users.js';
 import type { Db } from '../db/db.js';
-import { FhirError, badRequest, forbidden, unauthorized, unknownTenant } from '../errors.js';
+import { badRequest, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenants } from '../storage/tenants.js';
 import { audited, auditRefused, clientNamed, keyNamed, launchNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
@@ -194,7 +194,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.post('/admin/tenants', async (req, reply) => {
     const slug = (req.body as { slug?: unknown } | undefined)?.slug;
     const tenant = await audited(deps, req, 'tenant-create', 'default', () => {
-      if (typeof slug !== 'string') throw new FhirError(400, 'required', 'The body must be {"slug": "<tenant>"}');
+      if (typeof slug !== 'string') throw tenantSlugRequired();
       return createTenant(deps.db, slug, deps.migrations.tenant);
     }, () => tenantNamed(slug));
     return reply.code(201).header('Location', `/admin/tenants/${tenant.slug}`).send(tenantView(tenant));
@@ -213,9 +213,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.delete<{ Params: { slug: string; id: string } }>('/admin/tenants/:slug/clients/:id', async (req, reply) => {
     await audited(deps, req, 'client-delete', req.params.slug, async () => {
       const t = await target(req);
-      if (!(await deleteClient(t.db, t.tenant.schema, req.params.id))) {
-        throw new FhirError(404, 'not-found', `Client '${req.params.id}' was not found`);
-      }
+      if (!(await deleteClient(t.db, t.tenant.schema, req.params.id))) throw clientNotFound(req.params.id);
     }, () => clientNamed(req.params.id));
     return reply.code(204).send();
   });

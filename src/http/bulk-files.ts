@@ -7,9 +7,9 @@
  */
 import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Actor, Outcome } from '../audit/event.js';
-import { type BulkStep, bulkEvent, failedOutcome } from '../audit/security.js';
-import { FhirError, unknownTenant } from '../errors.js';
+import { type Actor, type Outcome, failedOutcome } from '../audit/event.js';
+import { type BulkStep, bulkEvent } from '../audit/security.js';
+import { exportFileNotFound, rangeNotSatisfiable, unknownTenant } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import type { Deps } from '../interactions/context.js';
 import type { Job } from '../jobs/queue.js';
@@ -86,9 +86,7 @@ function byteRange(header: string | undefined, size: number): ByteRange | undefi
   const start = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1]);
   const end = m[1] === '' || m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
   if (start > end || start >= size) {
-    const e = new FhirError(416, 'invalid', `Range ${header} is outside the file (${size} bytes)`);
-    e.headers['Content-Range'] = `bytes */${size}`;
-    throw e;
+    throw rangeNotSatisfiable(header, size);
   }
   return { start, end };
 }
@@ -99,7 +97,7 @@ async function download(deps: Deps, req: Req, reply: FastifyReply, seen: Seen): 
   await checkFileScopes(deps, tenant, seen.base, principal, job.params as unknown as ExportParams, file);
   const range = req.headers.range;
   const opened = await exportStore(deps.config).read(tenant.slug, job.id, file.name, (size) => byteRange(range, size));
-  if (!opened) throw new FhirError(404, 'not-found', `Export ${job.id} has no file ${file.name}`);
+  if (!opened) throw exportFileNotFound(job.id, file.name);
   const discard = () => opened.stream.destroy();
   reply.header('Access-Control-Expose-Headers', EXPOSE).header('Accept-Ranges', 'bytes').type('application/fhir+ndjson');
   if (opened.range) {

@@ -1,28 +1,28 @@
 /** The one place errors become HTTP: FhirError → its status + OperationOutcome; framework errors wrapped; 5xx generic. */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { FhirError, type IssueCode } from '../errors.js';
+import { type FhirError, badUrlEncoding, bodyTooLarge, contentLengthMismatch, emptyBody, frameworkRefusal, internalError,
+  invalidJson, noSuchEndpoint, unreadableRequest, unsupportedContentType } from '../errors.js';
 import { toOutcome } from '../fhir/outcome.js';
-import { fromDatabaseError } from '../db/errors.js';
+import { toFhirError } from '../db/errors.js';
 import { FHIR_JSON } from './content.js';
 
-/** Fastify's own client errors, mapped onto FHIR issue codes (fhir-rest.md §1.6: wrap framework errors). */
+/** Fastify's own client errors by code (fhir-rest.md §1.6: wrap framework errors). */
+const FRAMEWORK_ERRORS: Record<string, () => FhirError> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: unsupportedContentType,
+  FST_ERR_CTP_BODY_TOO_LARGE: bodyTooLarge,
+  FST_ERR_CTP_EMPTY_JSON_BODY: emptyBody,
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: contentLengthMismatch,
+  FST_ERR_BAD_URL: badUrlEncoding,
+};
+
+/** A Fastify client error as a FhirError; undefined for its 5xx, which are bugs. */
 function fromFramework(e: FastifyError): FhirError | undefined {
   const status = e.statusCode ?? 500;
   if (status >= 500) return undefined;
-  const byCode: Record<string, [number, IssueCode, string]> = {
-    FST_ERR_CTP_INVALID_MEDIA_TYPE: [415, 'not-supported', 'Unsupported Content-Type; send application/fhir+json (or '
-      + 'application/json, application/json+fhir), application/json-patch+json to PATCH, or application/x-www-form-urlencoded to POST _search'],
-    FST_ERR_CTP_BODY_TOO_LARGE: [413, 'too-costly', 'The request body is larger than this server accepts'],
-    FST_ERR_CTP_EMPTY_JSON_BODY: [400, 'structure', 'The request body is empty'],
-    FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'structure', 'Content-Length does not match the body'],
-    FST_ERR_BAD_URL: [400, 'invalid', 'The URL is not valid: a percent-escape does not decode to UTF-8'],
-  };
-  const mapped = e.code ? byCode[e.code] : undefined;
-  if (mapped) return new FhirError(mapped[0], mapped[1], mapped[2]);
-  if (e instanceof SyntaxError || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
-    return new FhirError(400, 'structure', 'The body is not valid JSON');
-  }
-  return new FhirError(status, status === 404 ? 'not-found' : 'invalid', e.message);
+  const known = e.code && Object.hasOwn(FRAMEWORK_ERRORS, e.code) ? FRAMEWORK_ERRORS[e.code] : undefined;
+  if (known) return known();
+  if (e instanceof SyntaxError || e.code === 'FST_ERR_CTP_INVALID_JSON_BODY') return invalidJson();
+  return frameworkRefusal(status, e.message);
 }
 
 export function sendOutcome(reply: FastifyReply, e: FhirError, pretty = false): FastifyReply {
@@ -31,7 +31,7 @@ export function sendOutcome(reply: FastifyReply, e: FhirError, pretty = false): 
 }
 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
-  const fhir = error instanceof FhirError ? error : fromDatabaseError(error) ?? fromFramework(error as FastifyError);
+  const fhir = toFhirError(error) ?? fromFramework(error as FastifyError);
   if (fhir) {
     for (const [k, v] of Object.entries(fhir.headers)) reply.header(k, v);
     if (fhir.status === 401 && !fhir.headers['WWW-Authenticate']) reply.header('WWW-Authenticate', 'Bearer realm="hearth"');
@@ -41,14 +41,14 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   // because driver messages can quote data values (PHI); the error class, SQLSTATE and stack frames locate the bug.
   const frames = (error.stack ?? '').split('\n').slice(1).join('\n');
   request.log.error({ err: { type: error.name, code: (error as { code?: unknown }).code, frames } }, 'request failed');
-  return sendOutcome(reply, new FhirError(500, 'exception', `Internal server error (request ${request.id})`));
+  return sendOutcome(reply, internalError(request.id));
 }
 
 /** Errors Fastify raises before routing (a URL that does not decode, issue #12): an OperationOutcome like the rest. */
 export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
-  return sendOutcome(reply, fromFramework(error) ?? new FhirError(400, 'invalid', 'The request could not be read'));
+  return sendOutcome(reply, fromFramework(error) ?? unreadableRequest());
 }
 
 export function notFoundHandler(_request: FastifyRequest, reply: FastifyReply) {
-  return sendOutcome(reply, new FhirError(404, 'not-found', 'No such endpoint'));
+  return sendOutcome(reply, noSuchEndpoint());
 }

@@ -5,7 +5,6 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ConfigError } from '../config.js';
 import { OAuthError, JwksFetcher, toForm } from '../oauth/client-auth.js';
 import { SMART_STYLE, smartConfiguration } from '../oauth/discovery.js';
 import { introspect, revoke } from '../oauth/introspect.js';
@@ -19,15 +18,6 @@ import { publicBase } from './fhir.js';
 
 type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>;
 
-/** Requests per minute and client IP to each of token, introspect and revoke (HEARTH_AUTH_RATE_LIMIT, default 60). */
-export function authRateLimit(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.HEARTH_AUTH_RATE_LIMIT?.trim();
-  if (raw === undefined || raw === '') return 60;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
-    throw new ConfigError(`HEARTH_AUTH_RATE_LIMIT must be a whole number of requests per minute (1 to 1000000), got '${raw}'`);
-  }
-  return Number(raw);
-}
 
 function sendOAuth(reply: FastifyReply, status: number, body: unknown): FastifyReply {
   return reply.code(status).header('Cache-Control', 'no-store').header('Pragma', 'no-cache')
@@ -51,7 +41,7 @@ export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
   const jwks = new JwksFetcher(() => deps.auth.now());
   // The authorization server reports token events through an interface; the audit log implements it (issue 13 §3).
   const oauthDeps = { ...deps, securityEvents: securityEvents(deps.audit) };
-  const perMinute = authRateLimit();
+  const perMinute = deps.config.authRateLimit;
   const limited = (max: number) => ({ config: { rateLimit: { max, timeWindow: 60_000 } } });
 
   const context = async (req: TenantRequest): Promise<OAuthContext> => {

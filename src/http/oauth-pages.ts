@@ -20,10 +20,10 @@ import {
   findSession, logout, newBrowserId, parseCookies, sameSecret, serializeCookie,
 } from '../oauth/sessions.js';
 import { type User, authenticate, findUser } from '../oauth/users.js';
-import { ConfigError } from '../config.js';
 import type { Deps } from '../interactions/context.js';
 import type { Params } from '../fhir/types.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
+import type { SearchDefinitions } from '../storage/find.js';
 import { publicBase, rawQuery } from './fhir.js';
 import { STYLESHEET, consentPage, encounterPickerPage, loginPage, messagePage, pickerPage } from './pages.js';
 
@@ -49,15 +49,6 @@ const LOGIN_ERRORS = {
 };
 const LOGIN_WINDOW_MS = 60_000;
 
-/** Login POSTs per client IP and minute: HEARTH_LOGIN_RATE_LIMIT, default 20 (ARCHITECTURE §7). */
-export function loginRateLimit(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.HEARTH_LOGIN_RATE_LIMIT?.trim();
-  if (!raw) return 20;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
-    throw new ConfigError(`HEARTH_LOGIN_RATE_LIMIT must be a whole number of sign-in attempts per minute (1 to 1000000), got '${raw}'`);
-  }
-  return Number(raw);
-}
 
 /**
  * Content-Security-Policy of every page: nothing but our stylesheet loads, forms post only to us, no framing.
@@ -106,9 +97,12 @@ interface Flow {
 interface FlowParams { tenant: string; id: string }
 
 export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
-  const max = loginRateLimit();
+  const max = deps.config.loginRateLimit;
   const now = () => deps.auth.now();
   const isType = (t: string) => deps.defs.isResourceType(t);
+  /** The tenant's search parameters, for the pickers' searches (storage/find.ts). */
+  const searchOf = async (flow: Flow): Promise<SearchDefinitions> =>
+    ({ registry: await deps.tenantSearch.registryFor(deps.db, flow.tenant.schema), defs: deps.defs });
 
   async function tenantOf(slug: string): Promise<Tenant> {
     const tenant = await findTenant(deps.db, slug);
@@ -202,7 +196,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
    */
   async function encountersToPick(flow: Flow, patient: string | undefined, limit = PICKER_LIMIT): Promise<EncounterRow[]> {
     if (!flow.request.params.needEncounter || flow.request.context.encounter || !patient) return [];
-    return listEncounters(deps.db, flow.tenant.schema, patient, limit);
+    return listEncounters(deps.db, flow.tenant.schema, patient, limit, await searchOf(flow));
   }
 
   /** GET /flow/<id>: the next step — login, patient picker, encounter picker, or consent. */
@@ -214,7 +208,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     const patient = await patientFor(flow, who.user);
     if (flow.request.params.needPatient && !patient) {
       const query = typeof req.query.q === 'string' ? req.query.q.slice(0, 100) : '';
-      const patients = await listPatients(deps.db, flow.tenant.schema, query, PICKER_LIMIT);
+      const patients = await listPatients(deps.db, flow.tenant.schema, query, PICKER_LIMIT, await searchOf(flow));
       return sendPage(reply, 200, pickerPage({ ...formBase(flow), query, patients }));
     }
     const encounters = await encountersToPick(flow, patient);
@@ -258,8 +252,8 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     if (!who) return redirect(reply, 303, flowUrl(flow));
     if ((await patientFor(flow, who.user)) || !flow.request.params.needPatient) return redirect(reply, 303, flowUrl(flow));
     const id = field(form, 'patient') ?? '';
-    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await patientExists(deps.db, flow.tenant.schema, id))) {
-      const patients = await listPatients(deps.db, flow.tenant.schema, '', PICKER_LIMIT);
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await patientExists(deps.db, flow.tenant.schema, id, await searchOf(flow)))) {
+      const patients = await listPatients(deps.db, flow.tenant.schema, '', PICKER_LIMIT, await searchOf(flow));
       return sendPage(reply, 400, pickerPage({ ...formBase(flow), query: '', patients, error: 'Choose a patient from the list.' }));
     }
     await setRequestContext(deps.db, flow.tenant.schema, flow.request.id, { ...flow.request.context, patient: id });
@@ -274,7 +268,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     const patient = await patientFor(flow, who.user);
     if (!patient || !flow.request.params.needEncounter || flow.request.context.encounter) return redirect(reply, 303, flowUrl(flow));
     const id = field(form, 'encounter') ?? '';
-    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await encounterOfPatient(deps.db, flow.tenant.schema, patient, id))) {
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await encounterOfPatient(deps.db, flow.tenant.schema, patient, id, await searchOf(flow)))) {
       const encounters = await encountersToPick(flow, patient);
       return sendPage(reply, 400, encounterPickerPage({ ...formBase(flow), patient, encounters,
         error: 'Choose an encounter from the list.' }));

@@ -6,7 +6,7 @@ import { auditRow } from '../audit/columns.js';
 import { auditId } from '../audit/event.js';
 import { insertAuditRows, readAuditEvent } from '../audit/store.js';
 import { parseAuditQuery, patientCondition, searchAuditEvents } from '../audit/search.js';
-import { FhirError, insufficientScope, methodNotAllowed, notFound, versionNotFound } from '../errors.js';
+import { insufficientScope, methodNotAllowed, notFound, operationNotSupportedOn, versionNotFound } from '../errors.js';
 import { etag } from '../fhir/etag.js';
 import type { Resource } from '../fhir/types.js';
 import { isStrict } from '../search/parse.js';
@@ -50,7 +50,8 @@ async function readEvent(deps: Deps, ctx: Context, r: Route): Promise<FhirResult
 async function search(deps: Deps, ctx: Context, req: FhirRequest, compartment?: string): Promise<FhirResult> {
   const patient = auditPatient(ctx, 's');
   const options = { base: ctx.base, strict: isStrict(req.headers.prefer), defaultCount: deps.config.defaultPageSize,
-    maxCount: deps.config.maxPageSize, tokens: deps.pageTokens, ...(patient ? { patient } : {}) };
+    maxCount: deps.config.maxPageSize, tokens: deps.pageTokens, registry: ctx.search, defs: deps.defs,
+    ...(patient ? { patient } : {}) };
   const q = parseAuditQuery(searchParams(req), options);
   if (compartment) q.where.push(patientCondition(compartment));
   const path = compartment ? `Patient/${compartment}/AuditEvent` : 'AuditEvent';
@@ -85,7 +86,7 @@ export function auditEventInteraction(deps: Deps, ctx: Context, req: FhirRequest
     case 'create': return create(deps, ctx, req);
     case 'operation':
       // type-level operations on every type ($reindex) do not apply to the audit table
-      if (r.operation !== 'verify-chain' || r.id) throw new FhirError(404, 'not-supported', `$${r.operation} is not supported on AuditEvent`);
+      if (r.operation !== 'verify-chain' || r.id) throw operationNotSupportedOn(r.operation ?? '', 'AuditEvent');
       return deps.operations.run(deps, ctx, req, r.operation, { type: 'AuditEvent' });
     default: throw methodNotAllowed(`AuditEvents are append-only: ${r.code} is not allowed`);
   }

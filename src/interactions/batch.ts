@@ -1,7 +1,7 @@
 /** FHIR batch (and the POST [base] entry point for transaction) — https://hl7.org/fhir/R4/http.html#transaction */
 import { returnPreference } from '../fhir/request.js';
-import { fromDatabaseError } from '../db/errors.js';
-import { FhirError } from '../errors.js';
+import { toFhirError } from '../db/errors.js';
+import { nestedBundle } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
 import type { BundleEntry } from '../fhir/types.js';
 import { bundleDeadline, checkBundle, entryRequest, errorEntry, patchBody, responseEntry } from './bundle-entry.js';
@@ -22,10 +22,10 @@ async function runBatch(deps: Deps, ctx: Context, entries: BundleEntry[], prefer
     try {
       checkDeadline(i);
       const req: FhirRequest = patchBody(entryRequest(ctx, entry, i, prefer));
-      if (req.path === '' && req.method === 'POST') throw new FhirError(400, 'not-supported', 'Nested batch/transaction is not allowed');
+      if (req.path === '' && req.method === 'POST') throw nestedBundle('batch');
       out.push(responseEntry(await dispatch(deps, ctx, req), ret));
     } catch (e) {
-      const fhir = e instanceof FhirError ? e : fromDatabaseError(e);
+      const fhir = toFhirError(e);
       if (!fhir) throw e;
       out.push(errorEntry(fhir));
     }

@@ -1,9 +1,9 @@
 /** Turns Bundle entries into FhirRequests and results into response entries — http://hl7.org/fhir/R4/http.html#transaction */
 import type { ReturnPreference } from '../fhir/request.js';
-import { FhirError, badRequest, invalidResource, timedOut } from '../errors.js';
+import { type FhirError, badRequest, bundleTimedOut, invalidResource } from '../errors.js';
 import { statusText } from '../fhir/bundle.js';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.js';
-import { toOutcome } from '../fhir/outcome.js';
+import { informational, toOutcome } from '../fhir/outcome.js';
 import type { Context } from './context.js';
 import type { FhirRequest, FhirResult } from '../fhir/request.js';
 import { checkJsonLimits } from '../validation/limits.js';
@@ -72,7 +72,7 @@ export function responseEntry(result: FhirResult, ret: ReturnPreference): Bundle
   if (result.lastModified) response.lastModified = result.lastModified.toISOString();
   const includeBody = result.body && (!result.write || ret === 'representation');
   if (result.write && ret === 'OperationOutcome') {
-    response.outcome = toOutcome([{ severity: 'information', code: 'informational', diagnostics: 'OK' }]);
+    response.outcome = informational('OK');
   }
   return { ...(includeBody ? { resource: result.body } : {}), response };
 }
@@ -89,8 +89,6 @@ export function bundleDeadline(timeoutMs: number, kind: 'batch' | 'transaction')
   const end = Date.now() + timeoutMs;
   return (index) => {
     if (Date.now() <= end) return;
-    throw timedOut(kind === 'transaction'
-      ? `The transaction took longer than the statement timeout (${timeoutMs} ms) and was rolled back at entry ${index}; send smaller Bundles`
-      : `Not processed: the batch reached the statement timeout (${timeoutMs} ms) before entry ${index}; send it again`);
+    throw bundleTimedOut(kind, timeoutMs, index);
   };
 }

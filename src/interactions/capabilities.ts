@@ -1,6 +1,6 @@
 /** FHIR capabilities: a CapabilityStatement derived from the registries and the interaction table — http.html#capabilities */
 import crypto from 'node:crypto';
-import { FhirError } from '../errors.js';
+import { terminologyCapabilitiesNotProvided } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import type { Context, Deps } from './context.js';
 import type { FhirRequest, FhirResult } from '../fhir/request.js';
@@ -144,7 +144,7 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
 
 export async function capabilities(deps: Deps, ctx: Context, req: FhirRequest, codes: ReadonlySet<InteractionCode>): Promise<FhirResult> {
   const mode = param(req.query, 'mode');
-  if (mode === 'terminology') throw new FhirError(404, 'not-supported', 'TerminologyCapabilities are not provided');
+  if (mode === 'terminology') throw terminologyCapabilitiesNotProvided();
   const built = cached(ctx.search, `${ctx.base} ${[...codes].sort().join(',')}`, () => {
     const body = buildCapabilityStatement(deps, ctx, codes);
     const json = JSON.stringify(body);

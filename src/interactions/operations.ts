@@ -3,7 +3,7 @@
  * list them without knowing them; the operations themselves (src/operations) sit above and are handed over in
  * deps.operations.
  */
-import { FhirError } from '../errors.js';
+import { operationNotSupported } from '../errors.js';
 import type { FhirRequest, FhirResult } from '../fhir/request.js';
 
 export interface OperationTarget { type?: string; id?: string }
@@ -34,7 +34,7 @@ export class OperationTable<D, C> {
 
   run(deps: D, ctx: C, req: FhirRequest, name: string, t: OperationTarget): Promise<FhirResult> {
     const op = this.all.find((o) => o.name === name && applies(o, t));
-    if (!op) throw new FhirError(404, 'not-supported', `Operation $${name} is not supported here`);
+    if (!op) throw operationNotSupported(name);
     return op.handler(deps, ctx, req, t);
   }
 

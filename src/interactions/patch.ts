@@ -1,5 +1,5 @@
 /** FHIR patch (JSON Patch and FHIRPath Patch) — https://hl7.org/fhir/R4/http.html#patch, fhirpatch.html */
-import { badRequest, gone, notFound, unsupportedMediaType } from '../errors.js';
+import { badRequest, gone, invalidPatchedResource, notFound, unsupportedMediaType } from '../errors.js';
 import { applyFhirPathPatch, assertIdentityUnchanged } from '../fhir/fhirpath-patch.js';
 import { applyJsonPatch } from '../fhir/json-patch.js';
 import type { Resource } from '../fhir/types.js';
@@ -48,7 +48,7 @@ export async function patch(deps: Deps, ctx: Context, req: FhirRequest, type: st
     await guard?.before?.(tx, id);
     const patched = dropStaleNarrative(current.resource, patcher(current.resource));
     assertIdentityUnchanged(current.resource, patched);
-    const resource = checkResourceBody(deps, patched, type, 422);
+    const resource = checkResourceBody(deps, patched, type, invalidPatchedResource);
     return writeResource(tx, ctx.tenant.schema,
       { type, id, method: 'PATCH', resource, ...(ifMatch !== undefined ? { ifMatch } : {}) }, deps.writeHooks, guard);
   });

@@ -1,6 +1,7 @@
 /** FHIR transaction: all entries in one database transaction, all or nothing — https://hl7.org/fhir/R4/http.html#trules */
 import crypto from 'node:crypto';
-import { FhirError, badRequest, multipleMatches } from '../errors.js';
+import { FhirError, badRequest, conditionalReferenceAmbiguous, conditionalReferenceUnmatched, multipleMatches, nestedBundle,
+  restated } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
 import { collectReferences, rewriteReferences } from '../fhir/references.js';
 import type { BundleEntry, Resource } from '../fhir/types.js';
@@ -23,14 +24,15 @@ interface Planned {
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
 
-const fail = (i: number, req: FhirRequest | undefined, e: FhirError) => new FhirError(e.status, e.issue,
-  `Transaction entry ${i}${req ? ` (${req.method} ${req.path})` : ''} failed: ${e.message}`, e.expression ?? [`Bundle.entry[${i}]`]);
+/** An entry's failure, told as the transaction's: the same status and code, naming the entry. */
+const fail = (i: number, req: FhirRequest | undefined, e: FhirError) =>
+  restated(e, `Transaction entry ${i}${req ? ` (${req.method} ${req.path})` : ''} failed: ${e.message}`, e.expression ?? [`Bundle.entry[${i}]`]);
 
 /** Decides ids for creates and conditional updates so references can be rewritten before anything is written. */
 async function plan(deps: Deps, ctx: Context, entry: BundleEntry, index: number, prefer: string | undefined,
   rewrites: Map<string, string>): Promise<Planned> {
   let req = patchBody(entryRequest(ctx, entry, index, prefer));
-  if (req.path === '' ) throw badRequest('Nested batch/transaction is not allowed');
+  if (req.path === '') throw nestedBundle('transaction');
   const [type, id] = req.path.split('/');
   let target: string | undefined;
   if (req.method === 'POST' && id === undefined && req.query.length === 0) {
@@ -78,8 +80,8 @@ async function resolveConditionalReferences(deps: Deps, ctx: Context, planned: P
     const params = parseCriteria(ref, type);
     await lockMatch(ctx, type, params);
     const found = await matchResources(ctx.tx!, ctx.tenant.schema, type, params, 2, matchDefinitions(deps, ctx));
-    if (found.length === 0) throw new FhirError(404, 'not-found', `Conditional reference '${ref}' matched nothing`);
-    if (found.length > 1) throw multipleMatches(`Conditional reference '${ref}' matched more than one ${type}`);
+    if (found.length === 0) throw conditionalReferenceUnmatched(ref);
+    if (found.length > 1) throw conditionalReferenceAmbiguous(ref, type);
     rewrites.set(ref, `${type}/${found[0]!.id}`);
   }
 }

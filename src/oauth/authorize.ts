@@ -7,6 +7,7 @@ import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Params } from '../fhir/types.js';
 import { normalizeText } from '../search/normalize.js';
+import { type SearchDefinitions, findResources } from '../storage/find.js';
 import { type LaunchContext, consumeLaunch, createCode, createGrant, newSecret } from '../auth/grants.js';
 import { parseScopes, scopeCovers } from '../auth/scopes.js';
 
@@ -298,26 +299,27 @@ function displayName(names: HumanName[] | undefined): string {
   return n.text ?? ([...(n.given ?? []), n.family].filter(Boolean).join(' ') || '(no name)');
 }
 
-const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-
 /**
- * Patients of the tenant for the picker: name starts-with search on the search index (the same normalisation as
- * `Patient?name=`), at most `limit`, sorted by family name.
+ * Patients of the tenant for the picker: `Patient?name=<query>&_sort=family,_id&_count=<limit>` — a normalised
+ * starts-with name search, sorted by family name. The query is normalised first, so that its punctuation (FHIR search
+ * escapes `,` `$` `|` `\\` and LIKE's `%` `_` included) is plain text as in the index; nothing left → every patient.
  */
-export async function listPatients(db: Queryable, schema: string, query: string, limit: number): Promise<PatientRow[]> {
-  const norm = normalizeText(query);
-  const byName = norm === '' ? sql`` : sql`AND EXISTS (SELECT 1 FROM ${t(schema, 'idx_string')} s
-    WHERE s.rid = r.rid AND s.type = 'Patient' AND s.param = 'name' AND s.norm LIKE ${`${likeEscape(norm)}%`})`;
-  const rows = await db.query<{ id: string; content: { name?: HumanName[]; birthDate?: string } }>(sql`SELECT r.id, r.content
-    FROM ${t(schema, 'resource')} r WHERE r.type = 'Patient' AND NOT r.deleted ${byName}
-    ORDER BY r.content->'name'->0->>'family' NULLS LAST, r.id LIMIT ${limit}`);
-  return rows.map((r) => ({ id: r.id, name: displayName(r.content.name),
-    ...(typeof r.content.birthDate === 'string' ? { birthDate: r.content.birthDate } : {}) }));
+export async function listPatients(db: Queryable, schema: string, query: string, limit: number,
+  search: SearchDefinitions): Promise<PatientRow[]> {
+  // A lone surrogate (a cut pair) cannot reach SQL text; it counts as a word break like punctuation.
+  const name = normalizeText(query.replace(/\p{Cs}/gu, ' '));
+  const found = await findResources(db, schema, 'Patient', [...(name === '' ? [] : [['name', name] as [string, string]]),
+    ['_sort', 'family,_id'], ['_count', String(limit)]], search);
+  return found.map(({ id, resource }) => {
+    const content = resource as { name?: HumanName[]; birthDate?: unknown };
+    return { id, name: displayName(content.name),
+      ...(typeof content.birthDate === 'string' ? { birthDate: content.birthDate } : {}) };
+  });
 }
 
-export async function patientExists(db: Queryable, schema: string, id: string): Promise<boolean> {
-  const rows = await db.query(sql`SELECT 1 FROM ${t(schema, 'resource')} WHERE type = 'Patient' AND id = ${id} AND NOT deleted`);
-  return rows.length === 1;
+/** `Patient?_id=<id>` finds a live patient. */
+export async function patientExists(db: Queryable, schema: string, id: string, search: SearchDefinitions): Promise<boolean> {
+  return (await findResources(db, schema, 'Patient', [['_id', id], ['_count', '1']], search)).length === 1;
 }
 
 /** The Patient id of a patient user ('Patient/123' → '123'). */
@@ -348,24 +350,23 @@ function encounterRow(id: string, e: EncounterContent): EncounterRow {
     ...(end ? { periodEnd: end } : {}) };
 }
 
-/** Encounters whose subject (or patient) is Patient/<patient>, per the search index; `only` narrows to one id. */
-const encountersOf = (schema: string, patient: string, only: string | undefined) => sql`FROM ${t(schema, 'resource')} r
-  WHERE r.type = 'Encounter' AND NOT r.deleted ${only === undefined ? sql`` : sql`AND r.id = ${only}`}
-  AND EXISTS (SELECT 1 FROM ${t(schema, 'idx_reference')} i WHERE i.rid = r.rid AND i.type = 'Encounter'
-    AND i.param IN ('subject', 'patient') AND i.ref_type = 'Patient' AND i.ref_id = ${patient})`;
+/** Encounters whose subject is Patient/<patient> (the `patient` parameter is the subset of those), as search criteria. */
+const encountersOf = (patient: string): Params => [['subject', `Patient/${patient}`]];
 
 /**
- * The patient's encounters for the standalone encounter picker (context-standalone-encounter), newest first: by the
- * start of the period as the `date` index holds it, then by last update; at most `limit`.
+ * The patient's encounters for the standalone encounter picker (context-standalone-encounter), newest first:
+ * `Encounter?subject=Patient/<patient>&_sort=-date,-_lastUpdated,_id&_count=<limit>`.
  */
-export async function listEncounters(db: Queryable, schema: string, patient: string, limit: number): Promise<EncounterRow[]> {
-  const rows = await db.query<{ id: string; content: EncounterContent }>(sql`SELECT r.id, r.content ${encountersOf(schema, patient, undefined)}
-    ORDER BY (SELECT min(d.lo) FROM ${t(schema, 'idx_date')} d WHERE d.rid = r.rid AND d.type = 'Encounter' AND d.param = 'date')
-      DESC NULLS LAST, r.last_updated DESC, r.id LIMIT ${limit}`);
-  return rows.map((r) => encounterRow(r.id, r.content));
+export async function listEncounters(db: Queryable, schema: string, patient: string, limit: number,
+  search: SearchDefinitions): Promise<EncounterRow[]> {
+  const found = await findResources(db, schema, 'Encounter', [...encountersOf(patient),
+    ['_sort', '-date,-_lastUpdated,_id'], ['_count', String(limit)]], search);
+  return found.map(({ id, resource }) => encounterRow(id, resource as EncounterContent));
 }
 
-export async function encounterOfPatient(db: Queryable, schema: string, patient: string, id: string): Promise<boolean> {
-  const rows = await db.query(sql`SELECT 1 ${encountersOf(schema, patient, id)}`);
-  return rows.length === 1;
+/** `Encounter?_id=<id>&subject=Patient/<patient>` finds a live encounter. */
+export async function encounterOfPatient(db: Queryable, schema: string, patient: string, id: string,
+  search: SearchDefinitions): Promise<boolean> {
+  return (await findResources(db, schema, 'Encounter', [['_id', id], ...encountersOf(patient), ['_count', '1']], search))
+    .length === 1;
 }

@@ -181,7 +181,7 @@ async function byAssertion(r: ClientAuthRequest, assertion: string): Promise<Cli
     throw failure('The client is unknown or has no registered keys');
   }
   const key = await selectKey(r, client, header.kid, header.jku, alg);
-  if (!verifySignature(jwt, key, alg)) throw failure('The client assertion signature is not valid');
+  if (!(await verifySignature(jwt, key, alg))) throw failure('The client assertion signature is not valid');
   // Recorded only once the signature holds, so that nobody else can burn a client's jti values (§7.5).
   // Remembered for as long as the assertion could still pass; a replay names the cause so that a client that reuses
   // one assertion learns it needs a fresh jti per token request (RFC 7523 §3 item 7, issue #22 §5).

@@ -6,7 +6,7 @@ import { USERNAME } from '../auth/security-events.js';
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
-import { FhirError, badRequest } from '../errors.js';
+import { badRequest, userExists } from '../errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.js';
 
@@ -68,7 +68,7 @@ export async function createUser(db: Queryable, schema: string, input: unknown):
   const rows = await db.query<{ id: string }>(sql`INSERT INTO ${users(schema)} (id, username, password_hash, fhir_user, totp_secret)
     VALUES (${id}, ${u.username}, ${await hashPassword(u.password)}, ${u.fhirUser}, ${totpSecret ?? null})
     ON CONFLICT (username) DO NOTHING RETURNING id`);
-  if (rows.length === 0) throw new FhirError(409, 'duplicate', `User '${u.username}' already exists`, ['username']);
+  if (rows.length === 0) throw userExists(u.username);
   const user: User = { id, username: u.username, fhirUser: u.fhirUser, totp: u.totp };
   return totpSecret ? { user, totpSecret, otpauthUri: otpauthUri(totpSecret, u.username, TOTP_ISSUER) } : { user };
 }

@@ -3,8 +3,8 @@
  * — http://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-kick-off-request (bulk-data.md §1–§4).
  * Queues an export job and answers 202 with the absolute status URL in Content-Location.
  */
-import { FhirError, methodNotAllowed, notFound } from '../errors.js';
-import { toOutcome } from '../fhir/outcome.js';
+import { exportThrottled, methodNotAllowed, notFound } from '../errors.js';
+import { informational } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
 import type { Access } from '../auth/access.js';
 import type { Context, Deps } from '../interactions/context.js';
@@ -56,12 +56,7 @@ async function enqueueWithinLimit(tx: Queryable, deps: Deps, ctx: Context, param
   const [{ n } = { n: 0 }] = await tx.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(CONTROL_SCHEMA)}.job
     WHERE tenant = ${ctx.tenant.slug} AND kind = 'export' AND status IN ('queued', 'running') AND NOT cancel_requested
       AND params->'principal'->>'clientId' = ${client}`);
-  if (n >= deps.config.exportMaxJobs) {
-    const e = new FhirError(429, 'throttled', `This client already has ${n} export(s) in progress (limit ${deps.config.exportMaxJobs}); `
-      + 'wait for one to finish or cancel it');
-    e.headers['Retry-After'] = String(RETRY_AFTER_S);
-    throw e;
-  }
+  if (n >= deps.config.exportMaxJobs) throw exportThrottled(n, deps.config.exportMaxJobs, RETRY_AFTER_S);
   return enqueueJob(tx, ctx.tenant.slug, 'export', params as unknown as Record<string, unknown>);
 }
 
@@ -73,7 +68,6 @@ export async function exportOperation(deps: Deps, ctx: Context, req: FhirRequest
   const job = await inTransaction(deps, ctx, (tx) => enqueueWithinLimit(tx, deps, ctx, params));
   const location = statusUrl(ctx.base, job.id);
   // What was ignored is told at once too; the manifest's error file keeps it (§3.9).
-  const body: Resource = toOutcome([{ severity: 'information', code: 'informational', diagnostics: `Export ${job.id} queued; poll ${location}` },
-    ...params.ignored]);
+  const body: Resource = informational(`Export ${job.id} queued; poll ${location}`, params.ignored);
   return { status: 202, body, contentLocation: location };
 }

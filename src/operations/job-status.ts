@@ -1,5 +1,5 @@
 /** $job-status: progress of a background job (GET) and its cancellation (DELETE) — Hearth operation */
-import { FhirError, badRequest, methodNotAllowed } from '../errors.js';
+import { badRequest, jobNotFound, methodNotAllowed } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import type { Context, Deps } from '../interactions/context.js';
 import type { FhirRequest, FhirResult } from '../fhir/request.js';
@@ -29,12 +29,12 @@ export async function jobStatusOperation(deps: Deps, ctx: Context, req: FhirRequ
   const db = ctx.tx ?? deps.db;
   if (req.method === 'GET' || req.method === 'HEAD') {
     const job = await getJob(db, ctx.tenant.slug, id);
-    if (!job) throw new FhirError(404, 'not-found', `Job ${id} was not found`);
+    if (!job) throw jobNotFound(id);
     return { status: 200, body: toParameters(job) };
   }
   if (req.method === 'DELETE') {
     const job = await cancelJob(db, ctx.tenant.slug, id);
-    if (!job) throw new FhirError(404, 'not-found', `Job ${id} was not found`);
+    if (!job) throw jobNotFound(id);
     return { status: 202, body: toParameters(job) };
   }
   throw methodNotAllowed('$job-status answers GET and DELETE');

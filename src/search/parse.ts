@@ -1,5 +1,5 @@
 /** FHIR search query parameters → SearchQuery AST — http://hl7.org/fhir/R4/search.html (fhir-search.md §1, §2, §6) */
-import { FhirError, badRequest, type Issue } from '../errors.js';
+import { badRequest, unknownSearchParameters } from '../errors.js';
 import type { PageTokens } from '../fhir/page-token.js';
 import { parseSummary } from '../fhir/subset.js';
 import { isValidId } from '../fhir/types.js';
@@ -78,13 +78,6 @@ function applyFilter(px: ParseContext, acc: Acc, name: string, value: string) {
   acc.q.applied.push([name, value]);
 }
 
-function strictError(unknown: string[]): FhirError {
-  const issues: Issue[] = unknown.map((u) => ({ severity: 'error', code: 'not-supported',
-    diagnostics: `Unknown or unsupported search parameter '${u}'`, expression: [u] }));
-  const [first, ...rest] = issues;
-  return new FhirError(400, 'not-supported', first!.diagnostics, first!.expression, rest);
-}
-
 /**
  * Every search value reaches SQL as text, which cannot hold NUL (22021); a lone surrogate cannot be encoded either.
  * GET queries, POST _search forms, If-None-Exist, conditional URLs and Bundle request urls all pass here (issue #12 §6).
@@ -117,7 +110,7 @@ export function parseSearch(px: ParseContext, query: Params, o: ParseOptions): S
       acc.unknown.push(e.param);
     }
   }
-  if (o.strict && acc.unknown.length > 0) throw strictError(acc.unknown);
+  if (o.strict && acc.unknown.length > 0) throw unknownSearchParameters(acc.unknown);
   if (q.summary === 'text' && (q.include.length > 0 || q.revinclude.length > 0)) {
     throw badRequest('_summary=text cannot be combined with _include or _revinclude', ['_summary']);
   }

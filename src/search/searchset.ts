@@ -1,6 +1,7 @@
 /** The searchset Bundle: entries with search.mode, total and paging links — search.html#return, bundle.html */
 import crypto from 'node:crypto';
 import type { Definitions } from '../fhir/definitions.js';
+import { toOutcome } from '../fhir/outcome.js';
 import type { PageKey, PageTokens } from '../fhir/page-token.js';
 import { subset } from '../fhir/subset.js';
 import type { Bundle, BundleEntry, Resource } from '../fhir/types.js';
@@ -33,8 +34,7 @@ function shape(defs: Definitions, q: SearchQuery, resource: Resource, match: boo
 function outcome(warnings: string[]): BundleEntry {
   return {
     fullUrl: `urn:uuid:${crypto.randomUUID()}`,
-    resource: { resourceType: 'OperationOutcome',
-      issue: warnings.map((diagnostics) => ({ severity: 'warning', code: 'informational', diagnostics })) },
+    resource: toOutcome(warnings.map((diagnostics) => ({ severity: 'warning', code: 'informational', diagnostics }))),
     search: { mode: 'outcome' },
   };
 }

@@ -5,23 +5,18 @@
 import type { Queryable } from '../db/db.js';
 import { sql } from '../db/sql.js';
 import { badRequest } from '../errors.js';
-import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
 import type { Params } from '../fhir/types.js';
 import type { Versioned } from './resources.js';
+import { type SearchDefinitions, versionedOf } from './find.js';
 import type { AccessRule, CompileContext } from '../search/compile/context.js';
 import { table } from '../search/compile/context.js';
 import { type FoundRow, whereClause } from '../search/execute.js';
 import { parseSearch } from '../search/parse.js';
-import type { SearchRegistry } from '../search/registry.js';
 import type { Condition } from '../search/ast.js';
 import { prepareQuery } from '../search/resolve.js';
 
-export interface MatchDefinitions {
-  registry: SearchRegistry;
-  defs: Definitions;
-  /** The tenant base, so that absolute references to it count as local ('' when unknown). */
-  base?: string;
+export interface MatchDefinitions extends SearchDefinitions {
   /** The caller's access narrowing for a type (SMART scopes): only resources it may search can match. */
   restrict?: (type: string) => Condition | undefined;
 }
@@ -71,6 +66,5 @@ export async function matchResources(db: Queryable, schema: string, type: string
   const q = await prepareQuery(db, cx, parsed);
   const rows = await db.query<FoundRow>(sql`SELECT r.id, r.version, r.last_updated, r.content
     FROM ${table(cx, 'resource')} r WHERE ${whereClause(cx, q.types, q.conditions)} LIMIT ${limit}`);
-  return rows.map((r) => ({ type, id: r.id, versionId: r.version, lastUpdated: new Date(r.last_updated), deleted: false,
-    resource: r.content }));
+  return rows.map((r) => versionedOf(type, r));
 }

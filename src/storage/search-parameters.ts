@@ -4,7 +4,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
-import { FhirError } from '../errors.js';
+import { searchParameterUnusable as unusable } from '../errors.js';
 import type { Definitions, SearchParameterDef } from '../fhir/definitions.js';
 import type { Resource } from '../fhir/types.js';
 import type { Change, WriteHook } from './write.js';
@@ -20,22 +20,21 @@ interface Entry { registry: SearchRegistry; loadedAt: number }
 
 /** The SearchParameterDef of a stored SearchParameter, or a 422 saying why it cannot be used. */
 export function toDefinition(defs: Definitions, core: SearchRegistry, r: Resource): SearchParameterDef {
-  const fail = (msg: string, path: string) => new FhirError(422, 'business-rule', msg, [`SearchParameter.${path}`]);
   const code = r.code as string | undefined;
   const base = (r.base as string[] | undefined) ?? [];
   const type = r.type as SearchParameterDef['type'];
-  if (!code || !CODE.test(code)) throw fail('SearchParameter.code must be a name of letters, digits, - and _', 'code');
-  if (!TYPES.has(type)) throw fail(`SearchParameter.type '${String(type)}' is not supported for custom parameters`, 'type');
-  if (typeof r.expression !== 'string' || r.expression.trim() === '') throw fail('A custom SearchParameter needs an expression', 'expression');
-  for (const b of base) if (!defs.isResourceType(b)) throw fail(`SearchParameter.base '${b}' is not a resource type`, 'base');
+  if (!code || !CODE.test(code)) throw unusable('SearchParameter.code must be a name of letters, digits, - and _', 'code');
+  if (!TYPES.has(type)) throw unusable(`SearchParameter.type '${String(type)}' is not supported for custom parameters`, 'type');
+  if (typeof r.expression !== 'string' || r.expression.trim() === '') throw unusable('A custom SearchParameter needs an expression', 'expression');
+  for (const b of base) if (!defs.isResourceType(b)) throw unusable(`SearchParameter.base '${b}' is not a resource type`, 'base');
   for (const b of base) {
     const clash = core.get(b, code);
-    if (clash) throw fail(`'${code}' is already a search parameter of ${b} (${clash.url})`, 'code');
+    if (clash) throw unusable(`'${code}' is already a search parameter of ${b} (${clash.url})`, 'code');
   }
   try {
     compileFhirpath(r.expression);
   } catch (e) {
-    throw fail(`The expression does not compile: ${(e as Error).message}`, 'expression');
+    throw unusable(`The expression does not compile: ${(e as Error).message}`, 'expression');
   }
   return { id: r.id, url: String(r.url), name: String(r.name ?? code), code, base, type, expression: r.expression,
     ...(Array.isArray(r.target) ? { target: r.target as string[] } : {}),

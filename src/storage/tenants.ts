@@ -3,7 +3,7 @@ import type { Db, Queryable } from '../db/db.js';
 import { CONTROL_SCHEMA, type Migration, migrateSchema } from '../db/migrate.js';
 import { ensurePartitions } from '../db/partitions.js';
 import { ident, sql } from '../db/sql.js';
-import { FhirError } from '../errors.js';
+import { invalidTenantSlug, tenantExists, unknownTenant } from '../errors.js';
 
 export interface Tenant {
   slug: string;
@@ -17,10 +17,7 @@ export const TENANT_SLUG = /^[a-z][a-z0-9-]{0,39}$/;
 export const schemaFor = (slug: string): string => `t_${slug.replace(/-/g, '_')}`;
 
 export function assertSlug(slug: string): void {
-  if (!TENANT_SLUG.test(slug)) {
-    throw new FhirError(400, 'invalid',
-      'Tenant slug must start with a letter and hold only lower-case letters, digits and hyphens (at most 40)');
-  }
+  if (!TENANT_SLUG.test(slug)) throw invalidTenantSlug();
 }
 
 export async function findTenant(db: Db, slug: string): Promise<Tenant | undefined> {
@@ -77,7 +74,7 @@ export async function createTenant(db: Db, slug: string, migrations: Migration[]
   const schema = schemaFor(slug);
   const inserted = await db.query(sql`INSERT INTO ${ident(CONTROL_SCHEMA)}.tenant (slug, schema_name)
     VALUES (${slug}, ${schema}) ON CONFLICT (slug) DO NOTHING RETURNING slug`);
-  if (inserted.length === 0) throw new FhirError(409, 'duplicate', `Tenant '${slug}' already exists`);
+  if (inserted.length === 0) throw tenantExists(slug);
   try {
     await migrateSchema(db, schema, migrations);
     await ensurePartitions(db, schema, new Date());
@@ -91,7 +88,7 @@ export async function createTenant(db: Db, slug: string, migrations: Migration[]
 /** Drops the tenant's schema and everything in it; 404 if unknown. */
 export async function deleteTenant(db: Db, slug: string): Promise<void> {
   const tenant = await findTenant(db, slug);
-  if (!tenant) throw new FhirError(404, 'not-found', `Tenant '${slug}' was not found`);
+  if (!tenant) throw unknownTenant(slug);
   await db.transaction(async (tx) => {
     await tx.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
     await tx.query(sql`DROP SCHEMA IF EXISTS ${ident(tenant.schema)} CASCADE`);

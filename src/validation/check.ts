@@ -1,5 +1,5 @@
 /** Checks a request body before any write: a JSON object of the URL's type that passes the R4 schema (issue #2 §7). */
-import { FhirError, type Issue, badRequest, invalidResource } from '../errors.js';
+import { type FhirError, type Issue, badRequest, invalidResource } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 
 /** Checks a resource against the R4 schema (src/validation/validate.ts); the server holds one in deps.validator. */
@@ -7,7 +7,9 @@ export interface Validator {
   validate(resource: unknown): Issue[];
 }
 
-export function checkResourceBody(deps: { validator: Validator }, body: unknown, type: string, status = 400): Resource {
+/** `invalid` makes the error of a body the schema refuses: 400 invalidResource, or 422 invalidPatchedResource after a patch. */
+export function checkResourceBody(deps: { validator: Validator }, body: unknown, type: string,
+  invalid: (issues: Issue[]) => FhirError = invalidResource): Resource {
   if (body === undefined || body === null || (typeof body === 'string' && body.trim() === '')) {
     throw badRequest(`A ${type} resource is required in the body`);
   }
@@ -19,9 +21,6 @@ export function checkResourceBody(deps: { validator: Validator }, body: unknown,
       ['resourceType']);
   }
   const issues = deps.validator.validate(body);
-  if (issues.length > 0) {
-    const e = invalidResource(issues);
-    throw status === 400 ? e : new FhirError(status, e.issue, e.message, e.expression, e.issues.slice(1));
-  }
+  if (issues.length > 0) throw invalid(issues);
   return body as Resource;
 }

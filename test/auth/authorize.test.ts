@@ -523,9 +523,8 @@ t.test('unknown tenant → 404 page', async (t) => {
 
 t.test('https base: Secure cookies; login POSTs are rate limited per address', async (t) => {
   // A second app over the same dependencies and tenant, with an https public base and a low login limit.
-  process.env.HEARTH_LOGIN_RATE_LIMIT = '3';
-  const h = buildApp({ ...s.deps, config: { ...s.deps.config, baseUrl: 'https://hearth.test' } });
-  process.env.HEARTH_LOGIN_RATE_LIMIT = '1000';
+  // The limit is configuration (HEARTH_LOGIN_RATE_LIMIT, read by src/config.ts only).
+  const h = buildApp({ ...s.deps, config: { ...s.deps.config, baseUrl: 'https://hearth.test', loginRateLimit: 3 } });
   t.teardown(() => h.close());
   const b = new TestBrowser(injectTransport(h));
   const q = new URLSearchParams({ response_type: 'code', client_id: app.client_id, redirect_uri: REDIRECT, scope: 'user/*.rs',

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { decodeJwt, publicKeyFromJwk, verifySignature } from '../../src/auth/jws.js';
 import { ConfigError } from '../../src/config.js';
-import { authRateLimit } from '../../src/http/oauth-api.js';
+import { authRateLimit } from '../../src/config.js';
 import { PUBLIC_ORIGIN, startServer } from '../helpers/server.js';
 import { postForm } from '../helpers/smart.js';
 
@@ -65,7 +65,7 @@ t.test('discovery', async (t) => {
     const jwk = keys.find((k) => k.kid === jwt.header.kid);
     t.ok(jwk, 'the signing kid is published');
     t.equal(jwk?.alg, 'RS256');
-    t.ok(verifySignature(jwt, publicKeyFromJwk(jwk!)!, 'RS256'), 'the published key verifies the token');
+    t.ok(await verifySignature(jwt, publicKeyFromJwk(jwk!)!, 'RS256'), 'the published key verifies the token');
   });
 
   t.test('JWKS of an unknown tenant → 404 OAuth error', async (t) => {

@@ -182,7 +182,7 @@ t.test('authorization_code', async (t) => {
     const idToken = decodeJwt(res.json().id_token);
     const jwks = (await s.request('GET', `/auth/${s.slug}/jwks`)).json();
     const jwk = jwks.keys.find((k: { kid: string }) => k.kid === idToken.header.kid);
-    t.ok(verifySignature(idToken, publicKeyFromJwk(jwk)!, 'RS256'), 'verifies with the published key');
+    t.ok(await verifySignature(idToken, publicKeyFromJwk(jwk)!, 'RS256'), 'verifies with the published key');
     const claims = idToken.claims;
     t.equal(claims.iss, `${PUBLIC_ORIGIN}/auth/${s.slug}`);
     t.equal(claims.sub, userId);

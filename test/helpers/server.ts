@@ -1,7 +1,9 @@
 /**
- * Test server: the real app over real PostgreSQL (DATABASE_URL) or in-memory PGlite, one fresh tenant per test file.
+ * Test server: the real app over real PostgreSQL (DATABASE_URL) or PGlite (a private copy of a migrated data directory),
+ * one fresh tenant per test file.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, createDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -10,6 +12,7 @@ import type { Deps } from '../../src/interactions/context.js';
 import { createTenant, deleteTenant, findTenant } from '../../src/storage/tenants.js';
 import { type LaunchContext } from '../../src/auth/grants.js';
 import { mintLocalToken } from '../../src/auth/tokens.js';
+import { copyPgliteTemplate } from './pglite-template.js';
 
 export const PUBLIC_ORIGIN = 'http://hearth.test';
 
@@ -52,7 +55,13 @@ interface Teardown { teardown(fn: () => unknown): void }
 export async function startServer(t: Teardown, env: Record<string, string> = {}): Promise<TestServer> {
   const config = loadConfig({ ...process.env, HEARTH_BASE_URL: PUBLIC_ORIGIN, HEARTH_LOG_LEVEL: 'silent',
     HEARTH_ADMIN_TOKEN: 'test-admin-token-0123456789', ...env });
-  const db = await openDb({ databaseUrl: config.databaseUrl, poolSize: config.poolSize });
+  // PGlite: a copy of the migrated template (helpers/pglite-template.ts), not initdb and every migration again.
+  const dataDir = config.databaseUrl ? undefined : await copyPgliteTemplate();
+  const removeDataDir = () => { if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true }); };
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir, poolSize: config.poolSize }).catch((e) => {
+    removeDataDir();
+    throw e;
+  });
   const deps = await createDeps(config, db);
   const app = buildApp(deps);
   const tenants: string[] = [];
@@ -65,8 +74,10 @@ export async function startServer(t: Teardown, env: Record<string, string> = {})
   const slug = await newTenant();
   t.teardown(async () => {
     await app.close();
-    for (const s of tenants) await deleteTenant(db, s).catch(() => undefined);
+    // A PGlite copy is removed whole; on PostgreSQL the file's tenants are dropped from the shared database.
+    if (!dataDir) for (const s of tenants) await deleteTenant(db, s).catch(() => undefined);
     await db.close();
+    removeDataDir();
   });
   const token = async (scope: string, o: { slug?: string; context?: LaunchContext; ttl?: number } = {}) => {
     const s = o.slug ?? slug;

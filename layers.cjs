@@ -1,0 +1,42 @@
+/**
+ * The layers of src/, written once (issue 13 §4, ARCHITECTURE §1), lowest first: each layer may import itself and
+ * the layers it names in `uses`, nothing else. The lint rules (.dependency-cruiser.cjs) are built from this table and
+ * the README's Layout section is checked against it (test/arch/layers.test.ts).
+ */
+const LAYERS = [
+  { name: 'core', paths: ['src/fhir/', 'src/errors.ts', 'src/config.ts', 'src/version.ts', 'src/metrics.ts'], uses: [],
+    role: 'FHIR types and helpers, the request/result types and routing, the error catalogue, configuration, metrics' },
+  { name: 'db', paths: ['src/db/'], uses: ['core'],
+    role: 'PostgreSQL and PGlite behind one interface, SQL building, migrations, partition upkeep' },
+  { name: 'search', paths: ['src/search/'], uses: ['core', 'db'],
+    role: 'search parameters: parse → AST → SQL, index extraction, includes, paging' },
+  { name: 'storage', paths: ['src/storage/'], uses: ['core', 'db', 'search'],
+    role: 'owner of the resource, history and index tables: writes, reads, matches, tenants' },
+  { name: 'validation', paths: ['src/validation/'], uses: ['core'],
+    role: 'the R4 schema check and input limits' },
+  { name: 'jobs', paths: ['src/jobs/'], uses: ['core', 'db', 'storage'],
+    role: 'the job queue and worker (leases, progress, cancel), scheduled-run overlap' },
+  { name: 'auth', paths: ['src/auth/'], uses: ['core', 'db', 'search', 'storage'],
+    role: 'per-request enforcement: bearer tokens, scopes, access narrowing, signing keys' },
+  { name: 'audit', paths: ['src/audit/'], uses: ['core', 'db', 'search', 'storage', 'jobs', 'auth'],
+    role: 'BALP AuditEvents, the hash chain and seals, retention, AuditEvent search' },
+  { name: 'interactions', paths: ['src/interactions/'],
+    uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit'],
+    role: 'the FHIR interactions (read … transaction) and dispatch; Deps and Context' },
+  { name: 'bulk', paths: ['src/bulk/'],
+    uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions'],
+    role: 'Bulk Data $export: kick-off, the export job, files, status' },
+  { name: 'operations', paths: ['src/operations/'],
+    uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions', 'bulk'],
+    role: 'the $operations and the table of jobs' },
+  { name: 'oauth', paths: ['src/oauth/'], uses: ['core', 'db', 'search', 'storage', 'auth'],
+    role: 'the SMART authorization server: authorize, login, token, introspect, revoke, clients, users' },
+  { name: 'http', paths: ['src/http/'],
+    uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions', 'bulk', 'operations', 'oauth'],
+    role: 'the only code that knows Fastify: routes, content negotiation, rendering, admin API, pages' },
+  { name: 'app', paths: ['src/app.ts', 'src/main.ts', 'src/cli.ts'],
+    uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions', 'bulk', 'operations', 'oauth', 'http'],
+    role: 'the composition root: builds Deps, the server, the CLI' },
+];
+
+module.exports = { LAYERS };
