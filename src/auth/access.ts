@@ -4,16 +4,15 @@
  * query-restricted v2 scopes — as search conditions, so that search, _include, reads and writes share one rule.
  */
 import type { Queryable } from '../db/db.js';
-import { sql } from '../db/sql.js';
 import { insufficientScope } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
 import type { CompartmentCondition, Condition } from '../search/ast.js';
 import { inPatientCompartment, patientCompartmentCondition } from '../search/compartment.js';
-import { type AccessRule, type CompileContext, compileCondition } from '../search/compile/index.js';
-import { table } from '../search/compile/context.js';
+import type { AccessRule, CompileContext } from '../search/compile/index.js';
 import { parseSearch } from '../search/parse.js';
 import type { SearchRegistry } from '../search/registry.js';
+import { idsMatching } from '../storage/find.js';
 import type { Change, WriteGuard } from '../storage/write.js';
 import { type Perm, type ScopeRule, rulesFor } from './scopes.js';
 
@@ -192,9 +191,7 @@ export class Access {
     }
     for (const [type, ids] of byType) {
       const cond = this.narrowing(type, perm) as Condition;
-      const found = await db.query<{ id: string }>(sql`SELECT r.id FROM ${table(this.cx(), 'resource')} r
-        WHERE r.type = ${type} AND r.id = ANY(${ids}) AND NOT r.deleted AND ${compileCondition(this.cx(), cond, { depth: 0, type })}`);
-      for (const f of found) keep.add(`${type}/${f.id}`);
+      for (const id of await idsMatching(db, this.cx(), type, ids, cond)) keep.add(`${type}/${id}`);
     }
     return rows.filter((r) => keep.has(`${r.type}/${r.id}`));
   }

@@ -1,12 +1,15 @@
 /**
- * Runs an ordinary FHIR search for the server's own use (the authorize page's patient and encounter pickers) — one
+ * Runs searches for the server's own use (the authorize page's patient and encounter pickers, access narrowing) — one
  * page of current resources, parsed, compiled and sorted exactly as `[type]?…` would be — http://hl7.org/fhir/R4/search.html
  */
 import type { Queryable } from '../db/db.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
 import type { Params } from '../fhir/types.js';
-import type { CompileContext } from '../search/compile/context.js';
+import { sql } from '../db/sql.js';
+import type { Condition } from '../search/ast.js';
+import { type CompileContext, table } from '../search/compile/context.js';
+import { compileCondition } from '../search/compile/index.js';
 import { type FoundRow, findPage, whereClause } from '../search/execute.js';
 import { parseSearch } from '../search/parse.js';
 import type { SearchRegistry } from '../search/registry.js';
@@ -42,4 +45,12 @@ export async function findResources(db: Queryable, schema: string, type: string,
   const q = await prepareQuery(db, cx, parsed);
   const page = await findPage(db, cx, q, whereClause(cx, q.types, q.conditions));
   return page.rows.map((r) => versionedOf(type, r));
+}
+
+/** Which of these live resources of `type` meet a search condition (the access narrowing of auth/access.ts). */
+export async function idsMatching(db: Queryable, cx: CompileContext, type: string, ids: string[],
+  condition: Condition): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(sql`SELECT r.id FROM ${table(cx, 'resource')} r
+    WHERE r.type = ${type} AND r.id = ANY(${ids}) AND NOT r.deleted AND ${compileCondition(cx, condition, { depth: 0, type })}`);
+  return rows.map((r) => r.id);
 }
