@@ -48,18 +48,30 @@ export async function signJwt(claims: JwtClaims, key: crypto.KeyObject, kid: str
 }
 
 /**
+ * Tokens whose signature verified, with the key object and algorithm that verified them: the same bytes under the same
+ * key verify again, so a bearer token sent on every request is checked once (jose's WebCrypto verify costs ~97 µs a
+ * call on this machine, node:crypto's synchronous one 22 µs; a hit costs a Map lookup). Oldest first out.
+ */
+const VERIFIED = new Map<string, { key: crypto.KeyObject; alg: JwsAlg }>();
+const VERIFIED_MAX = 10_000;
+
+/**
  * True when the signature over the decoded token verifies with key under alg — only alg: jose is told the one
  * algorithm, so a header naming another (none, HS256 with the public key as secret) fails.
  */
 export async function verifySignature(jwt: DecodedJwt, key: crypto.KeyObject, alg: JwsAlg): Promise<boolean> {
   if (key.type !== 'public' || key.asymmetricKeyType !== (KEY_TYPE[alg] === 'RSA' ? 'rsa' : 'ec')) return false;
   if (alg === 'ES384' && key.asymmetricKeyDetails?.namedCurve !== 'secp384r1') return false;
+  const known = VERIFIED.get(jwt.token);
+  if (known?.key === key && known.alg === alg) return true;
   try {
     await compactVerify(jwt.token, key, { algorithms: [alg] });
-    return true;
   } catch {
     return false;
   }
+  if (VERIFIED.size >= VERIFIED_MAX) VERIFIED.delete(VERIFIED.keys().next().value!);
+  VERIFIED.set(jwt.token, { key, alg });
+  return true;
 }
 
 /** A public key from a JWK; undefined when the JWK is not a usable RSA or EC public key. */
