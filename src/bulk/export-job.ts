@@ -10,7 +10,7 @@ import { OutputFiles } from './output.js';
 import { clearPatients, fixPatients } from './patients.js';
 import { scanPlan } from './plan.js';
 import { type PageOptions, type PassContext, deletedPass, scanPass } from './scan.js';
-import { maxRidQuery } from './select.js';
+import { maxRidQuery } from '../storage/as-of.js';
 import { compartmentTypes } from './scope.js';
 import { chooseTransactionTime } from './snapshot.js';
 import type { ExportParams, ExportProgress, ExportResult } from './types.js';

@@ -7,7 +7,7 @@ import type { Db } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import { groupNotAtTransactionTime } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import { type Snapshot, insertPatients, readAt } from './select.js';
+import { type Snapshot, insertPatients, readAt } from '../storage/as-of.js';
 import type { ExportParams } from './types.js';
 
 interface Member { entity?: { reference?: string }; inactive?: boolean }

@@ -8,8 +8,9 @@ import type { Deps } from '../interactions/context.js';
 import type { Condition } from '../search/ast.js';
 import type { SearchRegistry } from '../search/registry.js';
 import type { Tenant } from '../storage/tenants.js';
-import type { ScanPlan } from './select.js';
+import type { ScanPlan } from '../storage/as-of.js';
 import { typeFilterConditions } from './type-filter.js';
+import { REFERENCED_TYPES } from './scope.js';
 import type { ExportParams } from './types.js';
 
 export function jobAccess(deps: Deps, tenant: Tenant, registry: SearchRegistry, params: ExportParams): Access {
@@ -43,6 +44,7 @@ export async function scanPlan(deps: Deps, tenant: Tenant, job: string, params: 
     schema: tenant.schema, t, job, cx: { schema: tenant.schema, registry, defs: deps.defs, access: access.searchRule }, types,
     allTypes: types.length === deps.defs.resourceTypes.size, conditions,
     ...(params.since ? { since: new Date(params.since) } : {}), patientLevel: params.level !== 'system',
+    referencedTypes: REFERENCED_TYPES,
   };
 }
 

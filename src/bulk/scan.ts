@@ -15,7 +15,7 @@ import { extractIndexRows } from '../search/extract.js';
 import type { SearchRegistry } from '../search/registry.js';
 import type { OutputFiles } from './output.js';
 import { elementsFor } from './plan.js';
-import { type DeletedPlan, type ScanPlan, deletedPage, scanPage } from './select.js';
+import { type DeletedPlan, type ScanPlan, deletedPage, scanPage } from '../storage/as-of.js';
 
 export interface PageOptions {
   /** Most rows per page. */

@@ -1,6 +1,6 @@
 /**
  * transactionTime (bulk-data.md §5.5): an instant T such that every change stamped at or before T is committed before
- * the export reads anything, so that the as-of-T selection (select.ts) is the same on every page and after a restart.
+ * the export reads anything, so that the as-of-T selection (storage/as-of.ts) is the same on every page and after a restart.
  * Versions are stamped by the writing node's clock before their transaction's first statement; on PostgreSQL the job
  * waits out the write transactions of this database that were open just after T. PGlite is one session: a writer that
  * stamped a version before T holds it until it commits, so the export's first query already runs after it.

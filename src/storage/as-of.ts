@@ -1,5 +1,5 @@
 /**
- * The export's SQL: resources as they stood at transactionTime T, in rid order, one keyset page at a time.
+ * Bulk export's SQL (storage owns the tables; bulk/ plans and runs the export): resources as they stood at transactionTime T, in rid order, one keyset page at a time.
  * A resource whose current row is not newer than T is read from `resource`; one changed after T from its newest
  * `resource_version` row not newer than T (history is append-only), so every page, whenever it runs — also after
  * a restart — sees the same snapshot without holding a transaction open (bulk-data.md §5.5 transactionTime).
@@ -10,7 +10,6 @@ import type { Condition } from '../search/ast.js';
 import { type CompileContext, compileCondition } from '../search/compile/index.js';
 import { any } from '../search/compile/context.js';
 import { patientCompartment } from '../search/compartment.js';
-import { REFERENCED_TYPES, compartmentTypes } from './scope.js';
 
 export interface Snapshot {
   schema: string;
@@ -52,6 +51,8 @@ export interface ScanPlan extends Snapshot {
   since?: Date;
   /** Patient- and Group-level: only the compartments of export_patient's live patients (and what they refer to). */
   patientLevel: boolean;
+  /** Non-compartment types a Patient/Group export adds when its patients' data refers to them (bulk/scope.ts). */
+  referencedTypes: readonly string[];
 }
 
 function compartmentPairs(): string[] {
@@ -76,16 +77,16 @@ function inCompartment(p: ScanPlan, rid: Sql): Sql {
 
 /**
  * Patient/Group membership (bulk-data.md §8.2–§8.3): a patient in scope itself, resources in its compartment, and the
- * REFERENCED_TYPES resources that one of those (or the patient) refers to.
+ * referencedTypes resources that one of those (or the patient) refers to.
  */
 function membershipClause(p: ScanPlan): Sql {
   const s = ident(p.schema);
   const self = sql`(r.type = 'Patient' AND EXISTS (SELECT 1 FROM ${s}.export_patient pp WHERE pp.job = ${p.job} AND pp.live AND pp.id = r.id))`;
   const patientRefers = sql`(y.type = 'Patient' AND EXISTS (SELECT 1 FROM ${s}.resource m
     JOIN ${s}.export_patient pp ON pp.job = ${p.job} AND pp.live AND pp.id = m.id WHERE m.rid = y.rid))`;
-  const referenced = sql`(r.type = ANY(${[...REFERENCED_TYPES]}) AND EXISTS (SELECT 1 FROM ${s}.idx_reference y
+  const referenced = sql`(r.type = ANY(${[...p.referencedTypes]}) AND EXISTS (SELECT 1 FROM ${s}.idx_reference y
     WHERE y.ref_id = r.id AND y.ref_type = r.type AND (${inCompartment(p, sql`y.rid`)} OR ${patientRefers})))`;
-  return sql`(${self} OR (r.type = ANY(${compartmentTypes()}) AND ${inCompartment(p, sql`r.rid`)}) OR ${referenced})`;
+  return sql`(${self} OR (r.type = ANY(${[...patientCompartment().keys()]}) AND ${inCompartment(p, sql`r.rid`)}) OR ${referenced})`;
 }
 
 /** One page of exported rows after `cursor`: rid, type and the JSON text of the version at T. */
