@@ -108,8 +108,11 @@ t.test('reference: Type/id, id, url, :identifier; chains and _has join through i
   t.same(compile('Observation', 'subject=http://o.org/Patient/1'), { text: exists('idx_reference', 'left(i.url, 256) = $3'), values: ['Observation', 'subject', 'http://o.org/Patient/1'] });
   t.same(compile('Observation', 'subject:identifier=s|1'), { text: exists('idx_token', '(left(i.system, 256) = $3 AND left(i.code_ci, 256) = $4)'), values: ['Observation', 'subject:identifier', 's', '1'] });
   t.same(compile('Observation', 'subject:Patient.name=peter'), {
-    text: `EXISTS (SELECT 1 FROM ${S}.idx_reference i JOIN ${S}.resource r1 ON r1.type = i.ref_type AND r1.id = i.ref_id WHERE i.rid = r.rid AND i.type = $1 AND i.param = $2 AND NOT r1.deleted AND (r1.type = $3 AND EXISTS (SELECT 1 FROM ${S}.idx_string i1 WHERE i1.rid = r1.rid AND i1.type = $4 AND i1.param = $5 AND left(i1.norm, 256) LIKE $6)))`,
-    values: ['Observation', 'subject', 'Patient', 'Patient', 'name', 'peter%'] });
+    // one uncorrelated semi-join per target type (issue #23 §4)
+    text: `r.rid IN (SELECT i.rid FROM ${S}.idx_reference i JOIN ${S}.resource r1 ON r1.type = $1 AND r1.id = i.ref_id WHERE i.type = $2 AND i.param = $3 AND i.ref_type = $4 AND NOT r1.deleted AND EXISTS (SELECT 1 FROM ${S}.idx_string i1 WHERE i1.rid = r1.rid AND i1.type = $5 AND i1.param = $6 AND left(i1.norm, 256) LIKE $7))`,
+    values: ['Patient', 'Observation', 'subject', 'Patient', 'Patient', 'name', 'peter%'] });
+  t.same(compile('Condition', 'patient.identifier=s|1').text.match(/UNION ALL/g)?.length, 1,
+    'a chain over two target types (Patient, Group) is two semi-joins, never an OR inside one EXISTS');
   t.same(compile('Patient', '_has:Observation:patient:code=1234-5'), {
     text: `EXISTS (SELECT 1 FROM ${S}.idx_reference i JOIN ${S}.resource r1 ON r1.rid = i.rid WHERE i.type = $1 AND i.param = $2 AND i.ref_type = $3 AND i.ref_id = r.id AND NOT r1.deleted AND EXISTS (SELECT 1 FROM ${S}.idx_token i1 WHERE i1.rid = r1.rid AND i1.type = $4 AND i1.param = $5 AND left(i1.code_ci, 256) = $6))`,
     values: ['Observation', 'patient', 'Patient', 'Observation', 'code', '1234-5'] });

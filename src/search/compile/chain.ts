@@ -1,7 +1,7 @@
 /** Chained parameters and reverse chaining (_has) as joins through idx_reference — search.html#chaining, #has */
-import { type Sql, sql } from '../../db/sql.js';
+import { type Sql, join, sql } from '../../db/sql.js';
 import type { ChainCondition, Condition, HasCondition } from '../ast.js';
-import { type CompileContext, type Scope, any, indexAlias, resourceAlias, table, typeOf } from './context.js';
+import { type CompileContext, type Scope, indexAlias, resourceAlias, table, typeOf } from './context.js';
 
 export type CompileNext = (c: Condition, scope: Scope) => Sql;
 /** The access rule's condition for the row at a scope with a constant type (see compileAccess). */
@@ -14,7 +14,10 @@ export const andAccess = (cx: CompileContext, access: CompileAccess, scope: Scop
 /**
  * The resources this one refers to through `code` (live ones, of the chain's target types) satisfy the rest of the
  * chain; each target type compiles the rest with its own parameter definitions (fhir-search.md §3.7.9), and each hop
- * is narrowed exactly as a direct search on its type would be.
+ * is narrowed exactly as a direct search on its type would be. One uncorrelated semi-join per target type, joined by
+ * UNION ALL (issue #23 §4): each branch has a constant target type, so the planner can start from the inner condition
+ * (the few Patients with this identifier) and reach the referring rows through idx_reference_target, instead of
+ * testing an OR over types for every row it scans.
  */
 export function compileChain(cx: CompileContext, c: ChainCondition, scope: Scope, next: CompileNext, access: CompileAccess): Sql {
   const i = indexAlias(scope.depth);
@@ -22,9 +25,10 @@ export function compileChain(cx: CompileContext, c: ChainCondition, scope: Scope
   const t = resourceAlias(scope.depth + 1);
   const perTarget = c.targets.map((type) => {
     const hop = { depth: scope.depth + 1, type };
-    return sql`(${t}.type = ${type}${andAccess(cx, access, hop)} AND ${next(c.next, hop)})`;
+    return sql`SELECT ${i}.rid FROM ${table(cx, 'idx_reference')} ${i} JOIN ${table(cx, 'resource')} ${t} ON ${t}.type = ${type} AND ${t}.id = ${i}.ref_id WHERE ${i}.type = ${typeOf(scope)} AND ${i}.param = ${c.code} AND ${i}.ref_type = ${type} AND NOT ${t}.deleted${andAccess(cx, access, hop)} AND ${next(c.next, hop)}`;
   });
-  return sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} ${i} JOIN ${table(cx, 'resource')} ${t} ON ${t}.type = ${i}.ref_type AND ${t}.id = ${i}.ref_id WHERE ${i}.rid = ${r}.rid AND ${i}.type = ${typeOf(scope)} AND ${i}.param = ${c.code} AND NOT ${t}.deleted AND ${any(perTarget)})`;
+  if (perTarget.length === 0) return sql`FALSE`;
+  return sql`${r}.rid IN (${join(perTarget, ' UNION ALL ')})`;
 }
 
 /**
