@@ -154,24 +154,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** Requests per minute and client IP to each of token, introspect and revoke (HEARTH_AUTH_RATE_LIMIT, default 60). */
-export function authRateLimit(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.HEARTH_AUTH_RATE_LIMIT?.trim();
-  if (raw === undefined || raw === '') return 60;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
-    throw new ConfigError(`HEARTH_AUTH_RATE_LIMIT must be a whole number of requests per minute (1 to 1000000), got '${raw}'`);
-  }
-  return Number(raw);
-}
+export const authRateLimit = (env: NodeJS.ProcessEnv = process.env): number =>
+  integer(env, 'HEARTH_AUTH_RATE_LIMIT', 60, 1, 1_000_000);
 
 /** Login POSTs per client IP and minute: HEARTH_LOGIN_RATE_LIMIT, default 20 (ARCHITECTURE §7). */
-export function loginRateLimit(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.HEARTH_LOGIN_RATE_LIMIT?.trim();
-  if (!raw) return 20;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
-    throw new ConfigError(`HEARTH_LOGIN_RATE_LIMIT must be a whole number of sign-in attempts per minute (1 to 1000000), got '${raw}'`);
-  }
-  return Number(raw);
-}
+export const loginRateLimit = (env: NodeJS.ProcessEnv = process.env): number =>
+  integer(env, 'HEARTH_LOGIN_RATE_LIMIT', 20, 1, 1_000_000);
 
 /**
  * Where the running server's admin API is. The default names localhost, not 127.0.0.1: a token's aud is the FHIR base

@@ -252,8 +252,9 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     if (!who) return redirect(reply, 303, flowUrl(flow));
     if ((await patientFor(flow, who.user)) || !flow.request.params.needPatient) return redirect(reply, 303, flowUrl(flow));
     const id = field(form, 'patient') ?? '';
-    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await patientExists(deps.db, flow.tenant.schema, id, await searchOf(flow)))) {
-      const patients = await listPatients(deps.db, flow.tenant.schema, '', PICKER_LIMIT, await searchOf(flow));
+    const search = await searchOf(flow);
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id) || !(await patientExists(deps.db, flow.tenant.schema, id, search))) {
+      const patients = await listPatients(deps.db, flow.tenant.schema, '', PICKER_LIMIT, search);
       return sendPage(reply, 400, pickerPage({ ...formBase(flow), query: '', patients, error: 'Choose a patient from the list.' }));
     }
     await setRequestContext(deps.db, flow.tenant.schema, flow.request.id, { ...flow.request.context, patient: id });
