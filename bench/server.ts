@@ -40,7 +40,8 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
   const env = { ...process.env, DATABASE_URL: o.databaseUrl ?? '', HEARTH_HOST: '127.0.0.1', HEARTH_PORT: '0',
     HEARTH_AUDIT_SEAL_INTERVAL: process.env.HEARTH_AUDIT_SEAL_INTERVAL ?? '1' };
   const config = loadConfig(env);
-  const db = await openDb({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, poolSize: config.poolSize });
+  const db = await openDb({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, poolSize: config.poolSize,
+    statementTimeoutMs: config.statementTimeoutMs });
   const deps = await createDeps(config, db);
   const tenant = await createTenant(db, o.tenant!, deps.migrations.tenant);
   const app = buildApp(deps);

@@ -55,7 +55,8 @@ async function auditWriter(config: Config, db: Db): Promise<Db | undefined> {
 
 /** Opens the database, migrates it and loads the definitions. The caller owns deps.db and closes it. */
 export async function createDeps(config: Config, db?: Db): Promise<Deps> {
-  const database = db ?? await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize });
+  const database = db ?? await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize,
+    statementTimeoutMs: config.statementTimeoutMs });
   try {
     const migrations = loadAllMigrations();
     await migrateAll(database, migrations);

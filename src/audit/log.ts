@@ -6,7 +6,7 @@
 import type { Db, Queryable } from '../db/db.js';
 import type { Resource } from '../fhir/types.js';
 import { auditRow } from './columns.js';
-import { insertAuditRows } from './store.js';
+import { deferAuditRows, insertAuditRows } from './store.js';
 
 interface Pending { schema: string; events: Resource[] }
 
@@ -57,10 +57,11 @@ export class AuditLog {
     return this.closing;
   }
 
-  /** Inserts events in the given transaction: they commit, or roll back, with it. */
+  /** Inserts events in the given transaction (with its other deferred writes): they commit, or roll back, with it. */
   async insert(tx: Queryable, schema: string, events: Resource[], clientReported = false): Promise<void> {
     if (!this.enabled || events.length === 0) return;
-    await insertAuditRows(tx, schema, events.map((e) => auditRow(e, clientReported)));
+    const rows = events.map((e) => auditRow(e, clientReported));
+    if (!(await deferAuditRows(tx, schema, rows))) await insertAuditRows(tx, schema, rows);
   }
 
   /**

@@ -1,5 +1,6 @@
 /** AuditEvent rows: insert (one statement for any number of events), read by id, monthly partitions (issue #6 §6–§7). */
 import type { Queryable } from '../db/db.js';
+import { type Deferral, deferring } from '../db/deferred.js';
 import { type Sql, ident, prepared, raw, sql, sqlParts } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import type { AuditRow } from './columns.js';
@@ -75,6 +76,47 @@ export async function insertAuditRows(q: Queryable, schema: string, rows: AuditR
     const insert = sqlParts(insertText(schema, chunk.length), params);
     await q.query(chunk.length <= PREPARED_ROWS ? statement(`audit_insert_${chunk.length}_${schema}`, insert) : insert);
   }
+}
+
+interface DeferredRows { schema: string; rows: number; params: unknown[] }
+
+/** AuditEvents as deferred writes (db/deferred.ts): every event of a transaction since its last read in one INSERT. */
+const AUDIT_ROWS: Deferral<DeferredRows> = {
+  name: 'audit-rows',
+  steps(items, prefix) {
+    const bySchema = new Map<string, DeferredRows[]>();
+    for (const item of items) bySchema.set(item.schema, [...(bySchema.get(item.schema) ?? []), item]);
+    const steps: Sql[] = [];
+    [...bySchema].forEach(([schema, list], j) => {
+      let rows = 0;
+      let params: unknown[] = [];
+      const step = () => {
+        steps.push(sql`${raw(`${prefix}a${j}_${steps.length}`)} AS (${sqlParts(insertText(schema, rows), params)})`);
+        rows = 0;
+        params = [];
+      };
+      for (const item of list) {
+        if (rows + item.rows > MAX_ROWS) step();
+        rows += item.rows;
+        params.push(...item.params);
+      }
+      if (rows > 0) step();
+    });
+    return steps;
+  },
+};
+
+/** Defers the rows into q's next statement; false when q does not defer writes (insert them at once). */
+export async function deferAuditRows(q: Queryable, schema: string, rows: AuditRow[]): Promise<boolean> {
+  const tx = deferring(q);
+  if (!tx) return false;
+  for (let i = 0; i < rows.length; i += MAX_ROWS) {
+    const chunk = rows.slice(i, i + MAX_ROWS);
+    const params: unknown[] = [];
+    for (const row of chunk) pushValues(row, params);
+    await tx.defer(AUDIT_ROWS, { schema, rows: chunk.length, params }, params.length);
+  }
+  return true;
 }
 
 /** By id: the id's timestamp is the row's `recorded`, the partition key (store.ts has no index on id). */

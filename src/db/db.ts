@@ -1,5 +1,4 @@
 /** The one database interface over pg.Pool and PGlite (ARCHITECTURE §5): query, transaction, cursor. */
-import { isRetryable } from './errors.js';
 import { type Sql, raw, sql, toQuery } from './sql.js';
 
 export type Row = Record<string, unknown>;
@@ -30,32 +29,8 @@ export interface Db extends Queryable {
 export interface PgLikeError { code?: string; message: string }
 
 
-/** Runs fn in a transaction via begin/commit primitives, retrying serialisation failures. */
-export async function runTransaction<T>(
-  begin: () => Promise<{ tx: Queryable; commit: () => Promise<void>; rollback: () => Promise<void> }>,
-  fn: (tx: Queryable) => Promise<T>,
-  options: TransactionOptions = {},
-): Promise<T> {
-  const retries = options.retries ?? 3;
-  for (let attempt = 0; ; attempt++) {
-    const { tx, commit, rollback } = await begin();
-    try {
-      if (options.statementTimeoutMs) {
-        await tx.query(sqlTimeout(options.statementTimeoutMs));
-      }
-      const result = await fn(tx);
-      await commit();
-      return result;
-    } catch (e) {
-      await rollback().catch(() => undefined);
-      if (attempt < retries && isRetryable(e)) continue;
-      throw e;
-    }
-  }
-}
-
-function sqlTimeout(ms: number): Sql {
-  // SET LOCAL takes no bind parameters; ms is an integer from validated configuration.
+/** `SET LOCAL statement_timeout` for one transaction (SET takes no bind parameters; ms is a validated integer). */
+export function statementTimeout(ms: number): Sql {
   return sql`SET LOCAL statement_timeout = ${raw(String(Math.trunc(ms)))}`;
 }
 

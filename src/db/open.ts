@@ -9,6 +9,8 @@ export interface DbOptions {
   databaseUrl?: string;
   dataDir?: string;
   poolSize?: number;
+  /** PostgreSQL: each connection's statement_timeout (HEARTH_STATEMENT_TIMEOUT_MS). */
+  statementTimeoutMs?: number;
 }
 
 export class DataDirLockedError extends Error {
@@ -48,7 +50,7 @@ export function lockDataDir(dir: string): () => void {
 }
 
 export async function openDb(options: DbOptions): Promise<Db> {
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolSize ?? 10);
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolSize ?? 10, options.statementTimeoutMs);
   if (!options.dataDir) return openPglite();
   const unlock = lockDataDir(options.dataDir);
   try {

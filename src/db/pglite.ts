@@ -1,8 +1,9 @@
 /** Db over embedded PGlite (PostgreSQL in WASM) — https://pglite.dev/ — normalised to match node-postgres. */
 import { PGlite, types as pgliteTypes, type Transaction } from '@electric-sql/pglite';
-import { type Db, type Queryable, type TransactionOptions } from './db.js';
+import { type Db, type Queryable, type TransactionOptions, statementTimeout } from './db.js';
+import { DeferringTx } from './deferred.js';
 import { isRetryable } from './errors.js';
-import { type Sql, raw, sql, toQuery } from './sql.js';
+import { type Sql, toQuery } from './sql.js';
 import { declareCursor } from './cursor.js';
 
 /** Same JS shapes as the pg adapter: int8 → number, bytea → Buffer. */
@@ -35,11 +36,13 @@ export async function openPglite(dataDir?: string): Promise<Db> {
       for (let attempt = 0; ; attempt++) {
         try {
           return await pglite.transaction(async (t) => {
-            const tx = queryable(t);
-            if (options.statementTimeoutMs) {
-              await tx.query(sql`SET LOCAL statement_timeout = ${raw(String(Math.trunc(options.statementTimeoutMs)))}`);
-            }
-            return fn(tx);
+            const inner = queryable(t);
+            if (options.statementTimeoutMs) await inner.query(statementTimeout(options.statementTimeoutMs));
+            // Writes are deferred as on PostgreSQL (one statement per flush), sent before the commit.
+            const tx = new DeferringTx(async () => inner);
+            const result = await fn(tx);
+            await tx.flush();
+            return result;
           });
         } catch (e) {
           if (attempt < retries && isRetryable(e)) continue;

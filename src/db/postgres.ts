@@ -1,6 +1,9 @@
 /** Db over node-postgres' Pool — https://node-postgres.com/ */
 import pg from 'pg';
-import { type Db, type Queryable, type TransactionOptions, runTransaction } from './db.js';
+import { type Db, type Queryable, type TransactionOptions, statementTimeout } from './db.js';
+import { DeferringTx } from './deferred.js';
+import { isRetryable } from './errors.js';
+import { GroupCommit } from './group-commit.js';
 import { type Sql, toQuery } from './sql.js';
 import { declareCursor } from './cursor.js';
 
@@ -24,30 +27,92 @@ function queryable(client: pg.Pool | pg.PoolClient): Queryable {
   };
 }
 
-export function openPostgres(connectionString: string, poolSize: number): Db {
-  const pool = new pg.Pool({ connectionString, max: poolSize, types, application_name: 'hearth' });
+/**
+ * A transaction on a pooled client, begun only when its first statement is sent: a transaction that only defers
+ * writes never takes a client and is group-committed instead (issue #14 §2).
+ */
+class LazyTransaction {
+  private client: pg.PoolClient | undefined;
+  private begun: Promise<Queryable> | undefined;
+
+  constructor(private readonly pool: pg.Pool, private readonly timeoutMs: number | undefined) {}
+
+  get open(): boolean {
+    return this.begun !== undefined;
+  }
+
+  handle(): Promise<Queryable> {
+    this.begun ??= this.begin();
+    return this.begun;
+  }
+
+  private async begin(): Promise<Queryable> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      if (this.timeoutMs !== undefined) await client.query(toQuery(statementTimeout(this.timeoutMs)));
+    } catch (e) {
+      client.release(e as Error);
+      throw e;
+    }
+    this.client = client;
+    return queryable(client);
+  }
+
+  async end(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+    if (!this.begun) return;
+    await this.begun.catch(() => undefined);
+    const client = this.client;
+    if (!client) return;
+    this.client = undefined;
+    let failure: Error | undefined;
+    try {
+      await client.query(command);
+    } catch (e) {
+      failure = e as Error;
+      throw e;
+    } finally {
+      client.release(failure);
+    }
+  }
+}
+
+/**
+ * `statementTimeoutMs` is every connection's own statement_timeout (a startup parameter, so single statements need no
+ * `SET LOCAL`); a transaction asking for another timeout sets its own.
+ */
+export function openPostgres(connectionString: string, poolSize: number, statementTimeoutMs?: number): Db {
+  const pool = new pg.Pool({ connectionString, max: poolSize, types, application_name: 'hearth',
+    ...(statementTimeoutMs ? { statement_timeout: Math.trunc(statementTimeoutMs) } : {}) });
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  const groupCommit = new GroupCommit(async (statement) => { await pool.query(toQuery(statement)); });
   const db: Db = {
     kind: 'postgres',
     ...queryable(pool),
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions) {
-      return runTransaction(async () => {
-        const client = await pool.connect();
-        let released = false;
-        const release = (err?: Error) => { if (!released) { released = true; client.release(err); } };
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}) {
+      const retries = options.retries ?? 3;
+      const timeout = options.statementTimeoutMs && Math.trunc(options.statementTimeoutMs) !== Math.trunc(statementTimeoutMs ?? 0)
+        ? options.statementTimeoutMs : undefined;
+      for (let attempt = 0; ; attempt++) {
+        const lazy = new LazyTransaction(pool, timeout);
+        const tx = new DeferringTx(() => lazy.handle());
         try {
-          await client.query('BEGIN');
+          const result = await fn(tx);
+          if (lazy.open) {
+            await tx.flush();
+            await lazy.end('COMMIT');
+          } else if (tx.hasPending) {
+            const { writes, weight } = tx.take();
+            await groupCommit.commit(writes, weight);
+          }
+          return result;
         } catch (e) {
-          release(e as Error);
+          await lazy.end('ROLLBACK').catch(() => undefined);
+          if (attempt < retries && isRetryable(e)) continue;
           throw e;
         }
-        return {
-          tx: queryable(client),
-          commit: async () => { try { await client.query('COMMIT'); } finally { release(); } },
-          rollback: async () => { try { await client.query('ROLLBACK'); } finally { release(); } },
-        };
-      }, fn, options);
+      }
     },
     async cursor<T>(q: Sql, batchSize: number, onBatch: (rows: T[]) => Promise<void>) {
       await db.transaction((tx) => declareCursor(tx, q, batchSize, onBatch), { retries: 0 });

@@ -2,41 +2,27 @@
 import type { Queryable } from '../db/db.js';
 import { type Sql, ident, join, raw, sql } from '../db/sql.js';
 import type { Change, WriteHook } from './write.js';
+import { deferIndex } from './deferred-writes.js';
+import { INDEX_COLUMNS, INDEX_NAMES, INDEX_SELECTED } from './index-columns.js';
 import { compileIndexPlans, extractIndexRows } from '../search/extract.js';
 import { INDEX_TABLES, type IndexRows, type IndexTable, emptyRows } from '../search/extract-types.js';
 import type { SearchRegistry } from '../search/registry.js';
-
-/** Value columns of each idx_* table with their SQL types (rid and type come from the change). */
-const COLUMNS: Record<IndexTable, string> = {
-  string: 'param text, norm text, exact text, word boolean',
-  token: 'param text, system text, code text, code_ci text, display text, type_system text, type_code text',
-  reference: 'param text, ref_type text, ref_id text, ref_version text, url text',
-  date: 'param text, lo timestamptz, hi timestamptz',
-  number: 'param text, value numeric, lo numeric, hi numeric',
-  quantity: 'param text, system text, code text, unit text, value numeric, lo numeric, hi numeric',
-  uri: 'param text, uri text, version text',
-  composite: 'param text, parts jsonb',
-};
-
-const namesOf = (table: IndexTable, prefix = '') => COLUMNS[table].split(', ').map((c) => prefix + c.split(' ')[0]).join(', ');
-const NAMES = Object.fromEntries(INDEX_TABLES.map((t) => [t, namesOf(t)])) as Record<IndexTable, string>;
-const SELECTED = Object.fromEntries(INDEX_TABLES.map((t) => [t, namesOf(t, 'x.')])) as Record<IndexTable, string>;
 
 function deleteStep(schema: string, table: IndexTable): Sql {
   return sql`${raw(`d_${table}`)} AS (DELETE FROM ${ident(schema)}.${ident(`idx_${table}`)} t USING doc WHERE t.rid = doc.rid)`;
 }
 
 function insertStep(schema: string, table: IndexTable): Sql {
-  return sql`${raw(`i_${table}`)} AS (INSERT INTO ${ident(schema)}.${ident(`idx_${table}`)} (rid, type, ${raw(NAMES[table])})
-    SELECT doc.rid, doc.type, ${raw(SELECTED[table])}
-    FROM doc, jsonb_to_recordset(doc.rows -> ${raw(`'${table}'`)}) AS x(${raw(COLUMNS[table])}))`;
+  return sql`${raw(`i_${table}`)} AS (INSERT INTO ${ident(schema)}.${ident(`idx_${table}`)} (rid, type, ${raw(INDEX_NAMES[table])})
+    SELECT doc.rid, doc.type, ${raw(INDEX_SELECTED[table])}
+    FROM doc, jsonb_to_recordset(doc.rows -> ${raw(`'${table}'`)}) AS x(${raw(INDEX_COLUMNS[table])}))`;
 }
 
 /**
  * One statement per change: the rows travel once as JSON; data-modifying CTEs delete the old rows (skipped for a
  * new resource) and insert the new ones. Sub-statements share one snapshot, so the DELETEs never see the INSERTs.
  */
-export function indexStatement(schema: string, change: Pick<Change, 'rid' | 'type' | 'isNew'>, rows: IndexRows): Sql | undefined {
+export function indexStatement(schema: string, change: { rid: number; type: string; isNew: boolean }, rows: IndexRows): Sql | undefined {
   const filled = INDEX_TABLES.filter((t) => rows[t].length > 0);
   const steps = [
     ...(change.isNew ? [] : INDEX_TABLES.map((t) => deleteStep(schema, t))),
@@ -50,9 +36,15 @@ export function indexStatement(schema: string, change: Pick<Change, 'rid' | 'typ
     SELECT 1`;
 }
 
-/** Replaces the index rows of one resource inside the write transaction. */
+/**
+ * Replaces the index rows of one resource inside the write transaction: deferred with the transaction's other writes
+ * (storage/deferred-writes.ts), or one statement at once.
+ */
 export async function writeIndexRows(tx: Queryable, schema: string, change: Change, rows: IndexRows): Promise<void> {
-  const statement = indexStatement(schema, change, rows);
+  const { rid, type, id, isNew } = change;
+  if (await deferIndex(tx, schema, { ...(rid !== undefined ? { rid } : {}), type, id, isNew, rows })) return;
+  if (rid === undefined) throw new Error('writeIndexRows: a resource row written at once has a rid');
+  const statement = indexStatement(schema, { rid, type, isNew }, rows);
   if (statement) await tx.query(statement);
 }
 

@@ -2,6 +2,8 @@
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
+import { concurrentCreate } from '../errors.js';
+import { deferNew, deferVersion } from './deferred-writes.js';
 
 export type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -79,8 +81,13 @@ export interface NewVersion {
   resource?: Resource;
 }
 
-/** Writes a version of an existing row: replaces the current row and appends to the version table, in one statement. */
+/**
+ * Writes a version of an existing row: replaces the current row and appends to the version table — deferred with the
+ * transaction's other writes, or in one statement at once.
+ */
 export async function writeVersion(tx: Queryable, schema: string, v: NewVersion): Promise<void> {
+  if (await deferVersion(tx, schema, { rid: v.rid, type: v.type, id: v.id, version: v.version, at: v.lastUpdated,
+    method: v.method, ...(v.resource ? { content: v.resource } : {}) })) return;
   const content = v.resource ? JSON.stringify(v.resource) : null;
   await tx.query(sql`WITH cur AS (UPDATE ${ident(schema)}.resource SET version = ${v.version},
       last_updated = ${v.lastUpdated}, deleted = ${v.method === 'DELETE'}, content = ${content}::jsonb
@@ -101,4 +108,16 @@ export async function insertNew(tx: Queryable, schema: string, v: Omit<NewVersio
     INSERT INTO ${ident(schema)}.resource_version (rid, type, id, version, last_updated, method, content)
     SELECT rid, ${v.type}, ${v.id}, ${v.version}, ${v.lastUpdated}, ${v.method}, content FROM ins RETURNING rid`);
   return rows[0]?.rid;
+}
+
+/**
+ * Inserts version 1 of a resource under a fresh server-assigned id (a create): deferred with the transaction's other
+ * writes when it can be (its rid is then unknown: undefined), else at once. A clash of ids, which random UUIDs make
+ * practically impossible, fails the statement (23505 → 409).
+ */
+export async function insertCreated(tx: Queryable, schema: string, v: Omit<NewVersion, 'rid'>): Promise<{ rid?: number }> {
+  if (await deferNew(tx, schema, { type: v.type, id: v.id, at: v.lastUpdated, method: v.method, content: v.resource! })) return {};
+  const rid = await insertNew(tx, schema, v);
+  if (rid === undefined) throw concurrentCreate();
+  return { rid };
 }

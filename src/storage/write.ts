@@ -2,11 +2,12 @@
 import type { Queryable } from '../db/db.js';
 import { conflict, preconditionFailed } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import { type Locked, type Versioned, type WriteMethod, insertNew, lockCurrent, writeVersion } from './resources.js';
+import { type Locked, type Versioned, type WriteMethod, insertCreated, insertNew, lockCurrent, writeVersion } from './resources.js';
 
 /** One change, as seen by write hooks. */
 export interface Change {
-  rid: number;
+  /** The row's id; undefined while a created row is itself a deferred write (db/deferred.ts). */
+  rid?: number;
   type: string;
   id: string;
   /** The stored content; undefined for a delete. */
@@ -81,9 +82,16 @@ async function tryInsertNew(tx: Queryable, schema: string, req: WriteRequest, at
   guard: WriteGuard | undefined): Promise<WriteResult | undefined> {
   checkPreconditions(req, undefined);
   const resource = stamp(req.resource!, req.id, 1, at);
-  const rid = await insertNew(tx, schema, { type: req.type, id: req.id, version: 1, lastUpdated: at, method: req.method, resource });
-  if (rid === undefined) return undefined;
-  const change: Change = { rid, type: req.type, id: req.id, resource, isNew: true, version: 1 };
+  const row = { type: req.type, id: req.id, version: 1, lastUpdated: at, method: req.method, resource };
+  let rid: number | undefined;
+  if (req.method === 'POST') {
+    // A fresh server-assigned id: nobody else can hold it, so the insert can wait for the transaction's next statement.
+    ({ rid } = await insertCreated(tx, schema, row));
+  } else {
+    rid = await insertNew(tx, schema, row);
+    if (rid === undefined) return undefined;
+  }
+  const change: Change = { ...(rid !== undefined ? { rid } : {}), type: req.type, id: req.id, resource, isNew: true, version: 1 };
   await runHooks(tx, schema, hooks, change);
   await guard?.after?.(tx, change);
   return { versioned: versionOf(req, 1, at, resource), created: true };

@@ -180,6 +180,7 @@ t.test('an event whose transaction commits after a seal is sealed by the next on
     // The event's transaction is still open while a seal is made on another connection.
     await s4.deps.db.transaction(async (tx) => {
       await s4.deps.audit.insert(tx, schema4, [event]);
+      await tx.query(sql`SELECT 1`); // a read sends the deferred insert (db/deferred.ts); the transaction stays open
       await s4.request('GET', 'Patient/meanwhile'); // commits after the open transaction began
       const sealed = await sealTenant(s4.deps.db, tenant4, undefined);
       t.equal(sealed, undefined, 'nothing at or after the oldest open transaction is sealed');

@@ -58,7 +58,8 @@ export async function startServer(t: Teardown, env: Record<string, string> = {})
   // PGlite: a copy of the migrated template (helpers/pglite-template.ts), not initdb and every migration again.
   const dataDir = config.databaseUrl ? undefined : await copyPgliteTemplate();
   const removeDataDir = () => { if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true }); };
-  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir, poolSize: config.poolSize }).catch((e) => {
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir, poolSize: config.poolSize,
+    statementTimeoutMs: config.statementTimeoutMs }).catch((e) => {
     removeDataDir();
     throw e;
   });
