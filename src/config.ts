@@ -25,6 +25,10 @@ export interface Config {
   keySecret?: string;
   /** Bulk Data export: directory of the output files (the directory store; bulk-data.md §7). */
   exportDir: string;
+  /** `$import`: the only directory `file://` inputs may name (anything outside it is refused). */
+  importDir: string;
+  /** `$import`: URL prefixes `http(s)://` inputs must start with (none by default: only `file://` inputs). */
+  importAllowUrls: string[];
   /** Milliseconds an export's files stay downloadable after it completes; then a scheduled sweep deletes them. */
   exportTtlMs: number;
   /** Exports one client may have queued or running in a tenant at once; beyond it a kick-off answers 429. */
@@ -70,6 +74,15 @@ function boolean(env: NodeJS.ProcessEnv, key: string, fallback: boolean): boolea
   if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
   if (['0', 'false', 'no', 'off'].includes(raw)) return false;
   throw new ConfigError(`${key} must be true or false, got '${raw}'`);
+}
+
+/** A comma list of absolute http(s) URL prefixes. */
+function urlPrefixes(env: NodeJS.ProcessEnv, key: string): string[] {
+  const list = (env[key] ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  for (const u of list) {
+    if (!/^https?:\/\/[^/]+\//i.test(u)) throw new ConfigError(`${key}: '${u}' must be an http(s) URL prefix ending in a path, e.g. https://files.example.org/`);
+  }
+  return list;
 }
 
 /** Bytes from '64mb', '1gb', '1048576'. */
@@ -137,6 +150,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pageSecret: env.HEARTH_PAGE_SECRET?.trim() || undefined,
     keySecret: env.HEARTH_KEY_SECRET?.trim() || undefined,
     exportDir: path.resolve(env.HEARTH_EXPORT_DIR?.trim() || path.join(dataDir, 'exports')),
+    importDir: path.resolve(env.HEARTH_IMPORT_DIR?.trim() || path.join(dataDir, 'import')),
+    importAllowUrls: urlPrefixes(env, 'HEARTH_IMPORT_ALLOW_URLS'),
     exportTtlMs: duration(env, 'HEARTH_EXPORT_TTL', 24 * 3_600_000),
     exportMaxJobs: integer(env, 'HEARTH_EXPORT_MAX_JOBS', 1, 1, 1000),
     exportFileResources: integer(env, 'HEARTH_EXPORT_FILE_RESOURCES', 100_000, 1, 100_000_000),

@@ -175,6 +175,16 @@ export const jobNotFound = entry(404, 'not-found', (id: string) => `Job ${id} wa
 
 // ---- Bulk Data export (bulk-data.md): another client's, a cancelled or an expired export is a 404 alike ----
 
+// ---- Bulk $import: a refused input line (reported in the job's outcome file, the job goes on) ----
+
+export const importLineNotJson = entry(400, 'structure', () => 'The line is not valid JSON');
+export const importLineNotResource = entry(400, 'structure', () => 'The line is not a FHIR resource');
+export const importLineWrongType = entry(400, 'invalid', (type: string, declared: string) =>
+  `The line is a ${type}; the input declares ${declared}`);
+export const importLineTooLong = entry(413, 'too-costly', (limit: number) => `The line is longer than ${limit} bytes (HEARTH_BODY_LIMIT)`);
+export const importLineBadId = entry(400, 'invalid', (id: string) => `The id '${id}' is not a valid FHIR id`);
+export const importNotFound = entry(404, 'not-found', (id: string) => `Import ${id} was not found`);
+
 export const exportNotFound = entry(404, 'not-found', (id: string) => `Export ${id} was not found`);
 export const exportCancelled = entry(404, 'not-found', (id: string) => `Export ${id} was cancelled`);
 export const exportExpired = entry(404, 'not-found', (id: string) => `Export ${id} has expired`);

@@ -22,6 +22,12 @@ function requireAdministration(access: Access): void {
   if (!ok) throw insufficientScope('system/*.u');
 }
 
+/** Bulk `$import` writes any resource of any type as the client sends it: system/*.cu without a query (issue #14 §3). */
+function requireImport(access: Access): void {
+  const ok = access.principal.rules.some((r) => r.level !== 'patient' && r.type === '*' && r.perms.has('c') && r.perms.has('u') && !r.query);
+  if (!ok) throw insufficientScope('system/*.cu');
+}
+
 /**
  * Bulk Data (bulk-data.md §1.5, §8.5): patient/ tokens are refused (project decision); otherwise some search scope is
  * needed here, and the export itself checks every exported type.
@@ -49,6 +55,7 @@ export function checkRoute(access: Access, r: Route): void {
       if (r.operation === 'everything') { access.require('Patient', 'r'); access.require('Patient', 's'); return; }
       if (r.operation === 'reindex' || r.operation === 'job-status') return requireAdministration(access);
       if (r.operation === 'export') return requireBulk(access);
+      if (r.operation === 'import') return requireImport(access);
       return;
     default:
       return; // capabilities (public), batch and transaction (each entry is checked as it is dispatched)

@@ -10,6 +10,8 @@ import type { Tenant } from '../storage/tenants.js';
 import { clearPatients } from './patients.js';
 import { exportStore } from './store.js';
 import type { ExportFile, ExportParams, ExportProgress, ExportResult } from './types.js';
+import type { ImportParams, ImportProgress, ImportResult } from './import-types.js';
+import { OUTCOME_FILE } from './import-job.js';
 
 export const statusUrl = (base: string, job: string): string => `${base}/_bulk/${job}`;
 export const fileUrl = (base: string, job: string, name: string): string => `${base}/_bulk/${job}/${name}`;
@@ -32,7 +34,7 @@ export const expiresAt = (deps: Deps, job: Job): Date | undefined =>
 export async function ownExport(deps: Deps, tenant: Tenant, clientId: string, id: string): Promise<Job> {
   const job = await getJob(deps.db, tenant.slug, id);
   const params = job?.params as unknown as ExportParams | undefined;
-  if (!job || job.kind !== 'export' || params?.principal?.clientId !== clientId) throw exportNotFound(id);
+  if (!job || (job.kind !== 'export' && job.kind !== 'import') || params?.principal?.clientId !== clientId) throw exportNotFound(id);
   if (job.cancelRequested || job.status === 'cancelled') throw exportCancelled(id);
   const expires = expiresAt(deps, job);
   if (job.status === 'completed' && expires && expires.getTime() <= Date.now()) throw exportExpired(id);
@@ -63,9 +65,38 @@ function manifest(base: string, job: Job, result: ExportResult) {
   };
 }
 
+/** X-Progress of an import: the input being read and the lines done (< 100 characters). */
+function importProgressText(job: Job): string {
+  const p = job.progress as Partial<ImportProgress>;
+  const inputs = (job.params as unknown as ImportParams).inputs.length;
+  if (job.status === 'queued' || p.input === undefined) return 'queued';
+  return `input ${Math.min(p.input + 1, inputs)} of ${inputs}, line ${p.line ?? 0} (${job.progress.done ?? 0} imported)`;
+}
+
+/**
+ * A completed import's answer, shaped like an export manifest: per input its counts (`output`), and the outcome
+ * NDJSON of refused lines (`error`), downloadable from the status URL like export files.
+ */
+function importManifest(base: string, job: Job, result: ImportResult) {
+  return {
+    transactionTime: result.transactionTime,
+    request: (job.params as unknown as ImportParams).request,
+    requiresAccessToken: true,
+    output: result.inputs.map((i) => ({ inputUrl: i.url, ...(i.type ? { type: i.type } : {}), count: i.imported, read: i.read,
+      failed: i.failed })),
+    error: result.errors > 0 ? [{ type: 'OperationOutcome', url: fileUrl(base, job.id, OUTCOME_FILE), count: result.errors }] : [],
+    ...(result.stopped ? { stopped: result.stopped } : {}),
+  };
+}
+
 export function exportStatus(deps: Deps, base: string, job: Job): Answer {
   if (job.status === 'queued' || job.status === 'running') {
-    return { status: 202, headers: { 'X-Progress': progressText(job), 'Retry-After': job.status === 'queued' ? '5' : '2' } };
+    const progress = job.kind === 'import' ? importProgressText(job) : progressText(job);
+    return { status: 202, headers: { 'X-Progress': progress, 'Retry-After': job.status === 'queued' ? '5' : '2' } };
+  }
+  if (job.kind === 'import' && job.status === 'completed') {
+    return { status: 200, headers: { Expires: expiresAt(deps, job)!.toUTCString() },
+      body: importManifest(base, job, job.result as ImportResult), manifest: true };
   }
   if (job.status === 'failed') {
     const f = (job.progress as Partial<ExportProgress>).failure;
@@ -86,6 +117,11 @@ export async function cancelExport(deps: Deps, tenant: Tenant, job: Job): Promis
 
 /** The completed job's file by name (404 for names it did not produce). */
 export function exportFile(job: Job, name: string): ExportFile {
+  if (job.kind === 'import') {
+    const errors = (job.result as ImportResult | undefined)?.errors ?? 0;
+    if (job.status !== 'completed' || name !== OUTCOME_FILE || errors === 0) throw exportFileNotFound(job.id, name);
+    return { kind: 'error', type: 'OperationOutcome', name, part: 0, count: errors, bytes: 0 };
+  }
   const file = job.status === 'completed' ? (job.result as ExportResult).files.find((f) => f.name === name) : undefined;
   if (!file) throw exportFileNotFound(job.id, name);
   return file;

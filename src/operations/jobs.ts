@@ -1,9 +1,11 @@
 /** Every kind of job this server runs, by name (the worker claims only these). */
 import { exportJob } from '../bulk/export-job.js';
+import { importJob } from '../bulk/import-job.js';
 import type { ServerJobHandler } from '../interactions/context.js';
 import { reindex } from '../jobs/reindex.js';
 
 export const JOB_HANDLERS: Record<string, ServerJobHandler> = {
   reindex,
   export: exportJob,
+  import: importJob,
 };

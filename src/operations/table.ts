@@ -5,6 +5,7 @@
 import type { Context, Deps } from '../interactions/context.js';
 import { OperationTable } from '../interactions/operations.js';
 import { exportOperation } from './export.js';
+import { importOperation } from './import.js';
 import { jobStatusOperation } from './job-status.js';
 import { patientEverything } from './patient-everything.js';
 import { reindexOperation } from './reindex.js';
@@ -33,6 +34,11 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
   {
     name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', system: false,
     instance: ['Group'], instantiates: BULK_DATA, handler: (deps, ctx, req, t) => exportOperation(deps, ctx, req, 'group', t.id),
+  },
+  // Bulk Data Import (HL7 proposal): NDJSON inputs by URL, asynchronous like $export (issue #14 §3)
+  {
+    name: 'import', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import', system: true,
+    instantiates: BULK_DATA, handler: (deps, ctx, req) => importOperation(deps, ctx, req),
   },
   {
     name: 'verify-chain', definition: 'http://hearth.dev/fhir/OperationDefinition/audit-verify-chain', system: false,
