@@ -26,6 +26,7 @@ import { FhirError, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './operations/jobs.js';
 import { JobWorker } from './jobs/worker.js';
+import { importFiles, importLocal } from './bulk/import-local.js';
 
 const USAGE = `Usage: hearth <command>
   serve                     start the FHIR server (default)
@@ -41,6 +42,8 @@ const USAGE = `Usage: hearth <command>
   launch --patient P [--encounter E] [--tenant T]      EHR launch id and iss
   token --scope "system/*.cruds ..." [--expires-in S] [--patient P] [--tenant T]   prints an access token
   keys rotate               new token signing key
+  import <tenant> <file or folder>...   load NDJSON files (one resource per line, ids kept) and transaction or
+                            batch Bundle files (.json) into a tenant, in this process (not through a running server)
 Tenant and operator commands use the server at HEARTH_ADMIN_URL (default http://localhost:$HEARTH_PORT) with
 HEARTH_ADMIN_TOKEN or <HEARTH_DATA_DIR>/admin-token; with no server running they open the database.
 --tenant defaults to "default".`;
@@ -362,10 +365,37 @@ async function keys(args: string[]) {
   print([['kid', out.kid]]);
 }
 
+/**
+ * `hearth import`: runs in this process on the database (like `migrate`), NDJSON files through the import job and
+ * Bundles through the transaction interaction; prints one line per file and exits 1 if anything was refused.
+ */
+async function importCommand(args: string[]) {
+  const [slug, ...paths] = args;
+  if (!slug || paths.length === 0) throw new UsageError('give a tenant and at least one file or folder');
+  const files = importFiles(paths);
+  const config = loadConfig();
+  await withDb(async (db) => {
+    const t = await findTenant(db, slug);
+    if (!t) throw unknownTenant(slug);
+    const deps = await createDeps(config, db);
+    try {
+      const base = `${config.baseUrl ?? `http://localhost:${config.port}`}/fhir/${t.slug}`;
+      const reports = await importLocal(deps, t, base, files);
+      for (const r of reports) {
+        process.stdout.write(`${r.file}\timported ${r.imported}\tfailed ${r.failed}\n`);
+        for (const m of r.messages.slice(0, 20)) process.stderr.write(`  ${m}\n`);
+      }
+      if (reports.some((r) => r.failed > 0)) process.exitCode = 1;
+    } finally {
+      await deps.audit.close();
+    }
+  }, config);
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   serve: () => serve(),
   migrate: async () => { await withDb(async () => undefined); process.stdout.write('migrations applied\n'); },
-  tenant, user, client, launch, token, keys,
+  tenant, user, client, launch, token, keys, import: importCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -162,17 +162,18 @@ export function bulkEvent(step: BulkStep, base: string, request: RequestInfo, ac
 
 /**
  * One AuditEvent per `$import` input file with its counts (issue #14 §3): BALP records a bulk action as one event for
- * its data set rather than one per resource; the input's URL is the entity, the job's status URL the query.
+ * its data set rather than one per resource; the input's URL is the entity, beside the job's status URL if any.
  */
 export function importEvent(base: string, principal: { clientId: string; subject: string; fhirUser?: string }, recorded: Date,
-  input: { type?: string; url: string }, counts: { read: number; imported: number; failed: number }, request: string, job: string): Resource {
+  input: { type?: string; url: string }, counts: { read: number; imported: number; failed: number }, request: string, job?: string): Resource {
   const entity = { ...dataEntity(input.url, '3'),
     description: `${counts.imported} ${input.type ?? 'resource'}(s) imported, ${counts.failed} line(s) refused, of ${counts.read} read` };
   return auditEvent({ type: REST_TYPE, subtype: [interactionCoding('operation'), hearthSubtype('$import')], action: 'C',
     pattern: 'Create', actor: { clientId: principal.clientId, subject: principal.subject,
       ...(principal.fhirUser ? { fhirUser: principal.fhirUser } : {}) },
     request: { requestId: `import-${job}`, address: 'localhost', method: 'POST', url: request }, base,
-    outcome: { status: counts.failed > 0 ? 400 : 200 }, entities: [entity, dataEntity(`${base}/_bulk/${job}`, '20')], recorded });
+    outcome: { status: counts.failed > 0 ? 400 : 200 }, entities: job ? [entity, dataEntity(`${base}/_bulk/${job}`, '20')] : [entity],
+    recorded });
 }
 
 /** The security events the authorization server reports (src/auth/security-events.ts), written to the audit log. */

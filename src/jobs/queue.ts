@@ -43,6 +43,18 @@ export async function enqueueJob(db: Queryable, tenant: string, kind: string, pa
   return fromRow(rows[0]!);
 }
 
+/**
+ * A job that starts at once under `owner`'s lease, not queued for any worker (the `hearth import` command runs its own
+ * job in its own process); if that process dies, the lease lapses and any worker resumes it.
+ */
+export async function startJob(db: Queryable, tenant: string, kind: string, params: Record<string, unknown>, owner: string,
+  leaseMs: number): Promise<Job> {
+  const rows = await db.query<JobRow>(sql`INSERT INTO ${T()} (id, tenant, kind, params, status, lease_owner, lease_until, attempts, started_at)
+    VALUES (${crypto.randomUUID()}, ${tenant}, ${kind}, ${JSON.stringify(params)}::jsonb, 'running', ${owner},
+      now() + make_interval(secs => ${leaseMs / 1000}), 1, now()) RETURNING *`);
+  return fromRow(rows[0]!);
+}
+
 export async function getJob(db: Queryable, tenant: string, id: string): Promise<Job | undefined> {
   if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
   const rows = await db.query<JobRow>(sql`SELECT * FROM ${T()} WHERE id = ${id} AND tenant = ${tenant}`);

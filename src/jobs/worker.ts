@@ -79,6 +79,15 @@ export class JobWorker<D extends WorkerDeps = WorkerDeps> {
     return true;
   }
 
+  /** Runs a job this worker already holds the lease of (startJob) to its end, as a claimed one would run. */
+  async runHeld(job: Job, tenant: Tenant): Promise<void> {
+    await this.execute(job, tenant);
+  }
+
+  get leaseDurationMs(): number {
+    return this.leaseMs;
+  }
+
   private async execute(job: Job, tenant: Tenant): Promise<void> {
     let last = job.progress;
     const ctx: JobContext<D> = {
