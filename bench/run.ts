@@ -20,9 +20,10 @@ import { runExport } from './suites/export.js';
 import { runIngest } from './suites/ingest.js';
 import { runRead } from './suites/read.js';
 import { runSearch } from './suites/search.js';
+import { runImport } from './suites/import.js';
 
 const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteOutcome>> = {
-  ingest: runIngest, create: runCreate, read: runRead, search: runSearch, export: runExport, audit: runAudit,
+  ingest: runIngest, create: runCreate, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport,
 };
 
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
@@ -31,7 +32,7 @@ const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 async function startServers(o: Options, dir: string, id: string) {
   const common = { scratchSchema: `bench_raw_${id}`, rawPool: 32 };
   const databaseUrl = o.pglite ? undefined : o.databaseUrl;
-  const hearth = await Child.start({ role: 'hearth', ...common, tenant: `bench-${id}`,
+  const hearth = await Child.start({ role: 'hearth', ...common, tenant: `bench-${id}`, importDir: path.join(dir, 'import'),
     ...(databaseUrl ? { databaseUrl } : { dataDir: path.join(dir, 'pgdata') }) }, path.join(dir, 'hearth.log'));
   const info = await hearth.call<{ port: number; schema: string; hostsRaw: boolean; token: string }>('info');
   useToken(info.token);
@@ -101,6 +102,7 @@ async function main(): Promise<void> {
   try {
     const ctx: BenchContext = { options, hearth: servers.hearth, raw: servers.raw, schema: servers.info.schema, token: servers.info.token,
       base: `http://127.0.0.1:${servers.info.port}/fhir/bench-${id}`, startReadBaseline: servers.startReadBaseline,
+      importDir: path.join(dir, 'import'),
       state: { patients: [], resources: 0 } };
     const { rows, skipped } = await runSuites(ctx);
     const machine = describeMachine(await servers.raw.call('machine'));

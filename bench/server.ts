@@ -14,6 +14,8 @@ import { migrateSchema } from '../src/db/migrate.js';
 import { openDb } from '../src/db/open.js';
 import { type Tenant, createTenant, deleteTenant } from '../src/storage/tenants.js';
 import { mintLocalToken } from '../src/auth/tokens.js';
+import { importJob } from '../src/bulk/import-job.js';
+import { JobWorker } from '../src/jobs/worker.js';
 import { dbRawDb } from './raw/db.js';
 import { createRawHost } from './raw/host.js';
 import { type ChildOptions, type Handler, childOptions, serveIpc } from './lib/ipc.js';
@@ -38,7 +40,7 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
   // Sealing every second (unless set): each audited round's events are sealed within that round, so the audit suite
   // charges sealing to the audited side rather than to whichever round the 10-second default lands in.
   const env = { ...process.env, DATABASE_URL: o.databaseUrl ?? '', HEARTH_HOST: '127.0.0.1', HEARTH_PORT: '0',
-    HEARTH_AUDIT_SEAL_INTERVAL: process.env.HEARTH_AUDIT_SEAL_INTERVAL ?? '1' };
+    HEARTH_AUDIT_SEAL_INTERVAL: process.env.HEARTH_AUDIT_SEAL_INTERVAL ?? '1', ...(o.importDir ? { HEARTH_IMPORT_DIR: o.importDir } : {}) };
   const config = loadConfig(env);
   const db = await openDb({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, poolSize: config.poolSize,
     statementTimeoutMs: config.statementTimeoutMs });
@@ -64,6 +66,8 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
       return { port: off.port, token: off.token };
     }
     if (op === 'closeUnaudited') return closeUnaudited();
+    // The import suite's job, run here to its end (this process runs no worker loop): its memory is this process's.
+    if (op === 'runImportJobs') return new JobWorker(deps, { import: importJob }).drain();
     if (op === 'teardown') {
       if (raw) await raw.handle('teardown', {});
       await closeUnaudited();

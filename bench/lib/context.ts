@@ -22,6 +22,8 @@ export interface BenchContext {
   schema: string;
   /** Starts the read baseline's server: a fresh minimal Fastify + pg process (or, under PGlite, Hearth's own). */
   startReadBaseline(): Promise<{ child: Child; origin: string; stop(): Promise<void> }>;
+  /** HEARTH_IMPORT_DIR of the Hearth process: where the import suite writes its NDJSON inputs. */
+  importDir: string;
   /** Filled by the ingest suite. */
   state: { patients: SamplePatient[]; resources: number };
 }

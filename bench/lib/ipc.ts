@@ -9,6 +9,8 @@ export interface ChildOptions {
   tenant?: string;
   hearthSchema?: string;
   scratchSchema: string;
+  /** Hearth: HEARTH_IMPORT_DIR, where the import suite writes its NDJSON files. */
+  importDir?: string;
   /** Connections of the raw baseline's pool (PostgreSQL). */
   rawPool: number;
 }

@@ -86,6 +86,23 @@ export async function insertRows(q: RawQueryable, schema: string, set: RowSet): 
   }
 }
 
+/** A value in COPY's text format: \\N for NULL, backslash escapes for the characters that delimit rows and fields. */
+function copyText(v: unknown): string {
+  if (v === null || v === undefined) return '\\N';
+  const s = v instanceof Date ? v.toISOString() : typeof v === 'boolean' ? (v ? 't' : 'f') : String(v);
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\t/g, '\\t');
+}
+
+/** One `COPY … FROM STDIN` per table, the rows as text (resource keeps Hearth's rid: COPY writes identity columns as given). */
+export async function copyRowsIn(q: RawQueryable, schema: string, set: RowSet): Promise<void> {
+  for (const [table, rows] of set.tables) {
+    if (rows.length === 0) continue;
+    const columns = Object.keys(rows[0]!);
+    const data = rows.map((r) => columns.map((c) => copyText(r[c])).join('\t')).join('\n') + '\n';
+    await q.copyIn!(`COPY ${ident(schema)}.${ident(table)} (${columns.map(ident).join(', ')}) FROM STDIN`, data);
+  }
+}
+
 export async function maxRid(db: RawDb, schema: string): Promise<number> {
   const rows = await db.query<{ m: number | string | null }>(`SELECT max(rid) AS m FROM ${ident(schema)}.resource`);
   return Number(rows[0]?.m ?? 0);

@@ -1,5 +1,8 @@
 /** The baseline's database handle: straight node-postgres (a plain pg.Pool), or the PGlite instance Hearth holds. */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Db, Queryable } from '../../src/db/db.js';
 import { sql } from '../../src/db/sql.js';
 
@@ -7,6 +10,8 @@ export type Row = Record<string, unknown>;
 
 export interface RawQueryable {
   query<T = Row>(text: string, values?: unknown[]): Promise<T[]>;
+  /** `COPY … FROM STDIN` with text-format data (PostgreSQL transactions only; PGlite has no COPY stream here). */
+  copyIn?(statement: string, data: string): Promise<void>;
 }
 
 export interface RawDb extends RawQueryable {
@@ -22,6 +27,11 @@ export function pgRawDb(connectionString: string, max: number): RawDb {
   pool.on('error', () => undefined);
   const on = (c: pg.Pool | pg.PoolClient): RawQueryable => ({
     async query<T>(text: string, values: unknown[] = []) { return (await c.query(text, values)).rows as T[]; },
+    ...(c instanceof pg.Pool ? {} : {
+      async copyIn(statement: string, data: string) {
+        await pipeline(Readable.from([Buffer.from(data, 'utf8')]), (c as pg.PoolClient).query(copyFrom(statement)));
+      },
+    }),
   });
   return {
     kind: 'postgres',

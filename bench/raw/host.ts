@@ -5,7 +5,7 @@ import path from 'node:path';
 import Fastify from 'fastify';
 import { type Timing, runPool, timed } from '../lib/stats.js';
 import type { RawDb } from './db.js';
-import { fetchRows, ident, indexTables, insertRows, maxRid, split } from './copy.js';
+import { copyRowsIn, fetchRows, ident, indexTables, insertRows, maxRid, split } from './copy.js';
 
 export interface RawHostOptions {
   db: RawDb;
@@ -45,6 +45,7 @@ export function createRawHost(o: RawHostOptions) {
     sampleIds: async ({ n }: { n: number }) => sampleIds(db, o.hearthSchema, n),
     ingest: async (a: { sizes: number[]; concurrency: number; chunk: number }) => ingest(o, a),
     create: async (a: { afterRid: number; concurrency: number }) => create(o, a),
+    copyImported: async (a: { afterRid: number }) => copyImported(o, a),
     search: async (a: { queries: SearchWork[]; clients: number }) => search(db, a),
     export: async () => exportRows(db, o.hearthSchema),
     copy: async () => copyRows(db, o.hearthSchema),
@@ -102,6 +103,27 @@ async function ingest(o: RawHostOptions, a: { sizes: number[]; concurrency: numb
     count += set.resources;
   }
   return { seconds, count };
+}
+
+/**
+ * The import baseline: the rows Hearth stored after `afterRid` fetched untimed in chunks, then written into the scratch
+ * schema by `COPY … FROM STDIN` per table, one transaction per chunk (PGlite: multi-row INSERTs, noted).
+ */
+async function copyImported(o: RawHostOptions, a: { afterRid: number }): Promise<Timing & { note?: string }> {
+  const idx = await indexTables(o.db, o.hearthSchema);
+  const usesCopy = o.db.kind === 'postgres';
+  let after = a.afterRid;
+  let seconds = 0;
+  let count = 0;
+  for (;;) {
+    const { set, lastRid } = await fetchRows(o.db, o.hearthSchema, idx, after, 5000);
+    if (set.resources === 0) break;
+    after = lastRid;
+    const run = await timed(() => o.db.transaction((q) => (usesCopy ? copyRowsIn(q, o.scratchSchema, set) : insertRows(q, o.scratchSchema, set))));
+    seconds += run.seconds;
+    count += set.resources;
+  }
+  return { seconds, count, ...(usesCopy ? {} : { note: 'PGlite: multi-row INSERT, no COPY stream' }) };
 }
 
 /** One resource per transaction (INSERT resource, its history row and its index rows, COMMIT), `concurrency` clients. */
