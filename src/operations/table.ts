@@ -35,10 +35,11 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
     name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', system: false,
     instance: ['Group'], instantiates: BULK_DATA, handler: (deps, ctx, req, t) => exportOperation(deps, ctx, req, 'group', t.id),
   },
-  // Bulk Data Import (HL7 proposal): NDJSON inputs by URL, asynchronous like $export (issue #14 §3)
+  // Bulk import after the HL7 Bulk Data Import proposal (not part of the published IG, so our own definition URL):
+  // NDJSON inputs by URL, asynchronous like $export (issue #14 §3)
   {
-    name: 'import', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import', system: true,
-    instantiates: BULK_DATA, handler: (deps, ctx, req) => importOperation(deps, ctx, req),
+    name: 'import', definition: 'http://hearth.dev/fhir/OperationDefinition/import', system: true,
+    handler: (deps, ctx, req) => importOperation(deps, ctx, req),
   },
   {
     name: 'verify-chain', definition: 'http://hearth.dev/fhir/OperationDefinition/audit-verify-chain', system: false,
