@@ -37,7 +37,7 @@ export class Child {
     const log = fs.openSync(logFile, 'a');
     const proc = fork(ENTRY[options.role], [], {
       // --expose-gc: the driver collects garbage before each measured phase, so a suite's peak is its own.
-      execArgv: ['--import', 'tsx', '--expose-gc'],
+      execArgv: ['--import', 'tsx', '--expose-gc', ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
       env: { ...process.env, BENCH_CHILD: JSON.stringify(options) },
       stdio: ['ignore', log, log, 'ipc'],
     });

@@ -1,7 +1,7 @@
 /** Db over node-postgres' Pool — https://node-postgres.com/ */
 import pg from 'pg';
 import { type Db, type Queryable, type TransactionOptions, statementTimeout } from './db.js';
-import { DeferringTx } from './deferred.js';
+import { DeferringTx, pendingStatement } from './deferred.js';
 import { isRetryable } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { type Sql, toQuery } from './sql.js';
@@ -26,6 +26,15 @@ function queryable(client: pg.Pool | pg.PoolClient): Queryable {
     },
   };
 }
+
+/** Group commits in flight at once (see below). */
+const GROUP_IN_FLIGHT = 2;
+/**
+ * Write-only transactions this heavy (bind parameters; a 100-entry Bundle's AuditEvents alone weigh ~2,000) are sent
+ * alone on their own connection: merging them would only serialise big statements onto one backend (measured: ingest
+ * of 4 concurrent Bundles 1,209 → 1,434 resources/s).
+ */
+const ALONE_WEIGHT = 1000;
 
 /**
  * A transaction on a pooled client, begun only when its first statement is sent: a transaction that only defers
@@ -86,7 +95,10 @@ export function openPostgres(connectionString: string, poolSize: number, stateme
     ...(statementTimeoutMs ? { statement_timeout: Math.trunc(statementTimeoutMs) } : {}) });
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
-  const groupCommit = new GroupCommit(async (statement) => { await pool.query(toQuery(statement)); });
+  const run = async (statement: Sql) => { await pool.query(toQuery(statement)); };
+  // Two statements in flight use both of a small machine's cores; measured (bench, 100 patients, 16 clients) creates
+  // reach 1.03-1.07 of the one-commit-per-create baseline with one or two, ingest 0.39 with one against 0.42 with two.
+  const groupCommit = new GroupCommit(run, GROUP_IN_FLIGHT);
   const db: Db = {
     kind: 'postgres',
     ...queryable(pool),
@@ -104,7 +116,10 @@ export function openPostgres(connectionString: string, poolSize: number, stateme
             await lazy.end('COMMIT');
           } else if (tx.hasPending) {
             const { writes, weight } = tx.take();
-            await groupCommit.commit(writes, weight);
+            if (weight >= ALONE_WEIGHT) {
+              const statement = pendingStatement(writes);
+              if (statement) await run(statement);
+            } else await groupCommit.commit(writes, weight);
           }
           return result;
         } catch (e) {
