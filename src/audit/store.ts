@@ -1,6 +1,6 @@
 /** AuditEvent rows: insert (one statement for any number of events), read by id, monthly partitions (issue #6 §6–§7). */
 import type { Queryable } from '../db/db.js';
-import { type Deferral, deferring } from '../db/deferred.js';
+import { type Deferral, type PendingWrites, deferring } from '../db/deferred.js';
 import { type Sql, ident, prepared, raw, sql, sqlParts } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import type { AuditRow } from './columns.js';
@@ -106,17 +106,30 @@ const AUDIT_ROWS: Deferral<DeferredRows> = {
   },
 };
 
-/** Defers the rows into q's next statement; false when q does not defer writes (insert them at once). */
-export async function deferAuditRows(q: Queryable, schema: string, rows: AuditRow[]): Promise<boolean> {
-  const tx = deferring(q);
-  if (!tx) return false;
+/** The rows as deferred items of at most MAX_ROWS rows, their parameters computed (the digest over the JSON sent). */
+function deferredItems(schema: string, rows: AuditRow[]): DeferredRows[] {
+  const items: DeferredRows[] = [];
   for (let i = 0; i < rows.length; i += MAX_ROWS) {
     const chunk = rows.slice(i, i + MAX_ROWS);
     const params: unknown[] = [];
     for (const row of chunk) pushValues(row, params);
-    await tx.defer(AUDIT_ROWS, { schema, rows: chunk.length, params }, params.length);
+    items.push({ schema, rows: chunk.length, params });
   }
+  return items;
+}
+
+/** Defers the rows into q's next statement; false when q does not defer writes (insert them at once). */
+export async function deferAuditRows(q: Queryable, schema: string, rows: AuditRow[]): Promise<boolean> {
+  const tx = deferring(q);
+  if (!tx) return false;
+  for (const item of deferredItems(schema, rows)) await tx.defer(AUDIT_ROWS, item, item.params.length);
   return true;
+}
+
+/** The rows as a pending write of their own (for a group commit, db/group-commit.ts), with its weight in parameters. */
+export function auditPending(schema: string, rows: AuditRow[]): { writes: PendingWrites; weight: number } {
+  const items = deferredItems(schema, rows);
+  return { writes: new Map([[AUDIT_ROWS as Deferral<unknown>, items]]), weight: items.reduce((n, i) => n + i.params.length, 0) };
 }
 
 /** By id: the id's timestamp is the row's `recorded`, the partition key (store.ts has no index on id). */

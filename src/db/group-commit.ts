@@ -24,12 +24,22 @@ export class GroupCommit {
    */
   constructor(private readonly run: (statement: Sql) => Promise<void>, private readonly maxInFlight = 1) {}
 
+  private readonly unsettled = new Set<Promise<void>>();
+
   /** Resolves once `writes` are committed; `weight` is their bind parameters (DeferringTx.take tells it). */
   commit(writes: PendingWrites, weight: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+    const done = new Promise<void>((resolve, reject) => {
       this.queue.push({ writes, weight, resolve, reject });
       this.kick();
     });
+    this.unsettled.add(done);
+    void done.catch(() => undefined).finally(() => this.unsettled.delete(done));
+    return done;
+  }
+
+  /** Waits until everything committed so far has been sent, successfully or not (graceful shutdown). */
+  async idle(): Promise<void> {
+    while (this.unsettled.size > 0) await Promise.allSettled([...this.unsettled]);
   }
 
   private kick(): void {
