@@ -27,6 +27,7 @@ import { indexResource } from './storage/index-writer.js';
 import { createSearchRegistry } from './search/registry.js';
 import { compileIndexPlans } from './search/extract.js';
 import { TenantSearchParameters } from './storage/search-parameters.js';
+import { GrantCache } from './auth/grant-cache.js';
 import { KeyStore } from './auth/keys.js';
 import { AuditLog } from './audit/log.js';
 
@@ -67,7 +68,8 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     return { config, db: database, defs, search, tenantSearch, validator: createValidator(defs), migrations,
       writeHooks: [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))],
       pageTokens: new PageTokens(config.pageSecret),
-      auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date() },
+      auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date(),
+        grants: new GrantCache(database, config.grantCacheMs) },
       audit: new AuditLog(database, config.auditEnabled, undefined, await auditWriter(config, database)),
       metrics: new Metrics(), operations: OPERATIONS };
   } catch (e) {
@@ -97,6 +99,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   app.setNotFoundHandler(notFoundHandler);
   registerHooks(app);
   app.addHook('onClose', () => deps.audit.close());
+  app.addHook('onClose', async () => deps.auth.grants?.close());
   // One line per request with method, route template, status and time; never the URL's query or any body.
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode,

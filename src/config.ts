@@ -18,6 +18,8 @@ export interface Config {
   /** Milliseconds before a single SQL statement is cancelled. */
   statementTimeoutMs: number;
   poolSize: number;
+  /** Milliseconds a tenant's grant row stays cached between revocations (0: read on every request). */
+  grantCacheMs: number;
   updateCreate: boolean;
   /** Signs page tokens; set it when several nodes serve one database so their links interoperate. */
   pageSecret?: string;
@@ -145,6 +147,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPageSize,
     defaultPageSize,
     statementTimeoutMs: integer(env, 'HEARTH_STATEMENT_TIMEOUT_MS', 30000, 100, 3600000),
+    grantCacheMs: integer(env, 'HEARTH_GRANT_CACHE_MS', 30000, 0, 3600000),
     poolSize: integer(env, 'HEARTH_DB_POOL_SIZE', 10, 1, 200),
     updateCreate: boolean(env, 'HEARTH_UPDATE_CREATE', true),
     pageSecret: env.HEARTH_PAGE_SECRET?.trim() || undefined,

@@ -1,7 +1,8 @@
 /**
  * The resource server's side of SMART (smart-app-launch.md §9.1–9.3): the bearer token of a FHIR request → a
  * Principal, or 401 with WWW-Authenticate (RFC 6750). Tokens are our own RS256 JWTs; the grant they carry is looked
- * up on every request so that revocation and logout take effect at once.
+ * up on every request (or found in the grant cache, which revocations clear on every node) so that revocation and
+ * logout take effect at once.
  */
 import { invalidToken } from '../errors.js';
 import type { Config } from '../config.js';
@@ -93,7 +94,7 @@ export async function authenticateTenant(deps: BearerDeps, slug: string, fhirBas
   const token = bearerToken(authorization);
   const result = await verifyClaims(deps, fhirBase, token);
   if ('reason' in result) throw invalidToken(result.reason, true);
-  const found = await findTenantAndGrant(deps.db, slug, result.claims.grant);
+  const found = await (deps.auth.grants?.lookup(slug, result.claims.grant) ?? findTenantAndGrant(deps.db, slug, result.claims.grant));
   if (!found) return undefined;
   if (!found.grantActive) throw invalidToken(REVOKED, true);
   return { tenant: found.tenant, principal: principalOf(deps, result.claims) };

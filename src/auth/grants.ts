@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { authChanged } from './grant-cache.js';
 
 /** Launch context returned with the token (smart-app-launch.md §6) and kept with the grant. */
 export interface LaunchContext {
@@ -71,6 +72,7 @@ export async function grantActive(db: Queryable, schema: string, id: string): Pr
 export async function revokeGrant(db: Queryable, schema: string, id: string, at: Date): Promise<void> {
   await db.query(sql`UPDATE ${t(schema, 'auth_grant')} SET revoked_at = ${at}, refresh_hash = NULL
     WHERE id = ${id} AND revoked_at IS NULL`);
+  authChanged(schema);
 }
 
 /** Ends an authorization-server session: online_access grants made in it are revoked (smart-app-launch.md §5.9). */
@@ -78,6 +80,7 @@ export async function endSession(db: Queryable, schema: string, sessionHash: str
   await db.query(sql`UPDATE ${t(schema, 'auth_session')} SET ended_at = ${at} WHERE token_hash = ${sessionHash} AND ended_at IS NULL`);
   await db.query(sql`UPDATE ${t(schema, 'auth_grant')} SET revoked_at = ${at}, refresh_hash = NULL
     WHERE session_hash = ${sessionHash} AND revoked_at IS NULL AND ' ' || scope || ' ' NOT LIKE '% offline_access %'`);
+  authChanged(schema);
 }
 
 /** Gives the grant a (new) refresh token; a previous one moves to the rotated list (reuse → revoke). */

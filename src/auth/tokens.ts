@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import type { Db } from '../db/db.js';
 import type { Tenant } from '../storage/tenants.js';
+import type { GrantCache } from './grant-cache.js';
 import { type Grant, type LaunchContext, createGrant } from './grants.js';
 import type { KeyStore } from './keys.js';
 import { epochSeconds, signJwt } from './jws.js';
@@ -15,6 +16,8 @@ export interface AuthServices {
   keys: KeyStore;
   /** The clock every expiry is computed from; tests inject a fixed one (smart-app-launch.md §13.1). */
   now: () => Date;
+  /** The tenant and grant rows of FHIR requests, cached until a revocation; absent → read on every request. */
+  grants?: GrantCache;
 }
 
 /** Project decisions (smart-app-launch.md §5.5, §12.3). */

@@ -22,7 +22,26 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Streams rows in batches through a server-side cursor inside its own transaction. */
   cursor<T = Row>(q: Sql, batchSize: number, onBatch: (rows: T[]) => Promise<void>): Promise<void>;
+  /**
+   * Receives NOTIFY on one channel (cache invalidation across nodes). `state(false)` means notifications may be
+   * missed (connection lost; reconnecting): a cache relying on them must stop serving until `state(true)`.
+   */
+  listen(channel: string, handlers: ListenHandlers): Promise<Listener>;
   close(): Promise<void>;
+}
+
+export interface ListenHandlers {
+  message(payload: string): void;
+  state(up: boolean): void;
+}
+
+export interface Listener {
+  close(): Promise<void>;
+}
+
+/** Channel names are fixed identifiers of ours; LISTEN takes no bind parameters. */
+export function assertChannel(channel: string): void {
+  if (!/^[a-z_]{1,63}$/.test(channel)) throw new Error(`invalid channel name '${channel}'`);
 }
 
 /** Normalised error with the PostgreSQL SQLSTATE. */

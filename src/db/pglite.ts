@@ -1,6 +1,6 @@
 /** Db over embedded PGlite (PostgreSQL in WASM) — https://pglite.dev/ — normalised to match node-postgres. */
 import { PGlite, types as pgliteTypes, type Transaction } from '@electric-sql/pglite';
-import { type Db, type Queryable, type TransactionOptions, statementTimeout } from './db.js';
+import { type Db, type ListenHandlers, type Listener, type Queryable, type TransactionOptions, assertChannel, statementTimeout } from './db.js';
 import { DeferringTx } from './deferred.js';
 import { isRetryable } from './errors.js';
 import { type Sql, toQuery } from './sql.js';
@@ -52,6 +52,12 @@ export async function openPglite(dataDir?: string): Promise<Db> {
     },
     async cursor<T>(q: Sql, batchSize: number, onBatch: (rows: T[]) => Promise<void>) {
       await db.transaction((tx) => declareCursor(tx, q, batchSize, onBatch), { retries: 0 });
+    },
+    async listen(channel: string, handlers: ListenHandlers): Promise<Listener> {
+      assertChannel(channel);
+      const unlisten = await pglite.listen(channel, (payload) => handlers.message(payload));
+      handlers.state(true); // in-process: nothing to lose
+      return { close: async () => { handlers.state(false); await unlisten(); } };
     },
     async close() {
       await pglite.close();

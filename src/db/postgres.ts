@@ -1,6 +1,6 @@
 /** Db over node-postgres' Pool — https://node-postgres.com/ */
 import pg from 'pg';
-import { type Db, type Queryable, type TransactionOptions, statementTimeout } from './db.js';
+import { type Db, type ListenHandlers, type Listener, type Queryable, type TransactionOptions, assertChannel, statementTimeout } from './db.js';
 import { DeferringTx, pendingStatement } from './deferred.js';
 import { isRetryable } from './errors.js';
 import { GroupCommit } from './group-commit.js';
@@ -132,9 +132,57 @@ export function openPostgres(connectionString: string, poolSize: number, stateme
     async cursor<T>(q: Sql, batchSize: number, onBatch: (rows: T[]) => Promise<void>) {
       await db.transaction((tx) => declareCursor(tx, q, batchSize, onBatch), { retries: 0 });
     },
+    listen: (channel, handlers) => listenPostgres(connectionString, channel, handlers),
     async close() {
       await pool.end();
     },
   };
   return db;
+}
+
+/** Delay before a lost LISTEN connection is opened again. */
+const RELISTEN_MS = 1000;
+
+/**
+ * LISTEN on a dedicated connection (a pooled one would be handed to other work). On error or end the handlers learn
+ * `state(false)` at once, and the connection is opened again until close().
+ */
+async function listenPostgres(connectionString: string, channel: string, handlers: ListenHandlers): Promise<Listener> {
+  assertChannel(channel);
+  let current: pg.Client | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const lost = (client: pg.Client) => {
+    if (current !== client) return;
+    current = undefined;
+    handlers.state(false);
+    client.end().catch(() => undefined);
+    if (!closed) timer = setTimeout(() => { void connect(); }, RELISTEN_MS);
+  };
+  const connect = async () => {
+    const client = new pg.Client({ connectionString, application_name: 'hearth-listen' });
+    client.on('notification', (n) => { if (n.channel === channel) handlers.message(n.payload ?? ''); });
+    client.on('error', () => lost(client));
+    client.on('end', () => lost(client));
+    current = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${channel}`);
+      if (closed || current !== client) return void client.end().catch(() => undefined);
+      handlers.state(true);
+    } catch {
+      lost(client);
+    }
+  };
+  await connect();
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      const client = current;
+      current = undefined;
+      handlers.state(false);
+      await client?.end().catch(() => undefined);
+    },
+  };
 }

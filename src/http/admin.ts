@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Client, createClient, deleteClient, listClients } from '../oauth/clients.js';
+import { authChanged } from '../auth/grant-cache.js';
 import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
@@ -13,7 +14,7 @@ import { createUser } from '../oauth/users.js';
 import type { Db } from '../db/db.js';
 import { badRequest, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
-import { type Tenant, createTenant, deleteTenant, findTenant, listTenants } from '../storage/tenants.js';
+import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor } from '../storage/tenants.js';
 import { audited, auditRefused, clientNamed, keyNamed, launchNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
 import { getRetention, setRetention } from '../audit/retention.js';
@@ -200,7 +201,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
     return reply.code(201).header('Location', `/admin/tenants/${tenant.slug}`).send(tenantView(tenant));
   });
   app.delete<SlugParams>('/admin/tenants/:slug', async (req, reply) => {
-    await audited(deps, req, 'tenant-delete', 'default', () => deleteTenant(deps.db, req.params.slug), () => tenantNamed(req.params.slug));
+    await audited(deps, req, 'tenant-delete', 'default', async () => {
+      await deleteTenant(deps.db, req.params.slug);
+      authChanged(schemaFor(req.params.slug));
+    }, () => tenantNamed(req.params.slug));
     return reply.code(204).send();
   });
 

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import { badRequest } from '../errors.js';
+import { authChanged } from '../auth/grant-cache.js';
 import { hashSecret, newSecret } from '../auth/grants.js';
 import { publicKeyFromJwk } from '../auth/jws.js';
 import { CONTEXT_SCOPES, parseRule } from '../auth/scopes.js';
@@ -233,5 +234,6 @@ export async function deleteClient(db: Queryable, schema: string, clientId: stri
   if (rows.length === 0) return false;
   await db.query(sql`UPDATE ${ident(schema)}.auth_grant SET revoked_at = now(), refresh_hash = NULL
     WHERE client_id = ${clientId} AND revoked_at IS NULL`);
+  authChanged(schema);
   return true;
 }

@@ -1,0 +1,84 @@
+/**
+ * The tenant and grant row behind every FHIR request, cached briefly (issue #14 §2): a hit saves the one round trip a
+ * request otherwise makes before its own work. Revocation still takes effect at once, on every node: triggers on the
+ * grant and tenant tables NOTIFY `hearth_auth` with the tenant's schema when they commit
+ * (migrations/tenant/011_auth_notify.sql, migrations/control/004_tenant_notify.sql), each node LISTENs and forgets
+ * that tenant's entries. While the LISTEN connection is down nothing is served from the cache, and a lookup that
+ * overlapped a notification is not stored (the generation check), so a stale "active" cannot outlive a revocation.
+ */
+import type { Db, Listener } from '../db/db.js';
+import { type Tenant, findTenantAndGrant } from '../storage/tenants.js';
+
+export const AUTH_CHANNEL = 'hearth_auth';
+
+/** Entries kept at most; the oldest goes first. */
+const MAX_ENTRIES = 10_000;
+
+type Found = { tenant: Tenant; grantActive: boolean };
+
+/** Every cache of this process, told at once of revocations made here (before the NOTIFY comes back). */
+const local = new Set<GrantCache>();
+
+/** Called by the code that revokes grants or changes a tenant, after its statement. */
+export function authChanged(schema: string): void {
+  for (const cache of local) cache.forget(schema);
+}
+
+export class GrantCache {
+  private readonly entries = new Map<string, { found: Found; expires: number }>();
+  private generation = 0;
+  private up = false;
+  private listening: Promise<Listener | undefined> | undefined;
+  private closed = false;
+
+  /** ttlMs 0 turns caching off: every request reads the rows. */
+  constructor(private readonly db: Db, private readonly ttlMs: number, private readonly now: () => number = () => performance.now()) {}
+
+  /** As findTenantAndGrant; only live grants of existing tenants are kept. */
+  async lookup(slug: string, grantId: string): Promise<Found | undefined> {
+    if (this.ttlMs <= 0 || this.closed) return findTenantAndGrant(this.db, slug, grantId);
+    this.listening ??= this.listen();
+    const key = `${slug} ${grantId}`;
+    const hit = this.up ? this.entries.get(key) : undefined;
+    if (hit && hit.expires > this.now()) return hit.found;
+    const generation = this.generation;
+    const found = await findTenantAndGrant(this.db, slug, grantId);
+    if (found?.grantActive && this.up && generation === this.generation) {
+      this.entries.delete(key);
+      if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(key, { found, expires: this.now() + this.ttlMs });
+    }
+    return found;
+  }
+
+  /** Drops one tenant's entries (a grant of it revoked, or the tenant changed); undefined → all. */
+  forget(schema?: string): void {
+    this.generation++;
+    if (schema === undefined) return this.entries.clear();
+    for (const [key, entry] of this.entries) if (entry.found.tenant.schema === schema) this.entries.delete(key);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private async listen(): Promise<Listener | undefined> {
+    local.add(this);
+    try {
+      return await this.db.listen(AUTH_CHANNEL, {
+        message: (schema) => this.forget(schema),
+        state: (up) => { this.up = up && !this.closed; if (!up) this.forget(); },
+      });
+    } catch {
+      return undefined; // never up: every lookup reads the rows
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.up = false;
+    local.delete(this);
+    this.forget();
+    await (await this.listening)?.close();
+  }
+}
