@@ -5,7 +5,7 @@ export type Metric = 'resources_per_s' | 'requests_per_s' | 'p50_ms' | 'p95_ms' 
 
 const UNITS: Record<Metric, string> = {
   resources_per_s: 'resources/s', requests_per_s: 'requests/s', p50_ms: 'ms', p95_ms: 'ms', p99_ms: 'ms', rss_mb: 'MB',
-  node_cpu_us: 'µs/request', postgres_cpu_us: 'µs/request',
+  node_cpu_us: 'µs', postgres_cpu_us: 'µs',
 };
 
 export interface ResultRow {

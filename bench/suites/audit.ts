@@ -74,7 +74,7 @@ function rowsFor(suite: string, { rounds, events, audited }: Rounds, seconds: nu
   };
   const cpu = (['node', 'postgres'] as const).filter((k) => (k === 'node' || postgresHere) && perRequest('on', k) !== null && perRequest('off', k) !== null)
     .map((k) => row(suite, k === 'node' ? 'node_cpu_us' : 'postgres_cpu_us', perRequest('on', k), perRequest('off', k),
-      k === 'node' ? 'the Hearth process' : 'every postgres process on this machine'));
+      `µs a request; ${k === 'node' ? 'the Hearth process' : 'every postgres process on this machine'}`));
   return [target === undefined ? throughput : withTarget(throughput, target), ...cpu,
     row(suite, 'p50_ms', median(on.map((r) => r.latency.p50)), median(off.map((r) => r.latency.p50)), 'median of the rounds'),
     row(suite, 'p99_ms', median(on.map((r) => r.latency.p99)), median(off.map((r) => r.latency.p99)), 'median of the rounds')];

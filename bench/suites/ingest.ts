@@ -1,6 +1,7 @@
 /** ingest: one transaction Bundle per patient over HTTP, 4 at a time, beside batched INSERTs of the same rows. */
 import { patientBundle } from '../data/bundle.js';
 import type { BenchContext, SamplePatient } from '../lib/context.js';
+import { cpuSpent, sampleCpu } from '../lib/cpu.js';
 import { agent, expectStatus, request } from '../lib/http.js';
 import { peakRss } from '../lib/memory.js';
 import { type SuiteOutcome, type Timing, rate, row, runPool, timed } from '../lib/stats.js';
@@ -59,11 +60,20 @@ async function ingestHearth(ctx: BenchContext, sizes: number[]): Promise<Timing>
 
 export async function runIngest(ctx: BenchContext): Promise<SuiteOutcome> {
   const sizes: number[] = [];
+  const hearthCpu = sampleCpu(ctx.hearth.pid);
   const hearth = await peakRss(ctx.hearth, () => ingestHearth(ctx, sizes));
+  const hearthSpent = cpuSpent(hearthCpu, sampleCpu(ctx.hearth.pid));
   ctx.state.resources = hearth.result.count;
+  const baseCpu = sampleCpu(ctx.raw.pid);
   const base = await ctx.raw.call<Timing>('ingest', { sizes, concurrency: CONCURRENCY, chunk: BASELINE_CHUNK });
+  const baseSpent = cpuSpent(baseCpu, sampleCpu(ctx.raw.pid));
   if (base.count !== hearth.result.count) {
     throw new Error(`baseline copied ${base.count} resources, Hearth stored ${hearth.result.count}`);
   }
-  return { rows: [row('ingest', 'resources_per_s', rate(hearth.result), rate(base))], rssMb: hearth.rssMb };
+  // CPU a resource, by side: the server process (Hearth's, or the baseline's pg client) and every postgres process.
+  const perResource = (spent: number | undefined) => (spent === undefined ? null : spent / hearth.result.count);
+  const cpu = (['node', 'postgres'] as const).filter((k) => hearthSpent[k] !== undefined && baseSpent[k] !== undefined)
+    .map((k) => row('ingest', k === 'node' ? 'node_cpu_us' : 'postgres_cpu_us', perResource(hearthSpent[k]),
+      perResource(baseSpent[k]), `µs a resource; ${k === 'node' ? 'the server process' : 'every postgres process on this machine'}`));
+  return { rows: [row('ingest', 'resources_per_s', rate(hearth.result), rate(base)), ...cpu], rssMb: hearth.rssMb };
 }

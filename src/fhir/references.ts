@@ -11,6 +11,7 @@ export type Rewrites = ReadonlyMap<string, string>;
 function replacement(value: string, rewrites: Rewrites): string | undefined {
   const direct = rewrites.get(value);
   if (direct !== undefined) return direct;
+  if (!value.includes('/_history/')) return undefined;
   const m = /^(.*)\/_history\/([^/]+)$/.exec(value);
   const base = m && rewrites.get(m[1]!);
   return base !== undefined && base !== null ? `${base}/_history/${m![2]}` : undefined;
@@ -36,9 +37,9 @@ function walk(defs: Definitions, node: unknown, path: string, rewrites: Rewrites
   for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
     const childPath = key === 'resourceType' ? path : `${path}.${key}`;
     if (typeof value === 'string') {
-      const r = key === 'div' ? rewriteNarrative(value, rewrites)
-        : isRewritable(defs, childPath, key) ? replacement(value, rewrites) : undefined;
-      out[key] = r ?? value;
+      // Most strings name nothing the Bundle rewrites: look the element's type up only for those that do.
+      const r = key === 'div' ? rewriteNarrative(value, rewrites) : replacement(value, rewrites);
+      out[key] = r !== undefined && (key === 'div' || isRewritable(defs, childPath, key)) ? r : value;
     } else if (key === 'contained' && Array.isArray(value)) {
       out[key] = value.map((c: Resource) => walk(defs, c, c.resourceType, rewrites));
     } else {

@@ -12,7 +12,7 @@ import type { Queryable } from '../db/db.js';
 import { type Sql, ident, raw, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import { INDEX_TABLES, type IndexRows, type IndexTable } from '../search/extract-types.js';
-import { INDEX_COLUMNS, INDEX_NAMES, INDEX_SELECTED } from './index-columns.js';
+import { INDEX_COLUMNS, INDEX_NAMES, INDEX_SELECTED, indexRowsDocument } from './index-columns.js';
 
 /** The write methods of resource_version.method. */
 type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -26,9 +26,6 @@ interface VersionRow { kind: 'version'; schema: string; rid: number; type: strin
 interface IndexItem { kind: 'index'; schema: string; rid?: number; type: string; id: string; isNew: boolean; rows: IndexRows }
 
 type Item = NewRow | VersionRow | IndexItem;
-
-/** Absent keys read as NULL in jsonb_to_recordset, so nulls in index rows need not travel (never in content). */
-const withoutNulls = (_k: string, v: unknown) => (v === null ? undefined : v);
 
 function newSteps(p: string, s: ReturnType<typeof ident>, rows: NewRow[]): Sql[] {
   const doc = JSON.stringify(rows.map((r) => ({ type: r.type, id: r.id, at: r.at, method: r.method, content: r.content })));
@@ -57,8 +54,7 @@ function versionSteps(p: string, s: ReturnType<typeof ident>, rows: VersionRow[]
 }
 
 function indexSteps(p: string, s: ReturnType<typeof ident>, items: IndexItem[], sameStatementInserts: boolean): Sql[] {
-  const doc = JSON.stringify(items.map((i) => ({ rid: i.rid, type: i.type, id: i.id, new: i.isNew,
-    rows: Object.fromEntries(INDEX_TABLES.filter((t) => i.rows[t].length > 0).map((t) => [t, i.rows[t]])) })), withoutNulls);
+  const doc = JSON.stringify(items.map((i) => ({ rid: i.rid, type: i.type, id: i.id, new: i.isNew, rows: indexRowsDocument(i.rows) })));
   const keys = raw(`${p}keys`);
   const lookup = sql`(SELECT r.rid FROM ${s}.resource r WHERE r.type = d.type AND r.id = d.id)`;
   const steps: Sql[] = [

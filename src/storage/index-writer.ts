@@ -3,7 +3,7 @@ import type { Queryable } from '../db/db.js';
 import { type Sql, ident, join, raw, sql } from '../db/sql.js';
 import type { Change, WriteHook } from './write.js';
 import { deferIndex } from './deferred-writes.js';
-import { INDEX_COLUMNS, INDEX_NAMES, INDEX_SELECTED } from './index-columns.js';
+import { INDEX_COLUMNS, INDEX_NAMES, INDEX_SELECTED, indexRowsDocument } from './index-columns.js';
 import { compileIndexPlans, extractIndexRows } from '../search/extract.js';
 import { INDEX_TABLES, type IndexRows, type IndexTable, emptyRows } from '../search/extract-types.js';
 import type { SearchRegistry } from '../search/registry.js';
@@ -29,8 +29,7 @@ export function indexStatement(schema: string, change: { rid: number; type: stri
     ...filled.map((t) => insertStep(schema, t)),
   ];
   if (steps.length === 0) return undefined;
-  // Absent keys read as NULL in jsonb_to_recordset (and with ->>), so nulls need not travel.
-  const doc = JSON.stringify(Object.fromEntries(filled.map((t) => [t, rows[t]])), (_k, v: unknown) => (v === null ? undefined : v));
+  const doc = JSON.stringify(indexRowsDocument(rows));
   return sql`WITH doc AS (SELECT ${change.rid}::bigint AS rid, ${change.type}::text AS type, ${doc}::jsonb AS rows),
     ${join(steps, ',\n    ')}
     SELECT 1`;
