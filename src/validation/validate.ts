@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { ErrorObject, Options } from 'ajv';
 import type { Issue, IssueCode } from '../errors.js';
 import { loadDefinitions, type Definitions } from '../fhir/definitions.js';
+import { type RequiredBindings, loadRequiredBindings } from './bindings.js';
 import { base64Elements, checkJsonLimits } from './limits.js';
 
 export interface Validator {
@@ -118,7 +119,23 @@ function issue(code: IssueCode, diagnostics: string, expression: string): Issue 
   return { severity: 'error', code, diagnostics, expression: [expression] };
 }
 
-function toIssue(defs: Definitions, resource: Record<string, unknown>, e: ErrorObject, errors: ErrorObject[]): Issue {
+/** The value an ajv instancePath points at. */
+function valueAt(resource: Record<string, unknown>, pointer: string): unknown {
+  let node: unknown = resource;
+  for (const raw of pointer.split('/').slice(1).map(unescapePointer)) node = (node as Record<string, unknown> | undefined)?.[raw];
+  return node;
+}
+
+function notInValueSet(bindings: RequiredBindings, resource: Record<string, unknown>, e: ErrorObject, at: Location): Issue {
+  const value = valueAt(resource, e.instancePath);
+  const name = e.schemaPath.replace(/(\/items)?\/enum$/, '').split('/').pop() ?? '';
+  const valueSet = bindings.valueSetOfEnum(name, (e.params as { allowedValues?: unknown[] }).allowedValues ?? []) ?? 'of this element';
+  return issue('code-invalid', value === null ? `null is not a code of the required value set ${valueSet}`
+    : `The code '${String(value)}' is not in the required value set ${valueSet}`, at.expression);
+}
+
+function toIssue(defs: Definitions, bindings: RequiredBindings, resource: Record<string, unknown>, e: ErrorObject,
+  errors: ErrorObject[]): Issue {
   const at = locate(resource, e.instancePath);
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
@@ -136,6 +153,7 @@ function toIssue(defs: Definitions, resource: Record<string, unknown>, e: ErrorO
     case 'minProperties': return issue('structure', 'Objects must not be empty', at.expression);
     case 'pattern': case 'minimum': case 'maximum': return issue('value', valueMessage(defs, at, e), at.expression);
     case 'const': return issue('structure', `Must be '${String(p.allowedValue)}'`, at.expression);
+    case 'enum': return notInValueSet(bindings, resource, e, at);
     default: return issue('structure', `Invalid content (${e.keyword})`, at.expression);
   }
 }
@@ -144,10 +162,12 @@ const isChildOf = (c: ErrorObject, e: ErrorObject) =>
   c !== e && c.instancePath === e.instancePath && c.schemaPath.startsWith(`${e.schemaPath}/`);
 
 /** One issue per fault: the `required` branches of a failed `anyOf` are reported once, by the anyOf. */
-function toIssues(defs: Definitions, resource: Record<string, unknown>, errors: ErrorObject[]): Issue[] {
+function toIssues(defs: Definitions, bindings: RequiredBindings, resource: Record<string, unknown>, errors: ErrorObject[]): Issue[] {
   const groups = errors.filter((e) => e.keyword === 'anyOf');
-  const issues = errors.filter((e) => !groups.some((g) => isChildOf(e, g)))
-    .map((e) => toIssue(defs, resource, e, errors));
+  // A value of the wrong JSON type, or not a code at all, fails the enum too: that error is the one to report.
+  const typed = new Set(errors.filter((e) => e.keyword === 'type' || e.keyword === 'pattern').map((e) => e.instancePath));
+  const issues = errors.filter((e) => !groups.some((g) => isChildOf(e, g)) && !(e.keyword === 'enum' && typed.has(e.instancePath)))
+    .map((e) => toIssue(defs, bindings, resource, e, errors));
   const seen = new Set<string>();
   return issues.filter((i) => {
     const key = `${i.code}|${i.diagnostics}|${i.expression?.[0]}`;
@@ -201,6 +221,7 @@ function checkEnvelope(defs: Definitions, resource: unknown): Issue[] {
 export function createValidator(defs: Definitions = loadDefinitions(), rootDir: string = DEFAULT_ROOT): Validator {
   const compiled = loadCompiled(rootDir);
   const isBase64 = base64Elements(defs);
+  const bindings = loadRequiredBindings(rootDir);
   return {
     validate(resource: unknown): Issue[] {
       // First, and without recursion: ajv's generated code recurses per level and overflowed the stack (issue #12 §7).
@@ -209,9 +230,10 @@ export function createValidator(defs: Definitions = loadDefinitions(), rootDir: 
       const envelope = checkEnvelope(defs, resource);
       if (envelope.length > 0) return envelope;
       const r = resource as Record<string, unknown>;
-      if (!compiled(r)) return toIssues(defs, r, compiled.errors ?? []);
+      if (!compiled(r)) return toIssues(defs, bindings, r, compiled.errors ?? []);
       const issues: Issue[] = [];
       checkPrimitivePairs(r, [String(r.resourceType)], issues);
+      bindings.checkCodeableConcepts(r, issues);
       return issues;
     },
   };

@@ -109,10 +109,10 @@ export async function runExportJobWith(s: TestServer, options: Partial<PageOptio
   let last = job.progress;
   const ctx: JobContext = {
     deps: s.deps, job, tenant,
-    progress: async (p) => {
+    progress: async (p, tx) => {
       if ((await hook(p, ++call)) === 'crash') throw new Crash();
       last = p;
-      if (await reportProgress(s.deps.db, job, owner, structuredClone(p), 60_000)) throw new JobCancelled();
+      if (await reportProgress(tx ?? s.deps.db, job, owner, structuredClone(p), 60_000)) throw new JobCancelled();
     },
   };
   try {

@@ -95,10 +95,11 @@ t.test('a job stopped after a batch resumes from its checkpoint and the final co
   const jobId = (res.headers['content-location'] as string).split('/').pop()!;
   let batches = 0;
   const interrupted = createImportJob({ batch: 5 });
-  // The first run stops (as a crash would) after its second committed batch.
-  const stopping: typeof interrupted = async (ctx) => interrupted({ ...ctx, progress: async (p) => {
-    await ctx.progress(p);
-    if (++batches === 2) throw new Error('simulated crash');
+  // The first run stops (as a crash would) after its second committed batch: inside the third batch's transaction,
+  // where its checkpoint would be recorded, so that batch rolls back with it.
+  const stopping: typeof interrupted = async (ctx) => interrupted({ ...ctx, progress: async (p, tx) => {
+    if (++batches === 3) throw new Error('simulated crash');
+    await ctx.progress(p, tx);
   } });
   await runTenantJobs(s.deps, s.slug, stopping, 'import');
   const failed = await getJob(s.deps.db, s.slug, jobId);

@@ -30,9 +30,9 @@ export async function runTenantJobs(deps: Deps, slug: string, handler: JobHandle
   for (let job = await claim(deps, slug, owner, kind); job; job = await claim(deps, slug, owner, kind)) {
     n++;
     let last = job.progress;
-    const ctx: JobContext = { deps, job, tenant, progress: async (p) => {
+    const ctx: JobContext = { deps, job, tenant, progress: async (p, tx) => {
       last = p;
-      if (await reportProgress(deps.db, job!, owner, p, LEASE_MS)) throw new JobCancelled();
+      if (await reportProgress(tx ?? deps.db, job!, owner, p, LEASE_MS)) throw new JobCancelled();
     } };
     try {
       await finishJob(deps.db, job, 'completed', { result: await handler(ctx), progress: last });
