@@ -7,6 +7,8 @@ import { peakRss } from '../lib/memory.js';
 import { type SuiteOutcome, type Timing, rate, row, runPool, timed } from '../lib/stats.js';
 
 const CONCURRENCY = 4;
+/** CPU below this much a side is not reported: /proc's 10 ms ticks would make it noise. */
+const MIN_CPU_US = 100_000;
 /** Bundles generated (untimed) before each timed burst, so memory stays flat at any scale. */
 const CHUNK = 100;
 /**
@@ -70,9 +72,13 @@ export async function runIngest(ctx: BenchContext): Promise<SuiteOutcome> {
   if (base.count !== hearth.result.count) {
     throw new Error(`baseline copied ${base.count} resources, Hearth stored ${hearth.result.count}`);
   }
-  // CPU a resource, by side: the server process (Hearth's, or the baseline's pg client) and every postgres process.
+  // CPU a resource, by side: the server process (Hearth's, or the baseline's pg client) and every postgres process of
+  // this machine (so only when the bench's PostgreSQL runs here). /proc counts 10 ms ticks: short runs report nothing.
+  const postgresHere = !ctx.options.pglite && ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(ctx.options.databaseUrl).hostname);
+  const measured = (k: 'node' | 'postgres') => (k === 'node' || postgresHere)
+    && (hearthSpent[k] ?? 0) >= MIN_CPU_US && (baseSpent[k] ?? 0) >= MIN_CPU_US;
   const perResource = (spent: number | undefined) => (spent === undefined ? null : spent / hearth.result.count);
-  const cpu = (['node', 'postgres'] as const).filter((k) => hearthSpent[k] !== undefined && baseSpent[k] !== undefined)
+  const cpu = (['node', 'postgres'] as const).filter(measured)
     .map((k) => row('ingest', k === 'node' ? 'node_cpu_us' : 'postgres_cpu_us', perResource(hearthSpent[k]),
       perResource(baseSpent[k]), `µs a resource; ${k === 'node' ? 'the server process' : 'every postgres process on this machine'}`));
   return { rows: [row('ingest', 'resources_per_s', rate(hearth.result), rate(base)), ...cpu], rssMb: hearth.rssMb };

@@ -61,6 +61,8 @@ const KINDS: Partial<Record<InteractionCode, Kind>> = {
   transaction: { pattern: 'Query', action: 'E', subtype: 'transaction' },
 };
 const UNROUTED: Kind = { pattern: 'Query', action: 'E', subtype: 'operation' };
+/** $validate writes nothing and discloses at most the instance it validates: a read (issue #15 §5). */
+const VALIDATE: Kind = { pattern: 'Read', action: 'R', subtype: 'operation' };
 
 /** BALP best practice, capped (project decision, audit-event.md §3.9): one event per patient up to this many. */
 export const PATIENT_EVENTS_CAP = 100;
@@ -87,6 +89,7 @@ export class Trail {
 
   private get kind(): Kind {
     if (this.route?.code === 'batch' && (this.req.body as { type?: string } | undefined)?.type === 'transaction') return KINDS.transaction!;
+    if (this.route?.code === 'operation' && this.route.operation === 'validate') return VALIDATE;
     return (this.route && KINDS[this.route.code]) ?? UNROUTED;
   }
 

@@ -39,6 +39,15 @@ function requireBulk(access: Access): void {
   if (!access.allowsAnyType('s')) throw insufficientScope('system/[Type].rs');
 }
 
+/**
+ * $validate writes nothing but tells what a write would meet: an instance needs read access to it (its stored content
+ * is validated), a resource sent to [type]/$validate the right to create or update that type.
+ */
+function requireValidate(access: Access, r: Route): void {
+  if (r.id) return access.require(r.type!, 'r');
+  if (!access.allows(r.type!, 'c') && !access.allows(r.type!, 'u')) throw insufficientScope(`${r.type}.c or ${r.type}.u`);
+}
+
 export function checkRoute(access: Access, r: Route): void {
   const perm = PERM[r.code];
   if (perm) return access.require(r.type!, perm);
@@ -56,6 +65,7 @@ export function checkRoute(access: Access, r: Route): void {
       if (r.operation === 'reindex' || r.operation === 'job-status') return requireAdministration(access);
       if (r.operation === 'export') return requireBulk(access);
       if (r.operation === 'import') return requireImport(access);
+      if (r.operation === 'validate') return requireValidate(access, r);
       return;
     default:
       return; // capabilities (public), batch and transaction (each entry is checked as it is dispatched)

@@ -30,23 +30,36 @@ function isRewritable(defs: Definitions, path: string, key: string): boolean {
   return types.some((t) => REWRITTEN.has(t) || t === 'string' && key === 'reference');
 }
 
+/**
+ * The node with its rewritten strings replaced; copy on write: a subtree without any is returned as it is (the input
+ * is never modified), so a Bundle entry allocates only along the paths to its references.
+ */
 function walk(defs: Definitions, node: unknown, path: string, rewrites: Rewrites): unknown {
-  if (Array.isArray(node)) return node.map((item) => walk(defs, item, path, rewrites));
+  if (Array.isArray(node)) {
+    let out: unknown[] | undefined;
+    node.forEach((item, i) => {
+      const next = walk(defs, item, path, rewrites);
+      if (next !== item) (out ??= node.slice())[i] = next;
+    });
+    return out ?? node;
+  }
   if (node === null || typeof node !== 'object') return node;
-  const out: Record<string, unknown> = {};
+  let out: Record<string, unknown> | undefined;
   for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
-    const childPath = key === 'resourceType' ? path : `${path}.${key}`;
+    let next: unknown;
     if (typeof value === 'string') {
       // Most strings name nothing the Bundle rewrites: look the element's type up only for those that do.
       const r = key === 'div' ? rewriteNarrative(value, rewrites) : replacement(value, rewrites);
-      out[key] = r !== undefined && (key === 'div' || isRewritable(defs, childPath, key)) ? r : value;
+      next = r !== undefined && (key === 'div' || isRewritable(defs, `${path}.${key}`, key)) ? r : value;
     } else if (key === 'contained' && Array.isArray(value)) {
-      out[key] = value.map((c: Resource) => walk(defs, c, c.resourceType, rewrites));
-    } else {
-      out[key] = walk(defs, value, childPath, rewrites);
-    }
+      const contained = value.map((c: Resource) => walk(defs, c, c.resourceType, rewrites));
+      next = contained.some((c, i) => c !== value[i]) ? contained : value;
+    } else if (value !== null && typeof value === 'object') {
+      next = walk(defs, value, key === 'resourceType' ? path : `${path}.${key}`, rewrites);
+    } else continue;
+    if (next !== value) (out ??= { ...(node as Record<string, unknown>) })[key] = next;
   }
-  return out;
+  return out ?? node;
 }
 
 /** A copy of resource with every reference to a rewritten fullUrl replaced by its Type/id. */

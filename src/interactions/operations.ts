@@ -16,15 +16,15 @@ export interface OperationEntry<D, C> {
   system: boolean;
   /** Type level: every type ('*') or the listed ones. */
   types?: '*' | readonly string[];
-  /** Instance level on these types. */
-  instance?: readonly string[];
+  /** Instance level on every type ('*') or these types. */
+  instance?: '*' | readonly string[];
   /** A CapabilityStatement the server instantiates by supporting this operation. */
   instantiates?: string;
   handler: (deps: D, ctx: C, req: FhirRequest, target: OperationTarget) => Promise<FhirResult>;
 }
 
-function applies(op: { system: boolean; types?: '*' | readonly string[]; instance?: readonly string[] }, t: OperationTarget): boolean {
-  if (t.id) return op.instance?.includes(t.type!) ?? false;
+function applies(op: { system: boolean; types?: '*' | readonly string[]; instance?: '*' | readonly string[] }, t: OperationTarget): boolean {
+  if (t.id) return op.instance === '*' || (op.instance?.includes(t.type!) ?? false);
   if (t.type) return op.types === '*' || (op.types?.includes(t.type) ?? false);
   return op.system;
 }
@@ -40,6 +40,6 @@ export class OperationTable<D, C> {
 
   /** Operations usable on a resource type (type or instance level), for the CapabilityStatement. */
   forType(type: string): OperationEntry<D, C>[] {
-    return this.all.filter((o) => o.types === '*' || o.types?.includes(type) || o.instance?.includes(type));
+    return this.all.filter((o) => o.types === '*' || o.types?.includes(type) || o.instance === '*' || o.instance?.includes(type));
   }
 }

@@ -10,6 +10,7 @@ import { jobStatusOperation } from './job-status.js';
 import { patientEverything } from './patient-everything.js';
 import { reindexOperation } from './reindex.js';
 import { verifyChainOperation } from './audit-verify-chain.js';
+import { validateOperation } from './validate.js';
 
 const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
 
@@ -17,6 +18,10 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
   {
     name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', system: false,
     instance: ['Patient'], handler: (deps, ctx, req, t) => patientEverything(deps, ctx, req, t.id!),
+  },
+  {
+    name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate', system: false, types: '*',
+    instance: '*', handler: (deps, ctx, req, t) => validateOperation(deps, ctx, req, t),
   },
   {
     name: 'reindex', definition: 'http://hearth.dev/fhir/OperationDefinition/reindex', system: true, types: '*',
