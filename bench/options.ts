@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_SEED } from './data/bundle.js';
 
-export const SUITES = ['ingest', 'create', 'read', 'search', 'export', 'audit', 'import'] as const;
+export const SUITES = ['ingest', 'create', 'read', 'search', 'export', 'audit', 'import', 'validate'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface Options {

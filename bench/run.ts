@@ -21,9 +21,10 @@ import { runIngest } from './suites/ingest.js';
 import { runRead } from './suites/read.js';
 import { runSearch } from './suites/search.js';
 import { runImport } from './suites/import.js';
+import { runValidate } from './suites/validate.js';
 
 const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteOutcome>> = {
-  ingest: runIngest, create: runCreate, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport,
+  ingest: runIngest, create: runCreate, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport, validate: runValidate,
 };
 
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);

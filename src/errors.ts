@@ -139,6 +139,8 @@ export const nestedBundle = entry(400, 'not-supported', (kind: 'batch' | 'transa
   const message = 'Nested batch/transaction is not allowed';
   return kind === 'batch' ? message : { message, code: 'invalid' };
 });
+export const unresolvedBundleReference = entry(400, 'invalid', (ref: string) =>
+  `The reference '${ref}' names no entry of this Bundle (no entry's fullUrl is ${ref})`);
 export const conditionalReferenceUnmatched = entry(404, 'not-found', (ref: string) => `Conditional reference '${ref}' matched nothing`);
 export const conditionalReferenceAmbiguous = entry(412, 'multiple-matches', (ref: string, type: string) =>
   `Conditional reference '${ref}' matched more than one ${type}`);

@@ -36,12 +36,17 @@ export interface Definitions {
   mandatoryElements(type: string): ReadonlySet<string>;
   /** FHIR type codes of a dotted element path without indexes, e.g. `Observation.valueQuantity.value` → decimal. */
   elementTypes(type: string, path: string): string[] | undefined;
+  /**
+   * The resource types a Reference element may point at (its targetProfiles), e.g. `Observation.subject` → Patient,
+   * Group, Device, Location; undefined when the element is not a Reference or may point at any resource.
+   */
+  referenceTargets(type: string, path: string): ReadonlySet<string> | undefined;
 }
 
 interface ElementDef {
   path: string;
   min?: number;
-  type?: { code: string }[];
+  type?: { code: string; targetProfile?: string[] }[];
   contentReference?: string;
   isSummary?: boolean;
 }
@@ -101,12 +106,20 @@ function findChild(index: TypeIndex, parent: string, name: string): { element: E
   return undefined;
 }
 
+interface Resolved { codes: string[]; types: NonNullable<ElementDef['type']> }
+
 function resolveTypes(types: Map<string, TypeIndex>, type: string, path: string): string[] | undefined {
+  return resolveElement(types, type, path)?.codes;
+}
+
+/** The type codes of a dotted path and the element's type entries (one, for a resolved choice). */
+function resolveElement(types: Map<string, TypeIndex>, type: string, path: string): Resolved | undefined {
   const [first, ...names] = path.split('.');
   if (first !== type || !types.has(type)) return undefined;
   let index = types.get(type)!;
   let parent = type;
   let codes: string[] = [type];
+  let entries: NonNullable<ElementDef['type']> = [];
   for (const name of names) {
     const found = findChild(index, parent, name);
     if (!found) return undefined;
@@ -114,6 +127,7 @@ function resolveTypes(types: Map<string, TypeIndex>, type: string, path: string)
     if (element.contentReference) {
       element = index.elements.get(element.contentReference.slice(1)) ?? element;
     }
+    entries = (element.type ?? []).filter((t) => !found.choice || t.code === found.choice);
     codes = found.choice ? [found.choice] : (element.type ?? []).map((t) => t.code);
     if (index.elements.has(`${element.path}.id`)) {
       parent = element.path; // a backbone element: its children are in this same type
@@ -124,7 +138,15 @@ function resolveTypes(types: Map<string, TypeIndex>, type: string, path: string)
       parent = '';
     }
   }
-  return codes;
+  return { codes, types: entries };
+}
+
+/** Reference(A|B) → {A, B}; undefined for Reference(Any) (Resource), no targets, or not a Reference. */
+function targetsOf(resolved: Resolved | undefined): ReadonlySet<string> | undefined {
+  const ref = resolved?.types.filter((t) => t.code === 'Reference');
+  if (!ref?.length) return undefined;
+  const names = ref.flatMap((t) => t.targetProfile ?? []).map((u) => u.slice(u.lastIndexOf('/') + 1));
+  return names.length === 0 || names.includes('Resource') ? undefined : new Set(names);
 }
 
 /** JSON property names of the top-level elements of `type` that satisfy `keep`, with choices expanded. */
@@ -179,6 +201,7 @@ export function loadDefinitions(rootDir: string = DEFAULT_ROOT): Definitions {
     (e) => e.isSummary === true || SUMMARY_ALWAYS.includes(e.path.slice(t.length + 1)))]));
   const mandatory = new Map([...resourceTypes].map((t) => [t, topLevelNames(types.get(t)!, t, (e) => (e.min ?? 0) > 0)]));
   const cache = new Map<string, string[]>();
+  const targets = new Map<string, ReadonlySet<string> | undefined>();
   const none: ReadonlySet<string> = new Set();
   return {
     resourceTypes,
@@ -196,6 +219,14 @@ export function loadDefinitions(rootDir: string = DEFAULT_ROOT): Definitions {
       if (cache.size >= CACHE_LIMIT) cache.clear();
       if (codes) cache.set(key, codes);
       return codes;
+    },
+    referenceTargets(type, path) {
+      const key = `${type}|${path}`;
+      if (targets.has(key)) return targets.get(key);
+      const found = targetsOf(resolveElement(types, type, path));
+      if (targets.size >= CACHE_LIMIT) targets.clear();
+      targets.set(key, found);
+      return found;
     },
   };
 }

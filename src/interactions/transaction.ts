@@ -1,7 +1,7 @@
 /** FHIR transaction: all entries in one database transaction, all or nothing — https://hl7.org/fhir/R4/http.html#trules */
 import crypto from 'node:crypto';
 import { FhirError, badRequest, conditionalReferenceAmbiguous, conditionalReferenceUnmatched, multipleMatches, nestedBundle,
-  restated } from '../errors.js';
+  restated, unresolvedBundleReference } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
 import { collectReferences, rewriteReferences } from '../fhir/references.js';
 import type { BundleEntry, Resource } from '../fhir/types.js';
@@ -146,6 +146,9 @@ async function execute(deps: Deps, ctx: Context, entries: BundleEntry[], prefer:
   for (const p of planned) {
     if (p.req.body && typeof p.req.body === 'object' && (p.req.body as Resource).resourceType) {
       p.req = { ...p.req, body: rewriteReferences(deps.defs, p.req.body as Resource, rewrites) };
+      // A urn:uuid reference is a Bundle-internal name: one that no entry's fullUrl defines fails the transaction.
+      const [unresolved] = collectReferences(p.req.body, (r) => r.startsWith('urn:uuid:') && !rewrites.has(r));
+      if (unresolved) throw fail(p.index, p.req, unresolvedBundleReference(unresolved));
     }
   }
   const results: FhirResult[] = [];

@@ -9,6 +9,7 @@ import type { Issue, IssueCode } from '../errors.js';
 import { loadDefinitions, type Definitions } from '../fhir/definitions.js';
 import { type RequiredBindings, loadRequiredBindings } from './bindings.js';
 import { base64Elements, checkJsonLimits } from './limits.js';
+import { checkReferences } from './references.js';
 
 export interface Validator {
   validate(resource: unknown): Issue[];
@@ -234,6 +235,7 @@ export function createValidator(defs: Definitions = loadDefinitions(), rootDir: 
       const issues: Issue[] = [];
       checkPrimitivePairs(r, [String(r.resourceType)], issues);
       bindings.checkCodeableConcepts(r, issues);
+      checkReferences(defs, r, issues);
       return issues;
     },
   };

@@ -15,7 +15,7 @@ t.test('transaction: urn:uuid references rewritten, responses in entry order, al
         link: [{ type: 'seealso', other: { reference: 'urn:uuid:22222222-2222-4222-8222-222222222222' } }],
         text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml"><a href="urn:uuid:11111111-1111-4111-8111-111111111111">obs</a></div>' } },
       request: { method: 'POST', url: 'Patient' } },
-    { resource: { resourceType: 'Patient', id: 'fixed', managingOrganization: { reference: 'urn:uuid:22222222-2222-4222-8222-222222222222' } },
+    { resource: { resourceType: 'Patient', id: 'fixed', link: [{ type: 'seealso', other: { reference: 'urn:uuid:22222222-2222-4222-8222-222222222222' } }] },
       request: { method: 'PUT', url: 'Patient/fixed' } },
   ]) });
   t.equal(res.statusCode, 200);
@@ -33,7 +33,7 @@ t.test('transaction: urn:uuid references rewritten, responses in entry order, al
   const pat = (await s.request('GET', `Patient/${patId}`)).json();
   t.equal(pat.link[0].other.reference, `Patient/${patId}`, 'self reference rewritten');
   t.match(pat.text.div, `href="Observation/${obsId}"`, 'narrative link rewritten');
-  t.equal((await s.request('GET', 'Patient/fixed')).json().managingOrganization.reference, `Patient/${patId}`);
+  t.equal((await s.request('GET', 'Patient/fixed')).json().link[0].other.reference, `Patient/${patId}`);
 });
 
 t.test('transaction: any failing entry rolls back everything and answers one OperationOutcome', async (t) => {
