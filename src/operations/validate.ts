@@ -3,13 +3,14 @@
  * (issue #15 §5). Always 200 with an OperationOutcome listing every issue (the spec: a 4xx means the validation itself
  * could not be done), audited as a read.
  */
-import { type Issue, badRequest, methodNotAllowed } from '../errors.js';
+import { FhirError, type Issue, badRequest, methodNotAllowed } from '../errors.js';
 import { informational, toOutcome } from '../fhir/outcome.js';
 import type { Resource } from '../fhir/types.js';
 import { type FhirRequest, type FhirResult, param } from '../fhir/request.js';
 import type { Context, Deps } from '../interactions/context.js';
 import type { OperationTarget } from '../interactions/operations.js';
 import { read } from '../interactions/read.js';
+import { checkInvoiceTotals } from '../validation/invoice.js';
 
 const MODES = ['create', 'update', 'delete'] as const;
 type Mode = (typeof MODES)[number];
@@ -57,6 +58,17 @@ function modeIssues(resource: Record<string, unknown>, mode: Mode | undefined, i
   return [];
 }
 
+/** What the server's content rules (Invoice totals) would refuse. */
+function ruleIssues(resource: Resource): Issue[] {
+  try {
+    checkInvoiceTotals(resource);
+    return [];
+  } catch (e) {
+    if (e instanceof FhirError) return e.issues;
+    throw e;
+  }
+}
+
 export async function validateOperation(deps: Deps, ctx: Context, req: FhirRequest, t: OperationTarget): Promise<FhirResult> {
   if (req.method !== 'GET' && req.method !== 'POST') throw methodNotAllowed('$validate is invoked with GET or POST');
   const type = t.type!;
@@ -77,7 +89,7 @@ export async function validateOperation(deps: Deps, ctx: Context, req: FhirReque
     issues.push(error('invalid', `The resource's type '${String(resource.resourceType)}' is not ${type}`, 'resourceType'));
   } else {
     issues.push(...deps.validator.validate(resource));
-    if (issues.length === 0) issues.push(...modeIssues(resource, input.mode, t.id));
+    if (issues.length === 0) issues.push(...modeIssues(resource, input.mode, t.id), ...ruleIssues(resource as Resource));
   }
   const core = `http://hl7.org/fhir/StructureDefinition/${type}`;
   if (input.profile !== undefined && input.profile.split('|')[0] !== core) {

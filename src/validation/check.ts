@@ -1,6 +1,10 @@
-/** Checks a request body before any write: a JSON object of the URL's type that passes the R4 schema (issue #2 §7). */
+/**
+ * Checks a request body before any write: a JSON object of the URL's type that passes the R4 schema (issue #2 §7), and
+ * the server's rules on content (Invoice totals, issue #18 §5), which may complete it.
+ */
 import { type FhirError, type Issue, badRequest, invalidResource } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
+import { checkInvoiceTotals } from './invoice.js';
 
 /** Checks a resource against the R4 schema (src/validation/validate.ts); the server holds one in deps.validator. */
 export interface Validator {
@@ -22,5 +26,5 @@ export function checkResourceBody(deps: { validator: Validator }, body: unknown,
   }
   const issues = deps.validator.validate(body);
   if (issues.length > 0) throw invalid(issues);
-  return body as Resource;
+  return checkInvoiceTotals(body as Resource);
 }
