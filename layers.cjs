@@ -13,7 +13,7 @@ const LAYERS = [
   { name: 'storage', paths: ['src/storage/'], uses: ['core', 'db', 'search'],
     role: 'owner of the resource, history and index tables: writes, reads, matches, tenants' },
   { name: 'validation', paths: ['src/validation/'], uses: ['core'],
-    role: 'the R4 schema check and input limits' },
+    role: 'the R4 schema check with required bindings, reference forms and targets, input limits, Invoice totals' },
   { name: 'jobs', paths: ['src/jobs/'], uses: ['core', 'db', 'storage'],
     role: 'the job queue and worker (leases, progress, cancel), scheduled-run overlap' },
   { name: 'auth', paths: ['src/auth/'], uses: ['core', 'db', 'search', 'storage'],
