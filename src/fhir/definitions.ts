@@ -108,10 +108,6 @@ function findChild(index: TypeIndex, parent: string, name: string): { element: E
 
 interface Resolved { codes: string[]; types: NonNullable<ElementDef['type']> }
 
-function resolveTypes(types: Map<string, TypeIndex>, type: string, path: string): string[] | undefined {
-  return resolveElement(types, type, path)?.codes;
-}
-
 /** The type codes of a dotted path and the element's type entries (one, for a resolved choice). */
 function resolveElement(types: Map<string, TypeIndex>, type: string, path: string): Resolved | undefined {
   const [first, ...names] = path.split('.');
@@ -142,9 +138,9 @@ function resolveElement(types: Map<string, TypeIndex>, type: string, path: strin
 }
 
 /** Reference(A|B) → {A, B}; undefined for Reference(Any) (Resource), no targets, or not a Reference. */
-function targetsOf(resolved: Resolved | undefined): ReadonlySet<string> | undefined {
-  const ref = resolved?.types.filter((t) => t.code === 'Reference');
-  if (!ref?.length) return undefined;
+function targetsOf(resolved: Resolved): ReadonlySet<string> | undefined {
+  const ref = resolved.types.filter((t) => t.code === 'Reference');
+  if (ref.length === 0) return undefined;
   const names = ref.flatMap((t) => t.targetProfile ?? []).map((u) => u.slice(u.lastIndexOf('/') + 1));
   return names.length === 0 || names.includes('Resource') ? undefined : new Set(names);
 }
@@ -200,8 +196,20 @@ export function loadDefinitions(rootDir: string = DEFAULT_ROOT): Definitions {
   const summaries = new Map([...resourceTypes].map((t) => [t, topLevelNames(types.get(t)!, t,
     (e) => e.isSummary === true || SUMMARY_ALWAYS.includes(e.path.slice(t.length + 1)))]));
   const mandatory = new Map([...resourceTypes].map((t) => [t, topLevelNames(types.get(t)!, t, (e) => (e.min ?? 0) > 0)]));
-  const cache = new Map<string, string[]>();
-  const targets = new Map<string, ReadonlySet<string> | undefined>();
+  // One resolution per (type, path) serves both lookups. Paths come from client data and recursive elements
+  // (Questionnaire.item.item…) make them unbounded, hence the limit.
+  const cache = new Map<string, { codes: string[]; targets: ReadonlySet<string> | undefined } | null>();
+  const element = (type: string, path: string) => {
+    const key = `${type}|${path}`;
+    let hit = cache.get(key);
+    if (hit === undefined) {
+      const resolved = resolveElement(types, type, path);
+      hit = resolved ? { codes: resolved.codes, targets: targetsOf(resolved) } : null;
+      if (cache.size >= CACHE_LIMIT) cache.clear();
+      cache.set(key, hit);
+    }
+    return hit ?? undefined;
+  };
   const none: ReadonlySet<string> = new Set();
   return {
     resourceTypes,
@@ -210,23 +218,7 @@ export function loadDefinitions(rootDir: string = DEFAULT_ROOT): Definitions {
     searchParametersFor: (t) => byResource.get(t) ?? [],
     summaryElements: (t) => summaries.get(t) ?? none,
     mandatoryElements: (t) => mandatory.get(t) ?? none,
-    elementTypes(type, path) {
-      const key = `${type}|${path}`;
-      const hit = cache.get(key);
-      if (hit) return hit;
-      const codes = resolveTypes(types, type, path);
-      // Paths come from client data and recursive elements (Questionnaire.item.item…) make them unbounded.
-      if (cache.size >= CACHE_LIMIT) cache.clear();
-      if (codes) cache.set(key, codes);
-      return codes;
-    },
-    referenceTargets(type, path) {
-      const key = `${type}|${path}`;
-      if (targets.has(key)) return targets.get(key);
-      const found = targetsOf(resolveElement(types, type, path));
-      if (targets.size >= CACHE_LIMIT) targets.clear();
-      targets.set(key, found);
-      return found;
-    },
+    elementTypes: (type, path) => element(type, path)?.codes,
+    referenceTargets: (type, path) => element(type, path)?.targets,
   };
 }
