@@ -14,6 +14,8 @@ const LAYERS = [
     role: 'owner of the resource, history and index tables: writes, reads, matches, tenants' },
   { name: 'validation', paths: ['src/validation/'], uses: ['core'],
     role: 'the R4 schema check with required bindings, reference forms and targets, input limits, Invoice totals' },
+  { name: 'workflows', paths: ['src/workflows/'], uses: ['core', 'db', 'search', 'storage'],
+    role: "the patient journey's rules as write hooks: booking without double-booking, orders to results, billing" },
   { name: 'jobs', paths: ['src/jobs/'], uses: ['core', 'db', 'storage'],
     role: 'the job queue and worker (leases, progress, cancel), scheduled-run overlap' },
   { name: 'auth', paths: ['src/auth/'], uses: ['core', 'db', 'search', 'storage'],
@@ -27,7 +29,7 @@ const LAYERS = [
     uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions'],
     role: 'Bulk Data $export: kick-off, the export job, files, status' },
   { name: 'operations', paths: ['src/operations/'],
-    uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions', 'bulk'],
+    uses: ['core', 'db', 'search', 'storage', 'validation', 'workflows', 'jobs', 'auth', 'audit', 'interactions', 'bulk'],
     role: 'the $operations and the table of jobs' },
   { name: 'oauth', paths: ['src/oauth/'], uses: ['core', 'db', 'search', 'storage', 'auth'],
     role: 'the SMART authorization server: authorize, login, token, introspect, revoke, clients, users' },
@@ -35,7 +37,7 @@ const LAYERS = [
     uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions', 'bulk', 'operations', 'oauth'],
     role: 'the only code that knows Fastify: routes, content negotiation, rendering, admin API, pages' },
   { name: 'app', paths: ['src/app.ts', 'src/main.ts', 'src/cli.ts'],
-    uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions', 'bulk', 'operations', 'oauth', 'http'],
+    uses: ['core', 'db', 'search', 'storage', 'validation', 'workflows', 'jobs', 'auth', 'audit', 'interactions', 'bulk', 'operations', 'oauth', 'http'],
     role: 'the composition root: builds Deps, the server, the CLI' },
 ];
 

@@ -30,6 +30,8 @@ import { TenantSearchParameters } from './storage/search-parameters.js';
 import { GrantCache } from './auth/grant-cache.js';
 import { KeyStore } from './auth/keys.js';
 import { AuditLog } from './audit/log.js';
+import type { WriteHook } from './storage/write.js';
+import { workflowHooks } from './workflows/index.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -65,8 +67,11 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     const search = createSearchRegistry(defs);
     compileIndexPlans(search); // every core expression compiled at boot, not on the first write
     const tenantSearch = new TenantSearchParameters(defs, search);
+    // The journey's rules come after indexing and may write other resources through every hook, themselves included.
+    const writeHooks: WriteHook[] = [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))];
+    writeHooks.push(...workflowHooks(() => writeHooks));
     return { config, db: database, defs, search, tenantSearch, validator: createValidator(defs), migrations,
-      writeHooks: [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))],
+      writeHooks,
       pageTokens: new PageTokens(config.pageSecret),
       auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date(),
         grants: new GrantCache(database, config.grantCacheMs) },

@@ -25,7 +25,7 @@ export async function reindex(ctx: JobContext<{ db: Db; writeHooks: WriteHook[] 
       for (const r of rows) {
         for (const hook of deps.writeHooks) {
           await hook(tx, tenant.schema, { rid: r.rid, type: r.type, id: r.id, resource: r.content, isNew: false,
-            version: Number(r.content.meta?.versionId ?? 0) });
+            version: Number(r.content.meta?.versionId ?? 0), replay: true });
         }
       }
       return rows;

@@ -18,6 +18,8 @@ export interface Change {
   version: number;
   /** The content replaced or deleted, when there was one. */
   previous?: Resource;
+  /** Set by $reindex: rebuild what is derived from the resource, check nothing and change no other resource. */
+  replay?: boolean;
 }
 
 /** Called inside the write transaction so that derived rows (search indexes) commit with the resource. */
