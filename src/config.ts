@@ -43,6 +43,12 @@ export interface Config {
   auditSealSecret?: string;
   /** Seconds between runs of the sealing job. */
   auditSealIntervalS: number;
+  /** Days ahead the daily job keeps generated Slots for (issue #18 §1); 0 turns the job off. */
+  slotHorizonDays: number;
+  /** Minutes an Appointment/$hold holds its slots. */
+  holdMinutes: number;
+  /** IANA time zone of working patterns whose Schedule names none (the timezone extension). */
+  timezone: string;
   /** Where retention writes the NDJSON of expired audit partitions (with their seals) before dropping them. */
   auditArchiveDir: string;
   /** Seconds an access token stays accepted past its exp (and before its iat): clock skew between nodes. */
@@ -60,6 +66,17 @@ export class ConfigError extends Error {
 }
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+function timeZone(env: NodeJS.ProcessEnv, key: string, fallback: string): string {
+  const raw = env[key]?.trim();
+  if (!raw) return fallback;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: raw });
+  } catch {
+    throw new ConfigError(`${key} must be an IANA time zone such as Europe/Berlin, got '${raw}'`);
+  }
+  return raw;
+}
 
 function integer(env: NodeJS.ProcessEnv, key: string, fallback: number, min: number, max: number): number {
   const raw = env[key];
@@ -161,6 +178,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     auditEnabled: boolean(env, 'HEARTH_AUDIT', true),
     auditSealSecret: env.HEARTH_AUDIT_SEAL_SECRET?.trim() || undefined,
     auditSealIntervalS: integer(env, 'HEARTH_AUDIT_SEAL_INTERVAL', 10, 1, 3600),
+    slotHorizonDays: integer(env, 'HEARTH_SLOT_HORIZON_DAYS', 28, 0, 366),
+    holdMinutes: integer(env, 'HEARTH_HOLD_MINUTES', 10, 1, 1440),
+    timezone: timeZone(env, 'HEARTH_TIMEZONE', 'UTC'),
     auditArchiveDir: path.resolve(env.HEARTH_AUDIT_ARCHIVE_DIR?.trim() || path.join(dataDir, 'audit-archive')),
     // Issue #12 §11: an undocumented 30 s let expired tokens through; a few seconds covers NTP-synchronised nodes.
     clockSkewS: integer(env, 'HEARTH_CLOCK_SKEW_SECONDS', 5, 0, 60),

@@ -6,6 +6,7 @@
  */
 import { startExportExpiry } from './bulk/expiry.js';
 import { startAuditSchedules } from './audit/schedule.js';
+import { startWorkflowSchedules } from './workflows/tasks.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -97,6 +98,7 @@ async function serve() {
   let closing = false;
   let stopExpiry: () => Promise<void> = async () => undefined;
   let stopAudit: () => Promise<void> = async () => undefined;
+  let stopWorkflows: () => Promise<void> = async () => undefined;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
@@ -104,6 +106,7 @@ async function serve() {
     await app.close();
     await stopExpiry();
     await stopAudit();
+    await stopWorkflows();
     await worker.stop();
     await deps.audit.close();
     await deps.db.close();
@@ -117,6 +120,8 @@ async function serve() {
   // Driver messages can quote data values: only the error's class and SQLSTATE are logged.
   stopAudit = startAuditSchedules(deps, (e) => app.log.error({ err: { type: (e as Error).name, code: (e as { code?: unknown }).code } },
     'audit sealing or retention failed'), app.log);
+  stopWorkflows = startWorkflowSchedules(deps, (e) => app.log.error({ err: { type: (e as Error).name, code: (e as { code?: unknown }).code } },
+    'slot generation or hold release failed'), app.log);
   const port = (app.server.address() as AddressInfo).port;
   app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${port}`}/fhir/default` },
     'Hearth is serving FHIR R4');

@@ -11,6 +11,11 @@ import { patientEverything } from './patient-everything.js';
 import { reindexOperation } from './reindex.js';
 import { verifyChainOperation } from './audit-verify-chain.js';
 import { validateOperation } from './validate.js';
+import { claimSubmit } from './claim-submit.js';
+import { findOperation, generateSlotsOperation, holdOrBookOperation } from './scheduling.js';
+
+/** The HL7 Argonaut Scheduling IG's operations (Appointment $find, $hold, $book). */
+const ARGONAUT = 'http://fhir.org/guides/argonaut-scheduling/OperationDefinition';
 
 const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
 
@@ -49,6 +54,28 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
   {
     name: 'verify-chain', definition: 'http://hearth.dev/fhir/OperationDefinition/audit-verify-chain', system: false,
     types: ['AuditEvent'], handler: (deps, ctx, req) => verifyChainOperation(deps, ctx, req),
+  },
+  // Scheduling (issue #18 §1–§2)
+  {
+    name: 'find', definition: `${ARGONAUT}/appointment-find`, system: false, types: ['Appointment'],
+    handler: (deps, ctx, req) => findOperation(deps, ctx, req),
+  },
+  {
+    name: 'hold', definition: `${ARGONAUT}/appointment-hold`, system: false, types: ['Appointment'],
+    handler: (deps, ctx, req) => holdOrBookOperation(deps, ctx, req, 'hold'),
+  },
+  {
+    name: 'book', definition: `${ARGONAUT}/appointment-book`, system: false, types: ['Appointment'],
+    handler: (deps, ctx, req) => holdOrBookOperation(deps, ctx, req, 'book'),
+  },
+  {
+    name: 'generate-slots', definition: 'http://hearth.dev/fhir/OperationDefinition/generate-slots', system: false,
+    instance: ['Schedule'], handler: (deps, ctx, req, t) => generateSlotsOperation(deps, ctx, req, t.id!),
+  },
+  // Claim/$submit — http://hl7.org/fhir/R4/claim-operation-submit.html (issue #18 §5)
+  {
+    name: 'submit', definition: 'http://hl7.org/fhir/OperationDefinition/Claim-submit', system: false,
+    types: ['Claim'], handler: (deps, ctx, req) => claimSubmit(deps, ctx, req),
   },
   {
     name: 'job-status', definition: 'http://hearth.dev/fhir/OperationDefinition/job-status', system: true,

@@ -226,3 +226,22 @@ export function schedulingHook(all: AllHooks): WriteHook {
     if (change.type === 'Appointment') await onAppointment(tx, schema, all, change);
   };
 }
+
+/**
+ * Cancels the held (pending) Appointments whose $hold expired, which frees their Slots; the answer is how many. Expired
+ * holds already count for nothing in the checks above — this makes the Appointments and Slots say so.
+ */
+export async function releaseExpiredHolds(tx: Queryable, schema: string, all: AllHooks, now = new Date()): Promise<number> {
+  const rows = await tx.query<{ appointment_id: string }>(sql`SELECT DISTINCT appointment_id FROM ${ident(schema)}.booking
+    WHERE hold_until <= ${nowParam(now)} ORDER BY appointment_id LIMIT 1000`);
+  let released = 0;
+  for (const { appointment_id: id } of rows) {
+    const written = await amend(tx, schema, all, 'Appointment', id, (appt: AppointmentResource) => {
+      const until = holdUntil(appt);
+      if (!until || until > now) return undefined;
+      return { ...appt, status: 'cancelled', cancelationReason: { text: `The hold expired at ${until.toISOString()}` } };
+    });
+    if (written) released++;
+  }
+  return released;
+}
