@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_SEED } from './data/bundle.js';
 
-export const SUITES = ['ingest', 'create', 'read', 'search', 'export', 'audit', 'import', 'validate'] as const;
+export const SUITES = ['ingest', 'create', 'book', 'read', 'search', 'export', 'audit', 'import', 'validate'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface Options {
@@ -13,7 +13,7 @@ export interface Options {
   out?: string;
   /** Seconds of load per side in the read suite, and per side and load (read, search) in the audit suite's rounds. */
   seconds: number;
-  /** Single POSTs in the create suite. */
+  /** Single POSTs in the create suite, and bookings (one free Slot each) in the book suite. */
   creates: number;
   /** Requests per search query and side. */
   searchIterations: number;
@@ -21,13 +21,13 @@ export interface Options {
 }
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/hearth_bench';
-/** ~107 resources per patient: 500 patients ≈ 53k resources on PostgreSQL (the run stays under 10 minutes here). */
+/** ~110 resources per patient: 500 patients ≈ 55k resources on PostgreSQL (the run stays under 10 minutes here). */
 export const DEFAULT_PATIENTS = { postgres: 500, pglite: 100 };
-/** 10,000 patients ≈ 1.06 million resources. */
+/** 10,000 patients ≈ 1.1 million resources. */
 export const LARGE_PATIENTS = 10_000;
 
 export const USAGE = `Usage: npm run bench -- [--patients N | --scale large] [--pglite] [--out FILE] [--seconds S]
-  [--iterations N] [--suites ingest,create,read,search,export,audit,import] [--seed N]
+  [--iterations N] [--suites ingest,create,book,read,search,export,audit,import,validate] [--seed N]
   DATABASE_URL selects PostgreSQL (default ${DEFAULT_DATABASE_URL}; created if missing).`;
 
 const clamp = (x: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, Math.round(x)));

@@ -1,7 +1,8 @@
 /**
  * `npm run bench` (issue #5): Hearth's ingest, create, read, search and export speed and its memory, each beside the
  * raw limit of the same machine measured in the same run, printed as a ratio; and what auditing costs reads and
- * searches, beside the same server with auditing off (issue #6 §8). Options: bench/options.ts.
+ * searches, beside the same server with auditing off (issue #6 §8); and bookings beside single creates (issue #18).
+ * Options: bench/options.ts.
  */
 import { useToken } from './lib/http.js';
 import crypto from 'node:crypto';
@@ -15,6 +16,7 @@ import { ensureDatabase } from './lib/database.js';
 import { type Report, describeMachine, markdownTable, summaryLine, writeJson } from './lib/report.js';
 import { type ResultRow, type Skip, type SuiteOutcome, row } from './lib/stats.js';
 import { runAudit } from './suites/audit.js';
+import { runBook } from './suites/book.js';
 import { runCreate } from './suites/create.js';
 import { runExport } from './suites/export.js';
 import { runIngest } from './suites/ingest.js';
@@ -24,7 +26,7 @@ import { runImport } from './suites/import.js';
 import { runValidate } from './suites/validate.js';
 
 const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteOutcome>> = {
-  ingest: runIngest, create: runCreate, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport, validate: runValidate,
+  ingest: runIngest, create: runCreate, book: runBook, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport, validate: runValidate,
 };
 
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);

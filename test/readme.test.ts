@@ -62,6 +62,7 @@ function bash(script: string): { status: number | null; stdout: string; stderr: 
 const tryIt = blockAfter('## Try it');
 const search = blockAfter('## Search');
 const custom = blockAfter('### Custom search parameters');
+const booking = blockAfter('### Availability, finding and booking (issue #18 §1–§3)');
 
 t.test('npm start prints the token command that "Try it" starts with', async (t) => {
   t.match(banner, 'Try it:', `the server started: ${banner.slice(0, 500)}`);
@@ -96,4 +97,14 @@ t.test('"Try it", Search and custom parameters run as written and answer what th
     await new Promise((r) => setTimeout(r, 200));
   }
   t.match(colour, '"id":"123"', 'Patient/123 by its favourite colour');
+});
+
+t.test('the booking walkthrough runs as written: slots generated, one found, held, booked, a second booking refused', async (t) => {
+  const token = `TOKEN=$(${tryIt.split('\n')[0]!.replace(/^TOKEN=\$\(|\)$/g, '')})\n`;
+  const run = bash(token + booking);
+  t.equal(run.status, 0, run.stderr);
+  const created = /"name":"created","valueInteger":(\d+)/.exec(run.stdout)?.[1];
+  t.ok(Number(created) >= 30, `four weeks of weekday mornings (${created})`);
+  t.match(run.stdout, /"status":"booked"/, 'the held appointment is booked');
+  t.match(run.stdout, /is already taken by Appointment\//, 'the second booking names the first');
 });

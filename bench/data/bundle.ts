@@ -7,6 +7,7 @@ import { type Subject, type Visit, condition, encounter, immunization, labs, med
   vitals } from './clinical.js';
 import { type Billed, claim, explanationOfBenefit } from './billing.js';
 import { days, postEntry } from './shapes.js';
+import { diary } from './scheduling.js';
 
 /** Generated data is anchored to a fixed "now" so that it never depends on the day it is made. */
 export const NOW = Date.UTC(2025, 0, 1);
@@ -79,6 +80,8 @@ export function patientBundle(seed: number, index: number): PatientBundle {
   const times = visitTimes(b.rng, person.birth);
   const coverageUrn = b.add(coverage(b.rng, s.patient, s.organization, times[0]!));
   for (const at of times) addVisit(b, s, coverageUrn, at);
+  // Last, so that the resources before are the same as before the diary was added (issue #18).
+  diary(b.rng, index, s.patient, s.practitioner, NOW, (r) => b.add(r));
   const bundle: Bundle = { resourceType: 'Bundle', type: 'transaction', entry: b.entries };
   return { bundle, resources: b.entries.length, patientEntry, person };
 }

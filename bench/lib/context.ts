@@ -1,6 +1,7 @@
 /** What every suite receives: the options, the two server processes, and what the ingest suite learned. */
 import type { Child } from './child.js';
 import type { Options } from '../options.js';
+import type { Timing } from './stats.js';
 
 export interface SamplePatient {
   id: string;
@@ -24,6 +25,6 @@ export interface BenchContext {
   startReadBaseline(): Promise<{ child: Child; origin: string; stop(): Promise<void> }>;
   /** HEARTH_IMPORT_DIR of the Hearth process: where the import suite writes its NDJSON inputs. */
   importDir: string;
-  /** Filled by the ingest suite. */
-  state: { patients: SamplePatient[]; resources: number };
+  /** Filled by the ingest suite; `create` by the create suite (the book suite reports beside it). */
+  state: { patients: SamplePatient[]; resources: number; create?: Timing };
 }

@@ -12,7 +12,7 @@ import { type SuiteOutcome, type Timing, percentile, rate, row, runPool, timed }
 const CONCURRENCY = 16;
 
 /** New vital-sign Observations for the sampled patients (JSON text, made before timing). */
-function bodies(ctx: BenchContext): string[] {
+export function createBodies(ctx: BenchContext): string[] {
   const rng = new Rng(ctx.options.seed + 1);
   const { patients } = ctx.state;
   if (patients.length === 0) throw new Error('create needs the patients of the ingest suite');
@@ -22,7 +22,7 @@ function bodies(ctx: BenchContext): string[] {
   });
 }
 
-async function createHearth(ctx: BenchContext, posts: string[]): Promise<Timing> {
+export async function createHearth(ctx: BenchContext, posts: string[]): Promise<Timing> {
   const http = agent(CONCURRENCY);
   const run = await timed(() => runPool(posts, CONCURRENCY, async (body) => {
     expectStatus(await request(http, 'POST', `${ctx.base}/Observation`, body), 201, 'create Observation');
@@ -32,11 +32,12 @@ async function createHearth(ctx: BenchContext, posts: string[]): Promise<Timing>
 }
 
 export async function runCreate(ctx: BenchContext): Promise<SuiteOutcome> {
-  const posts = bodies(ctx);
+  const posts = createBodies(ctx);
   const afterRid = await ctx.raw.call<number>('maxRid');
   const hearth = await peakRss(ctx.hearth, () => createHearth(ctx, posts));
   const b = await ctx.raw.call<Timing>('create', { afterRid, concurrency: CONCURRENCY });
   const h = hearth.result;
+  ctx.state.create = h;
   return { rssMb: hearth.rssMb, rows: [
     row('create', 'requests_per_s', rate(h), rate(b)),
     row('create', 'p50_ms', percentile(h.latencies!, 50), percentile(b.latencies!, 50)),

@@ -103,8 +103,8 @@ export async function holdOrBookOperation(deps: Deps, ctx: Context, req: FhirReq
   if (req.method !== 'POST') throw methodNotAllowed(`$${step} is invoked with POST`);
   const p = operationInputs(req, 'Appointment', 'appt-resource');
   const { id, appt } = await target(deps, ctx, p, step);
-  const allowed = step === 'hold' ? ['proposed', 'pending'] : ['proposed', 'pending'];
-  if (appt.status !== undefined && !allowed.includes(appt.status)) {
+  // Holding a held Appointment again renews its hold.
+  if (appt.status !== undefined && appt.status !== 'proposed' && appt.status !== 'pending') {
     throw badRequest(`Only a proposed${step === 'book' ? ' or held' : ''} Appointment can be ${step === 'hold' ? 'held' : 'booked'}; `
       + `this one is ${appt.status}${appt.status === 'cancelled' ? ' (a hold that expired is cancelled)' : ''}`, ['Appointment.status']);
   }
