@@ -4,36 +4,20 @@
  * record the payment — asserting the HTTP status of every request and the status of every resource on the way.
  */
 import t from 'tap';
+import { DAY, KOLKATA, nextMonday, weekdayMornings } from './schedule-fixtures.js';
 import { type Reply, type TestServer, startServer } from '../helpers/server.js';
 
-const DAY = 86_400_000;
 const HOUR = 3_600_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 const date = (ms: number) => iso(ms).slice(0, 10);
-/** The first Monday (00:00 UTC) at least two weeks ahead: the journey never depends on today's date or weekday. */
-function nextMonday(): number {
-  let d = Math.floor(Date.now() / DAY) * DAY + 14 * DAY;
-  while (new Date(d).getUTCDay() !== 1) d += DAY;
-  return d;
-}
 
 const CPT = 'http://www.ama-assn.org/go/cpt';
 const LOINC = 'http://loinc.org';
 const UCUM = 'http://unitsofmeasure.org';
-const AVAILABILITY = 'http://hearth.dev/fhir/StructureDefinition/availability';
 const HOLD_UNTIL = 'http://hearth.dev/fhir/StructureDefinition/hold-until';
 const PRICED_BY = 'http://hearth.dev/fhir/StructureDefinition/priced-from-fee-schedule';
 const eur = (value: number) => ({ value, currency: 'EUR' });
 
-/** Weekday mornings 09:00–12:00 in Kolkata (UTC+05:30 all year, no DST), 30-minute slots. */
-const weekdayMornings = {
-  url: AVAILABILITY, extension: [
-    { url: 'availableTime', extension: [...['mon', 'tue', 'wed', 'thu', 'fri'].map((d) => ({ url: 'daysOfWeek', valueCode: d })),
-      { url: 'availableStartTime', valueTime: '09:00:00' }, { url: 'availableEndTime', valueTime: '12:00:00' }] },
-    { url: 'slotMinutes', valuePositiveInt: 30 },
-  ],
-};
-const KOLKATA = { url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'Asia/Kolkata' };
 
 const CONSULTATION = { coding: [{ system: CPT, code: '99213', display: 'Office visit, established patient, low complexity' }] };
 const PANEL = { coding: [{ system: LOINC, code: '24323-8', display: 'Comprehensive metabolic 2000 panel - Serum or Plasma' }] };

@@ -3,16 +3,10 @@
  * booked slots untouched), Appointment/$find over free Slots, $hold and $book, expired holds released.
  */
 import t from 'tap';
+import { DAY, KOLKATA, nextMonday, weekdayMornings } from './schedule-fixtures.js';
 import { type TestServer, startServer } from '../helpers/server.js';
 import { generateAllSlots, releaseAllHolds } from '../../src/workflows/tasks.js';
 
-const DAY = 86_400_000;
-/** The first Monday (00:00 UTC) at least two weeks ahead: the tests never depend on today's weekday. */
-function nextMonday(): number {
-  let d = Math.floor(Date.now() / DAY) * DAY + 14 * DAY;
-  while (new Date(d).getUTCDay() !== 1) d += DAY;
-  return d;
-}
 const iso = (ms: number) => new Date(ms).toISOString();
 
 async function create(s: TestServer, body: Record<string, unknown>): Promise<string> {
@@ -21,16 +15,6 @@ async function create(s: TestServer, body: Record<string, unknown>): Promise<str
   return r.json().id;
 }
 
-const AVAILABILITY = 'http://hearth.dev/fhir/StructureDefinition/availability';
-/** Weekday mornings 09:00–12:00 in Kolkata (UTC+05:30 all year), 30-minute slots. */
-const weekdayMornings = {
-  url: AVAILABILITY, extension: [
-    { url: 'availableTime', extension: [...['mon', 'tue', 'wed', 'thu', 'fri'].map((d) => ({ url: 'daysOfWeek', valueCode: d })),
-      { url: 'availableStartTime', valueTime: '09:00:00' }, { url: 'availableEndTime', valueTime: '12:00:00' }] },
-    { url: 'slotMinutes', valuePositiveInt: 30 },
-  ],
-};
-const KOLKATA = { url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'Asia/Kolkata' };
 
 const params = (...p: [string, string][]) => ({ resourceType: 'Parameters', parameter: p.map(([name, v]) => ({ name, valueString: v })) });
 const generate = (s: TestServer, schedule: string, start: number, end: number) =>
