@@ -7,6 +7,7 @@
  */
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
+import { queryAlong } from '../db/deferred.js';
 import { sql } from '../db/sql.js';
 
 /** The lock key of criteria: parameter order does not change a conjunction, nor does percent-encoding. */
@@ -24,10 +25,11 @@ export function criteriaKey(schema: string, type: string, params: [string, strin
 export async function lockCriteria(tx: Queryable, keys: string[]): Promise<void> {
   const sorted = [...new Set(keys)].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
   if (sorted.length === 0) return;
+  // Sent with the transaction's pending writes (db/deferred.ts): the locks need none of them.
   if (sorted.length === 1) {
-    await tx.query(sql`SELECT pg_advisory_xact_lock(${sorted[0]}::bigint)`);
+    await queryAlong(tx, sql`SELECT pg_advisory_xact_lock(${sorted[0]}::bigint)`);
     return;
   }
   // OFFSET 0 keeps the sort below the lock calls.
-  await tx.query(sql`SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(${sorted}::bigint[]) AS k ORDER BY k OFFSET 0) s`);
+  await queryAlong(tx, sql`SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(${sorted}::bigint[]) AS k ORDER BY k OFFSET 0) s`);
 }

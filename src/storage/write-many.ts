@@ -8,7 +8,7 @@ import { deferring } from '../db/deferred.js';
 import { ident, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import { deferNew, deferVersion } from './deferred-writes.js';
-import { type Change, type WriteHook, stamp, writeResource } from './write.js';
+import { type Change, type WriteHook, prepareContent, stamp, writeResource } from './write.js';
 
 export interface PutRequest { type: string; id: string; resource: Resource }
 
@@ -30,7 +30,7 @@ export async function writeMany(tx: Queryable, schema: string, reqs: PutRequest[
   for (const req of reqs) {
     const found = current.get(`${req.type}/${req.id}`);
     const version = found ? found.version + 1 : 1;
-    const resource = stamp(req.resource, req.id, version, at);
+    const resource = stamp(await prepareContent(tx, schema, hooks, req.type, req.resource), req.id, version, at);
     const row = { type: req.type, id: req.id, at, method: 'PUT' as const, content: resource };
     if (found) await deferVersion(tx, schema, { ...row, rid: found.rid, version });
     else await deferNew(tx, schema, row);

@@ -22,8 +22,25 @@ export interface Change {
   replay?: boolean;
 }
 
-/** Called inside the write transaction so that derived rows (search indexes) commit with the resource. */
-export type WriteHook = (tx: Queryable, schema: string, change: Change) => Promise<void>;
+/**
+ * Content a rule fills in before a version is stamped (a ChargeItem's price from the fee schedule): the resource to
+ * store instead, or undefined to store it as given.
+ */
+export type WritePrepare = (tx: Queryable, schema: string, type: string, resource: Resource) => Promise<Resource | undefined>;
+
+/**
+ * Called inside the write transaction so that derived rows (search indexes) commit with the resource; `prepare`, when
+ * a hook has one, sees the content first.
+ */
+export type WriteHook = ((tx: Queryable, schema: string, change: Change) => Promise<void>) & { prepare?: WritePrepare };
+
+/** The content to store: req.resource as every hook's `prepare` leaves it. */
+export async function prepareContent(tx: Queryable, schema: string, hooks: WriteHook[], type: string,
+  resource: Resource): Promise<Resource> {
+  let content = resource;
+  for (const hook of hooks) if (hook.prepare) content = (await hook.prepare(tx, schema, type, content)) ?? content;
+  return content;
+}
 
 /**
  * Access checks inside the write transaction (SMART scope narrowing): `before` sees the live version being
@@ -44,6 +61,8 @@ export interface WriteRequest {
   ifMatch?: number;
   /** If-None-Match: * — only create; an existing live resource → 412. */
   createOnly?: boolean;
+  /** The current row, when the caller has already locked it in this transaction (no second lookup). */
+  locked?: Locked;
 }
 
 export interface WriteResult {
@@ -99,11 +118,12 @@ async function tryInsertNew(tx: Queryable, schema: string, req: WriteRequest, at
   return { versioned: versionOf(req, 1, at, resource), created: true };
 }
 
-export async function writeResource(tx: Queryable, schema: string, req: WriteRequest, hooks: WriteHook[] = [],
+export async function writeResource(tx: Queryable, schema: string, request: WriteRequest, hooks: WriteHook[] = [],
   guard?: WriteGuard): Promise<WriteResult> {
+  const req = request.resource ? { ...request, resource: await prepareContent(tx, schema, hooks, request.type, request.resource) } : request;
   const at = new Date();
   // A create has a fresh server id: skip the lookup and insert straight away.
-  let current = req.method === 'POST' ? undefined : await lockCurrent(tx, schema, req.type, req.id);
+  let current = req.method === 'POST' ? undefined : req.locked ?? await lockCurrent(tx, schema, req.type, req.id);
   if (!current && req.method !== 'DELETE') {
     const inserted = await tryInsertNew(tx, schema, req, at, hooks, guard);
     if (inserted) return inserted;

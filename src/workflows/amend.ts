@@ -5,23 +5,24 @@
  */
 import type { Queryable } from '../db/db.js';
 import type { Resource } from '../fhir/types.js';
-import { lockCurrent } from '../storage/resources.js';
+import { type Locked, lockCurrent } from '../storage/resources.js';
 import { type WriteHook, writeResource } from '../storage/write.js';
 
 /** The hooks every write runs (deps.writeHooks), handed over late: the rules are themselves among them. */
 export type AllHooks = () => WriteHook[];
 
 /**
- * Writes `edit(current)` as the next version of type/id; `edit` returns undefined when nothing needs changing (then no
+ * Writes `edit(current)` as the next version of type/id (`locked`: its row, when the caller locked it already); `edit` returns undefined when nothing needs changing (then no
  * version is written). Returns the written content, or undefined when the resource is absent, deleted or unchanged.
  */
 export async function amend(tx: Queryable, schema: string, hooks: AllHooks, type: string, id: string,
-  edit: (current: Resource) => Resource | undefined): Promise<Resource | undefined> {
-  const current = await lockCurrent(tx, schema, type, id);
+  edit: (current: Resource) => Resource | undefined, locked?: Locked): Promise<Resource | undefined> {
+  const current = locked ?? await lockCurrent(tx, schema, type, id);
   if (!current || current.deleted || !current.resource) return undefined;
   const next = edit(current.resource);
   if (!next) return undefined;
-  const written = await writeResource(tx, schema, { type, id, method: 'PUT', resource: next, ifMatch: current.version }, hooks());
+  const written = await writeResource(tx, schema, { type, id, method: 'PUT', resource: next, ifMatch: current.version,
+    locked: current }, hooks());
   return written.versioned?.resource;
 }
 

@@ -5,14 +5,12 @@
  *
  * The price is marked with the PRICED_BY extension (naming the definition), so that a later version the client sends
  * back with the server's price — a changed quantity, another code — is priced again, while a price the client set
- * itself (no extension) is left alone. A code without an active definition leaves the ChargeItem unpriced. Write hooks
- * run after the version is stored, so the price lands in the next version, written in the same transaction.
+ * itself (no extension) is left alone. A code without an active definition leaves the ChargeItem unpriced. The price is
+ * filled in before the version is stamped (WriteHook.prepare): the stored version, and the create's answer, carry it.
  */
 import type { Queryable } from '../db/db.js';
 import { parseDateRange } from '../fhir/datetime.js';
 import type { Resource } from '../fhir/types.js';
-import type { Change } from '../storage/write.js';
-import { type AllHooks, amend } from './amend.js';
 import { type CodeableConcept, type Fee, type Money, findFee, fromUnits, toUnits } from './billing-fee-schedule.js';
 
 export const PRICED_BY = 'http://hearth.dev/fhir/StructureDefinition/priced-from-fee-schedule';
@@ -58,12 +56,11 @@ function withPrice(item: Resource, fee: Fee | undefined): Resource | undefined {
   return same ? undefined : next;
 }
 
-export async function priceChargeItem(tx: Queryable, schema: string, all: AllHooks, change: Change): Promise<void> {
-  const item = change.resource!;
-  if (item.status === 'entered-in-error') return;
+/** The ChargeItem as priced from the fee schedule, or undefined when it keeps its content (WriteHook.prepare). */
+export async function priceChargeItem(tx: Queryable, schema: string, item: Resource): Promise<Resource | undefined> {
+  if (item.status === 'entered-in-error') return undefined;
   const price = item.priceOverride as Priced | undefined;
-  if (price && !serverPriced(price)) return;
+  if (price && !serverPriced(price)) return undefined;
   const fee = await findFee(tx, schema, item.code as CodeableConcept | undefined, chargeDate(item));
-  if (!withPrice(item, fee)) return;
-  await amend(tx, schema, all, 'ChargeItem', change.id, (current) => withPrice(current, fee));
+  return withPrice(item, fee);
 }

@@ -9,11 +9,11 @@ import { priceChargeItem } from './billing-charge-item.js';
 import { balanceInvoices } from './billing-payment.js';
 
 export function billingHook(all: AllHooks): WriteHook {
-  return async (tx, schema, change) => {
+  const hook: WriteHook = async (tx, schema, change) => {
     // Only the owned types, and before any query: other writes keep their group commit (workflows/index.ts).
-    if (change.type !== 'ChargeItem' && change.type !== 'PaymentReconciliation') return;
-    if (change.replay || !change.resource) return;
-    if (change.type === 'ChargeItem') await priceChargeItem(tx, schema, all, change);
-    else await balanceInvoices(tx, schema, all, change.resource);
+    if (change.type !== 'PaymentReconciliation' || change.replay || !change.resource) return;
+    await balanceInvoices(tx, schema, all, change.resource);
   };
+  hook.prepare = async (tx, schema, type, resource) => (type === 'ChargeItem' ? priceChargeItem(tx, schema, resource) : undefined);
+  return hook;
 }

@@ -12,10 +12,12 @@
  */
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
-import { ident, sql } from '../db/sql.js';
+import { type Deferral, deferring } from '../db/deferred.js';
+import { ident, raw, sql } from '../db/sql.js';
 import { badRequest, conflict } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import { lockCriteria } from '../storage/criteria-lock.js';
+import type { Locked } from '../storage/resources.js';
 import type { Change, WriteHook } from '../storage/write.js';
 import { type AllHooks, amend, localId, localIds } from './amend.js';
 
@@ -91,24 +93,67 @@ function windowOf(appt: AppointmentResource, slots: SlotResource[]): Window | un
   return start && end && end > start ? { start, end } : undefined;
 }
 
-async function current<T extends Resource>(tx: Queryable, schema: string, type: string, ids: string[]): Promise<Map<string, T>> {
-  if (ids.length === 0) return new Map();
-  const rows = await tx.query<{ id: string; content: T }>(sql`SELECT id, content FROM ${ident(schema)}.resource
-    WHERE type = ${type} AND id = ANY(${ids}) AND NOT deleted`);
-  return new Map(rows.map((r) => [r.id, r.content]));
-}
-
 const nowParam = (now: Date) => sql`${now.toISOString()}::timestamptz`;
 /** A booking row that still counts: a booking, or a hold not yet expired. */
 const counts = (now: Date) => sql`(hold_until IS NULL OR hold_until > ${nowParam(now)})`;
 
 interface Claim { slots: string[]; actors: string[]; slotContent: Map<string, SlotResource>; window?: Window; hold?: Date }
 
+interface Other { appointment_id: string; target: string; start_at: Date | null; end_at: Date | null }
+
+/** What one statement reads, under the Appointment's locks: its Slots (row-locked), their Schedules, and the rows of
+ * other Appointments that take the same Slots or the same people's time. */
+interface Seen {
+  slots: Map<string, { content: SlotResource; locked: Locked }>;
+  schedules: Map<string, ScheduleResource>;
+  taken: Other[];
+  overlapping: Other[];
+}
+
+interface SeenRow { kind: 'slot' | 'schedule' | 'taken' | 'overlap'; id: string; rid: number | null; version: number | null;
+  last_updated: Date | null; content: Resource | null; target: string | null; start_at: Date | null; end_at: Date | null }
+
+async function look(tx: Queryable, schema: string, id: string, appt: AppointmentResource, slots: string[], actors: string[],
+  now: Date): Promise<Seen> {
+  const s = ident(schema);
+  const start = instant(appt.start);
+  const end = instant(appt.end) ?? (start && typeof appt.minutesDuration === 'number'
+    ? new Date(start.getTime() + appt.minutesDuration * 60_000) : undefined);
+  const rows = await tx.query<SeenRow>(sql`WITH s AS (
+      SELECT rid, id, version, last_updated, content FROM ${s}.resource
+      WHERE type = 'Slot' AND id = ANY(${slots}) AND NOT deleted FOR UPDATE),
+    w AS (SELECT coalesce(${start?.toISOString() ?? null}::timestamptz, min((content->>'start')::timestamptz)) AS lo,
+      coalesce(${end?.toISOString() ?? null}::timestamptz, max((content->>'end')::timestamptz)) AS hi FROM s)
+    SELECT 'slot' AS kind, id, rid, version, last_updated, content, NULL::text AS target, NULL::timestamptz AS start_at,
+      NULL::timestamptz AS end_at FROM s
+    UNION ALL
+    SELECT 'schedule', r.id, NULL, NULL, NULL, r.content, NULL, NULL, NULL FROM ${s}.resource r
+      WHERE r.type = 'Schedule' AND NOT r.deleted
+        AND r.id IN (SELECT substr(content->'schedule'->>'reference', 10) FROM s WHERE content->'schedule'->>'reference' LIKE 'Schedule/%')
+    UNION ALL
+    SELECT 'taken', appointment_id, NULL, NULL, NULL, NULL, target, start_at, end_at FROM ${s}.booking
+      WHERE target = ANY(${slots.map((x) => `Slot/${x}`)}) AND appointment_id <> ${id} AND ${counts(now)}
+    UNION ALL
+    SELECT 'overlap', b.appointment_id, NULL, NULL, NULL, NULL, b.target, b.start_at, b.end_at FROM ${s}.booking b, w
+      WHERE b.target = ANY(${actors}) AND b.appointment_id <> ${id} AND ${counts(now)}
+        AND b.start_at < w.hi AND b.end_at > w.lo`);
+  const seen: Seen = { slots: new Map(), schedules: new Map(), taken: [], overlapping: [] };
+  for (const r of rows) {
+    if (r.kind === 'slot') {
+      seen.slots.set(r.id, { content: r.content as SlotResource, locked: { rid: Number(r.rid), version: Number(r.version),
+        deleted: false, lastUpdated: new Date(r.last_updated!), resource: r.content! } });
+    } else if (r.kind === 'schedule') seen.schedules.set(r.id, r.content as ScheduleResource);
+    else (r.kind === 'taken' ? seen.taken : seen.overlapping).push({ appointment_id: r.id, target: r.target!, start_at: r.start_at, end_at: r.end_at });
+  }
+  const order = (a: Other, b: Other) => (a.target < b.target ? -1 : a.target > b.target ? 1 : a.appointment_id < b.appointment_id ? -1 : 1);
+  seen.taken.sort(order);
+  seen.overlapping.sort((a, b) => Number(a.start_at) - Number(b.start_at) || order(a, b));
+  return seen;
+}
+
 /** The refusals of §3: a missing, unavailable, past or foreign Slot; a Slot or a person's time already taken. */
-async function check(tx: Queryable, schema: string, id: string, appt: AppointmentResource, claim: Claim, before: Set<string>,
-  now: Date): Promise<void> {
-  const schedules = await current<ScheduleResource>(tx, schema, 'Schedule',
-    [...new Set([...claim.slotContent.values()].map((s) => localId(s.schedule?.reference, 'Schedule')).filter((x): x is string => !!x))]);
+function check(appt: AppointmentResource, claim: Claim, seen: Seen, before: Set<string>, now: Date): { overbooking: boolean } {
+  const scheduleOf = (slot: SlotResource) => localId(slot.schedule?.reference, 'Schedule');
   for (const [i, slotId] of claim.slots.entries()) {
     const slot = claim.slotContent.get(slotId);
     const at = `Appointment.slot[${i}]`;
@@ -121,8 +166,8 @@ async function check(tx: Queryable, schema: string, id: string, appt: Appointmen
     if (FORWARD.has(String(appt.status)) && end && end <= now) {
       throw conflict(`Slot/${slotId} ended at ${slot.end}: a past slot cannot be booked`);
     }
-    const scheduleId = localId(slot.schedule?.reference, 'Schedule');
-    const schedule = scheduleId ? schedules.get(scheduleId) : undefined;
+    const scheduleId = scheduleOf(slot);
+    const schedule = scheduleId ? seen.schedules.get(scheduleId) : undefined;
     if (schedule?.active === false) throw conflict(`Slot/${slotId} belongs to Schedule/${scheduleId}, which is not active`);
     const owners = exclusiveActors(schedule?.actor);
     if (owners.length > 0 && claim.actors.length > 0 && !owners.some((o) => claim.actors.includes(o))) {
@@ -130,38 +175,28 @@ async function check(tx: Queryable, schema: string, id: string, appt: Appointmen
         + claim.actors.join(', '));
     }
   }
-  const overbooking = [...claim.slotContent.values()].some((slot) =>
-    flagged(slot) || flagged(schedules.get(localId(slot.schedule?.reference, 'Schedule') ?? '')));
-  if (overbooking) return;
-  const s = ident(schema);
-  if (claim.slots.length > 0) {
-    const taken = await tx.query<{ appointment_id: string; target: string }>(sql`SELECT appointment_id, target FROM ${s}.booking
-      WHERE target = ANY(${claim.slots.map((x) => `Slot/${x}`)}) AND appointment_id <> ${id} AND ${counts(now)}
-      ORDER BY target, appointment_id LIMIT 1`);
-    if (taken[0]) throw conflict(`${taken[0].target} is already taken by Appointment/${taken[0].appointment_id}`);
+  const overbooking = [...claim.slotContent.values()].some((slot) => flagged(slot) || flagged(seen.schedules.get(scheduleOf(slot) ?? '')));
+  if (overbooking) return { overbooking };
+  const taken = seen.taken[0];
+  if (taken) throw conflict(`${taken.target} is already taken by Appointment/${taken.appointment_id}`);
+  const o = claim.window && claim.actors.length > 0 ? seen.overlapping[0] : undefined;
+  if (o) {
+    throw conflict(`${o.target} is already booked from ${new Date(o.start_at!).toISOString()} to `
+      + `${new Date(o.end_at!).toISOString()} by Appointment/${o.appointment_id}`);
   }
-  if (claim.window && claim.actors.length > 0) {
-    const { start, end } = claim.window;
-    const overlap = await tx.query<{ appointment_id: string; target: string; start_at: Date; end_at: Date }>(sql`SELECT
-        appointment_id, target, start_at, end_at FROM ${s}.booking
-      WHERE target = ANY(${claim.actors}) AND appointment_id <> ${id} AND ${counts(now)}
-        AND start_at < ${nowParam(end)} AND end_at > ${nowParam(start)}
-      ORDER BY start_at, appointment_id LIMIT 1`);
-    const o = overlap[0];
-    if (o) {
-      throw conflict(`${o.target} is already booked from ${new Date(o.start_at).toISOString()} to `
-        + `${new Date(o.end_at).toISOString()} by Appointment/${o.appointment_id}`);
-    }
-  }
+  return { overbooking };
 }
 
-/** Sets each Slot's status from what takes it now: busy, busy-tentative (held), or free again. */
-async function followSlots(tx: Queryable, schema: string, all: AllHooks, ids: string[], now: Date): Promise<void> {
-  if (ids.length === 0) return;
-  const rows = await tx.query<{ target: string; booked: number; held: number }>(sql`SELECT target,
+/** Sets each Slot's status from what takes it now: busy, busy-tentative (held), or free again. `known`: the Slots this
+ * Appointment alone takes (no overbooking), whose status needs no count; `locked`: rows already locked. */
+async function followSlots(tx: Queryable, schema: string, all: AllHooks, ids: string[], now: Date,
+  known: Map<string, 'busy' | 'busy-tentative'>, locked: Map<string, Locked>): Promise<void> {
+  const unknown = ids.filter((id) => !known.has(id));
+  const rows = unknown.length === 0 ? [] : await tx.query<{ target: string; booked: number; held: number }>(sql`SELECT target,
       count(*) FILTER (WHERE hold_until IS NULL)::int AS booked, count(*) FILTER (WHERE hold_until IS NOT NULL)::int AS held
-    FROM ${ident(schema)}.booking WHERE target = ANY(${ids.map((x) => `Slot/${x}`)}) AND ${counts(now)} GROUP BY target`);
+    FROM ${ident(schema)}.booking WHERE target = ANY(${unknown.map((x) => `Slot/${x}`)}) AND ${counts(now)} GROUP BY target`);
   const taken = new Map(rows.map((r) => [r.target.slice('Slot/'.length), r]));
+  for (const [id, status] of known) taken.set(id, { target: `Slot/${id}`, booked: status === 'busy' ? 1 : 0, held: status === 'busy' ? 0 : 1 });
   for (const id of [...ids].sort()) {
     const t = taken.get(id);
     await amend(tx, schema, all, 'Slot', id, (slot: SlotResource) => {
@@ -170,7 +205,7 @@ async function followSlots(tx: Queryable, schema: string, all: AllHooks, ids: st
       const overbooked = t !== undefined && t.booked + t.held > 1 ? true : slot.overbooked;
       if (status === slot.status && overbooked === slot.overbooked) return undefined;
       return { ...slot, status, ...(overbooked !== undefined ? { overbooked } : {}) };
-    });
+    }, locked.get(id));
   }
 }
 
@@ -182,43 +217,65 @@ async function onAppointment(tx: Queryable, schema: string, all: AllHooks, chang
   const active = appt !== undefined && ACTIVE.has(String(appt.status));
   const now = new Date();
   let slots: string[] = [];
+  const known = new Map<string, 'busy' | 'busy-tentative'>();
+  const locked = new Map<string, Locked>();
   if (active) {
     slots = localIds(appt.slot, 'Slot');
     const actors = participantsOf(appt);
     if (slots.length + actors.length > 0) {
       await lockCriteria(tx, [...slots.map((x) => `Slot/${x}`), ...actors].map((t) => lockKey(schema, t)));
-      const slotContent = await current<SlotResource>(tx, schema, 'Slot', slots);
+      const seen = await look(tx, schema, change.id, appt, slots, actors, now);
+      const slotContent = new Map([...seen.slots].map(([id, v]) => [id, v.content]));
       const window = windowOf(appt, [...slotContent.values()]);
       const hold = holdUntil(appt);
       const claim: Claim = { slots, actors, slotContent, ...(window ? { window } : {}), ...(hold ? { hold } : {}) };
-      if (!change.replay) await check(tx, schema, change.id, appt, claim, new Set(before), now);
+      if (!change.replay) {
+        const { overbooking } = check(appt, claim, seen, new Set(before), now);
+        if (!overbooking) for (const id of slots) known.set(id, hold ? 'busy-tentative' : 'busy');
+      }
+      for (const [id, v] of seen.slots) locked.set(id, v.locked);
       await record(tx, schema, change.id, claim);
     }
   }
   if (change.replay) return;
   const freed = before.filter((t) => t.startsWith('Slot/')).map((t) => t.slice('Slot/'.length));
-  await followSlots(tx, schema, all, [...new Set([...freed, ...slots])], now);
+  await followSlots(tx, schema, all, [...new Set([...freed, ...slots])], now, known, locked);
 }
 
+interface BookingRow { schema: string; appointment: string; target: string; start: string | null; end: string | null; hold: string | null }
+
+/** Booking rows wait for the transaction's next statement (db/deferred.ts): nothing reads their answer. */
+const BOOKING_ROWS: Deferral<BookingRow> = {
+  name: 'booking',
+  steps(items, prefix) {
+    const bySchema = new Map<string, BookingRow[]>();
+    for (const i of items) bySchema.set(i.schema, [...(bySchema.get(i.schema) ?? []), i]);
+    return [...bySchema].map(([schema, rows], n) => sql`${raw(`${prefix}booking${n}`)} AS (INSERT INTO ${ident(schema)}.booking
+      (appointment_id, target, start_at, end_at, hold_until)
+      SELECT appointment, target, "start", "end", hold FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+        AS x(appointment text, target text, "start" timestamptz, "end" timestamptz, hold timestamptz)
+      ON CONFLICT DO NOTHING)`);
+  },
+};
+
 async function record(tx: Queryable, schema: string, id: string, claim: Claim): Promise<void> {
-  const targets: string[] = [];
-  const starts: (string | null)[] = [];
-  const ends: (string | null)[] = [];
-  for (const slotId of claim.slots) {
-    const slot = claim.slotContent.get(slotId);
-    targets.push(`Slot/${slotId}`);
-    starts.push(instant(slot?.start)?.toISOString() ?? null);
-    ends.push(instant(slot?.end)?.toISOString() ?? null);
+  const hold = claim.hold?.toISOString() ?? null;
+  const rows: BookingRow[] = [
+    ...claim.slots.map((slotId) => {
+      const slot = claim.slotContent.get(slotId);
+      return { schema, appointment: id, target: `Slot/${slotId}`, start: instant(slot?.start)?.toISOString() ?? null,
+        end: instant(slot?.end)?.toISOString() ?? null, hold };
+    }),
+    ...claim.actors.map((target) => ({ schema, appointment: id, target, start: claim.window?.start.toISOString() ?? null,
+      end: claim.window?.end.toISOString() ?? null, hold })),
+  ];
+  const d = deferring(tx);
+  if (d) {
+    for (const row of rows) await d.defer(BOOKING_ROWS, row);
+    return;
   }
-  for (const actor of claim.actors) {
-    targets.push(actor);
-    starts.push(claim.window?.start.toISOString() ?? null);
-    ends.push(claim.window?.end.toISOString() ?? null);
-  }
-  await tx.query(sql`INSERT INTO ${ident(schema)}.booking (appointment_id, target, start_at, end_at, hold_until)
-    SELECT ${id}, t, s, e, ${claim.hold?.toISOString() ?? null}::timestamptz
-    FROM unnest(${targets}::text[], ${starts}::timestamptz[], ${ends}::timestamptz[]) AS k(t, s, e)
-    ON CONFLICT DO NOTHING`);
+  const statement = sql`WITH ${BOOKING_ROWS.steps(rows, 'now_')[0]!} SELECT 1`;
+  await tx.query(statement);
 }
 
 export function schedulingHook(all: AllHooks): WriteHook {

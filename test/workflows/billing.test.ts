@@ -32,10 +32,12 @@ t.test('a ChargeItem is priced from the active ChargeItemDefinition of its code'
   await create(s, fee(CPT, '99214', 500, { status: 'retired' }));
   await create(s, fee(CPT, '99215', 80, { effectivePeriod: { end: '2023-12-31' } }));
 
-  const priced = await read(s, `ChargeItem/${await create(s, charge(CPT, '99213', { quantity: { value: 2 } }))}`);
+  const answer = await s.request('POST', 'ChargeItem', { body: charge(CPT, '99213', { quantity: { value: 2 } }) });
+  t.equal(answer.json().priceOverride?.value, 200, 'the create\'s answer carries the price');
+  const priced = await read(s, `ChargeItem/${answer.json().id}`);
   t.same([priced.priceOverride.value, priced.priceOverride.currency], [200, 'EUR'], 'base price × quantity');
   t.same(priced.definitionCanonical, ['http://clinic.example/fees/99213|2024']);
-  t.equal(priced.meta.versionId, '2', 'the price is the next version, written in the same transaction');
+  t.equal(priced.meta.versionId, '1', 'the price is in the first version: filled in before it is stamped');
   const local = await read(s, `ChargeItem/${await create(s, charge(LOCAL, 'X-RAY-1', { quantity: { value: 3 } }))}`);
   t.equal(local.priceOverride.value, 136.5, 'a local code alike; decimal products are exact');
 
@@ -192,8 +194,11 @@ t.test('the hook reads nothing for the types it does not own, nor on a $reindex 
   for (const type of ['Patient', 'Invoice', 'Claim', 'ChargeItemDefinition']) {
     await hook(refusing, 't_none', { type, id: '1', resource: { resourceType: type, status: 'active' }, isNew: true, version: 1 });
   }
-  await hook(refusing, 't_none', { type: 'ChargeItem', id: '1', resource: charge(CPT, '99213'), isNew: false, version: 2, replay: true });
-  await hook(refusing, 't_none', { type: 'ChargeItem', id: '1', resource: charge(CPT, '99213', { priceOverride: eur(5) }), isNew: true, version: 1 });
-  await t.rejects(hook(refusing, 't_none', { type: 'ChargeItem', id: '1', resource: charge(CPT, '99213'), isNew: true, version: 1 }),
-    /the hook queried/, 'while an unpriced ChargeItem does read');
+  await hook(refusing, 't_none', { type: 'PaymentReconciliation', id: '1', resource: { resourceType: 'PaymentReconciliation' }, isNew: false,
+    version: 2, replay: true });
+  // Pricing happens before the write (prepare): for ChargeItems only, and not for a price the client set.
+  for (const type of ['Patient', 'Invoice', 'Claim']) t.equal(await hook.prepare!(refusing, 't_none', type, { resourceType: type }), undefined);
+  t.equal(await hook.prepare!(refusing, 't_none', 'ChargeItem', charge(CPT, '99213', { priceOverride: eur(5) })), undefined);
+  await t.rejects(hook.prepare!(refusing, 't_none', 'ChargeItem', charge(CPT, '99213')), /the hook queried/,
+    'while an unpriced ChargeItem does read');
 });

@@ -202,7 +202,7 @@ t.test('the patient journey: booking, visit, lab order and results, charges, inv
     t.same([charge.priceOverride.value, charge.priceOverride.currency], [price, 'EUR'], `ChargeItem ${slug} priced from the fee schedule`);
     t.ok(charge.priceOverride.extension?.some((e: { url: string }) => e.url === PRICED_BY), 'marked as the server\'s price');
     t.same(charge.definitionCanonical, [`http://clinic.example/fees/${slug}|1`]);
-    t.equal(charge.meta.versionId, '2', 'priced in the next version');
+    t.equal(charge.meta.versionId, '1', 'priced as it is created');
   }
   const encounterCharges = await call('GET', `ChargeItem?context=${encounterRef}`, 200);
   t.equal(encounterCharges.total, 2, 'the encounter\'s charges');
