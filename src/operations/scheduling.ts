@@ -1,8 +1,9 @@
 /**
  * Finding and booking (issue #18 §1–§2) after the HL7 Argonaut Scheduling IG: Appointment/$find proposes, $hold holds
- * for HEARTH_HOLD_MINUTES, $book books; Schedule/$generate-slots makes Slots from a working pattern. Holds and
- * bookings are ordinary Appointment creates and updates (validated, scope-checked, audited), so the rules of
- * src/workflows/scheduling.ts decide: a Slot taken meanwhile is a 409 here as on any other path.
+ * for HEARTH_HOLD_MINUTES, $book books; Schedule/$generate-slots (conformance/OperationDefinition-generate-slots.json)
+ * makes Slots from a working pattern. Holds and bookings are ordinary Appointment creates and updates (validated,
+ * scope-checked, audited), so the rules of src/workflows/scheduling.ts decide: a Slot taken meanwhile is a 409 here as
+ * on any other path.
  */
 import { badRequest, methodNotAllowed, notFound } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
