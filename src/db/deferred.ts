@@ -96,6 +96,19 @@ export class DeferringTx implements Queryable {
     return target.query<T>(steps.length === 0 ? select : sql`WITH ${join(steps, ',\n')}\n${select}`);
   }
 
+  /** The items of one kind waiting to be sent (a reader decides whether what it reads is among them). */
+  pendingOf<T>(kind: Deferral<T>): readonly T[] {
+    return (this.pending.get(kind as Deferral<unknown>) ?? []) as T[];
+  }
+
+  /**
+   * `select` at once, the pending writes staying pending: only for a SELECT that reads nothing they write (its caller
+   * checks with pendingOf), so that they can travel with a later statement.
+   */
+  async queryAhead<T = Row>(select: Sql): Promise<T[]> {
+    return (await this.target()).query<T>(select);
+  }
+
   async exec(script: string): Promise<void> {
     await this.flush();
     await (await this.target()).exec(script);

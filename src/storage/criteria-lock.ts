@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { queryAlong } from '../db/deferred.js';
-import { sql } from '../db/sql.js';
+import { type Sql, sql } from '../db/sql.js';
 
 /** The lock key of criteria: parameter order does not change a conjunction, nor does percent-encoding. */
 export function criteriaKey(schema: string, type: string, params: [string, string][]): string {
@@ -18,18 +18,21 @@ export function criteriaKey(schema: string, type: string, params: [string, strin
   return digest.readBigInt64BE(0).toString();
 }
 
+/** The statement that takes the locks of keys, in key order; undefined for no keys. */
+export function lockStatement(keys: string[]): Sql | undefined {
+  const sorted = [...new Set(keys)].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  if (sorted.length === 0) return undefined;
+  if (sorted.length === 1) return sql`SELECT pg_advisory_xact_lock(${sorted[0]}::bigint)`;
+  // OFFSET 0 keeps the sort below the lock calls.
+  return sql`SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(${sorted}::bigint[]) AS k ORDER BY k OFFSET 0) s`;
+}
+
 /**
  * Waits for the locks of keys (released at commit or rollback), in key order so that two transactions needing the same
- * keys cannot deadlock. Re-taking a key this transaction holds returns at once.
+ * keys cannot deadlock. Re-taking a key this transaction holds returns at once. Sent with the transaction's pending
+ * writes (db/deferred.ts): the locks need none of them.
  */
 export async function lockCriteria(tx: Queryable, keys: string[]): Promise<void> {
-  const sorted = [...new Set(keys)].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-  if (sorted.length === 0) return;
-  // Sent with the transaction's pending writes (db/deferred.ts): the locks need none of them.
-  if (sorted.length === 1) {
-    await queryAlong(tx, sql`SELECT pg_advisory_xact_lock(${sorted[0]}::bigint)`);
-    return;
-  }
-  // OFFSET 0 keeps the sort below the lock calls.
-  await queryAlong(tx, sql`SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(${sorted}::bigint[]) AS k ORDER BY k OFFSET 0) s`);
+  const statement = lockStatement(keys);
+  if (statement) await queryAlong(tx, statement);
 }

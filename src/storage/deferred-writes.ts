@@ -134,3 +134,8 @@ export async function deferIndex(q: Queryable, schema: string, item: Omit<IndexI
   await tx.defer<Item>(RESOURCE_WRITES, { kind: 'index', schema, ...item }, 1);
   return true;
 }
+
+/** The resource types with writes pending in q (none when q does not defer): what a read ahead of them must avoid. */
+export function pendingTypes(q: Queryable): Set<string> {
+  return new Set((deferring(q)?.pendingOf(RESOURCE_WRITES) ?? []).map((i) => i.type));
+}
