@@ -11,7 +11,7 @@
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
-import { badRequest } from '../errors.js';
+import { badRequest, tooCostly } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import { lockCriteria } from '../storage/criteria-lock.js';
 import { type SearchDefinitions, findResources } from '../storage/find.js';
@@ -26,6 +26,8 @@ const DEFAULT_SLOT_MINUTES = 30;
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 const DAY_MS = 86_400_000;
 const CHUNK = 200;
+/** Project limit: the Slots one generation may create (a year of 15-minute working-day slots is ~9,000). */
+const MAX_SLOTS = 20_000;
 
 interface Extension { url?: string; extension?: Extension[]; valueCode?: string; valueBoolean?: boolean; valueTime?: string;
   valuePositiveInt?: number; valuePeriod?: { start?: string; end?: string } }
@@ -138,7 +140,8 @@ export async function patternOf(tx: Queryable, schema: string, schedule: Schedul
 }
 
 /** The [start, end) intervals (ms) the pattern opens within [from, to), cut into slots, earliest first. */
-export function candidateSlots(pattern: Pattern, from: number, to: number, horizon: Period | undefined): { start: number; end: number }[] {
+export function candidateSlots(pattern: Pattern, from: number, to: number, horizon: Period | undefined,
+  max = Infinity): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
   const step = pattern.slotMinutes * 60_000;
   const limit = periodOf(horizon);
@@ -154,6 +157,7 @@ export function candidateSlots(pattern: Pattern, from: number, to: number, horiz
         if (start < from || start >= to || start < limit.start || end > limit.end) continue;
         if (pattern.notAvailable.some((n) => start < n.end && end > n.start)) continue;
         out.push({ start, end });
+        if (out.length > max) return out; // the caller refuses; no need to count them all
       }
     }
   }
@@ -183,7 +187,11 @@ export async function generateSlots(tx: Queryable, schema: string, deps: Generat
   const pattern = await patternOf(tx, schema, schedule, deps.timezone);
   if (!pattern) return { created: 0, existing: 0 };
   const now = Date.now();
-  const candidates = candidateSlots(pattern, Math.max(from.getTime(), now), to.getTime(), schedule.planningHorizon);
+  const candidates = candidateSlots(pattern, Math.max(from.getTime(), now), to.getTime(), schedule.planningHorizon, MAX_SLOTS);
+  if (candidates.length > MAX_SLOTS) {
+    throw tooCostly(`Schedule/${scheduleId}'s pattern makes more than ${MAX_SLOTS} slots between ${from.toISOString()} and `
+      + `${to.toISOString()}: ask for a shorter span`);
+  }
   if (candidates.length === 0) return { created: 0, existing: 0, source: pattern.source };
   const ids = candidates.map((c) => slotId(scheduleId, c.start));
   const used = new Set((await tx.query<{ id: string }>(sql`SELECT id FROM ${ident(schema)}.resource

@@ -6,6 +6,7 @@
  */
 import { schedule } from 'node-cron';
 import type { Config } from '../config.js';
+import { FhirError } from '../errors.js';
 import type { Db } from '../db/db.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Metrics } from '../metrics.js';
@@ -49,9 +50,14 @@ export async function generateAllSlots(deps: WorkflowTaskDeps, only?: string[], 
   for (const tenant of await tenantsOf(deps.db, only)) {
     const registry = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
     for (const id of await activeSchedules(deps.db, tenant.schema)) {
-      const result = await deps.db.transaction((tx) => generateSlots(tx, tenant.schema,
-        { hooks: () => deps.writeHooks, search: { registry, defs: deps.defs }, timezone: deps.config.timezone }, id, now, end));
-      created += result.created;
+      try {
+        const result = await deps.db.transaction((tx) => generateSlots(tx, tenant.schema,
+          { hooks: () => deps.writeHooks, search: { registry, defs: deps.defs }, timezone: deps.config.timezone }, id, now, end));
+        created += result.created;
+      } catch (e) {
+        // One Schedule's unusable pattern (a bad time zone, too many slots) does not stop the others.
+        if (!(e instanceof FhirError)) throw e;
+      }
     }
   }
   return created;

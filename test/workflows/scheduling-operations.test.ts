@@ -53,6 +53,13 @@ t.test('$generate-slots turns a weekly pattern into slots, idempotently, in the 
   // A deleted slot stays deleted; a hand-made slot overlapping a candidate keeps it out.
   t.equal((await s.request('DELETE', `Slot/${slots[1].id}`)).statusCode, 204);
   t.equal(value(await generate(s, schedule, monday, monday + 7 * DAY), 'created'), 0, 'a deleted slot is not re-created');
+  const minutely = await create(s, { resourceType: 'Schedule', actor: [{ reference: `Practitioner/${doctor}` }], extension: [{
+    url: 'http://hearth.dev/fhir/StructureDefinition/availability', extension: [
+      { url: 'availableTime', extension: [{ url: 'allDay', valueBoolean: true }] }, { url: 'slotMinutes', valuePositiveInt: 1 }] }] });
+  const flood = await generate(s, minutely, monday, monday + 60 * DAY);
+  t.equal(flood.statusCode, 400, 'a pattern of a slot a minute for 60 days (86,400) is refused, not written');
+  t.equal(flood.json().issue[0].code, 'too-costly');
+  t.equal((await s.request('GET', `Slot?schedule=Schedule/${minutely}&_summary=count`)).json().total, 0);
   const bad = await s.request('POST', `Schedule/${schedule}/$generate-slots`, { body: params(['start', 'tomorrow']) });
   t.equal(bad.statusCode, 400);
   t.equal((await s.request('POST', 'Schedule/nope/$generate-slots', { body: params() })).statusCode, 404);
