@@ -5,7 +5,7 @@
  * scope-checked, audited), so the rules of src/workflows/scheduling.ts decide: a Slot taken meanwhile is a 409 here as
  * on any other path.
  */
-import { badRequest, methodNotAllowed, notFound } from '../errors.js';
+import { badRequest, methodNotAllowed, notFound, tooCostly } from '../errors.js';
 import { bundle } from '../fhir/bundle.js';
 import type { Resource } from '../fhir/types.js';
 import type { FhirRequest, FhirResult } from '../fhir/request.js';
@@ -43,7 +43,14 @@ function span(p: OperationInputs, defaultDays: number, maxDays: number): { start
   return { start, end };
 }
 
-const list = (values: string[]) => values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+/** Project limit: values of one $find parameter (practitioners, visit types …). */
+const MAX_VALUES = 100;
+
+function list(values: string[], name = 'a parameter'): string[] {
+  const all = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (all.length > MAX_VALUES) throw tooCostly(`$find takes at most ${MAX_VALUES} values of ${name}, not ${all.length}`);
+  return all;
+}
 
 function positive(p: OperationInputs, name: string, max: number): number | undefined {
   const raw = p.one(name);
@@ -59,7 +66,7 @@ export async function findOperation(deps: Deps, ctx: Context, req: FhirRequest):
   ctx.access?.require('Slot', 's');
   const p = operationInputs(req);
   const { start, end } = span(p, 7, MAX_FIND_DAYS);
-  const actors = list([...p.all('provider'), ...p.all('practitioner'), ...p.all('location'), ...p.all('actor')]);
+  const actors = list([...p.all('provider'), ...p.all('practitioner'), ...p.all('location'), ...p.all('actor')], 'practitioner and location');
   for (const a of actors) {
     if (!BOOKABLE.some((type) => localId(a, type) !== undefined)) {
       throw badRequest(`'${a}' is not a reference to a Practitioner, PractitionerRole or Location`, ['provider']);
@@ -69,7 +76,8 @@ export async function findOperation(deps: Deps, ctx: Context, req: FhirRequest):
   if (patient !== undefined && localId(patient, 'Patient') === undefined) throw badRequest(`'${patient}' is not a Patient reference`, ['patient']);
   const minutes = positive(p, 'duration', 24 * 60);
   const proposals = await findAppointments(ctx.tx ?? deps.db, ctx.tenant.schema, { registry: ctx.search, defs: deps.defs, base: ctx.base }, {
-    start, end, actors, serviceTypes: list([...p.all('visit-type'), ...p.all('service-type')]), specialties: list(p.all('specialty')),
+    start, end, actors, serviceTypes: list([...p.all('visit-type'), ...p.all('service-type')], 'visit-type'),
+    specialties: list(p.all('specialty'), 'specialty'),
     ...(minutes !== undefined ? { minutes } : {}), ...(patient !== undefined ? { patient } : {}),
     limit: positive(p, '_count', 1000) ?? 50,
   });

@@ -129,6 +129,10 @@ t.test('$find proposes, $hold holds, $book books; a taken slot is no longer prop
   // Bad input
   t.equal((await s.request('GET', `Appointment/$find?start=${iso(monday + DAY)}&end=${iso(monday)}`)).statusCode, 400, 'end before start');
   t.equal((await s.request('GET', 'Appointment/$find?practitioner=Patient/1')).statusCode, 400, 'not a bookable actor');
+  const many = Array.from({ length: 101 }, (_, i) => `Practitioner/p${i}`).join(',');
+  const flood = await s.request('GET', `Appointment/$find?practitioner=${many}`);
+  t.equal(flood.statusCode, 400, 'more than 100 practitioners is refused');
+  t.equal(flood.json().issue[0].code, 'too-costly');
   const missing = await s.request('POST', 'Appointment/$book', { body: { ...proposal, slot: [{ reference: 'Slot/nope' }] } });
   t.equal(missing.statusCode, 400);
   t.match(missing.json().issue[0].diagnostics, /Slot\/nope does not exist/);
