@@ -10,6 +10,11 @@ import type { Queryable } from '../db/db.js';
 import { queryAlong } from '../db/deferred.js';
 import { type Sql, sql } from '../db/sql.js';
 
+/** An advisory lock key for what `parts` name within a namespace ('hearth.booking', schema, 'Slot/1'). */
+export function lockKey(...parts: string[]): string {
+  return crypto.createHash('sha256').update(parts.join('\0')).digest().readBigInt64BE(0).toString();
+}
+
 /** The lock key of criteria: parameter order does not change a conjunction, nor does percent-encoding. */
 export function criteriaKey(schema: string, type: string, params: [string, string][]): string {
   const normal = [...params].sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));

@@ -13,7 +13,7 @@ import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import { badRequest, tooCostly } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import { lockCriteria } from '../storage/criteria-lock.js';
+import { lockCriteria, lockKey } from '../storage/criteria-lock.js';
 import { type SearchDefinitions, findResources } from '../storage/find.js';
 import { type WriteGuard, writeResource } from '../storage/write.js';
 import { type AllHooks, localId } from './amend.js';
@@ -178,8 +178,7 @@ export interface Generated { created: number; existing: number; source?: string 
  */
 export async function generateSlots(tx: Queryable, schema: string, deps: GenerateDeps, scheduleId: string, from: Date, to: Date,
   guard?: WriteGuard): Promise<Generated> {
-  const key = crypto.createHash('sha256').update(`hearth.slots\0${schema}\0${scheduleId}`).digest().readBigInt64BE(0).toString();
-  await lockCriteria(tx, [key]);
+  await lockCriteria(tx, [lockKey('hearth.slots', schema, scheduleId)]);
   const rows = await tx.query<{ content: ScheduleContent }>(sql`SELECT content FROM ${ident(schema)}.resource
     WHERE type = 'Schedule' AND id = ${scheduleId} AND NOT deleted`);
   const schedule = rows[0]?.content;

@@ -16,7 +16,7 @@ import { type Deferral, type DeferringTx, deferring } from '../db/deferred.js';
 import { type Sql, ident, prepared, raw, sql } from '../db/sql.js';
 import { badRequest, conflict } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
-import { lockCriteria, lockStatement } from '../storage/criteria-lock.js';
+import { lockCriteria, lockKey, lockStatement } from '../storage/criteria-lock.js';
 import { pendingTypes } from '../storage/deferred-writes.js';
 import type { Locked } from '../storage/resources.js';
 import type { Change, WriteHook } from '../storage/write.js';
@@ -48,10 +48,6 @@ interface ScheduleResource extends Resource { active?: boolean; actor?: { refere
 
 interface Window { start: Date; end: Date }
 
-/** The advisory lock key of one bookable target of a tenant. */
-function lockKey(schema: string, target: string): string {
-  return crypto.createHash('sha256').update(`hearth.booking\0${schema}\0${target}`).digest().readBigInt64BE(0).toString();
-}
 
 /** 'Practitioner/1', 'Location/2' … of the participants who have not declined, without repeats. */
 export function exclusiveActors(refs: { reference?: string }[] | undefined): string[] {
@@ -254,7 +250,7 @@ async function onAppointment(tx: Queryable, schema: string, all: AllHooks, chang
     slots = localIds(appt.slot, 'Slot');
     const actors = participantsOf(appt);
     if (slots.length + actors.length > 0) {
-      const keys = [...slots.map((x) => `Slot/${x}`), ...actors].map((t) => lockKey(schema, t));
+      const keys = [...slots.map((x) => `Slot/${x}`), ...actors].map((t) => lockKey('hearth.booking', schema, t));
       const ahead = readAhead(tx);
       const read: Read = ahead ? (q) => ahead.queryAhead(q) : (q) => tx.query(q);
       if (ahead) await ahead.queryAhead(lockStatement(keys)!);
