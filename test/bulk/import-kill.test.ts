@@ -39,9 +39,13 @@ function writeInput(dir: string): string {
   return pathToFileURL(file).href;
 }
 
+/**
+ * Waits for the worker to reach the batch it stops in: up to 120 s, since a loaded CI machine once needed more than
+ * 20 s to start the process and import 1,000 lines.
+ */
 function untilMidBatch(child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the worker process never reached the batch it stops in')), 20_000);
+    const timer = setTimeout(() => reject(new Error('the worker process never reached the batch it stops in')), 120_000);
     child.once('message', () => { clearTimeout(timer); resolve(); });
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the worker process exited (${code}) before the batch it stops in`)); });
   });
