@@ -50,9 +50,25 @@ export function mergePending(into: PendingWrites, from: PendingWrites): void {
 export class DeferringTx implements Queryable {
   private pending: PendingWrites = new Map();
   private weight = 0;
+  private begun = false;
 
-  /** `target` runs the statements; for a lazily begun transaction, asking for it begins the transaction. */
-  constructor(private readonly target: () => Promise<Queryable>) {}
+  /**
+   * `target` runs the statements; for a lazily begun transaction, asking for it begins the transaction. `outside`
+   * runs a statement on its own (autocommit, another connection), for readOutside; `attempt` counts from 0 when the
+   * transaction is run again after a retryable failure.
+   */
+  constructor(private readonly begin: () => Promise<Queryable>,
+    private readonly options: { outside?: Queryable; attempt?: number } = {}) {}
+
+  private target(): Promise<Queryable> {
+    this.begun = true;
+    return this.begin();
+  }
+
+  /** 0 on the first run of the transaction's function, 1 on its first retry … */
+  get attempt(): number {
+    return this.options.attempt ?? 0;
+  }
 
   /** Holds `item` back; `weight` is the bind parameters it adds (items passed as one JSON document weigh ~0). */
   async defer<T>(kind: Deferral<T>, item: T, weight = 0): Promise<void> {
@@ -107,6 +123,18 @@ export class DeferringTx implements Queryable {
    */
   async queryAhead<T = Row>(select: Sql): Promise<T[]> {
     return (await this.target()).query<T>(select);
+  }
+
+  /**
+   * `select` outside the transaction (autocommit, any connection) while the transaction has sent nothing yet and
+   * the database allows it (PostgreSQL); undefined otherwise, when the caller reads through the transaction instead.
+   * A transaction that reads only this way stays write-only and is group-committed. Only for a SELECT that needs
+   * none of the pending writes and no lock, whose caller guards against what changes after it (a unique key the
+   * write inserts, so that a concurrent writer's commit makes this one fail and run again).
+   */
+  async readOutside<T = Row>(select: Sql): Promise<T[] | undefined> {
+    if (this.begun || !this.options.outside) return undefined;
+    return this.options.outside.query<T>(select);
   }
 
   async exec(script: string): Promise<void> {

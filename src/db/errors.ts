@@ -7,7 +7,19 @@ const code = (e: unknown): string | undefined =>
 /** Serialisation failure or deadlock: the transaction is run again (db.ts), and answered 409 once retries run out. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
-export const isRetryable = (e: unknown): boolean => RETRYABLE.has(code(e) ?? '');
+/**
+ * Unique keys that guard an optimistic write (one that read before its transaction and did not lock what it read): a
+ * concurrent writer that committed the same key first makes it fail, and run again from its read. The booking turns
+ * of src/workflows/scheduling.ts, and a resource's next version written from a row read without a lock.
+ */
+const GUARDS = new Set(['booking_turn_pkey', 'resource_version_type_id_version_key']);
+
+const constraint = (e: unknown): string | undefined =>
+  typeof e === 'object' && e !== null && typeof (e as { constraint?: unknown }).constraint === 'string'
+    ? (e as { constraint: string }).constraint : undefined;
+
+export const isRetryable = (e: unknown): boolean =>
+  RETRYABLE.has(code(e) ?? '') || (code(e) === '23505' && GUARDS.has(constraint(e) ?? ''));
 
 /** A FhirError for database failures a client can act on, or undefined for bugs (which stay 500). */
 export function fromDatabaseError(e: unknown): FhirError | undefined {

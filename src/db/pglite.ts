@@ -39,7 +39,7 @@ export async function openPglite(dataDir?: string): Promise<Db> {
             const inner = queryable(t);
             if (options.statementTimeoutMs) await inner.query(statementTimeout(options.statementTimeoutMs));
             // Writes are deferred as on PostgreSQL (one statement per flush), sent before the commit.
-            const tx = new DeferringTx(async () => inner);
+            const tx = new DeferringTx(async () => inner, { attempt });
             const result = await fn(tx);
             await tx.flush();
             return result;

@@ -99,6 +99,7 @@ export function openPostgres(connectionString: string, poolSize: number, stateme
   // Two statements in flight use both of a small machine's cores; measured (bench, 100 patients, 16 clients) creates
   // reach 1.03-1.07 of the one-commit-per-create baseline with one or two, ingest 0.39 with one against 0.42 with two.
   const groupCommit = new GroupCommit(run, GROUP_IN_FLIGHT);
+  const outside = queryable(pool);
   const db: Db = {
     kind: 'postgres',
     ...queryable(pool),
@@ -108,7 +109,7 @@ export function openPostgres(connectionString: string, poolSize: number, stateme
         ? options.statementTimeoutMs : undefined;
       for (let attempt = 0; ; attempt++) {
         const lazy = new LazyTransaction(pool, timeout);
-        const tx = new DeferringTx(() => lazy.handle());
+        const tx = new DeferringTx(() => lazy.handle(), { outside, attempt });
         try {
           const result = await fn(tx);
           if (lazy.open) {

@@ -6,14 +6,19 @@
  * Slot's status follows in the same transaction: busy when booked, busy-tentative while held ($hold), free again when
  * the Appointment is cancelled, marked noshow or entered in error, moved to other slots, or deleted.
  *
- * Concurrency: the writer takes a transaction-scoped advisory lock per Slot and per person or place before it looks
- * (in key order, so two bookings cannot deadlock); at READ COMMITTED its check is a later statement than the lock and
- * sees what the previous holder committed — of 50 simultaneous bookings of one Slot exactly one succeeds.
+ * Concurrency, optimistically: every write that takes a Slot or a person's or place's time also inserts the next *turn*
+ * of each (booking_turn: the greatest turn it read + 1, a unique key), and a Slot's new version is the version it read
+ * + 1 (unique too). Two writers that read the same state insert the same keys, so whichever commits second fails and
+ * runs again from a fresh read (db/errors.ts GUARDS). A first attempt therefore reads outside its transaction, takes
+ * no lock, and stays write-only: concurrent bookings share one statement and one commit, as creates do (group
+ * commit). A retry — or a transaction that has read already, or PGlite — takes a transaction-scoped advisory lock per
+ * Slot and per person or place before it reads (in key order, so two bookings cannot deadlock), so bookings that lost
+ * a race then queue instead of racing again. Of 50 simultaneous bookings of one Slot exactly one succeeds.
  */
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { type Deferral, type DeferringTx, deferring } from '../db/deferred.js';
-import { type Sql, ident, prepared, raw, sql } from '../db/sql.js';
+import { type Sql, ident, join, prepared, raw, sql } from '../db/sql.js';
 import { badRequest, conflict } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import { lockCriteria, lockKey, lockStatement } from '../storage/criteria-lock.js';
@@ -105,9 +110,11 @@ interface Seen {
   schedules: Map<string, ScheduleResource>;
   taken: Other[];
   overlapping: Other[];
+  /** The latest turn of each target (absent: none yet). */
+  turns: Map<string, number>;
 }
 
-interface SeenRow { kind: 'slot' | 'schedule' | 'taken' | 'overlap'; id: string; rid: number | null; version: number | null;
+interface SeenRow { kind: 'slot' | 'schedule' | 'taken' | 'overlap' | 'turn'; id: string; rid: number | null; version: number | null;
   last_updated: Date | null; content: Resource | null; target: string | null; start_at: Date | null; end_at: Date | null }
 
 /** Schemas whose look statement is kept prepared (parsed and planned once per connection); more are sent unnamed. */
@@ -124,9 +131,6 @@ function lookStatement(schema: string, statement: Sql): Sql {
   return prepared(name, statement);
 }
 
-/** Runs one statement of the booking's reads. */
-type Read = <T>(statement: Sql) => Promise<T[]>;
-
 /**
  * Where the booking's lock and look may run ahead of the transaction's pending writes (db/deferred.ts): when none of
  * those is what they read — booking rows, Slots, Schedules. So a standalone booking's own rows wait and travel with the
@@ -140,15 +144,16 @@ function readAhead(tx: Queryable): DeferringTx | undefined {
   return types.has('Slot') || types.has('Schedule') ? undefined : d;
 }
 
-async function look(read: Read, schema: string, id: string, appt: AppointmentResource, slots: string[], actors: string[],
-  now: Date): Promise<Seen> {
+/** The statement of what a booking reads: its Slots, their Schedules, what else takes them or the same people's time,
+ * and the latest turn of each. */
+function lookSql(schema: string, id: string, appt: AppointmentResource, slots: string[], actors: string[], now: Date): Sql {
   const s = ident(schema);
   const start = instant(appt.start);
   const end = instant(appt.end) ?? (start && typeof appt.minutesDuration === 'number'
     ? new Date(start.getTime() + appt.minutesDuration * 60_000) : undefined);
-  const rows = await read<SeenRow>(lookStatement(schema, sql`WITH s AS (
+  return lookStatement(schema, sql`WITH s AS (
       SELECT rid, id, version, last_updated, content FROM ${s}.resource
-      WHERE type = 'Slot' AND id = ANY(${slots}) AND NOT deleted FOR UPDATE),
+      WHERE type = 'Slot' AND id = ANY(${slots}) AND NOT deleted),
     w AS (SELECT coalesce(${start?.toISOString() ?? null}::timestamptz, min((content->>'start')::timestamptz)) AS lo,
       coalesce(${end?.toISOString() ?? null}::timestamptz, max((content->>'end')::timestamptz)) AS hi FROM s)
     SELECT 'slot' AS kind, id, rid, version, last_updated, content, NULL::text AS target, NULL::timestamptz AS start_at,
@@ -163,19 +168,46 @@ async function look(read: Read, schema: string, id: string, appt: AppointmentRes
     UNION ALL
     SELECT 'overlap', b.appointment_id, NULL, NULL, NULL, NULL, b.target, b.start_at, b.end_at FROM ${s}.booking b, w
       WHERE b.target = ANY(${actors}) AND b.appointment_id <> ${id} AND ${counts(now)}
-        AND b.start_at < w.hi AND b.end_at > w.lo`));
-  const seen: Seen = { slots: new Map(), schedules: new Map(), taken: [], overlapping: [] };
+        AND b.start_at < w.hi AND b.end_at > w.lo
+    UNION ALL
+    SELECT 'turn', target, max(turn), NULL, NULL, NULL, target, NULL, NULL FROM ${s}.booking_turn
+      WHERE target = ANY(${[...slots.map((x) => `Slot/${x}`), ...actors]}) GROUP BY target`);
+}
+
+function seenOf(rows: SeenRow[]): Seen {
+  const seen: Seen = { slots: new Map(), schedules: new Map(), taken: [], overlapping: [], turns: new Map() };
   for (const r of rows) {
     if (r.kind === 'slot') {
       seen.slots.set(r.id, { content: r.content as SlotResource, locked: { rid: Number(r.rid), version: Number(r.version),
         deleted: false, lastUpdated: new Date(r.last_updated!), resource: r.content! } });
     } else if (r.kind === 'schedule') seen.schedules.set(r.id, r.content as ScheduleResource);
+    else if (r.kind === 'turn') seen.turns.set(r.target!, Number(r.rid));
     else (r.kind === 'taken' ? seen.taken : seen.overlapping).push({ appointment_id: r.id, target: r.target!, start_at: r.start_at, end_at: r.end_at });
   }
   const order = (a: Other, b: Other) => (a.target < b.target ? -1 : a.target > b.target ? 1 : a.appointment_id < b.appointment_id ? -1 : 1);
   seen.taken.sort(order);
   seen.overlapping.sort((a, b) => Number(a.start_at) - Number(b.start_at) || order(a, b));
   return seen;
+}
+
+/**
+ * Reads what the booking needs: outside the transaction on a first attempt that has sent nothing (optimistic, guarded
+ * by the turns it writes), else under the advisory locks of its Slots and people, ahead of the transaction's pending
+ * writes when none of them is what it reads (readAhead), else after them.
+ */
+async function look(tx: Queryable, schema: string, statement: Sql, targets: string[]): Promise<Seen> {
+  const ahead = readAhead(tx);
+  if (ahead && ahead.attempt === 0) {
+    const rows = await ahead.readOutside<SeenRow>(statement);
+    if (rows) return seenOf(rows);
+  }
+  const keys = targets.map((t) => lockKey('hearth.booking', schema, t));
+  if (ahead) {
+    await ahead.queryAhead(lockStatement(keys)!);
+    return seenOf(await ahead.queryAhead<SeenRow>(statement));
+  }
+  await lockCriteria(tx, keys);
+  return seenOf(await tx.query<SeenRow>(statement));
 }
 
 /** The refusals of §3: a missing, unavailable, past or foreign Slot; a Slot or a person's time already taken. */
@@ -250,12 +282,8 @@ async function onAppointment(tx: Queryable, schema: string, all: AllHooks, chang
     slots = localIds(appt.slot, 'Slot');
     const actors = participantsOf(appt);
     if (slots.length + actors.length > 0) {
-      const keys = [...slots.map((x) => `Slot/${x}`), ...actors].map((t) => lockKey('hearth.booking', schema, t));
-      const ahead = readAhead(tx);
-      const read: Read = ahead ? (q) => ahead.queryAhead(q) : (q) => tx.query(q);
-      if (ahead) await ahead.queryAhead(lockStatement(keys)!);
-      else await lockCriteria(tx, keys);
-      const seen = await look(read, schema, change.id, appt, slots, actors, now);
+      const targets = [...slots.map((x) => `Slot/${x}`), ...actors];
+      const seen = await look(tx, schema, lookSql(schema, change.id, appt, slots, actors, now), targets);
       const slotContent = new Map([...seen.slots].map(([id, v]) => [id, v.content]));
       const window = windowOf(appt, [...slotContent.values()]);
       const hold = holdUntil(appt);
@@ -265,7 +293,7 @@ async function onAppointment(tx: Queryable, schema: string, all: AllHooks, chang
         if (!overbooking) for (const id of slots) known.set(id, hold ? 'busy-tentative' : 'busy');
       }
       for (const [id, v] of seen.slots) locked.set(id, v.locked);
-      await record(tx, schema, change.id, claim);
+      await record(tx, schema, change.id, claim, seen.turns);
     }
   }
   if (change.replay) return;
@@ -273,40 +301,54 @@ async function onAppointment(tx: Queryable, schema: string, all: AllHooks, chang
   await followSlots(tx, schema, all, [...new Set([...freed, ...slots])], now, known, locked);
 }
 
-interface BookingRow { schema: string; appointment: string; target: string; start: string | null; end: string | null; hold: string | null }
+interface BookingRow { kind: 'booking'; schema: string; appointment: string; target: string; start: string | null;
+  end: string | null; hold: string | null }
+/** The next turn of a target: its insert fails if another writer took that turn first (see above). */
+interface TurnRow { kind: 'turn'; schema: string; target: string; turn: number }
+type BookingItem = BookingRow | TurnRow;
 
-/** Booking rows wait for the transaction's next statement (db/deferred.ts): nothing reads their answer. */
-const BOOKING_ROWS: Deferral<BookingRow> = {
+/** Booking and turn rows wait for the transaction's next statement (db/deferred.ts): nothing reads their answer. */
+const BOOKING_ROWS: Deferral<BookingItem> = {
   name: 'booking',
   steps(items, prefix) {
-    const bySchema = new Map<string, BookingRow[]>();
+    const bySchema = new Map<string, BookingItem[]>();
     for (const i of items) bySchema.set(i.schema, [...(bySchema.get(i.schema) ?? []), i]);
-    return [...bySchema].map(([schema, rows], n) => sql`${raw(`${prefix}booking${n}`)} AS (INSERT INTO ${ident(schema)}.booking
-      (appointment_id, target, start_at, end_at, hold_until)
-      SELECT appointment, target, "start", "end", hold FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-        AS x(appointment text, target text, "start" timestamptz, "end" timestamptz, hold timestamptz)
-      ON CONFLICT DO NOTHING)`);
+    return [...bySchema].flatMap(([schema, list], n) => {
+      const bookings = list.filter((i): i is BookingRow => i.kind === 'booking');
+      const turns = list.filter((i): i is TurnRow => i.kind === 'turn').map(({ target, turn }) => ({ target, turn }));
+      return [
+        ...(bookings.length === 0 ? [] : [sql`${raw(`${prefix}booking${n}`)} AS (INSERT INTO ${ident(schema)}.booking
+          (appointment_id, target, start_at, end_at, hold_until)
+          SELECT appointment, target, "start", "end", hold FROM jsonb_to_recordset(${JSON.stringify(bookings)}::jsonb)
+            AS x(appointment text, target text, "start" timestamptz, "end" timestamptz, hold timestamptz)
+          ON CONFLICT DO NOTHING)`]),
+        // No ON CONFLICT: a turn already taken must fail the statement.
+        ...(turns.length === 0 ? [] : [sql`${raw(`${prefix}turn${n}`)} AS (INSERT INTO ${ident(schema)}.booking_turn
+          (target, turn) SELECT target, turn FROM jsonb_to_recordset(${JSON.stringify(turns)}::jsonb) AS x(target text, turn bigint))`]),
+      ];
+    });
   },
 };
 
-async function record(tx: Queryable, schema: string, id: string, claim: Claim): Promise<void> {
+async function record(tx: Queryable, schema: string, id: string, claim: Claim, turns: Map<string, number>): Promise<void> {
   const hold = claim.hold?.toISOString() ?? null;
-  const rows: BookingRow[] = [
-    ...claim.slots.map((slotId) => {
+  const rows: BookingItem[] = [
+    ...claim.slots.map((slotId): BookingRow => {
       const slot = claim.slotContent.get(slotId);
-      return { schema, appointment: id, target: `Slot/${slotId}`, start: instant(slot?.start)?.toISOString() ?? null,
+      return { kind: 'booking', schema, appointment: id, target: `Slot/${slotId}`, start: instant(slot?.start)?.toISOString() ?? null,
         end: instant(slot?.end)?.toISOString() ?? null, hold };
     }),
-    ...claim.actors.map((target) => ({ schema, appointment: id, target, start: claim.window?.start.toISOString() ?? null,
-      end: claim.window?.end.toISOString() ?? null, hold })),
+    ...claim.actors.map((target): BookingRow => ({ kind: 'booking', schema, appointment: id, target,
+      start: claim.window?.start.toISOString() ?? null, end: claim.window?.end.toISOString() ?? null, hold })),
+    ...[...new Set([...claim.slots.map((x) => `Slot/${x}`), ...claim.actors])]
+      .map((target): TurnRow => ({ kind: 'turn', schema, target, turn: (turns.get(target) ?? 0) + 1 })),
   ];
   const d = deferring(tx);
   if (d) {
     for (const row of rows) await d.defer(BOOKING_ROWS, row);
     return;
   }
-  const statement = sql`WITH ${BOOKING_ROWS.steps(rows, 'now_')[0]!} SELECT 1`;
-  await tx.query(statement);
+  await tx.query(sql`WITH ${join(BOOKING_ROWS.steps(rows, 'now_'), ', ')} SELECT 1`);
 }
 
 export function schedulingHook(all: AllHooks): WriteHook {
@@ -332,4 +374,13 @@ export async function releaseExpiredHolds(tx: Queryable, schema: string, all: Al
     if (written) released++;
   }
   return released;
+}
+
+/** Deletes the turns no writer compares with any more (all but each target's latest); the answer is how many. */
+export async function pruneTurns(tx: Queryable, schema: string): Promise<number> {
+  const s = ident(schema);
+  const rows = await tx.query<{ n: number }>(sql`WITH gone AS (DELETE FROM ${s}.booking_turn t
+    USING (SELECT target, max(turn) AS latest FROM ${s}.booking_turn GROUP BY target HAVING count(*) > 1) l
+    WHERE t.target = l.target AND t.turn < l.latest RETURNING 1) SELECT count(*)::int AS n FROM gone`);
+  return rows[0]?.n ?? 0;
 }

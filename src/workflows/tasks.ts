@@ -1,6 +1,6 @@
 /**
  * The scheduling rules' timed work (issue #18 §1–§2): every minute, expired holds are released (their Appointments
- * cancelled, their Slots free again); once a day — and when the server starts — every active Schedule's working pattern
+ * cancelled, their Slots free again) and booking turns no writer needs are pruned; once a day — and when the server starts — every active Schedule's working pattern
  * is turned into Slots for the next HEARTH_SLOT_HORIZON_DAYS days (0 turns that off). Each tenant in its own
  * transaction; generation is idempotent and locked per Schedule, so several nodes may run it at once.
  */
@@ -15,7 +15,7 @@ import type { TenantSearchParameters } from '../storage/search-parameters.js';
 import { listReadyTenants } from '../storage/tenants.js';
 import type { WriteHook } from '../storage/write.js';
 import { activeSchedules, generateSlots } from './availability.js';
-import { releaseExpiredHolds } from './scheduling.js';
+import { pruneTurns, releaseExpiredHolds } from './scheduling.js';
 
 export interface WorkflowTaskDeps {
   config: Config;
@@ -38,6 +38,7 @@ export async function releaseAllHolds(deps: WorkflowTaskDeps, only?: string[]): 
   let released = 0;
   for (const tenant of await tenantsOf(deps.db, only)) {
     released += await deps.db.transaction((tx) => releaseExpiredHolds(tx, tenant.schema, () => deps.writeHooks));
+    await deps.db.transaction((tx) => pruneTurns(tx, tenant.schema));
   }
   return released;
 }

@@ -4,6 +4,9 @@
  * is in at most one active Appointment at a time; 50 simultaneous bookings of one Slot → exactly one succeeds.
  */
 import t from 'tap';
+import { ident, sql } from '../../src/db/sql.js';
+import { schemaFor } from '../../src/storage/tenants.js';
+import { releaseAllHolds } from '../../src/workflows/tasks.js';
 import { type TestServer, startServer } from '../helpers/server.js';
 
 const HOUR = 3_600_000;
@@ -154,4 +157,42 @@ t.test('50 simultaneous bookings of one Slot: exactly one succeeds', async (t) =
   t.equal(codes.filter((c) => c === 409).length, 49, 'every other one is a conflict');
   t.equal((await s.request('GET', `Appointment?slot=Slot/${slot1}&status=booked&_summary=count`)).json().total, 1);
   t.equal(await slotStatus(s, slot1), 'busy');
+});
+
+t.test('simultaneous bookings of one practitioner at separate times all succeed (a lost race runs again under locks)', async (t) => {
+  const s = await startServer(t);
+  const { doctor, slot } = await setup(s);
+  const hours = Array.from({ length: 12 }, (_, i) => 200 + i);
+  const slots = await Promise.all(hours.map((h) => slot(h)));
+  const patients = await Promise.all(hours.map((_, i) => create(s, { resourceType: 'Patient', name: [{ family: `Q${i}` }] })));
+  const replies = await Promise.all(slots.map((id, i) => s.request('POST', 'Appointment', { body: appointment(id, doctor, patients[i]!, hours[i]!) })));
+  t.same(replies.map((r) => r.statusCode), hours.map(() => 201), replies.filter((r) => r.statusCode !== 201).map((r) => r.body).join('\n'));
+  t.same(await Promise.all(slots.map((id) => slotStatus(s, id))), hours.map(() => 'busy'));
+});
+
+t.test('simultaneous overlapping bookings of one practitioner without slots: exactly one succeeds', async (t) => {
+  const s = await startServer(t);
+  const { doctor, patient } = await setup(s);
+  const replies = await Promise.all(Array.from({ length: 20 }, () =>
+    s.request('POST', 'Appointment', { body: appointment(undefined, doctor, patient, 300) })));
+  const codes = replies.map((r) => r.statusCode);
+  t.equal(codes.filter((c) => c === 201).length, 1, 'one booking');
+  t.equal(codes.filter((c) => c === 409).length, 19, 'every other one is a conflict');
+  const winner = replies.find((r) => r.statusCode === 201)!.json().id;
+  t.match(replies.find((r) => r.statusCode === 409)!.body, `Appointment/${winner}`, 'the conflict names the booking that won');
+});
+
+t.test('booking turns: the hold task prunes all but the latest turn of each target', async (t) => {
+  const s = await startServer(t);
+  const { doctor, patient, slot } = await setup(s);
+  for (const h of [400, 401, 402]) {
+    t.equal((await s.request('POST', 'Appointment', { body: appointment(await slot(h), doctor, patient, h) })).statusCode, 201);
+  }
+  const turns = () => s.deps.db.query<{ turn: number }>(sql`SELECT turn FROM ${ident(schemaFor(s.slug))}.booking_turn
+    WHERE target = ${`Practitioner/${doctor}`} ORDER BY turn`);
+  t.same((await turns()).map((r) => Number(r.turn)), [1, 2, 3], "one turn per booking of the practitioner's time");
+  await releaseAllHolds(s.deps, [s.slug]);
+  t.same((await turns()).map((r) => Number(r.turn)), [3], 'the latest turn is kept');
+  t.equal((await s.request('POST', 'Appointment', { body: appointment(await slot(403), doctor, patient, 403) })).statusCode, 201);
+  t.same((await turns()).map((r) => Number(r.turn)), [3, 4], 'the next booking takes the next turn');
 });
