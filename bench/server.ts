@@ -40,7 +40,9 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
   // Sealing every second (unless set): each audited round's events are sealed within that round, so the audit suite
   // charges sealing to the audited side rather than to whichever round the 10-second default lands in.
   const env = { ...process.env, DATABASE_URL: o.databaseUrl ?? '', HEARTH_HOST: '127.0.0.1', HEARTH_PORT: '0',
-    HEARTH_AUDIT_SEAL_INTERVAL: process.env.HEARTH_AUDIT_SEAL_INTERVAL ?? '1', ...(o.importDir ? { HEARTH_IMPORT_DIR: o.importDir } : {}) };
+    HEARTH_AUDIT_SEAL_INTERVAL: process.env.HEARTH_AUDIT_SEAL_INTERVAL ?? '1',
+    // The benchmark's 16-32 clients share one token: the API rate limits (issue #16 §5) are off here only.
+    HEARTH_API_RATE_LIMIT: '0', HEARTH_USER_RATE_LIMIT: '0', ...(o.importDir ? { HEARTH_IMPORT_DIR: o.importDir } : {}) };
   const config = loadConfig(env);
   const db = await openDb({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, poolSize: config.poolSize,
     statementTimeoutMs: config.statementTimeoutMs });

@@ -102,7 +102,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
-  registerHooks(app);
+  registerHooks(app, deps.config.corsOrigins);
   app.addHook('onClose', () => deps.audit.close());
   app.addHook('onClose', async () => deps.auth.grants?.close());
   // One line per request with method, route template, status and time; never the URL's query or any body.

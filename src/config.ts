@@ -57,6 +57,12 @@ export interface Config {
   assertionClockSkewS: number;
   /** Requests per minute and client IP to each of token, introspect and revoke. */
   authRateLimit: number;
+  /** FHIR API requests per minute per client of a tenant (0: no limit; issue #16 §5). */
+  apiClientRateLimit: number;
+  /** FHIR API requests per minute per user of a tenant (0: no limit). */
+  apiUserRateLimit: number;
+  /** Origins (scheme://host[:port]) whose browser scripts may call the API and the authorization server; '*' any. */
+  corsOrigins: string[];
   /** Login POSTs per client IP and minute. */
   loginRateLimit: number;
 }
@@ -187,8 +193,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Client clocks are not ours to synchronise, and the SMART Bulk Data client signs exp = round(now) + 300.
     assertionClockSkewS: integer(env, 'HEARTH_ASSERTION_CLOCK_SKEW_SECONDS', 60, 0, 300),
     authRateLimit: authRateLimit(env),
+    apiClientRateLimit: integer(env, 'HEARTH_API_RATE_LIMIT', 12_000, 0, 10_000_000),
+    apiUserRateLimit: integer(env, 'HEARTH_USER_RATE_LIMIT', 3_000, 0, 10_000_000),
+    corsOrigins: corsOrigins(env),
     loginRateLimit: loginRateLimit(env),
   };
+}
+
+/**
+ * HEARTH_CORS_ORIGINS: a comma list of origins (`https://app.example.org`, `http://localhost:3000`) or `*`; empty by
+ * default — no cross-origin access but to the public discovery documents.
+ */
+function corsOrigins(env: NodeJS.ProcessEnv): string[] {
+  const raw = env.HEARTH_CORS_ORIGINS?.trim();
+  if (!raw) return [];
+  const list = raw.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  if (list.includes('*')) {
+    if (list.length > 1) throw new ConfigError('HEARTH_CORS_ORIGINS: "*" allows every origin and cannot be combined with others');
+    return ['*'];
+  }
+  return list.map((o) => {
+    let u: URL | undefined;
+    try { u = new URL(o); } catch { u = undefined; }
+    if (!u || !['http:', 'https:'].includes(u.protocol) || u.origin !== o.replace(/\/$/, '').toLowerCase()) {
+      throw new ConfigError(`HEARTH_CORS_ORIGINS: "${o}" is not an origin (scheme://host[:port], no path)`);
+    }
+    return u.origin;
+  });
 }
 
 /** Requests per minute and client IP to each of token, introspect and revoke (HEARTH_AUTH_RATE_LIMIT, default 60). */

@@ -206,6 +206,11 @@ export const exportThrottled = entry(429, 'throttled', (running: number, limit: 
   message: `This client already has ${running} export(s) in progress (limit ${limit}); wait for one to finish or cancel it`,
   headers: { 'Retry-After': String(retryAfterS) },
 }));
+/** The FHIR API rate limit of a client or a user of a tenant is spent for this minute (issue #16 §5). */
+export const apiThrottled = entry(429, 'throttled', (who: 'client' | 'user', perMinute: number, retryAfterS: number) => ({
+  message: `Too many requests from this ${who} (limit ${perMinute} a minute); retry in ${retryAfterS} s`,
+  headers: { 'Retry-After': String(retryAfterS) },
+}));
 export const rangeNotSatisfiable = entry(416, 'invalid', (range: string | undefined, size: number) => ({
   message: `Range ${range} is outside the file (${size} bytes)`,
   headers: { 'Content-Range': `bytes */${size}` },

@@ -1,6 +1,6 @@
 /** The FHIR REST edge: /fhir/{tenant}/… → FhirRequest → dispatch → response — http://hl7.org/fhir/R4/http.html */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { invalidToken, unknownTenant } from '../errors.js';
+import { type FhirError, invalidToken, unknownTenant } from '../errors.js';
 import type { Context, Deps } from '../interactions/context.js';
 import type { Params } from '../fhir/types.js';
 import type { FhirRequest } from '../fhir/request.js';
@@ -10,6 +10,7 @@ import { checkContentType, negotiate } from './content.js';
 import { sendResult } from './render.js';
 import { Access, type Principal } from '../auth/access.js';
 import { authenticateTenant } from '../auth/bearer.js';
+import { ApiLimits } from './api-limits.js';
 import type { Actor, RequestInfo } from '../audit/event.js';
 import { type AuditScope, refusedRequest } from '../audit/trail.js';
 
@@ -87,17 +88,23 @@ async function auditRefused(deps: Deps, slug: string, base: string, audit: Audit
 }
 
 export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
+  const limits = new ApiLimits(deps.config.apiClientRateLimit, deps.config.apiUserRateLimit);
   const handler = async (req: FastifyRequest<{ Params: { tenant: string; '*'?: string } }>, reply: import('fastify').FastifyReply) => {
     const fhirReq = toFhirRequest(req, req.params['*'] ?? '');
     const slug = req.params.tenant;
     const base = `${publicBase(deps, req)}/fhir/${slug}`;
     const audit: AuditScope = { request: requestInfo(deps, req, fhirReq), actor: {} };
     let ctx: Context;
+    let throttled: FhirError | undefined;
     try {
       negotiate(header(req, 'accept'), fhirReq.query.filter(([k]) => k === '_format').pop()?.[1]);
       if (req.body !== undefined) checkContentType(fhirReq.headers.contentType, /(^|\/)_search$/.test(fhirReq.path));
       const { tenant, principal } = await tenantAndPrincipal(deps, slug, base, fhirReq, header(req, 'authorization'));
       audit.actor = actorOf(principal);
+      const refusal = principal ? await limits.take(tenant.slug, principal) : undefined;
+      // The first refusal of a window is audited (thrown here), the others only answered (below).
+      if (refusal?.audit) throw refusal.error;
+      throttled = refusal?.error;
       const search = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
       ctx = { tenant, base, search, audit };
       if (principal) ctx.access = new Access(principal, tenant.schema, search, deps.defs, base);
@@ -105,6 +112,7 @@ export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
       if (!isPublic(fhirReq)) await auditRefused(deps, slug, base, audit, fhirReq, e);
       throw e;
     }
+    if (throttled) throw throttled;
     return sendResult(deps, reply, fhirReq, await dispatch(deps, ctx, fhirReq));
   };
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;

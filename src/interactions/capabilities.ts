@@ -87,10 +87,11 @@ function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionC
  * rest.security: SMART on FHIR, with the deprecated oauth-uris extension older clients still read
  * (capability-statement.md §3.2–3.5); its URLs are the ones .well-known/smart-configuration publishes.
  */
-function security(base: string) {
+/** `cors`: whether browser scripts of other origins may call the API (HEARTH_CORS_ORIGINS; issue #16 §5). */
+function security(base: string, cors: boolean) {
   const e = smartEndpoints(base);
   return {
-    cors: true,
+    cors,
     service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR',
       display: 'SMART-on-FHIR' }], text: 'OAuth2 using SMART-on-FHIR profile' }],
     description: `OAuth2 / SMART App Launch 2.x. Discovery: ${base}/.well-known/smart-configuration`,
@@ -131,7 +132,7 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
     rest: [{
       mode: 'server',
       documentation: DOCUMENTATION,
-      security: security(ctx.base),
+      security: security(ctx.base, deps.config.corsOrigins.length > 0),
       resource: types.map((t) => resourceEntry(deps, t, codes, search.get(t))),
       interaction: SYSTEM_LEVEL.filter((c) => systemCodes.has(c)).map((code) => ({ code })),
       ...(codes.has('search-system') ? { searchParam: systemSearchParams(ctx.search, types[0]!) } : {}),

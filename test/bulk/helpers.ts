@@ -70,9 +70,15 @@ export async function runExport(s: TestServer, kickoffPath: string, o: ExportOpt
   const kickoff = await s.request(o.method ?? 'GET', kickoffPath, { headers, ...(o.body ? { body: o.body } : {}) });
   if (kickoff.statusCode !== 202) throw new Error(`kick-off ${kickoffPath}: ${kickoff.statusCode} ${kickoff.body.slice(0, 500)}`);
   const status = String(kickoff.headers['content-location']);
-  await runJobs(s);
   const auth = Object.fromEntries(Object.entries(headers).filter(([k]) => k === 'authorization'));
-  const reply = await s.request('GET', localPath(status), { headers: auth });
+  // The claim skips a job row another statement has locked at that instant (FOR UPDATE SKIP LOCKED, as in the
+  // server's worker): a loaded CI run once left the job queued, so run and poll again for a while.
+  let reply = await runJobs(s).then(() => s.request('GET', localPath(status), { headers: auth }));
+  for (let i = 0; reply.statusCode === 202 && i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    await runJobs(s);
+    reply = await s.request('GET', localPath(status), { headers: auth });
+  }
   if (reply.statusCode !== 200) throw new Error(`status: ${reply.statusCode} ${reply.body.slice(0, 500)}`);
   const manifest = reply.json<Manifest>();
   const files = new Map<string, string[]>();
