@@ -1,8 +1,9 @@
 /**
  * book: bookings/s from 16 concurrent clients, each `POST Appointment` (status booked) over its own free Slot, beside the
  * single-create figure of the same run (issue #18, Speed: a booking must cost at most 2× a plain create, i.e. book ÷
- * create requests/s ≥ 0.5). A booking is a create plus the scheduling rule: advisory locks on the Slot and the
- * practitioner, the Slot, Schedule, taken-slot and overlap checks, the booking rows, and the Slot's new `busy` version.
+ * create requests/s ≥ 0.5). A booking is a create plus the scheduling rule: one read of the Slot, its Schedule, the
+ * taken-slot and overlap checks and the turns (before the transaction, src/workflows/scheduling.ts), then the booking
+ * and turn rows and the Slot's new `busy` version with the Appointment's writes.
  *
  * Setup, untimed: BOOKERS practitioners, each with a Schedule, and as many free Slots as the create suite makes
  * Observations, dealt out round-robin (slot k is practitioner k mod BOOKERS's, at the k ÷ BOOKERS-th 20-minute step
@@ -17,7 +18,7 @@ import { type SuiteOutcome, type Timing, percentile, rate, row, runPool, timed, 
 import { createBodies, createHearth } from './create.js';
 
 const CONCURRENCY = 16;
-/** Practitioners (each with one Schedule) whose slots are booked: several times CONCURRENCY, so locks do not collide. */
+/** Practitioners (each with one Schedule) whose slots are booked: several times CONCURRENCY, so turns do not collide. */
 const BOOKERS = 64;
 /** Entries a setup transaction carries. */
 const SETUP_CHUNK = 500;
