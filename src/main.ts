@@ -20,8 +20,9 @@ import type { AuthServices } from './auth/tokens.js';
 import type { Db } from './db/db.js';
 import { DataDirLockedError, openDb } from './db/open.js';
 import { type Definitions, loadDefinitions } from './fhir/definitions.js';
-import { type AdminTarget, auditSettings, clientView, issueLocalToken, openLaunch, registerClient, registerUser,
-  tenantView } from './http/admin.js';
+import { type AdminTarget, USER_ACTIONS, auditSettings, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
+  registerUser, tenantView, userQuery } from './http/admin.js';
+import { deleteUser, listUsers, readUser, updateUser } from './oauth/user-admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
 import { FhirError, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
@@ -37,6 +38,9 @@ const USAGE = `Usage: hearth <command>
   tenant delete <slug> [--yes]   drop a tenant and all its data (asks to confirm; --yes skips the question)
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
   user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--tenant T]
+  user list [--username PREFIX] [--fhir-user R] [--status active|disabled|locked] [--count N] [--after USERNAME] [--tenant T]
+  user show|disable|enable|unlock|password-reset|totp-reset|delete <id> [--tenant T]
+  user update <id> [--username U] [--fhir-user R] [--tenant T]
   client create --name N --type public|confidential|backend [--redirect-uri U]... [--scope "..."]
                 [--jwks-file F | --jwks-uri U] [--launch-uri U] [--tenant T]
   client list [--tenant T]  |  client delete <client_id> [--tenant T]
@@ -204,7 +208,7 @@ async function tenant(args: string[]) {
 
 type Json = Record<string, unknown>;
 interface Direct { db: Db; auth: AuthServices; config: Config }
-interface AdminCall { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; path: string; body?: Json; direct: (d: Direct) => Promise<unknown> }
+interface AdminCall { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; path: string; body?: Json; direct: (d: Direct) => Promise<unknown> }
 
 
 /** True when a Hearth server answers /health at url (anything else never sees the admin token). */
@@ -298,9 +302,8 @@ async function readStdin(): Promise<string> {
   return text.replace(/\r?\n$/, '');
 }
 
-async function user(args: string[]) {
-  if (args[0] !== 'create') throw new UsageError();
-  const { values: v } = flags(args.slice(1), { username: { type: 'string' }, 'fhir-user': { type: 'string' },
+async function userCreate(args: string[]) {
+  const { values: v } = flags(args, { username: { type: 'string' }, 'fhir-user': { type: 'string' },
     password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, totp: { type: 'boolean' } });
   if ((v.password === undefined) === (v['password-stdin'] !== true)) throw new UsageError('give --password or --password-stdin');
   const body = { username: required(v.username, 'username'), fhirUser: required(v['fhir-user'], 'fhir-user'),
@@ -308,6 +311,60 @@ async function user(args: string[]) {
   const out = await runAdmin({ method: 'POST', path: tenantPath(v.tenant, 'users'), body, direct: onTenant(v.tenant, registerUser, body) });
   print([['id', out.id], ['username', out.username], ['fhirUser', out.fhirUser], ['totp_secret', out.totp_secret],
     ['otpauth_uri', out.otpauth_uri]]);
+}
+
+const printUser = (u: Json) => process.stdout.write(`${[u.id, u.username, u.fhirUser, u.status, u.totp ? 'totp' : '-'].join('\t')}\n`);
+
+async function userList(args: string[]) {
+  const { values: v } = flags(args, { username: { type: 'string' }, 'fhir-user': { type: 'string' }, status: { type: 'string' },
+    count: { type: 'string' }, after: { type: 'string' } });
+  const query: Record<string, string> = {};
+  for (const [k, flag] of [['username', 'username'], ['fhirUser', 'fhir-user'], ['status', 'status'], ['count', 'count'], ['after', 'after']] as const) {
+    const value = v[flag];
+    if (value !== undefined) query[k] = value;
+  }
+  const qs = new URLSearchParams(query).toString();
+  const out = await runAdmin({ method: 'GET', path: tenantPath(v.tenant, `users${qs ? `?${qs}` : ''}`),
+    direct: onTenant(v.tenant, (t) => listUsers(t.db, t.tenant.schema, userQuery(query), t.auth.now())) });
+  for (const u of out.users as Json[]) printUser(u);
+  if (out.next) process.stdout.write(`next: --after ${String(out.next)}\n`);
+}
+
+/** hearth user create|list|show|update|disable|enable|unlock|password-reset|totp-reset|delete (issue #16 §2). */
+async function user(args: string[]) {
+  const [sub, ...rest] = args;
+  if (sub === 'create') return userCreate(rest);
+  if (sub === 'list') return userList(rest);
+  const single: NonNullable<ParseArgsConfig['options']> = sub === 'update'
+    ? { username: { type: 'string' }, 'fhir-user': { type: 'string' } } : {};
+  const known = ['show', 'update', 'delete', 'password-reset', ...Object.keys(USER_ACTIONS)];
+  if (sub === undefined || !known.includes(sub)) throw new UsageError();
+  const { values: v, positionals } = flags(rest, single, 1);
+  const id = positionals[0]!;
+  const path = tenantPath(v.tenant, `users/${encodeURIComponent(id)}`);
+  if (sub === 'show') {
+    printUser(await runAdmin({ method: 'GET', path, direct: onTenant(v.tenant, (t) => readUser(t.db, t.tenant.schema, id, t.auth.now())) }));
+  } else if (sub === 'update') {
+    const u = v as { username?: string; 'fhir-user'?: string };
+    const body = { ...(u.username ? { username: u.username } : {}), ...(u['fhir-user'] ? { fhirUser: u['fhir-user'] } : {}) };
+    if (Object.keys(body).length === 0) throw new UsageError('give --username and/or --fhir-user');
+    printUser(await runAdmin({ method: 'PATCH', path, body,
+      direct: onTenant(v.tenant, (t) => updateUser(t.db, t.tenant.schema, id, body, t.auth.now())) }));
+  } else if (sub === 'delete') {
+    await runAdmin({ method: 'DELETE', path, direct: onTenant(v.tenant, async (t) => {
+      await deleteUser(t.db, t.tenant.schema, id, t.auth.now());
+      return {};
+    }) });
+    process.stdout.write(`deleted user ${id}\n`);
+  } else if (sub === 'password-reset') {
+    const out = await runAdmin({ method: 'POST', path: `${path}/password-reset`, direct: onTenant(v.tenant, (t) => passwordResetLink(t, id)) });
+    print([['reset_url', out.reset_url], ['expires_at', out.expires_at]]);
+  } else {
+    const action = USER_ACTIONS[sub as keyof typeof USER_ACTIONS];
+    const out = await runAdmin({ method: 'POST', path: `${path}/${sub}`, direct: onTenant(v.tenant, (t) => action(t, id)) });
+    if (sub === 'totp-reset') print([['totp_secret', out.totp_secret], ['otpauth_uri', out.otpauth_uri]]);
+    else printUser(out);
+  }
 }
 
 function readJwks(file: string): unknown {

@@ -85,6 +85,17 @@ t.test('client, user, launch, token and keys on the database when no server answ
   t.equal(user.status, 0, user.stderr);
   t.match(user.stdout, /^id [0-9a-f-]{36}\nusername nurse\nfhirUser Practitioner\/n1\ntotp_secret [A-Z2-7]{32}\notpauth_uri otpauth:\/\/totp\//);
 
+  const id = /^id (\S+)$/m.exec(user.stdout)![1]!;
+  const listed = cli(['user', 'list', '--tenant', slug, '--username', 'nur'], env);
+  t.equal(listed.status, 0, listed.stderr);
+  t.equal(listed.stdout, `${id}\tnurse\tPractitioner/n1\tactive\ttotp\n`, 'user list: id, username, fhirUser, status, factor');
+  t.match(cli(['user', 'disable', id, '--tenant', slug], env).stdout, /\tdisabled\t/, 'user disable');
+  t.equal(cli(['user', 'list', '--tenant', slug, '--status', 'active'], env).stdout, '', 'no active user left');
+  const reset = cli(['user', 'password-reset', id, '--tenant', slug], env);
+  t.match(reset.stdout, new RegExp(`^reset_url http://localhost:8080/auth/${slug}/password-reset\\?code=[A-Za-z0-9_-]{43}\nexpires_at `));
+  t.equal(cli(['user', 'show', 'no-such-user', '--tenant', slug], env).status, 1, 'an unknown user is an error');
+  t.equal(cli(['user', 'delete', id, '--tenant', slug], env).stdout, `deleted user ${id}\n`);
+
   const launch = cli(['launch', '--tenant', slug, '--patient', 'p1', '--encounter', 'e1'], env);
   t.equal(launch.status, 0, launch.stderr);
   t.match(launch.stdout, new RegExp(`^launch [A-Za-z0-9_-]{43}\\niss http://localhost:8080/fhir/${slug}\\n$`));

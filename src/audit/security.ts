@@ -118,6 +118,7 @@ export function tokenEvent(code: TokenEventCode, at: Occurrence, f: TokenFacts,
 // ---- the admin API ----
 
 export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
+  | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
   | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
@@ -127,13 +128,21 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'client-delete': dcm('110129', 'Security Configuration'),
   'key-rotate': dcm('110129', 'Security Configuration'),
   'user-create': dcm('110137', 'User Security Attributes Changed'),
+  'user-update': dcm('110137', 'User Security Attributes Changed'),
+  'user-disable': dcm('110137', 'User Security Attributes Changed'),
+  'user-enable': dcm('110137', 'User Security Attributes Changed'),
+  'user-unlock': dcm('110137', 'User Security Attributes Changed'),
+  'user-password-reset': dcm('110137', 'User Security Attributes Changed'),
+  'user-totp-reset': dcm('110137', 'User Security Attributes Changed'),
+  'user-delete': dcm('110137', 'User Security Attributes Changed'),
   'launch-create': dcm('110132', 'Use of Restricted Function'),
   'local-token': dcm('110132', 'Use of Restricted Function'),
   'admin-refused': dcm('110132', 'Use of Restricted Function'),
   'audit-retention': dcm('110131', 'Software Configuration'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
-  'client-delete': 'D', 'user-create': 'C', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
+  'client-delete': 'D', 'user-create': 'C', 'user-update': 'U', 'user-disable': 'U', 'user-enable': 'U', 'user-unlock': 'U',
+  'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
   'audit-retention': 'U' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */

@@ -11,10 +11,13 @@ import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../oauth/users.js';
+import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
+  updateUser } from '../oauth/user-admin.js';
 import type { Db } from '../db/db.js';
 import { badRequest, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor } from '../storage/tenants.js';
+import type { AdminCode } from '../audit/security.js';
 import { audited, auditRefused, clientNamed, keyNamed, launchNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
 import { getRetention, setRetention } from '../audit/retention.js';
@@ -172,6 +175,32 @@ export async function issueLocalToken(t: AdminTarget, body: unknown) {
 }
 
 type SlugParams = { Params: { slug: string } };
+type UserParams = { Params: { slug: string; id: string } };
+
+const USER_QUERY = ['username', 'fhirUser', 'status', 'count', 'after'];
+
+/** The list filters: known names only, each at most once. */
+export function userQuery(query: unknown): UserQuery {
+  const q = (query ?? {}) as Record<string, unknown>;
+  onlyFields(q, USER_QUERY);
+  for (const [k, v] of Object.entries(q)) if (typeof v !== 'string') throw badRequest(`${k} may be given once`, [k]);
+  return q as UserQuery;
+}
+
+/** A one-time password reset link for the user to open (the code is in it; shown only in this answer). */
+export async function passwordResetLink(t: AdminTarget, id: string) {
+  const { code, expiresAt } = await startPasswordReset(t.db, t.tenant.schema, id, t.auth.now());
+  const base = t.fhirBase.slice(0, t.fhirBase.length - `/fhir/${t.tenant.slug}`.length);
+  return { reset_url: `${base}/auth/${t.tenant.slug}/password-reset?code=${code}`, expires_at: expiresAt.toISOString() };
+}
+
+/** The user-changing admin actions, by the path segment after /users/<id>/ (their audit codes match). */
+export const USER_ACTIONS = {
+  disable: (t: AdminTarget, id: string) => setDisabled(t.db, t.tenant.schema, id, true, t.auth.now()),
+  enable: (t: AdminTarget, id: string) => setDisabled(t.db, t.tenant.schema, id, false, t.auth.now()),
+  unlock: (t: AdminTarget, id: string) => unlockUser(t.db, t.tenant.schema, id, t.auth.now()),
+  'totp-reset': (t: AdminTarget, id: string) => resetTotp(t.db, t.tenant.schema, id, t.auth.now()),
+} as const;
 
 export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.addHook('onRequest', async (req) => {
@@ -224,6 +253,32 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.post<SlugParams>('/admin/tenants/:slug/users', async (req, reply) => reply.code(201).send(await audited(deps, req,
     'user-create', req.params.slug, async () => registerUser(await target(req), req.body),
     (r) => userNamed(r?.id))));
+  app.get<SlugParams>('/admin/tenants/:slug/users', async (req) => {
+    const t = await target(req);
+    return listUsers(t.db, t.tenant.schema, userQuery(req.query), t.auth.now());
+  });
+  app.get<UserParams>('/admin/tenants/:slug/users/:id', async (req) => {
+    const t = await target(req);
+    return readUser(t.db, t.tenant.schema, req.params.id, t.auth.now());
+  });
+  app.patch<UserParams>('/admin/tenants/:slug/users/:id', async (req) => audited(deps, req, 'user-update', req.params.slug,
+    async () => { const t = await target(req); return updateUser(t.db, t.tenant.schema, req.params.id, req.body, t.auth.now()); },
+    () => userNamed(req.params.id)));
+  for (const [name, run] of Object.entries(USER_ACTIONS)) {
+    app.post<UserParams>(`/admin/tenants/:slug/users/:id/${name}`, async (req, reply) => reply.header('Cache-Control', 'no-store')
+      .send(await audited(deps, req, `user-${name}` as AdminCode, req.params.slug, async () => run(await target(req), req.params.id),
+        () => userNamed(req.params.id))));
+  }
+  app.post<UserParams>('/admin/tenants/:slug/users/:id/password-reset', async (req, reply) => reply.header('Cache-Control', 'no-store')
+    .send(await audited(deps, req, 'user-password-reset', req.params.slug,
+      async () => passwordResetLink(await target(req), req.params.id), () => userNamed(req.params.id))));
+  app.delete<UserParams>('/admin/tenants/:slug/users/:id', async (req, reply) => {
+    await audited(deps, req, 'user-delete', req.params.slug, async () => {
+      const t = await target(req);
+      await deleteUser(t.db, t.tenant.schema, req.params.id, t.auth.now());
+    }, () => userNamed(req.params.id));
+    return reply.code(204).send();
+  });
   app.post<SlugParams>('/admin/tenants/:slug/launches', async (req, reply) => reply.code(201).send(await audited(deps, req,
     'launch-create', req.params.slug, async () => openLaunch(await target(req), req.body), (r) => launchNamed(r ? req.body : undefined))));
   app.post<SlugParams>('/admin/tenants/:slug/tokens', async (req, reply) => reply.header('Cache-Control', 'no-store').send(

@@ -25,7 +25,9 @@ import type { Params } from '../fhir/types.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
 import type { SearchDefinitions } from '../storage/find.js';
 import { publicBase, rawQuery } from './fhir.js';
-import { STYLESHEET, consentPage, encounterPickerPage, loginPage, messagePage, pickerPage } from './pages.js';
+import { STYLESHEET, consentPage, encounterPickerPage, loginPage, messagePage, passwordResetPage, pickerPage } from './pages.js';
+import { redeemPasswordReset } from '../oauth/user-admin.js';
+import { FhirError } from '../errors.js';
 
 /** A failure shown to the user as a page (never a redirect to the app). */
 class PageError extends Error {
@@ -324,6 +326,28 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     return sendPage(reply, 200, messagePage(tenant.slug, 'Signed out', 'You are signed out. Apps that had access only while you were signed in have lost it.'));
   }
 
+  /** GET /password-reset?code=…: the form; POST: the new password for the one-time code (user-admin.ts). */
+  async function passwordReset(req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply) {
+    const tenant = await tenantOf(req.params.tenant);
+    const form = req.method === 'POST' ? formFields(req.body) : rawQuery(req.url);
+    const code = field(form, 'code') ?? '';
+    if (!/^[A-Za-z0-9_-]{20,100}$/.test(code)) throw new PageError(400, 'Link not valid', 'This password reset link is not valid. Ask your administrator for a new one.');
+    if (req.method === 'GET') return sendPage(reply, 200, passwordResetPage({ slug: tenant.slug, code }));
+    const password = field(form, 'password') ?? '';
+    if (password !== (field(form, 'confirm') ?? '')) {
+      return sendPage(reply, 400, passwordResetPage({ slug: tenant.slug, code, error: 'The two passwords are not the same.' }));
+    }
+    let user: string | undefined;
+    try {
+      user = await redeemPasswordReset(deps.db, tenant.schema, code, password, now());
+    } catch (e) {
+      if (e instanceof FhirError && e.status === 400) return sendPage(reply, 400, passwordResetPage({ slug: tenant.slug, code, error: e.message }));
+      throw e;
+    }
+    if (!user) throw new PageError(400, 'Link not valid', 'This password reset link has been used or has expired. Ask your administrator for a new one.');
+    return sendPage(reply, 200, messagePage(tenant.slug, 'Password changed', 'Your password is changed. Sign in again in your apps with the new one.'));
+  }
+
   app.register(async (scope) => {
     await scope.register(rateLimit, { global: false });
     scope.setErrorHandler((error, req, reply) => {
@@ -349,5 +373,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     scope.post('/auth/:tenant/flow/:id/encounter', pickEncounter);
     scope.post('/auth/:tenant/flow/:id/consent', consent);
     scope.route({ method: ['GET', 'POST'], url: '/auth/:tenant/logout', handler: signOut });
+    scope.route({ method: ['GET', 'POST'], url: '/auth/:tenant/password-reset', config: { rateLimit: { max, timeWindow: LOGIN_WINDOW_MS } },
+      handler: passwordReset });
   });
 }

@@ -230,6 +230,22 @@ ${always}
 </form>` });
 }
 
+export interface PasswordResetForm { slug: string; code: string; error?: string }
+
+/** The page a password reset link opens (issue #16 §2): the one-time code travels as a hidden field. */
+export function passwordResetPage(f: PasswordResetForm): string {
+  return page({ title: 'Choose a new password', slug: f.slug, body: html`<h1>Choose a new password</h1>
+${alert(f.error)}
+<form method="post" action="/auth/${encodeURIComponent(f.slug)}/password-reset">
+<input type="hidden" name="code" value="${f.code}">
+<label for="password">New password</label>
+<input type="password" id="password" name="password" autocomplete="new-password" minlength="10" required>
+<label for="confirm">New password again</label>
+<input type="password" id="confirm" name="confirm" autocomplete="new-password" minlength="10" required>
+<div class="actions"><button type="submit" id="set-password">Set password</button></div>
+</form>` });
+}
+
 export function messagePage(slug: string, title: string, message: string, error = false): string {
   return page({ title, slug, body: html`<h1>${title}</h1>${error ? alert(message) : html`<p>${message}</p>`}` });
 }

@@ -1,6 +1,7 @@
 /**
  * People who log in at a tenant's authorization server (smart-app-launch.md §4; ARCHITECTURE §7): scrypt password
- * hashes, an optional TOTP second factor (RFC 6238) and a timed lockout after repeated failures.
+ * hashes, an optional TOTP second factor (RFC 6238) and a timed lockout after repeated failures. A disabled account
+ * (user-admin.ts) cannot sign in.
  */
 import { USERNAME } from '../auth/security-events.js';
 import crypto from 'node:crypto';
@@ -29,7 +30,7 @@ export const FHIR_USER = /^(Patient|Practitioner|PractitionerRole|RelatedPerson|
 export const MIN_PASSWORD_LENGTH = 10;
 const MAX_PASSWORD_LENGTH = 1024;
 /** The issuer authenticator apps show next to the code. */
-const TOTP_ISSUER = 'Hearth';
+export const TOTP_ISSUER = 'Hearth';
 
 interface UserRow { id: string; username: string; fhir_user: string; totp_secret: string | null; password_hash: string }
 
@@ -94,7 +95,7 @@ async function reserveAttempt(db: Queryable, schema: string, username: string, a
   const rows = await db.query<UserRow>(sql`UPDATE ${users(schema)} SET
       failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
       locked_until = CASE WHEN locked_until IS NULL AND failed_logins + 1 >= ${MAX_FAILED_LOGINS} THEN ${until}::timestamptz END
-    WHERE username = ${username} AND (locked_until IS NULL OR locked_until <= ${at})
+    WHERE username = ${username} AND disabled_at IS NULL AND (locked_until IS NULL OR locked_until <= ${at})
     RETURNING id, username, fhir_user, totp_secret, password_hash`);
   return rows[0];
 }
@@ -115,7 +116,9 @@ export async function authenticate(db: Queryable, schema: string, username: stri
   totpCode: string | undefined, at: Date): Promise<AuthResult> {
   const row = USERNAME.test(username) ? await reserveAttempt(db, schema, username, at) : undefined;
   if (!row) {
-    const exists = USERNAME.test(username) && (await db.query(sql`SELECT 1 FROM ${users(schema)} WHERE username = ${username}`)).length > 0;
+    // A disabled account answers as an unknown one (user-admin.ts).
+    const exists = USERNAME.test(username) && (await db.query(sql`SELECT 1 FROM ${users(schema)}
+      WHERE username = ${username} AND disabled_at IS NULL`)).length > 0;
     if (exists) return { ok: false, reason: 'locked' };
     await verifyPassword(password, await decoyHash());
     return { ok: false, reason: 'invalid' };
