@@ -20,7 +20,7 @@ import type { AuthServices } from './auth/tokens.js';
 import type { Db } from './db/db.js';
 import { DataDirLockedError, openDb } from './db/open.js';
 import { type Definitions, loadDefinitions } from './fhir/definitions.js';
-import { type AdminTarget, USER_ACTIONS, auditSettings, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
+import { type AdminTarget, USER_ACTIONS, auditSettings, lifetimeSettings, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
   registerUser, tenantView, userQuery } from './http/admin.js';
 import { deleteUser, listUsers, readUser, updateUser } from './oauth/user-admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
@@ -37,6 +37,8 @@ const USAGE = `Usage: hearth <command>
   tenant list               list tenants
   tenant delete <slug> [--yes]   drop a tenant and all its data (asks to confirm; --yes skips the question)
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
+  tenant lifetimes <slug> [name=value]...   show or set access_token_seconds, refresh_token_days, session_hours,
+                            session_idle_minutes (0: no idle timeout)
   user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--tenant T]
   user list [--username PREFIX] [--fhir-user R] [--status active|disabled|locked] [--count N] [--after USERNAME] [--tenant T]
   user show|disable|enable|unlock|password-reset|totp-reset|delete <id> [--tenant T]
@@ -192,6 +194,17 @@ async function tenant(args: string[]) {
     await runAdmin({ method: 'DELETE', path: `/admin/tenants/${encodeURIComponent(slug)}`,
       direct: async ({ db }) => { await deleteTenant(db, slug); return {}; } });
     process.stdout.write(`deleted tenant ${slug}\n`);
+  } else if (sub === 'lifetimes' && slug) {
+    const body: Record<string, number> = {};
+    for (const pair of rest) {
+      const m = /^([a-z_]+)=(\d+)$/.exec(pair);
+      if (!m) throw new UsageError(`give name=value pairs, e.g. session_idle_minutes=15 (not "${pair}")`);
+      body[m[1]!] = Number(m[2]);
+    }
+    const change = rest.length > 0;
+    const out = await runAdmin({ method: change ? 'PUT' : 'GET', path: tenantPath(slug, 'lifetimes'), ...(change ? { body } : {}),
+      direct: onTenant(slug, lifetimeSettings, change ? body : undefined) });
+    print(Object.entries(out));
   } else if (sub === 'audit-retention' && slug && rest.length <= 1) {
     const months = rest[0];
     if (months !== undefined && !/^\d+$/.test(months)) throw new UsageError('give the retention period in whole months');

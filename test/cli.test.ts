@@ -96,6 +96,13 @@ t.test('client, user, launch, token and keys on the database when no server answ
   t.equal(cli(['user', 'show', 'no-such-user', '--tenant', slug], env).status, 1, 'an unknown user is an error');
   t.equal(cli(['user', 'delete', id, '--tenant', slug], env).stdout, `deleted user ${id}\n`);
 
+  const lifetimes = cli(['tenant', 'lifetimes', slug, 'session_idle_minutes=15', 'access_token_seconds=900'], env);
+  t.equal(lifetimes.status, 0, lifetimes.stderr);
+  t.equal(lifetimes.stdout, 'access_token_seconds 900\nrefresh_token_days 90\nsession_hours 8\nsession_idle_minutes 15\n');
+  t.match(cli(['tenant', 'lifetimes', slug], env).stdout, /^access_token_seconds 900$/m, 'kept');
+  t.equal(cli(['tenant', 'lifetimes', slug, 'colour=1'], env).status, 1, 'an unknown setting is an error');
+  t.equal(cli(['tenant', 'lifetimes', slug, 'session_hours'], env).status, 64, 'not name=value → usage');
+
   const launch = cli(['launch', '--tenant', slug, '--patient', 'p1', '--encounter', 'e1'], env);
   t.equal(launch.status, 0, launch.stderr);
   t.match(launch.stdout, new RegExp(`^launch [A-Za-z0-9_-]{43}\\niss http://localhost:8080/fhir/${slug}\\n$`));

@@ -119,7 +119,7 @@ export function tokenEvent(code: TokenEventCode, at: Occurrence, f: TokenFacts,
 
 export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
   | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
-  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention';
+  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -139,11 +139,12 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'local-token': dcm('110132', 'Use of Restricted Function'),
   'admin-refused': dcm('110132', 'Use of Restricted Function'),
   'audit-retention': dcm('110131', 'Software Configuration'),
+  'auth-lifetimes': dcm('110129', 'Security Configuration'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
   'client-delete': 'D', 'user-create': 'C', 'user-update': 'U', 'user-disable': 'U', 'user-enable': 'U', 'user-unlock': 'U',
   'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
-  'audit-retention': 'U' };
+  'audit-retention': 'U', 'auth-lifetimes': 'U' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {

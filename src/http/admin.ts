@@ -11,6 +11,7 @@ import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../oauth/users.js';
+import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js';
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
 import type { Db } from '../db/db.js';
@@ -48,6 +49,11 @@ export async function auditSettings(t: AdminTarget, body: unknown): Promise<{ re
     await setRetention(t.db, t.tenant, months);
   }
   return { retention_months: await getRetention(t.db, t.tenant) };
+}
+
+/** The tenant's token and session lifetimes; a body changes the fields it names (issue #16 §5, oauth/lifetimes.ts). */
+export async function lifetimeSettings(t: AdminTarget, body: unknown) {
+  return lifetimesView(body === undefined ? await getLifetimes(t.db, t.tenant.schema) : await setLifetimes(t.db, t.tenant.schema, body));
 }
 
 /** A tenant as the admin API shows it (and the CLI prints it). */
@@ -284,6 +290,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.post<SlugParams>('/admin/tenants/:slug/tokens', async (req, reply) => reply.header('Cache-Control', 'no-store').send(
     await audited(deps, req, 'local-token', req.params.slug, async () => issueLocalToken(await target(req), req.body),
       (r) => tokenNamed(r?.access_token))));
+  app.get<SlugParams>('/admin/tenants/:slug/lifetimes', async (req) => lifetimeSettings(await target(req), undefined));
+  app.put<SlugParams>('/admin/tenants/:slug/lifetimes', async (req) => audited(deps, req, 'auth-lifetimes', req.params.slug,
+    async () => lifetimeSettings(await target(req), req.body ?? {}), () => tenantNamed(req.params.slug)));
   app.get<SlugParams>('/admin/tenants/:slug/audit', async (req) => auditSettings(await target(req), undefined));
   app.put<SlugParams>('/admin/tenants/:slug/audit', async (req) => audited(deps, req, 'audit-retention', req.params.slug,
     async () => auditSettings(await target(req), jsonObject(req.body)), () => tenantNamed(req.params.slug)));

@@ -16,7 +16,7 @@ import {
 import { type Client, findClient } from '../oauth/clients.js';
 import { describeScope } from '../auth/scopes.js';
 import {
-  BROWSER_COOKIE, type CookieOptions, SESSION_COOKIE, SESSION_TTL_MS, type Session, browserHash, createSession,
+  BROWSER_COOKIE, type CookieOptions, SESSION_COOKIE, type Session, browserHash, createSession,
   findSession, logout, newBrowserId, parseCookies, sameSecret, serializeCookie,
 } from '../oauth/sessions.js';
 import { type User, authenticate, findUser } from '../oauth/users.js';
@@ -243,7 +243,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     await setRequestSession(deps.db, flow.tenant.schema, flow.request.id, session.hash);
     await deps.audit.record(flow.tenant.schema, [loginEvent(occurrence(req, flow.tenant), { user: result.user })]);
     reply.header('Set-Cookie', serializeCookie(SESSION_COOKIE, token,
-      { ...cookieOptions(flow.tenant.slug, flow.secure), maxAge: SESSION_TTL_MS / 1000 }));
+      { ...cookieOptions(flow.tenant.slug, flow.secure), maxAge: Math.max(1, Math.round((session.expiresAt.getTime() - now().getTime()) / 1000)) }));
     return redirect(reply, 303, flowUrl(flow));
   }
 

@@ -1,17 +1,18 @@
 /**
  * Browser sessions at the authorization server (ARCHITECTURE §7) and their cookies: the cookie carries 32 random
- * bytes, auth_session only their SHA-256 hash. A session lasts 8 hours; logging out ends it and revokes its online_access grants
- * (smart-app-launch.md §5.9, via endSession).
+ * bytes, auth_session only their SHA-256 hash. A session lasts the tenant's session_hours (default 8) and, when it sets
+ * session_idle_minutes, ends after that long unused (lifetimes.ts); logging out ends it and revokes its online_access
+ * grants (smart-app-launch.md §5.9, via endSession).
  */
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import { endSession, hashSecret, newSecret } from '../auth/grants.js';
+import { getLifetimes } from './lifetimes.js';
 
 export const SESSION_COOKIE = 'hearth_session';
 /** Binds pending authorization requests to the browser that started them (login CSRF, stolen request links). */
 export const BROWSER_COOKIE = 'hearth_browser';
-export const SESSION_TTL_MS = 8 * 60 * 60 * 1000;
 
 export interface Session {
   /** SHA-256 of the cookie value: what grants and authorization requests refer to. */
@@ -27,17 +28,25 @@ const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
 export async function createSession(db: Queryable, schema: string, userId: string, at: Date): Promise<{ token: string; session: Session }> {
   const token = newSecret();
-  const session: Session = { hash: hashSecret(token), userId, expiresAt: new Date(at.getTime() + SESSION_TTL_MS) };
-  await db.query(sql`INSERT INTO ${t(schema, 'auth_session')} (token_hash, user_id, created_at, expires_at)
-    VALUES (${session.hash}, ${userId}, ${at}, ${session.expiresAt})`);
+  const { sessionHours } = await getLifetimes(db, schema);
+  const session: Session = { hash: hashSecret(token), userId, expiresAt: new Date(at.getTime() + sessionHours * 3_600_000) };
+  await db.query(sql`INSERT INTO ${t(schema, 'auth_session')} (token_hash, user_id, created_at, expires_at, last_seen_at)
+    VALUES (${session.hash}, ${userId}, ${at}, ${session.expiresAt}, ${at})`);
   return { token, session };
 }
 
-/** The live session behind a cookie value; undefined when unknown, ended or expired. */
+/**
+ * The live session behind a cookie value, marked as used now; undefined when unknown, ended, expired, or idle longer
+ * than the tenant allows.
+ */
 export async function findSession(db: Queryable, schema: string, token: string | undefined, at: Date): Promise<Session | undefined> {
   if (!token || !TOKEN.test(token)) return undefined;
-  const rows = await db.query<{ token_hash: string; user_id: string; expires_at: Date }>(sql`SELECT token_hash, user_id, expires_at
-    FROM ${t(schema, 'auth_session')} WHERE token_hash = ${hashSecret(token)} AND ended_at IS NULL AND expires_at > ${at}`);
+  const rows = await db.query<{ token_hash: string; user_id: string; expires_at: Date }>(sql`UPDATE ${t(schema, 'auth_session')} s
+    SET last_seen_at = ${at} FROM ${t(schema, 'auth_setting')} l
+    WHERE s.token_hash = ${hashSecret(token)} AND s.ended_at IS NULL AND s.expires_at > ${at}
+      AND (l.session_idle_minutes = 0
+        OR coalesce(s.last_seen_at, s.created_at) > ${at}::timestamptz - make_interval(mins => l.session_idle_minutes))
+    RETURNING s.token_hash, s.user_id, s.expires_at`);
   const row = rows[0];
   return row && { hash: row.token_hash, userId: row.user_id, expiresAt: new Date(row.expires_at) };
 }

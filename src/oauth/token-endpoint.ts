@@ -16,7 +16,8 @@ import { smartStyleUrl } from './discovery.js';
 import { smartEndpoints } from '../auth/tokens.js';
 import { type Grant, type LaunchContext, createGrant, findByRefreshToken, findGrant, issueRefreshToken, redeemCode } from '../auth/grants.js';
 import { parseScopes, scopeCovers } from '../auth/scopes.js';
-import { ACCESS_TOKEN_TTL_S, type AccessTokenClaims, BACKEND_TOKEN_TTL_S, mintAccessToken, mintIdToken } from '../auth/tokens.js';
+import { DEFAULT_LIFETIMES, getLifetimes } from './lifetimes.js';
+import { type AccessTokenClaims, BACKEND_TOKEN_TTL_S, mintAccessToken, mintIdToken } from '../auth/tokens.js';
 
 /** One tenant's authorization server, as a request reaches it. */
 export interface OAuthContext {
@@ -36,7 +37,6 @@ export interface OAuthRequest {
 }
 
 /** Project decisions: refresh tokens for offline_access live 90 days, for online_access a day within the session. */
-export const OFFLINE_REFRESH_TTL_MS = 90 * 24 * 3600 * 1000;
 export const ONLINE_REFRESH_TTL_MS = 24 * 3600 * 1000;
 
 const invalidGrant = (d: string) => new OAuthError(400, 'invalid_grant', d);
@@ -87,9 +87,10 @@ export async function liveSessionUntil(db: Queryable, schema: string, sessionHas
 }
 
 /** How long a (new) refresh token of this grant may live; undefined: the grant gets none (§5.9). */
-async function refreshExpiry(cx: OAuthContext, grant: Grant, now: Date): Promise<Date | undefined> {
+async function refreshExpiry(cx: OAuthContext, grant: Grant, now: Date,
+  offlineDays = DEFAULT_LIFETIMES.refreshTokenDays): Promise<Date | undefined> {
   const w = words(grant.scope);
-  if (w.includes('offline_access')) return new Date(now.getTime() + OFFLINE_REFRESH_TTL_MS);
+  if (w.includes('offline_access')) return new Date(now.getTime() + offlineDays * 86_400_000);
   if (!w.includes('online_access') || !grant.sessionHash) return undefined;
   const session = await liveSessionUntil(cx.deps.db, cx.tenant.schema, grant.sessionHash, now);
   if (!session) return undefined;
@@ -124,11 +125,12 @@ async function issueForGrant(cx: OAuthContext, grant: Grant, scope: string, nonc
   const { deps, fhirBase } = cx;
   const now = deps.auth.now();
   const subject = grant.userId ?? grant.clientId;
+  const lifetimes = await getLifetimes(deps.db, cx.tenant.schema);
   const minted = await mintAccessToken(deps.auth, fhirBase, scope === grant.scope ? grant : { ...grant, scope },
-    ACCESS_TOKEN_TTL_S, subject);
+    lifetimes.accessTokenSeconds, subject);
   const body: Record<string, unknown> = { access_token: minted.token, token_type: 'Bearer', expires_in: minted.expiresIn, scope,
     ...contextFields(fhirBase, grant) };
-  const refreshUntil = await refreshExpiry(cx, grant, now);
+  const refreshUntil = await refreshExpiry(cx, grant, now, lifetimes.refreshTokenDays);
   if (refreshUntil) body.refresh_token = await issueRefreshToken(deps.db, cx.tenant.schema, grant.id, refreshUntil);
   if (wantsIdToken(scope) && grant.userId) {
     body.id_token = await mintIdToken(deps.auth, fhirBase, grant.clientId, subject, grant.context, nonce);
