@@ -69,6 +69,12 @@ async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: 
 }
 
 /** Archives every expired, fully sealed partition of the tenant, oldest first. */
+async function partitionExists(db: Db, schema: string, name: string): Promise<boolean> {
+  const rows = await db.query(sql`SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ${schema} AND c.relname = ${name}`);
+  return rows.length > 0;
+}
+
 export async function applyRetention(db: Db, tenant: Tenant, archiveDir: string, now: Date): Promise<Archived[]> {
   const [{ months }] = await db.query<{ months: number }>(sql`SELECT retention_months AS months
     FROM ${ident(tenant.schema)}.audit_setting`) as [{ months: number }];
@@ -76,7 +82,15 @@ export async function applyRetention(db: Db, tenant: Tenant, archiveDir: string,
   const done: Archived[] = [];
   for (const p of await partitions(db, tenant.schema)) {
     if (p.to.getTime() > cutoff.getTime()) break;
-    const archived = await archivePartition(db, tenant, archiveDir, p);
+    let archived: Archived | undefined;
+    try {
+      archived = await archivePartition(db, tenant, archiveDir, p);
+    } catch (e) {
+      // Another run (another node, or a tenant's own retention call) archived and dropped it meanwhile: leave the rest
+      // to that run, which keeps the order.
+      if ((e as { code?: unknown }).code === '42P01' && !(await partitionExists(db, tenant.schema, p.name))) break;
+      throw e;
+    }
     if (!archived) break; // keep the order: a later partition never goes before an earlier one
     done.push(archived);
   }
