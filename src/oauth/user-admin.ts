@@ -9,8 +9,7 @@ import { type Sql, ident, sql } from '../db/sql.js';
 import { badRequest, userExists, userNotFound } from '../errors.js';
 import { authChanged } from '../auth/grant-cache.js';
 import { hashSecret, newSecret } from '../auth/grants.js';
-import { USERNAME } from '../auth/security-events.js';
-import { FHIR_USER, MIN_PASSWORD_LENGTH, TOTP_ISSUER } from './users.js';
+import { MIN_PASSWORD_LENGTH, TOTP_ISSUER, checkFhirUser, checkUsername } from './users.js';
 import { hashPassword } from './passwords.js';
 import { generateTotpSecret, otpauthUri } from './totp.js';
 
@@ -78,17 +77,12 @@ export async function updateUser(db: Queryable, schema: string, id: string, body
   const { username, fhirUser, ...rest } = body as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) throw badRequest(`Unknown user field(s): ${unknown.join(', ')} (known: username, fhirUser)`);
-  if (username !== undefined && (typeof username !== 'string' || !USERNAME.test(username))) {
-    throw badRequest('username must be 1–64 characters of letters, digits and . _ @ -', ['username']);
-  }
-  if (fhirUser !== undefined && (typeof fhirUser !== 'string' || !FHIR_USER.test(fhirUser))) {
-    throw badRequest('fhirUser must be a relative reference to a Patient, Practitioner, PractitionerRole, RelatedPerson '
-      + 'or Person, e.g. "Practitioner/123"', ['fhirUser']);
-  }
+  if (username !== undefined) checkUsername(username);
+  if (fhirUser !== undefined) checkFhirUser(fhirUser);
   await row(db, schema, id);
   if (username !== undefined) {
     const taken = await db.query(sql`SELECT 1 FROM ${users(schema)} WHERE username = ${username} AND id <> ${id}`);
-    if (taken.length > 0) throw userExists(username as string);
+    if (taken.length > 0) throw userExists(username);
   }
   const rows = await db.query<Row>(sql`UPDATE ${users(schema)} SET username = coalesce(${username ?? null}, username),
       fhir_user = coalesce(${fhirUser ?? null}, fhir_user), updated_at = ${at}

@@ -39,6 +39,21 @@ const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, fhirUser
 
 interface NewUser { username: string; password: string; fhirUser: string; totp: boolean }
 
+/** The username rule of every user write (create here, update in user-admin.ts). */
+export function checkUsername(username: unknown): asserts username is string {
+  if (typeof username !== 'string' || !USERNAME.test(username)) {
+    throw badRequest('username must be 1–64 characters of letters, digits and . _ @ -', ['username']);
+  }
+}
+
+/** The fhirUser rule of every user write. */
+export function checkFhirUser(fhirUser: unknown): asserts fhirUser is string {
+  if (typeof fhirUser !== 'string' || !FHIR_USER.test(fhirUser)) {
+    throw badRequest('fhirUser must be a relative reference to a Patient, Practitioner, PractitionerRole, RelatedPerson '
+      + 'or Person, e.g. "Practitioner/123"', ['fhirUser']);
+  }
+}
+
 function parseNewUser(input: unknown): NewUser {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw badRequest('The user must be a JSON object {"username", "password", "fhirUser", "totp"?}');
@@ -46,16 +61,11 @@ function parseNewUser(input: unknown): NewUser {
   const { username, password, fhirUser, totp, ...rest } = input as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) throw badRequest(`Unknown user field(s): ${unknown.join(', ')}`);
-  if (typeof username !== 'string' || !USERNAME.test(username)) {
-    throw badRequest('username must be 1–64 characters of letters, digits and . _ @ -', ['username']);
-  }
+  checkUsername(username);
   if (typeof password !== 'string' || password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
     throw badRequest(`password must be at least ${MIN_PASSWORD_LENGTH} characters (at most ${MAX_PASSWORD_LENGTH})`, ['password']);
   }
-  if (typeof fhirUser !== 'string' || !FHIR_USER.test(fhirUser)) {
-    throw badRequest('fhirUser must be a relative reference to a Patient, Practitioner, PractitionerRole, RelatedPerson '
-      + 'or Person, e.g. "Practitioner/123"', ['fhirUser']);
-  }
+  checkFhirUser(fhirUser);
   if (totp !== undefined && typeof totp !== 'boolean') throw badRequest('totp must be true or false', ['totp']);
   return { username, password, fhirUser, totp: totp === true };
 }
