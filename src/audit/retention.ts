@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Tenant } from '../storage/tenants.js';
 import { lastSeal, utc } from './chain.js';
@@ -40,8 +40,12 @@ async function writeLines(file: string, fill: (write: (line: string) => Promise<
   await fs.rename(`${file}.partial`, file);
 }
 
-/** Archives and drops one expired partition; undefined when some of its events are not sealed yet. */
-async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: string; from: Date; to: Date }): Promise<Archived | undefined> {
+/**
+ * Archives and drops one expired partition; undefined when some of its events are not sealed yet, 'gone' when another
+ * run (another node, or a tenant's own retention call) archived it meanwhile. The tenant's retention lock, taken
+ * first in the transaction, keeps two runs from writing the same archive file.
+ */
+async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: string; from: Date; to: Date }): Promise<Archived | 'gone' | undefined> {
   const schema = tenant.schema;
   const part = sql`${ident(schema)}.${ident(p.name)}`;
   const seal = await lastSeal(db, schema);
@@ -50,7 +54,9 @@ async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: 
   if (Number(unsealed) > 0) return undefined;
   const file = path.join(dir, tenant.slug, `${p.name}.ndjson`);
   let events = 0;
-  await db.transaction(async (tx) => {
+  const gone = await db.transaction(async (tx) => {
+    await tx.query(sql`SELECT pg_advisory_xact_lock(hashtext(${`hearth.audit.retention.${schema}`}))`);
+    if (!(await partitionExists(tx, schema, p.name))) return true;
     // row_to_json keeps the resource's JSON text as stored (the digest covers it), so the archive can be re-verified
     // against its seals; instants in UTC as the digests hold them
     await utc(tx);
@@ -64,17 +70,18 @@ async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: 
     await tx.query(sql`INSERT INTO ${ident(schema)}.audit_archive (partition, range_from, range_to, events, through_seal, location)
       VALUES (${p.name}, ${p.from}, ${p.to}, ${events}, ${through === null ? null : Number(through)}, ${file})`);
     await tx.query(sql`DROP TABLE ${part}`);
+    return false;
   });
-  return { partition: p.name, events, file };
+  return gone ? 'gone' : { partition: p.name, events, file };
 }
 
-/** Archives every expired, fully sealed partition of the tenant, oldest first. */
-async function partitionExists(db: Db, schema: string, name: string): Promise<boolean> {
+async function partitionExists(db: Queryable, schema: string, name: string): Promise<boolean> {
   const rows = await db.query(sql`SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = ${schema} AND c.relname = ${name}`);
   return rows.length > 0;
 }
 
+/** Archives every expired, fully sealed partition of the tenant, oldest first. */
 export async function applyRetention(db: Db, tenant: Tenant, archiveDir: string, now: Date): Promise<Archived[]> {
   const [{ months }] = await db.query<{ months: number }>(sql`SELECT retention_months AS months
     FROM ${ident(tenant.schema)}.audit_setting`) as [{ months: number }];
@@ -82,7 +89,7 @@ export async function applyRetention(db: Db, tenant: Tenant, archiveDir: string,
   const done: Archived[] = [];
   for (const p of await partitions(db, tenant.schema)) {
     if (p.to.getTime() > cutoff.getTime()) break;
-    let archived: Archived | undefined;
+    let archived: Archived | 'gone' | undefined;
     try {
       archived = await archivePartition(db, tenant, archiveDir, p);
     } catch (e) {
@@ -91,7 +98,9 @@ export async function applyRetention(db: Db, tenant: Tenant, archiveDir: string,
       if ((e as { code?: unknown }).code === '42P01' && !(await partitionExists(db, tenant.schema, p.name))) break;
       throw e;
     }
-    if (!archived) break; // keep the order: a later partition never goes before an earlier one
+    // keep the order: a later partition never goes before an earlier one; one archived meanwhile leaves the rest to
+    // the run that archived it
+    if (!archived || archived === 'gone') break;
     done.push(archived);
   }
   return done;

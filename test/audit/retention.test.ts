@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { auditEvent, dcm } from '../../src/audit/event.js';
-import { getRetention, setRetention } from '../../src/audit/retention.js';
+import { applyRetention, getRetention, setRetention } from '../../src/audit/retention.js';
 import { retainAll } from '../../src/audit/schedule.js';
 import { ensurePartitions, monthStart, partitionName } from '../../src/db/partitions.js';
 import { verifyChain } from '../../src/audit/verify.js';
@@ -87,4 +87,20 @@ t.test('operators set the period through the admin API (audited)', async (t) => 
   const events = await s.deps.db.query<{ outcome: string }>(sql`SELECT outcome FROM ${ident(schema)}.audit_event
     WHERE subtype && ARRAY['http://hearth.dev/fhir/CodeSystem/audit-subtype|audit-retention'] ORDER BY seq`);
   t.same(events.map((e) => e.outcome), ['0', '4', '4', '4'], 'each change and each refused change is audited');
+});
+
+t.test('concurrent retention runs on one tenant archive a partition once (they raced on the archive file)', async (t) => {
+  await setRetention(s.deps.db, tenant, 72);
+  const older = monthStart(now, -90);
+  await ensurePartitions(s.deps.db, schema, older, monthStart(older, 1), 0);
+  await eventsAt(older, 4);
+  await sealEverything(s.deps.db, tenant);
+  const runs = await Promise.all([0, 1, 2].map(() => applyRetention(s.deps.db, tenant, archive, now)));
+  const archived = runs.flat().filter((a) => a.partition === partitionName(older));
+  t.equal(archived.length, 1, 'exactly one run archived it');
+  t.equal(archived[0]!.events, 4);
+  t.equal(fs.readFileSync(archived[0]!.file, 'utf8').trim().split('\n').length, 4);
+  t.notOk(fs.existsSync(`${archived[0]!.file}.partial`), 'no half-written file is left');
+  const rows = await s.deps.db.query(sql`SELECT 1 FROM ${ident(schema)}.audit_archive WHERE partition = ${partitionName(older)}`);
+  t.equal(rows.length, 1, 'recorded once');
 });
