@@ -30,6 +30,7 @@ export const OPERATOR_SYSTEM = 'http://hearth.dev/fhir/sid/operator';
 export const GRANT_ID_SYSTEM = 'http://hearth.dev/fhir/sid/grant-id';
 export const TENANT_SYSTEM = 'http://hearth.dev/fhir/sid/tenant';
 export const SIGNING_KEY_SYSTEM = 'http://hearth.dev/fhir/sid/signing-key';
+export const ROLE_SYSTEM = 'http://hearth.dev/fhir/sid/role';
 /** The operator as the admin API knows it: whoever holds the admin token. */
 export const ADMIN_API_OPERATOR = 'hearth-admin-api';
 
@@ -119,7 +120,8 @@ export function tokenEvent(code: TokenEventCode, at: Occurrence, f: TokenFacts,
 
 export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
   | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
-  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes';
+  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'role-update'
+  | 'role-delete';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -140,11 +142,13 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'admin-refused': dcm('110132', 'Use of Restricted Function'),
   'audit-retention': dcm('110131', 'Software Configuration'),
   'auth-lifetimes': dcm('110129', 'Security Configuration'),
+  'role-update': dcm('110129', 'Security Configuration'),
+  'role-delete': dcm('110129', 'Security Configuration'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
   'client-delete': 'D', 'user-create': 'C', 'user-update': 'U', 'user-disable': 'U', 'user-enable': 'U', 'user-unlock': 'U',
   'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
-  'audit-retention': 'U', 'auth-lifetimes': 'U' };
+  'audit-retention': 'U', 'auth-lifetimes': 'U', 'role-update': 'U', 'role-delete': 'D' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {

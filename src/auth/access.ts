@@ -7,6 +7,7 @@ import type { Queryable } from '../db/db.js';
 import { insufficientScope } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
+import type { Params } from '../fhir/types.js';
 import type { CompartmentCondition, Condition } from '../search/ast.js';
 import { inPatientCompartment, patientCompartmentCondition } from '../search/compartment.js';
 import type { AccessRule, CompileContext } from '../search/compile/index.js';
@@ -31,12 +32,40 @@ export interface Principal {
   grantId: string;
   /** The token's jti (audited as the OAuth agent's policy, never the token itself). */
   jti?: string;
+  /**
+   * The user's roles (names), when the user is managed by roles: rules is then the intersection of the token's
+   * scopes and the roles' ceilings (roles.ts).
+   */
+  roles?: string[];
+  /**
+   * For rules with a relationship rule: the related patients' ids, by the rule's kinds joined with ',' (read once per
+   * request, relationships.ts). A kind set missing here relates the user to nobody.
+   */
+  related?: ReadonlyMap<string, readonly string[]>;
 }
 
 const NO_TOKENS = new PageTokens('unused');
 
 /** The SMART name of a permission check, for WWW-Authenticate scope="…". */
 const needed = (type: string, perm: Perm) => `user/${type}.${perm} or system/${type}.${perm}`;
+
+/** What evaluating a scope's query restriction needs. */
+export interface ScopeQueryContext { registry: SearchRegistry; defs: Definitions; base: string }
+
+/** A v2 scope's query restriction on type as search conditions; throws when this server cannot evaluate it. */
+function scopeQuery(cx: ScopeQueryContext, type: string, query: Params): Condition[] {
+  return parseSearch(cx, query, { types: [type], strict: true, defaultCount: 1, maxCount: 1, pageTokens: NO_TOKENS }).conditions;
+}
+
+/** Why a scope's query restriction cannot be evaluated on type, or undefined when it can (roles are checked so). */
+export function queryProblem(cx: ScopeQueryContext, type: string, query: Params): string | undefined {
+  try {
+    scopeQuery(cx, type, query);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
 
 export class Access {
   private readonly cache = new Map<string, Condition | null | false>();
@@ -67,6 +96,14 @@ export class Access {
     return this.principal.patient !== undefined || this.ownPatient !== undefined;
   }
 
+  /**
+   * True when a resource of type that perm does not reach is answered as if it did not exist (404): for a
+   * patient-bound token, and where a role's relationship rule confines the type to related patients.
+   */
+  hidesUnseen(type: string, perm: Perm): boolean {
+    return this.patientBound || (inPatientCompartment(type) && rulesFor(this.principal.rules, type, perm).some((r) => r.related));
+  }
+
   allows(type: string, perm: Perm): boolean {
     return this.narrowing(type, perm) !== false;
   }
@@ -78,7 +115,7 @@ export class Access {
 
   /** True when one scope allows perm on every type without any narrowing (e.g. system/*.rs). */
   unrestrictedEverywhere(perm: Perm): boolean {
-    return this.principal.rules.some((r) => r.type === '*' && r.perms.has(perm) && !r.query
+    return this.principal.rules.some((r) => r.type === '*' && r.perms.has(perm) && !r.query && !r.related
       && (r.level === 'system' || (r.level === 'user' && this.ownPatient === undefined)));
   }
 
@@ -90,8 +127,7 @@ export class Access {
   private queryConditions(rule: ScopeRule, type: string): Condition[] | undefined {
     if (!rule.query) return [];
     try {
-      return parseSearch({ registry: this.registry, defs: this.defs, base: this.base }, rule.query, {
-        types: [type], strict: true, defaultCount: 1, maxCount: 1, pageTokens: NO_TOKENS }).conditions;
+      return scopeQuery({ registry: this.registry, defs: this.defs, base: this.base }, type, rule.query);
     } catch {
       return undefined; // a constraint this server cannot evaluate grants nothing (§8.7)
     }
@@ -108,8 +144,31 @@ export class Access {
     return c;
   }
 
+  /**
+   * The patients of a relationship rule, as one compartment condition per kind set and kind of membership: reads and
+   * searches need a reference to one of them, writes besides refuse a reference to any other patient.
+   */
+  private relatedCompartment(kinds: readonly string[], exclusive: boolean): CompartmentCondition {
+    const key = `related/${exclusive}/${kinds.join(',')}`;
+    let c = this.compartments.get(key);
+    if (!c) {
+      const ids = this.principal.related?.get(kinds.join(',')) ?? [];
+      c = { ...patientCompartmentCondition(''), ids, ...(exclusive ? { exclusive } : {}) };
+      this.compartments.set(key, c);
+    }
+    return c;
+  }
+
   /** One rule's alternative for (type, perm): conditions to AND, [] for everything, undefined for nothing. */
   private alternative(rule: ScopeRule, type: string, perm: Perm): Condition[] | undefined {
+    const scoped = this.scopedAlternative(rule, type, perm);
+    // A relationship rule confines what lies in the Patient compartment to the related patients' compartments; what
+    // lies outside (Practitioner, Medication, Slot …) holds no one's record and is left to the scopes.
+    if (!scoped || !rule.related || !inPatientCompartment(type)) return scoped;
+    return [this.relatedCompartment(rule.related, perm !== 'r' && perm !== 's'), ...scoped];
+  }
+
+  private scopedAlternative(rule: ScopeRule, type: string, perm: Perm): Condition[] | undefined {
     const query = this.queryConditions(rule, type);
     if (!query) return undefined;
     const patient = rule.level === 'patient' ? this.principal.patient : rule.level === 'user' ? this.ownPatient : undefined;

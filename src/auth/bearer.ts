@@ -6,13 +6,15 @@
  */
 import { invalidToken } from '../errors.js';
 import type { Config } from '../config.js';
-import type { Db } from '../db/db.js';
+import type { Db, Queryable } from '../db/db.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Tenant } from '../storage/tenants.js';
 import { grantActive } from './grants.js';
 import { findTenantAndGrant } from '../storage/tenants.js';
 import { decodeJwt, epochSeconds, verifySignature } from './jws.js';
 import { parseScopes } from './scopes.js';
+import { type RoleCeiling, intersectRules } from './roles.js';
+import { relatedPatients } from './relationships.js';
 import { type AccessTokenClaims, type AuthServices, issuerFor } from './tokens.js';
 import type { Principal } from './access.js';
 
@@ -62,13 +64,26 @@ export async function verifyAccessToken(deps: BearerDeps, tenant: Tenant, fhirBa
   return (await grantActive(deps.db, tenant.schema, result.claims.grant)) ? result : { reason: REVOKED };
 }
 
-function principalOf(deps: BearerDeps, claims: AccessTokenClaims): Principal {
-  const scopes = parseScopes(claims.scope, (t) => deps.defs.isResourceType(t));
+function principalOf(deps: BearerDeps, claims: AccessTokenClaims, roles?: RoleCeiling[]): Principal {
+  const isType = (t: string) => deps.defs.isResourceType(t);
+  const scopes = parseScopes(claims.scope, isType);
   return {
-    clientId: claims.client_id, subject: claims.sub, scope: claims.scope, rules: scopes.rules, grantId: claims.grant,
+    clientId: claims.client_id, subject: claims.sub, scope: claims.scope, grantId: claims.grant,
+    rules: roles ? intersectRules(scopes.rules, roles, isType) : scopes.rules,
+    ...(roles ? { roles: roles.map((r) => r.name) } : {}),
     ...(claims.patient ? { patient: claims.patient } : {}), ...(claims.encounter ? { encounter: claims.encounter } : {}),
     ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}), ...(claims.jti ? { jti: claims.jti } : {}),
   };
+}
+
+/** The related patients of each relationship rule of the principal's rules, read now (one query per kind set). */
+export async function withRelationships(db: Queryable, schema: string, principal: Principal): Promise<Principal> {
+  const kindSets = new Map<string, readonly string[]>();
+  for (const r of principal.rules) if (r.related) kindSets.set(r.related.join(','), r.related);
+  if (kindSets.size === 0) return principal;
+  const related = new Map<string, readonly string[]>();
+  for (const [key, kinds] of kindSets) related.set(key, await relatedPatients(db, schema, principal.fhirUser, kinds));
+  return { ...principal, related };
 }
 
 function bearerToken(authorization: string | undefined): string {
@@ -80,9 +95,9 @@ function bearerToken(authorization: string | undefined): string {
 
 /** `Authorization: Bearer <token>` → the verified principal; 401 otherwise. */
 export async function authenticate(deps: BearerDeps, tenant: Tenant, fhirBase: string, authorization: string | undefined): Promise<Principal> {
-  const result = await verifyAccessToken(deps, tenant, fhirBase, bearerToken(authorization));
-  if ('reason' in result) throw invalidToken(result.reason, true);
-  return principalOf(deps, result.claims);
+  const found = await authenticateTenant(deps, tenant.slug, fhirBase, authorization);
+  if (!found || found.tenant.schema !== tenant.schema) throw invalidToken('The access token is for another server or tenant', true);
+  return found.principal;
 }
 
 /**
@@ -97,5 +112,6 @@ export async function authenticateTenant(deps: BearerDeps, slug: string, fhirBas
   const found = await (deps.auth.grants?.lookup(slug, result.claims.grant) ?? findTenantAndGrant(deps.db, slug, result.claims.grant));
   if (!found) return undefined;
   if (!found.grantActive) throw invalidToken(REVOKED, true);
-  return { tenant: found.tenant, principal: principalOf(deps, result.claims) };
+  const principal = await withRelationships(deps.db, found.tenant.schema, principalOf(deps, result.claims, found.roles));
+  return { tenant: found.tenant, principal };
 }

@@ -18,13 +18,13 @@ const PERM: Partial<Record<InteractionCode, Perm>> = {
 
 /** Server administration ($reindex, $job-status): a user/ or system/ scope that may update every type. */
 function requireAdministration(access: Access): void {
-  const ok = access.principal.rules.some((r) => r.level !== 'patient' && r.type === '*' && r.perms.has('u') && !r.query);
+  const ok = access.principal.rules.some((r) => r.level !== 'patient' && r.type === '*' && r.perms.has('u') && !r.query && !r.related);
   if (!ok) throw insufficientScope('system/*.u');
 }
 
 /** Bulk `$import` writes any resource of any type as the client sends it: system/*.cu without a query (issue #14 §3). */
 function requireImport(access: Access): void {
-  const ok = access.principal.rules.some((r) => r.level !== 'patient' && r.type === '*' && r.perms.has('c') && r.perms.has('u') && !r.query);
+  const ok = access.principal.rules.some((r) => r.level !== 'patient' && r.type === '*' && r.perms.has('c') && r.perms.has('u') && !r.query && !r.related);
   if (!ok) throw insufficientScope('system/*.cu');
 }
 

@@ -7,14 +7,14 @@
  * overlapped a notification is not stored (the generation check), so a stale "active" cannot outlive a revocation.
  */
 import type { Db, Listener } from '../db/db.js';
-import { type Tenant, findTenantAndGrant } from '../storage/tenants.js';
+import { type TenantAndGrant, findTenantAndGrant } from '../storage/tenants.js';
 
 export const AUTH_CHANNEL = 'hearth_auth';
 
 /** Entries kept at most; the oldest goes first. */
 const MAX_ENTRIES = 10_000;
 
-type Found = { tenant: Tenant; grantActive: boolean };
+type Found = TenantAndGrant;
 
 /** Every cache of this process, told at once of revocations made here (before the NOTIFY comes back). */
 const local = new Set<GrantCache>();

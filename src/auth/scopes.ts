@@ -16,6 +16,11 @@ export interface ScopeRule {
   query?: Params;
   /** The scope as requested (v1 scopes are echoed back as requested, §8.2). */
   text: string;
+  /**
+   * From a role with a relationship rule (roles.ts): only the patients the user is related to through these kinds
+   * of relationship (relationships.ts).
+   */
+  related?: readonly string[];
 }
 
 export interface ParsedScopes {

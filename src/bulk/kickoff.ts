@@ -117,7 +117,9 @@ export function parseKickoff(deps: Deps, ctx: Context, req: FhirRequest, input: 
     ...(Object.keys(typeFilters).length > 0 ? { typeFilters } : {}), ...(patients ? { patients } : {}),
     request: `${ctx.base}/${req.path}${query ? `?${query}` : ''}`, base: ctx.base,
     principal: { clientId: principal.clientId, subject: principal.subject, scope: principal.scope,
-      ...(principal.fhirUser ? { fhirUser: principal.fhirUser } : {}) },
+      ...(principal.fhirUser ? { fhirUser: principal.fhirUser } : {}),
+      ...(principal.roles ? { rules: principal.rules.map((r) => ({ text: r.text, ...(r.related ? { related: [...r.related] } : {}) })) } : {}),
+      ...(principal.related ? { related: Object.fromEntries([...principal.related].map(([k, v]) => [k, [...v]])) } : {}) },
     ignored: problems.ignored,
   };
   return { params, problems };

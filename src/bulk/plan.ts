@@ -3,7 +3,7 @@
  * job too), and from it and the parameters, what each exported type is narrowed to.
  */
 import { Access } from '../auth/access.js';
-import { parseScopes } from '../auth/scopes.js';
+import { parseRule, parseScopes } from '../auth/scopes.js';
 import type { Deps } from '../interactions/context.js';
 import type { Condition } from '../search/ast.js';
 import type { SearchRegistry } from '../search/registry.js';
@@ -15,9 +15,13 @@ import type { ExportParams } from './types.js';
 
 export function jobAccess(deps: Deps, tenant: Tenant, registry: SearchRegistry, params: ExportParams): Access {
   const p = params.principal;
-  const rules = parseScopes(p.scope, (t) => deps.defs.isResourceType(t)).rules;
+  const isType = (t: string) => deps.defs.isResourceType(t);
+  const rules = p.rules
+    ? p.rules.flatMap((r) => { const rule = parseRule(r.text, isType); return rule ? [r.related ? { ...rule, related: r.related } : rule] : []; })
+    : parseScopes(p.scope, isType).rules;
   return new Access({ clientId: p.clientId, subject: p.subject, scope: p.scope, rules, grantId: '',
-    ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}) }, tenant.schema, registry, deps.defs, params.base);
+    ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}), ...(p.related ? { related: new Map(Object.entries(p.related)) } : {}) },
+  tenant.schema, registry, deps.defs, params.base);
 }
 
 /** Scope narrowing AND the type's _typeFilter queries (ORed among themselves). */

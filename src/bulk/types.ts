@@ -10,6 +10,12 @@ export interface ExportPrincipal {
   subject: string;
   scope: string;
   fhirUser?: string;
+  /**
+   * A user managed by roles: the rules the kick-off ran under (the token's scopes met with the user's roles at
+   * kick-off, auth/roles.ts), and the related patients of those with a relationship rule, by kind set.
+   */
+  rules?: { text: string; related?: string[] }[];
+  related?: Record<string, string[]>;
 }
 
 /** job.params of an export: everything decided at kick-off. */

@@ -11,6 +11,8 @@ import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../oauth/users.js';
+import { type RoleChecks, deleteRole, listRoles, putRole, readRole } from '../oauth/roles-admin.js';
+import { queryProblem } from '../auth/access.js';
 import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js';
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
@@ -19,7 +21,7 @@ import { badRequest, clientNotFound, forbidden, tenantSlugRequired, unauthorized
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
-import { audited, auditRefused, clientNamed, keyNamed, launchNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
+import { audited, auditRefused, clientNamed, keyNamed, launchNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
 import { getRetention, setRetention } from '../audit/retention.js';
 
@@ -182,8 +184,9 @@ export async function issueLocalToken(t: AdminTarget, body: unknown) {
 
 type SlugParams = { Params: { slug: string } };
 type UserParams = { Params: { slug: string; id: string } };
+type RoleParams = { Params: { slug: string; name: string } };
 
-const USER_QUERY = ['username', 'fhirUser', 'status', 'count', 'after'];
+const USER_QUERY = ['username', 'fhirUser', 'status', 'role', 'count', 'after'];
 
 /** The list filters: known names only, each at most once. */
 export function userQuery(query: unknown): UserQuery {
@@ -283,6 +286,28 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
       const t = await target(req);
       await deleteUser(t.db, t.tenant.schema, req.params.id, t.auth.now());
     }, () => userNamed(req.params.id));
+    return reply.code(204).send();
+  });
+  const roleChecks = async (t: AdminTarget): Promise<RoleChecks> => {
+    const registry = await deps.tenantSearch.registryFor(deps.db, t.tenant.schema);
+    return { isType: t.isType, queryProblem: (type, query) => queryProblem({ registry, defs: deps.defs, base: t.fhirBase }, type, query) };
+  };
+  app.get<SlugParams>('/admin/tenants/:slug/roles', async (req) => {
+    const t = await target(req);
+    return { roles: await listRoles(t.db, t.tenant.schema) };
+  });
+  app.get<RoleParams>('/admin/tenants/:slug/roles/:name', async (req) => {
+    const t = await target(req);
+    return readRole(t.db, t.tenant.schema, req.params.name);
+  });
+  app.put<RoleParams>('/admin/tenants/:slug/roles/:name', async (req) => audited(deps, req, 'role-update', req.params.slug,
+    async () => { const t = await target(req); return putRole(t.db, t.tenant.schema, req.params.name, req.body, await roleChecks(t), t.auth.now()); },
+    () => roleNamed(req.params.name)));
+  app.delete<RoleParams>('/admin/tenants/:slug/roles/:name', async (req, reply) => {
+    await audited(deps, req, 'role-delete', req.params.slug, async () => {
+      const t = await target(req);
+      await deleteRole(t.db, t.tenant.schema, req.params.name);
+    }, () => roleNamed(req.params.name));
     return reply.code(204).send();
   });
   app.post<SlugParams>('/admin/tenants/:slug/launches', async (req, reply) => reply.code(201).send(await audited(deps, req,

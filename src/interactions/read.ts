@@ -31,7 +31,8 @@ function notModified(req: FhirRequest, v: Versioned): boolean {
 
 /**
  * A token narrowed to a compartment or constraint sees only matching live resources. Outside them a patient-bound
- * token (launch patient or patient user) gets 404 whether or not the resource exists; a user/system token whose
+ * token (launch patient or patient user), or a role confined to related patients, gets 404 whether or not the
+ * resource exists; a user/system token whose
  * query-restricted scope does not match gets 403 (project decisions, smart-app-launch.md §8.7, §9.5). Deleted
  * resources are outside every narrowing.
  */
@@ -39,7 +40,7 @@ export async function checkVisible(deps: Deps, ctx: Context, type: string, id: s
   const access = ctx.access;
   if (!access || access.narrowing(type, 'r') === null) return;
   if (!v?.deleted && (await access.visible(ctx.tx ?? deps.db, type, id, 'r'))) return;
-  if (access.patientBound) throw notFound(type, id);
+  if (access.hidesUnseen(type, 'r')) throw notFound(type, id);
   throw insufficientScope(`${type}.r within the scope's constraint`);
 }
 

@@ -12,6 +12,7 @@ import { hashSecret, newSecret } from '../auth/grants.js';
 import { MIN_PASSWORD_LENGTH, TOTP_ISSUER, checkFhirUser, checkUsername } from './users.js';
 import { hashPassword } from './passwords.js';
 import { generateTotpSecret, otpauthUri } from './totp.js';
+import { checkUserRoles } from './roles-admin.js';
 
 /** How long a password reset code can be redeemed. */
 export const RESET_TTL_MS = 24 * 60 * 60 * 1000;
@@ -21,26 +22,28 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** A user as administrators see them: never a password hash, TOTP secret or reset code. */
 export interface UserView {
   id: string; username: string; fhirUser: string; totp: boolean; status: 'active' | 'disabled' | 'locked';
+  /** null: an unmanaged user (the app's scopes alone). */
+  roles: string[] | null;
   failedLogins: number; lockedUntil?: string; disabledAt?: string; createdAt: string; updatedAt: string;
 }
 
-interface Row { id: string; username: string; fhir_user: string; totp: boolean; failed_logins: number; locked_until: Date | null;
+interface Row { id: string; username: string; fhir_user: string; totp: boolean; roles: string[] | null; failed_logins: number; locked_until: Date | null;
   disabled_at: Date | null; created_at: Date; updated_at: Date }
 
 const users = (schema: string) => sql`${ident(schema)}.auth_user`;
-const COLUMNS = sql`id, username, fhir_user, totp_secret IS NOT NULL AS totp, failed_logins, locked_until, disabled_at, created_at,
+const COLUMNS = sql`id, username, fhir_user, totp_secret IS NOT NULL AS totp, roles, failed_logins, locked_until, disabled_at, created_at,
   updated_at`;
 
 function view(r: Row, at: Date): UserView {
   const locked = r.locked_until !== null && new Date(r.locked_until) > at;
-  return { id: r.id, username: r.username, fhirUser: r.fhir_user, totp: r.totp,
+  return { id: r.id, username: r.username, fhirUser: r.fhir_user, totp: r.totp, roles: r.roles,
     status: r.disabled_at !== null ? 'disabled' : locked ? 'locked' : 'active', failedLogins: r.failed_logins,
     ...(locked ? { lockedUntil: new Date(r.locked_until!).toISOString() } : {}),
     ...(r.disabled_at !== null ? { disabledAt: new Date(r.disabled_at).toISOString() } : {}),
     createdAt: new Date(r.created_at).toISOString(), updatedAt: new Date(r.updated_at).toISOString() };
 }
 
-export interface UserQuery { username?: string; fhirUser?: string; status?: string; count?: string; after?: string }
+export interface UserQuery { username?: string; fhirUser?: string; status?: string; role?: string; count?: string; after?: string }
 
 /** A page of users in username order, filtered; `next` is the `after` of the following page. */
 export async function listUsers(db: Queryable, schema: string, q: UserQuery, at: Date): Promise<{ users: UserView[]; next?: string }> {
@@ -52,6 +55,7 @@ export async function listUsers(db: Queryable, schema: string, q: UserQuery, at:
   const where: Sql[] = [sql`true`];
   if (q.username) where.push(sql`username LIKE ${`${q.username.replace(/[\\%_]/g, (c) => `\\${c}`)}%`}`);
   if (q.fhirUser) where.push(sql`fhir_user = ${q.fhirUser}`);
+  if (q.role) where.push(sql`${q.role} = ANY(roles)`);
   if (q.after) where.push(sql`username > ${q.after}`);
   if (q.status === 'disabled') where.push(sql`disabled_at IS NOT NULL`);
   if (q.status === 'locked') where.push(sql`disabled_at IS NULL AND locked_until > ${at}`);
@@ -73,20 +77,22 @@ export const readUser = async (db: Queryable, schema: string, id: string, at: Da
 
 /** Changes a user's username and/or fhirUser (the fields given); 409 when the username is taken. */
 export async function updateUser(db: Queryable, schema: string, id: string, body: unknown, at: Date): Promise<UserView> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('The body must be a JSON object {"username"?, "fhirUser"?}');
-  const { username, fhirUser, ...rest } = body as Record<string, unknown>;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('The body must be a JSON object {"username"?, "fhirUser"?, "roles"?}');
+  const { username, fhirUser, roles, ...rest } = body as Record<string, unknown>;
   const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw badRequest(`Unknown user field(s): ${unknown.join(', ')} (known: username, fhirUser)`);
+  if (unknown.length > 0) throw badRequest(`Unknown user field(s): ${unknown.join(', ')} (known: username, fhirUser, roles)`);
   if (username !== undefined) checkUsername(username);
   if (fhirUser !== undefined) checkFhirUser(fhirUser);
   await row(db, schema, id);
+  const newRoles = roles === undefined ? undefined : await checkUserRoles(db, schema, roles);
   if (username !== undefined) {
     const taken = await db.query(sql`SELECT 1 FROM ${users(schema)} WHERE username = ${username} AND id <> ${id}`);
     if (taken.length > 0) throw userExists(username);
   }
   const rows = await db.query<Row>(sql`UPDATE ${users(schema)} SET username = coalesce(${username ?? null}, username),
-      fhir_user = coalesce(${fhirUser ?? null}, fhir_user), updated_at = ${at}
+      fhir_user = coalesce(${fhirUser ?? null}, fhir_user), updated_at = ${at}${newRoles === undefined ? sql`` : sql`, roles = ${newRoles}`}
     WHERE id = ${id} RETURNING ${COLUMNS}`);
+  if (newRoles !== undefined) authChanged(schema);
   return view(rows[0]!, at);
 }
 

@@ -10,6 +10,7 @@ import { ident, sql } from '../db/sql.js';
 import { badRequest, userExists } from '../errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.js';
+import { checkUserRoles } from './roles-admin.js';
 
 export interface User {
   id: string;
@@ -18,6 +19,8 @@ export interface User {
   fhirUser: string;
   /** True when a TOTP code is required at login. */
   totp: boolean;
+  /** The user's roles (roles-admin.ts); absent for an unmanaged user. */
+  roles?: string[];
 }
 
 export type AuthResult = { ok: true; user: User } | { ok: false; reason: 'invalid' | 'locked' | 'totp-required' };
@@ -37,7 +40,7 @@ interface UserRow { id: string; username: string; fhir_user: string; totp_secret
 const users = (schema: string) => sql`${ident(schema)}.auth_user`;
 const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, fhirUser: r.fhir_user, totp: r.totp_secret !== null });
 
-interface NewUser { username: string; password: string; fhirUser: string; totp: boolean }
+interface NewUser { username: string; password: string; fhirUser: string; totp: boolean; roles: unknown }
 
 /** The username rule of every user write (create here, update in user-admin.ts). */
 export function checkUsername(username: unknown): asserts username is string {
@@ -56,9 +59,9 @@ export function checkFhirUser(fhirUser: unknown): asserts fhirUser is string {
 
 function parseNewUser(input: unknown): NewUser {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw badRequest('The user must be a JSON object {"username", "password", "fhirUser", "totp"?}');
+    throw badRequest('The user must be a JSON object {"username", "password", "fhirUser", "totp"?, "roles"?}');
   }
-  const { username, password, fhirUser, totp, ...rest } = input as Record<string, unknown>;
+  const { username, password, fhirUser, totp, roles, ...rest } = input as Record<string, unknown>;
   const unknown = Object.keys(rest);
   if (unknown.length > 0) throw badRequest(`Unknown user field(s): ${unknown.join(', ')}`);
   checkUsername(username);
@@ -67,20 +70,21 @@ function parseNewUser(input: unknown): NewUser {
   }
   checkFhirUser(fhirUser);
   if (totp !== undefined && typeof totp !== 'boolean') throw badRequest('totp must be true or false', ['totp']);
-  return { username, password, fhirUser, totp: totp === true };
+  return { username, password, fhirUser, totp: totp === true, roles: roles ?? null };
 }
 
 /** Creates a user; with totp, the new secret and its otpauth URI are returned once for enrolment. 409 on a taken name. */
 export async function createUser(db: Queryable, schema: string, input: unknown):
   Promise<{ user: User; totpSecret?: string; otpauthUri?: string }> {
   const u = parseNewUser(input);
+  const roles = await checkUserRoles(db, schema, u.roles);
   const id = crypto.randomUUID();
   const totpSecret = u.totp ? generateTotpSecret() : undefined;
-  const rows = await db.query<{ id: string }>(sql`INSERT INTO ${users(schema)} (id, username, password_hash, fhir_user, totp_secret)
-    VALUES (${id}, ${u.username}, ${await hashPassword(u.password)}, ${u.fhirUser}, ${totpSecret ?? null})
+  const rows = await db.query<{ id: string }>(sql`INSERT INTO ${users(schema)} (id, username, password_hash, fhir_user, totp_secret, roles)
+    VALUES (${id}, ${u.username}, ${await hashPassword(u.password)}, ${u.fhirUser}, ${totpSecret ?? null}, ${roles})
     ON CONFLICT (username) DO NOTHING RETURNING id`);
   if (rows.length === 0) throw userExists(u.username);
-  const user: User = { id, username: u.username, fhirUser: u.fhirUser, totp: u.totp };
+  const user: User = { id, username: u.username, fhirUser: u.fhirUser, totp: u.totp, ...(roles ? { roles } : {}) };
   return totpSecret ? { user, totpSecret, otpauthUri: otpauthUri(totpSecret, u.username, TOTP_ISSUER) } : { user };
 }
 

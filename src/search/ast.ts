@@ -55,10 +55,12 @@ export interface HasCondition { kind: 'has'; source: string; code: string; next:
 /**
  * Membership in a resource compartment (search.html#compartments): referenced by `Type/id` through any of params.
  * exclusive (patient-scoped writes): besides, no compartment parameter refers to another resource of the
- * compartment's type.
+ * compartment's type. ids (a role's relationship rule): membership in any of these compartments, id unused; exclusive
+ * then refuses a reference to a resource of the compartment's type outside them.
  */
 export interface CompartmentCondition {
   kind: 'compartment'; compartment: string; id: string; params: ReadonlyMap<string, string[]>; exclusive?: boolean;
+  ids?: readonly string[];
 }
 
 /** `_list=[id]`: referenced from List/[id].entry.item (search.html#list). */

@@ -32,14 +32,25 @@ export async function findTenant(db: Db, slug: string): Promise<Tenant | undefin
  * The tenant and whether one SMART grant of it is live, in one round trip (the per-request path of the FHIR API).
  * undefined when the tenant does not exist (its schema then does not either).
  */
-export async function findTenantAndGrant(db: Db, slug: string, grantId: string): Promise<{ tenant: Tenant; grantActive: boolean } | undefined> {
+/** A role of the grant's user, as the resource server applies it (auth/roles.ts). */
+export interface GrantRole { name: string; scopes: string; relationship: string[] | null; breakGlass: boolean }
+
+/** The tenant, whether the grant is live, and — when its user is managed by roles — the user's roles. */
+export interface TenantAndGrant { tenant: Tenant; grantActive: boolean; roles?: GrantRole[] }
+
+export async function findTenantAndGrant(db: Db, slug: string, grantId: string): Promise<TenantAndGrant | undefined> {
   if (!TENANT_SLUG.test(slug)) return undefined;
   const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(grantId) ? grantId : null;
+  const s = ident(schemaFor(slug));
   let rows;
   try {
-    rows = await db.query<{ slug: string; schema_name: string; created_at: Date; active: boolean | null }>(
+    rows = await db.query<{ slug: string; schema_name: string; created_at: Date; active: boolean | null; roles: GrantRole[] | null }>(
       sql`SELECT t.slug, t.schema_name, t.created_at,
-        (SELECT g.revoked_at IS NULL FROM ${ident(schemaFor(slug))}.auth_grant g WHERE g.id = ${uuid}::uuid) AS active
+        (SELECT g.revoked_at IS NULL FROM ${s}.auth_grant g WHERE g.id = ${uuid}::uuid) AS active,
+        (SELECT CASE WHEN u.roles IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object('name', r.name,
+            'scopes', r.scopes, 'relationship', r.relationship, 'breakGlass', r.break_glass) ORDER BY r.name)
+          FROM ${s}.auth_role r WHERE r.name = ANY(u.roles)), '[]'::json) END
+          FROM ${s}.auth_grant g JOIN ${s}.auth_user u ON u.id = g.user_id WHERE g.id = ${uuid}::uuid) AS roles
         FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = ${slug}`);
   } catch (e) {
     if (['3F000', '42P01'].includes((e as { code?: string }).code ?? '')) return undefined; // no such schema
@@ -47,7 +58,9 @@ export async function findTenantAndGrant(db: Db, slug: string, grantId: string):
   }
   const row = rows[0];
   if (!row || row.schema_name !== schemaFor(slug)) return undefined;
-  return { tenant: { slug: row.slug, schema: row.schema_name, createdAt: row.created_at }, grantActive: row.active === true };
+  const roles = typeof row.roles === 'string' ? JSON.parse(row.roles) as GrantRole[] : row.roles;
+  return { tenant: { slug: row.slug, schema: row.schema_name, createdAt: row.created_at }, grantActive: row.active === true,
+    ...(roles ? { roles } : {}) };
 }
 
 export async function listTenants(db: Db): Promise<Tenant[]> {

@@ -47,11 +47,13 @@ function compileCompartment(cx: CompileContext, c: CompartmentCondition, scope: 
   const r = resourceAlias(scope.depth);
   const pairs = [...c.params].filter(([type]) => scope.type === undefined || type === scope.type)
     .flatMap(([type, params]) => params.map((p) => `${type}.${p}`));
-  const refs = sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} ci WHERE ci.rid = ${r}.rid AND ci.ref_type = ${c.compartment} AND ci.ref_id = ${c.id} AND ci.type || '.' || ci.param = ANY(${pairs}))`;
-  const self = sql`(${typeOf(scope)} = ${c.compartment} AND ${r}.id = ${c.id})`;
+  const within = (column: Sql) => (c.ids ? sql`${column} = ANY(${c.ids})` : sql`${column} = ${c.id}`);
+  const outside = (column: Sql) => (c.ids ? sql`${column} <> ALL(${c.ids})` : sql`${column} <> ${c.id}`);
+  const refs = sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} ci WHERE ci.rid = ${r}.rid AND ci.ref_type = ${c.compartment} AND ${within(sql`ci.ref_id`)} AND ci.type || '.' || ci.param = ANY(${pairs}))`;
+  const self = sql`(${typeOf(scope)} = ${c.compartment} AND ${within(sql`${r}.id`)})`;
   const member = scope.type !== undefined && scope.type !== c.compartment ? refs : sql`(${self} OR ${refs})`;
   if (!c.exclusive) return member;
-  const others = sql`NOT EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} co WHERE co.rid = ${r}.rid AND co.ref_type = ${c.compartment} AND co.ref_id <> ${c.id} AND co.type || '.' || co.param = ANY(${pairs}))`;
+  const others = sql`NOT EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} co WHERE co.rid = ${r}.rid AND co.ref_type = ${c.compartment} AND ${outside(sql`co.ref_id`)} AND co.type || '.' || co.param = ANY(${pairs}))`;
   return sql`(${member} AND ${others})`;
 }
 

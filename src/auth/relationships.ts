@@ -1,0 +1,58 @@
+/**
+ * The relationship rule of a role (issue #16 §1; README "Access model"): the patients a user is related to, read from
+ * the tenant's own records through the search index. The user is their fhirUser and, for a Practitioner, each of
+ * their live PractitionerRoles. Evidence, by kind:
+ * - care-team: a CareTeam with the user as participant.member, for its subject;
+ * - encounter: an Encounter with the user as participant.individual, for its subject;
+ * - appointment: an Appointment with the user and the patient among its participants;
+ * - episode-of-care: an EpisodeOfCare with the user as careManager, for its patient;
+ * - general-practitioner: a Patient naming the user as generalPractitioner;
+ * - organization: a Patient managed by an Organization one of the user's PractitionerRoles works for.
+ * Deleted resources are no evidence. The set is read once per request (before any write of the request), so a write
+ * can never relate its own author to a patient in the same request.
+ */
+import type { Queryable } from '../db/db.js';
+import { type Sql, ident, join, sql } from '../db/sql.js';
+import type { Relationship } from './roles.js';
+
+/** Evidence held by one resource: `Type.userParam.patientParam` over its reference index rows. */
+const SHARED: Partial<Record<Relationship, string>> = {
+  'care-team': 'CareTeam.participant.subject',
+  encounter: 'Encounter.participant.subject',
+  appointment: 'Appointment.actor.actor',
+  'episode-of-care': 'EpisodeOfCare.care-manager.patient',
+};
+
+/** The ids of the Patients the user is related to through any of kinds (empty for a user without a fhirUser). */
+export async function relatedPatients(db: Queryable, schema: string, fhirUser: string | undefined, kinds: readonly string[]): Promise<string[]> {
+  const m = /^(Practitioner|PractitionerRole|RelatedPerson|Person|Patient)\/(.+)$/.exec(fhirUser ?? '');
+  if (!m || kinds.length === 0) return [];
+  const [, type, id] = m as unknown as [string, string, string];
+  const s = ident(schema);
+  const parts: Sql[] = [];
+  const shared = kinds.flatMap((k) => SHARED[k as Relationship] ?? []);
+  if (shared.length > 0) {
+    parts.push(sql`SELECT p.ref_id AS id FROM me JOIN ${s}.idx_reference u ON u.ref_id = me.ref_id AND u.ref_type = me.ref_type
+      JOIN ${s}.idx_reference p ON p.rid = u.rid AND p.ref_type = 'Patient' AND p.ref_id IS NOT NULL
+      JOIN ${s}.resource r ON r.rid = u.rid AND NOT r.deleted
+      WHERE u.type || '.' || u.param || '.' || p.param = ANY(${shared})`);
+  }
+  if (kinds.includes('general-practitioner')) {
+    parts.push(sql`SELECT r.id FROM me JOIN ${s}.idx_reference u ON u.ref_id = me.ref_id AND u.ref_type = me.ref_type
+      AND u.type = 'Patient' AND u.param = 'general-practitioner' JOIN ${s}.resource r ON r.rid = u.rid AND NOT r.deleted`);
+  }
+  if (kinds.includes('organization')) {
+    parts.push(sql`SELECT r.id FROM me JOIN ${s}.resource pr ON pr.type = 'PractitionerRole' AND pr.id = me.ref_id
+        AND me.ref_type = 'PractitionerRole' AND NOT pr.deleted
+      JOIN ${s}.idx_reference o ON o.rid = pr.rid AND o.param = 'organization' AND o.ref_type = 'Organization'
+      JOIN ${s}.idx_reference u ON u.ref_id = o.ref_id AND u.ref_type = 'Organization' AND u.type = 'Patient' AND u.param = 'organization'
+      JOIN ${s}.resource r ON r.rid = u.rid AND NOT r.deleted`);
+  }
+  if (parts.length === 0) return [];
+  const rows = await db.query<{ id: string }>(sql`WITH me (ref_type, ref_id) AS (
+      SELECT ${type}::text, ${id}::text
+      UNION SELECT 'PractitionerRole', r.id FROM ${s}.idx_reference i JOIN ${s}.resource r ON r.rid = i.rid AND NOT r.deleted
+        WHERE i.ref_id = ${id} AND i.ref_type = ${type} AND i.param = 'practitioner' AND i.type = 'PractitionerRole')
+    ${join(parts, ' UNION ')}`);
+  return rows.map((r) => r.id).sort();
+}
