@@ -43,6 +43,12 @@ t.test('nine default roles ship with every tenant', async (t) => {
   t.equal(res.statusCode, 200);
   const names = (res.json() as { roles: { name: string }[] }).roles.map((r) => r.name);
   t.same(names, ['admin', 'auditor', 'billing', 'doctor', 'lab', 'nurse', 'patient', 'pharmacist', 'receptionist']);
+  for (const role of (res.json() as { roles: { name: string; scopes: string; relationship: string[] | null; description: string }[] }).roles) {
+    const again = await s.request('PUT', `/admin/tenants/${s.slug}/roles/${role.name}`, { headers: ADMIN,
+      body: { scopes: role.scopes, relationship: role.relationship, description: role.description } });
+    t.equal(again.statusCode, 200, `default role ${role.name} passes the checks a written role meets: ${again.body}`);
+    t.equal((again.json() as { scopes: string }).scopes, role.scopes);
+  }
 });
 
 t.test('a doctor sees only the patients related by encounter, organization and care team (through a PractitionerRole)', async (t) => {
