@@ -23,6 +23,9 @@ import { type Definitions, loadDefinitions } from './fhir/definitions.js';
 import { type AdminTarget, USER_ACTIONS, auditSettings, lifetimeSettings, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
   registerUser, tenantView, userQuery } from './http/admin.js';
 import { deleteUser, listUsers, readUser, updateUser } from './oauth/user-admin.js';
+import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from './oauth/roles-admin.js';
+import { TenantSearchParameters } from './storage/search-parameters.js';
+import { createSearchRegistry } from './search/registry.js';
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
 import { FhirError, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
@@ -39,10 +42,12 @@ const USAGE = `Usage: hearth <command>
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
   tenant lifetimes <slug> [name=value]...   show or set access_token_seconds, refresh_token_days, session_hours,
                             session_idle_minutes (0: no idle timeout)
-  user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--tenant T]
+  user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--roles R,...] [--tenant T]
   user list [--username PREFIX] [--fhir-user R] [--status active|disabled|locked] [--count N] [--after USERNAME] [--tenant T]
   user show|disable|enable|unlock|password-reset|totp-reset|delete <id> [--tenant T]
-  user update <id> [--username U] [--fhir-user R] [--tenant T]
+  user update <id> [--username U] [--fhir-user R] [--roles doctor,nurse] [--tenant T]
+  role list|show <name>|delete <name> [--tenant T]
+  role set <name> --scopes "user/Observation.rs ..." [--relationship care-team,encounter,...] [--description D] [--tenant T]
   client create --name N --type public|confidential|backend [--redirect-uri U]... [--scope "..."]
                 [--jwks-file F | --jwks-uri U] [--launch-uri U] [--tenant T]
   client list [--tenant T]  |  client delete <client_id> [--tenant T]
@@ -317,16 +322,20 @@ async function readStdin(): Promise<string> {
 
 async function userCreate(args: string[]) {
   const { values: v } = flags(args, { username: { type: 'string' }, 'fhir-user': { type: 'string' },
-    password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, totp: { type: 'boolean' } });
+    password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, totp: { type: 'boolean' }, roles: { type: 'string' } });
   if ((v.password === undefined) === (v['password-stdin'] !== true)) throw new UsageError('give --password or --password-stdin');
   const body = { username: required(v.username, 'username'), fhirUser: required(v['fhir-user'], 'fhir-user'),
-    password: v.password ?? await readStdin(), totp: v.totp === true };
+    password: v.password ?? await readStdin(), totp: v.totp === true, ...(v.roles !== undefined ? { roles: list(v.roles) } : {}) };
   const out = await runAdmin({ method: 'POST', path: tenantPath(v.tenant, 'users'), body, direct: onTenant(v.tenant, registerUser, body) });
   print([['id', out.id], ['username', out.username], ['fhirUser', out.fhirUser], ['totp_secret', out.totp_secret],
     ['otpauth_uri', out.otpauth_uri]]);
 }
 
-const printUser = (u: Json) => process.stdout.write(`${[u.id, u.username, u.fhirUser, u.status, u.totp ? 'totp' : '-'].join('\t')}\n`);
+const printUser = (u: Json) => process.stdout.write(`${[u.id, u.username, u.fhirUser, u.status, u.totp ? 'totp' : '-',
+  Array.isArray(u.roles) ? (u.roles.join(',') || '(no roles)') : '(unmanaged)'].join('\t')}\n`);
+
+/** A comma-separated list flag ('' → an empty list). */
+const list = (value: string): string[] => value.split(',').map((x) => x.trim()).filter((x) => x !== '');
 
 async function userList(args: string[]) {
   const { values: v } = flags(args, { username: { type: 'string' }, 'fhir-user': { type: 'string' }, status: { type: 'string' },
@@ -349,7 +358,7 @@ async function user(args: string[]) {
   if (sub === 'create') return userCreate(rest);
   if (sub === 'list') return userList(rest);
   const single: NonNullable<ParseArgsConfig['options']> = sub === 'update'
-    ? { username: { type: 'string' }, 'fhir-user': { type: 'string' } } : {};
+    ? { username: { type: 'string' }, 'fhir-user': { type: 'string' }, roles: { type: 'string' } } : {};
   const known = ['show', 'update', 'delete', 'password-reset', ...Object.keys(USER_ACTIONS)];
   if (sub === undefined || !known.includes(sub)) throw new UsageError();
   const { values: v, positionals } = flags(rest, single, 1);
@@ -358,9 +367,10 @@ async function user(args: string[]) {
   if (sub === 'show') {
     printUser(await runAdmin({ method: 'GET', path, direct: onTenant(v.tenant, (t) => readUser(t.db, t.tenant.schema, id, t.auth.now())) }));
   } else if (sub === 'update') {
-    const u = v as { username?: string; 'fhir-user'?: string };
-    const body = { ...(u.username ? { username: u.username } : {}), ...(u['fhir-user'] ? { fhirUser: u['fhir-user'] } : {}) };
-    if (Object.keys(body).length === 0) throw new UsageError('give --username and/or --fhir-user');
+    const u = v as { username?: string; 'fhir-user'?: string; roles?: string };
+    const body = { ...(u.username ? { username: u.username } : {}), ...(u['fhir-user'] ? { fhirUser: u['fhir-user'] } : {}),
+      ...(u.roles !== undefined ? { roles: list(u.roles) } : {}) };
+    if (Object.keys(body).length === 0) throw new UsageError('give --username, --fhir-user and/or --roles');
     printUser(await runAdmin({ method: 'PATCH', path, body,
       direct: onTenant(v.tenant, (t) => updateUser(t.db, t.tenant.schema, id, body, t.auth.now())) }));
   } else if (sub === 'delete') {
@@ -377,6 +387,42 @@ async function user(args: string[]) {
     const out = await runAdmin({ method: 'POST', path: `${path}/${sub}`, direct: onTenant(v.tenant, (t) => action(t, id)) });
     if (sub === 'totp-reset') print([['totp_secret', out.totp_secret], ['otpauth_uri', out.otpauth_uri]]);
     else printUser(out);
+  }
+}
+
+const printRole = (r: Json) => process.stdout.write(`${[r.name, r.scopes, Array.isArray(r.relationship)
+  ? `related: ${r.relationship.join(',')}` : 'every patient', r.description].join('\t')}\n`);
+
+/** hearth role list|show|set|delete (issue #16 §1): a tenant's roles, through the admin API or on the database. */
+async function role(args: string[]) {
+  const [sub, ...rest] = args;
+  if (sub === 'list') {
+    const { values: v } = flags(rest, {});
+    const out = await runAdmin({ method: 'GET', path: tenantPath(v.tenant, 'roles'),
+      direct: onTenant(v.tenant, async (t) => ({ roles: await listRoles(t.db, t.tenant.schema) })) });
+    for (const r of out.roles as Json[]) printRole(r);
+    return;
+  }
+  if (sub !== 'show' && sub !== 'set' && sub !== 'delete') throw new UsageError();
+  const options: NonNullable<ParseArgsConfig['options']> = sub === 'set'
+    ? { scopes: { type: 'string' }, relationship: { type: 'string' }, description: { type: 'string' } } : {};
+  const { values: v, positionals } = flags(rest, options, 1);
+  const name = positionals[0]!;
+  const path = tenantPath(v.tenant, `roles/${encodeURIComponent(name)}`);
+  if (sub === 'show') {
+    printRole(await runAdmin({ method: 'GET', path, direct: onTenant(v.tenant, (t) => readRole(t.db, t.tenant.schema, name)) }));
+  } else if (sub === 'delete') {
+    await runAdmin({ method: 'DELETE', path, direct: onTenant(v.tenant, async (t) => { await deleteRole(t.db, t.tenant.schema, name); return {}; }) });
+    process.stdout.write(`deleted role ${name}\n`);
+  } else {
+    const o = v as { scopes?: string; relationship?: string; description?: string };
+    const body = { scopes: required(o.scopes, 'scopes'), relationship: o.relationship !== undefined ? list(o.relationship) : null,
+      ...(o.description !== undefined ? { description: o.description } : {}) };
+    printRole(await runAdmin({ method: 'PUT', path, body, direct: onTenant(v.tenant, async (t) => {
+      const defs = loadDefinitions();
+      const checks = await tenantRoleChecks(t.db, t.tenant.schema, defs, new TenantSearchParameters(defs, createSearchRegistry(defs)), t.fhirBase);
+      return putRole(t.db, t.tenant.schema, name, body, checks, t.auth.now());
+    }) }));
   }
 }
 
@@ -470,7 +516,7 @@ async function importCommand(args: string[]) {
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   serve: () => serve(),
   migrate: async () => { await withDb(async () => undefined); process.stdout.write('migrations applied\n'); },
-  tenant, user, client, launch, token, keys, import: importCommand,
+  tenant, user, role, client, launch, token, keys, import: importCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

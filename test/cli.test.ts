@@ -88,7 +88,17 @@ t.test('client, user, launch, token and keys on the database when no server answ
   const id = /^id (\S+)$/m.exec(user.stdout)![1]!;
   const listed = cli(['user', 'list', '--tenant', slug, '--username', 'nur'], env);
   t.equal(listed.status, 0, listed.stderr);
-  t.equal(listed.stdout, `${id}\tnurse\tPractitioner/n1\tactive\ttotp\n`, 'user list: id, username, fhirUser, status, factor');
+  t.equal(listed.stdout, `${id}\tnurse\tPractitioner/n1\tactive\ttotp\t(unmanaged)\n`, 'user list: id, username, fhirUser, status, factor, roles');
+  const role = cli(['role', 'set', 'ward-nurse', '--tenant', slug, '--scopes', 'user/Observation.rs?category=vital-signs user/Patient.rs',
+    '--relationship', 'care-team,encounter', '--description', 'Ward nurses'], env);
+  t.equal(role.status, 0, role.stderr);
+  t.equal(role.stdout, 'ward-nurse\tuser/Observation.rs?category=vital-signs user/Patient.rs\trelated: care-team,encounter\tWard nurses\n');
+  t.match(cli(['role', 'list', '--tenant', slug], env).stdout, /^doctor\tuser\/\*\.crus\trelated: /m, 'the default roles are listed');
+  const badRole = cli(['role', 'set', 'broken', '--tenant', slug, '--scopes', 'user/Observation.rs?colour=red'], env);
+  t.equal(badRole.status, 1);
+  t.match(badRole.stderr, /query cannot be evaluated/);
+  t.match(cli(['user', 'update', id, '--roles', 'ward-nurse,lab', '--tenant', slug], env).stdout, /\tlab,ward-nurse\n$/, 'user update --roles');
+  t.equal(cli(['role', 'delete', 'ward-nurse', '--tenant', slug], env).status, 1, 'a role in use is not deleted');
   t.match(cli(['user', 'disable', id, '--tenant', slug], env).stdout, /\tdisabled\t/, 'user disable');
   t.equal(cli(['user', 'list', '--tenant', slug, '--status', 'active'], env).stdout, '', 'no active user left');
   const reset = cli(['user', 'password-reset', id, '--tenant', slug], env);

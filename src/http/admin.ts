@@ -11,8 +11,7 @@ import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../oauth/users.js';
-import { type RoleChecks, deleteRole, listRoles, putRole, readRole } from '../oauth/roles-admin.js';
-import { queryProblem } from '../auth/access.js';
+import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from '../oauth/roles-admin.js';
 import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js';
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
@@ -288,10 +287,6 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
     }, () => userNamed(req.params.id));
     return reply.code(204).send();
   });
-  const roleChecks = async (t: AdminTarget): Promise<RoleChecks> => {
-    const registry = await deps.tenantSearch.registryFor(deps.db, t.tenant.schema);
-    return { isType: t.isType, queryProblem: (type, query) => queryProblem({ registry, defs: deps.defs, base: t.fhirBase }, type, query) };
-  };
   app.get<SlugParams>('/admin/tenants/:slug/roles', async (req) => {
     const t = await target(req);
     return { roles: await listRoles(t.db, t.tenant.schema) };
@@ -301,7 +296,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
     return readRole(t.db, t.tenant.schema, req.params.name);
   });
   app.put<RoleParams>('/admin/tenants/:slug/roles/:name', async (req) => audited(deps, req, 'role-update', req.params.slug,
-    async () => { const t = await target(req); return putRole(t.db, t.tenant.schema, req.params.name, req.body, await roleChecks(t), t.auth.now()); },
+    async () => { const t = await target(req); return putRole(t.db, t.tenant.schema, req.params.name, req.body, await tenantRoleChecks(t.db, t.tenant.schema, deps.defs, deps.tenantSearch, t.fhirBase), t.auth.now()); },
     () => roleNamed(req.params.name)));
   app.delete<RoleParams>('/admin/tenants/:slug/roles/:name', async (req, reply) => {
     await audited(deps, req, 'role-delete', req.params.slug, async () => {

@@ -13,6 +13,9 @@ import type { Params } from '../fhir/types.js';
 import { authChanged } from '../auth/grant-cache.js';
 import { RELATIONSHIPS } from '../auth/roles.js';
 import { parseRule } from '../auth/scopes.js';
+import { queryProblem } from '../auth/access.js';
+import type { Definitions } from '../fhir/definitions.js';
+import type { TenantSearchParameters } from '../storage/search-parameters.js';
 
 export const ROLE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 
@@ -25,6 +28,13 @@ export interface RoleChecks {
   isType: (type: string) => boolean;
   /** undefined when the query can be evaluated on type; else why not. */
   queryProblem: (type: string, query: Params) => string | undefined;
+}
+
+/** The checks of a tenant's roles: its resource types and its search parameters (custom ones included). */
+export async function tenantRoleChecks(db: Queryable, schema: string, defs: Definitions, search: TenantSearchParameters,
+  base: string): Promise<RoleChecks> {
+  const registry = await search.registryFor(db, schema);
+  return { isType: (t) => defs.isResourceType(t), queryProblem: (type, query) => queryProblem({ registry, defs, base }, type, query) };
 }
 
 const roles = (schema: string) => sql`${ident(schema)}.auth_role`;
