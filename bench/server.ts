@@ -13,7 +13,12 @@ import type { Db } from '../src/db/db.js';
 import { migrateSchema } from '../src/db/migrate.js';
 import { openDb } from '../src/db/open.js';
 import { type Tenant, createTenant, deleteTenant } from '../src/storage/tenants.js';
-import { mintLocalToken } from '../src/auth/tokens.js';
+import { mintAccessToken, mintLocalToken } from '../src/auth/tokens.js';
+import { createGrant } from '../src/auth/grants.js';
+import { ident, sql } from '../src/db/sql.js';
+import { putRole, tenantRoleChecks } from '../src/oauth/roles-admin.js';
+import { createUser } from '../src/oauth/users.js';
+import crypto from 'node:crypto';
 import { importJob } from '../src/bulk/import-job.js';
 import { JobWorker } from '../src/jobs/worker.js';
 import { dbRawDb } from './raw/db.js';
@@ -68,6 +73,7 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
       return { port: off.port, token: off.token };
     }
     if (op === 'closeUnaudited') return closeUnaudited();
+    if (op === 'relatedUserToken') return relatedUserToken(db, deps, app, tenant, port, token);
     // The import suite's job, run here to its end (this process runs no worker loop): its memory is this process's.
     if (op === 'runImportJobs') return new JobWorker(deps, { import: importJob }).drain();
     if (op === 'teardown') {
@@ -82,6 +88,30 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
     if (raw?.has(op)) return raw.handle(op, args);
     throw new Error(`unknown op ${op}`);
   };
+}
+
+/**
+ * The read suite's relationship-restricted user (issue #16 Speed): a Practitioner on a CareTeam of every patient of
+ * the tenant, holding a role that may read everything of its related patients; an app granted user/*.rs.
+ */
+async function relatedUserToken(db: Db, deps: Awaited<ReturnType<typeof createDeps>>, app: FastifyInstance, tenant: Tenant,
+  port: number, systemToken: string): Promise<{ token: string; patients: number }> {
+  const s = ident(tenant.schema);
+  const patients = (await db.query<{ id: string }>(sql`SELECT id FROM ${s}.resource WHERE type = 'Patient' AND NOT deleted`)).map((r) => r.id);
+  const entry = [{ resource: { resourceType: 'Practitioner', id: 'bench-doctor' }, request: { method: 'PUT', url: 'Practitioner/bench-doctor' } },
+    ...patients.map((p) => ({ resource: { resourceType: 'CareTeam', subject: { reference: `Patient/${p}` },
+      participant: [{ member: { reference: 'Practitioner/bench-doctor' } }] }, request: { method: 'POST', url: 'CareTeam' } }))];
+  const res = await app.inject({ method: 'POST', url: `/fhir/${tenant.slug}`, headers: { host: `127.0.0.1:${port}`, authorization: `Bearer ${systemToken}`,
+    'content-type': 'application/fhir+json' }, payload: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry }) });
+  if (res.statusCode !== 200) throw new Error(`care teams: ${res.statusCode} ${res.body}`);
+  await putRole(db, tenant.schema, 'bench-reader', { scopes: 'user/*.rs', relationship: ['care-team'] },
+    await tenantRoleChecks(db, tenant.schema, deps.defs, deps.tenantSearch, ''), deps.auth.now());
+  const { user } = await createUser(db, tenant.schema, { username: 'bench-doctor', password: crypto.randomBytes(16).toString('hex'),
+    fhirUser: 'Practitioner/bench-doctor', roles: ['bench-reader'] });
+  const grant = await createGrant(db, tenant.schema, { clientId: 'bench-app', scope: 'user/*.rs', context: { fhirUser: 'Practitioner/bench-doctor' },
+    userId: user.id }, deps.auth.now());
+  const { token } = await mintAccessToken(deps.auth, `http://127.0.0.1:${port}/fhir/${tenant.slug}`, grant, TOKEN_TTL_S, user.id);
+  return { token, patients: patients.length };
 }
 
 const options = childOptions();

@@ -34,6 +34,18 @@ export async function runRead(ctx: BenchContext): Promise<SuiteOutcome> {
   const hearthPaths = ids.map((r) => `${base.pathname}/${r.type}/${r.id}`);
   const rawPaths = ids.map((r) => `/raw/${r.type}/${r.id}`);
   const hearth = await peakRss(ctx.hearth, () => load({ origin: base.origin, paths: hearthPaths, token: ctx.token }, ctx.options.seconds));
+  // The same load as a user whose role confines them to related patients (issue #16 Speed: ≥ 0.8 of system/*).
+  // Resources of the sample in no patient's record but in the compartment's types (none referencing a patient) are
+  // hidden from that user: both runs read the paths the user may read, the system/* run again for a like-for-like mix.
+  const related = await ctx.hearth.call<{ token: string; patients: number }>('relatedUserToken');
+  const visible: string[] = [];
+  for (const path of hearthPaths) {
+    const res = await fetch(`${base.origin}${path}`, { headers: { authorization: `Bearer ${related.token}` } });
+    await res.arrayBuffer();
+    if (res.ok) visible.push(path);
+  }
+  const restricted = await load({ origin: base.origin, paths: visible, token: related.token }, ctx.options.seconds);
+  const everything = await load({ origin: base.origin, paths: visible, token: ctx.token }, ctx.options.seconds);
   const server = await ctx.startReadBaseline();
   const raw = await peakRss(server.child, () => load({ origin: server.origin, paths: rawPaths }, ctx.options.seconds))
     .finally(server.stop);
@@ -43,5 +55,9 @@ export async function runRead(ctx: BenchContext): Promise<SuiteOutcome> {
     row('read', 'requests_per_s', requestsPerS(h, ctx.options.seconds), requestsPerS(b, ctx.options.seconds)),
     row('read', 'p50_ms', h.latency.p50, b.latency.p50),
     row('read', 'p99_ms', h.latency.p99, b.latency.p99),
+    row('read-related-user', 'requests_per_s', requestsPerS(restricted, ctx.options.seconds), requestsPerS(everything, ctx.options.seconds),
+      `a user related to all ${related.patients} patients through CareTeams (${visible.length} of ${hearthPaths.length} sampled resources `
+      + 'in their reach); baseline: the same paths with the system/* token'),
+    row('read-related-user', 'p50_ms', restricted.latency.p50, everything.latency.p50),
   ] };
 }
