@@ -14,6 +14,8 @@ import type { AccessRule, CompileContext } from '../search/compile/index.js';
 import { parseSearch } from '../search/parse.js';
 import type { SearchRegistry } from '../search/registry.js';
 import { idsMatching } from '../storage/find.js';
+import { type Versioned, readCurrent, readCurrentIf } from '../storage/resources.js';
+import { relatedPatientsSql } from './relationships.js';
 import type { Change, WriteGuard } from '../storage/write.js';
 import { type Perm, type ScopeRule, rulesFor } from './scopes.js';
 
@@ -152,7 +154,10 @@ export class Access {
     const key = `related/${exclusive}/${kinds.join(',')}`;
     let c = this.compartments.get(key);
     if (!c) {
-      const ids = this.principal.related?.get(kinds.join(',')) ?? [];
+      // Read once before the request's writes (bearer.ts) when the request may write; else evaluated in each statement.
+      // Without the list a write reaches nobody.
+      const ids = this.principal.related?.get(kinds.join(','))
+        ?? (exclusive ? [] : relatedPatientsSql(this.schema, this.principal.fhirUser, kinds) ?? []);
       c = { ...patientCompartmentCondition(''), ids, ...(exclusive ? { exclusive } : {}) };
       this.compartments.set(key, c);
     }
@@ -253,6 +258,16 @@ export class Access {
       for (const id of await idsMatching(db, this.cx(), type, ids, cond)) keep.add(`${type}/${id}`);
     }
     return rows.filter((r) => keep.has(`${r.type}/${r.id}`));
+  }
+
+  /** The current version of type/id (if any) and whether read allows it, in one statement (403 if no scope reads type). */
+  async readCurrent(db: Queryable, type: string, id: string): Promise<{ v?: Versioned; visible: boolean }> {
+    const n = this.required(type, 'r');
+    if (n === null) {
+      const v = await readCurrent(db, this.schema, type, id);
+      return { ...(v ? { v } : {}), visible: v !== undefined && !v.deleted };
+    }
+    return readCurrentIf(db, this.cx(), type, id, n);
   }
 
   /** True when type/id is live and perm allows it (403 first if no scope allows perm on type at all). */

@@ -104,14 +104,16 @@ export async function authenticate(deps: BearerDeps, tenant: Tenant, fhirBase: s
  * The FHIR request path: the token is verified first (no database), then the tenant and the token's grant are read
  * in one round trip. A tenant that does not exist → undefined (the caller answers 404).
  */
-export async function authenticateTenant(deps: BearerDeps, slug: string, fhirBase: string, authorization: string | undefined):
-  Promise<{ tenant: Tenant; principal: Principal } | undefined> {
+export async function authenticateTenant(deps: BearerDeps, slug: string, fhirBase: string, authorization: string | undefined,
+  readOnly = false): Promise<{ tenant: Tenant; principal: Principal } | undefined> {
   const token = bearerToken(authorization);
   const result = await verifyClaims(deps, fhirBase, token);
   if ('reason' in result) throw invalidToken(result.reason, true);
   const found = await (deps.auth.grants?.lookup(slug, result.claims.grant) ?? findTenantAndGrant(deps.db, slug, result.claims.grant));
   if (!found) return undefined;
   if (!found.grantActive) throw invalidToken(REVOKED, true);
-  const principal = await withRelationships(deps.db, found.tenant.schema, principalOf(deps, result.claims, found.roles));
-  return { tenant: found.tenant, principal };
+  // A read-only request evaluates relationships inside its statements; one that may write reads them first.
+  const principal = principalOf(deps, result.claims, found.roles);
+  if (readOnly) return { tenant: found.tenant, principal };
+  return { tenant: found.tenant, principal: await withRelationships(deps.db, found.tenant.schema, principal) };
 }

@@ -8,8 +8,9 @@
  * - episode-of-care: an EpisodeOfCare with the user as careManager, for its patient;
  * - general-practitioner: a Patient naming the user as generalPractitioner;
  * - organization: a Patient managed by an Organization one of the user's PractitionerRoles works for.
- * Deleted resources are no evidence. The set is read once per request (before any write of the request), so a write
- * can never relate its own author to a patient in the same request.
+ * Deleted resources are no evidence. A request that may write reads the set once, before any of its writes, so a
+ * write can never relate its own author to a patient; a read-only request evaluates it inside its own statements
+ * (a subquery, no round trip of its own).
  */
 import type { Queryable } from '../db/db.js';
 import { type Sql, ident, join, sql } from '../db/sql.js';
@@ -23,10 +24,13 @@ const SHARED: Partial<Record<Relationship, string>> = {
   'episode-of-care': 'EpisodeOfCare.care-manager.patient',
 };
 
-/** The ids of the Patients the user is related to through any of kinds (empty for a user without a fhirUser). */
-export async function relatedPatients(db: Queryable, schema: string, fhirUser: string | undefined, kinds: readonly string[]): Promise<string[]> {
+/**
+ * A statement selecting the ids (column `id`) of the Patients the user is related to through any of kinds; undefined
+ * when there can be none (no fhirUser, no kinds). Usable as a subquery: `x IN (…)`.
+ */
+export function relatedPatientsSql(schema: string, fhirUser: string | undefined, kinds: readonly string[]): Sql | undefined {
   const m = /^(Practitioner|PractitionerRole|RelatedPerson|Person|Patient)\/(.+)$/.exec(fhirUser ?? '');
-  if (!m || kinds.length === 0) return [];
+  if (!m || kinds.length === 0) return undefined;
   const [, type, id] = m as unknown as [string, string, string];
   const s = ident(schema);
   const parts: Sql[] = [];
@@ -48,11 +52,17 @@ export async function relatedPatients(db: Queryable, schema: string, fhirUser: s
       JOIN ${s}.idx_reference u ON u.ref_id = o.ref_id AND u.ref_type = 'Organization' AND u.type = 'Patient' AND u.param = 'organization'
       JOIN ${s}.resource r ON r.rid = u.rid AND NOT r.deleted`);
   }
-  if (parts.length === 0) return [];
-  const rows = await db.query<{ id: string }>(sql`WITH me (ref_type, ref_id) AS (
+  if (parts.length === 0) return undefined;
+  return sql`WITH me (ref_type, ref_id) AS (
       SELECT ${type}::text, ${id}::text
       UNION SELECT 'PractitionerRole', r.id FROM ${s}.idx_reference i JOIN ${s}.resource r ON r.rid = i.rid AND NOT r.deleted
         WHERE i.ref_id = ${id} AND i.ref_type = ${type} AND i.param = 'practitioner' AND i.type = 'PractitionerRole')
-    ${join(parts, ' UNION ')}`);
-  return rows.map((r) => r.id).sort();
+    ${join(parts, ' UNION ')}`;
+}
+
+/** The ids of the Patients the user is related to through any of kinds (empty for a user without a fhirUser). */
+export async function relatedPatients(db: Queryable, schema: string, fhirUser: string | undefined, kinds: readonly string[]): Promise<string[]> {
+  const statement = relatedPatientsSql(schema, fhirUser, kinds);
+  if (!statement) return [];
+  return (await db.query<{ id: string }>(statement)).map((r) => r.id).sort();
 }

@@ -110,7 +110,7 @@ export function parseKickoff(deps: Deps, ctx: Context, req: FhirRequest, input: 
     if (inBody.length > 0) patients = patientIds(inBody, ctx.base, problems);
   }
   const query = new URLSearchParams(req.query).toString();
-  const { principal } = input.access;
+  const { principal } = input.access; // with its related patients, read before the kick-off (http/fhir.ts)
   const params: ExportParams = {
     level: input.level, ...(input.group ? { group: input.group } : {}), types,
     ...(since ? { since: since.toISOString() } : {}), ...(elements.length > 0 ? { elements } : {}),

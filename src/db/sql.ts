@@ -1,4 +1,5 @@
 /** Parameterised SQL by construction: every interpolated value becomes $n; identifiers only through ident(). */
+import crypto from 'node:crypto';
 
 export interface SqlQuery {
   readonly text: string;
@@ -61,6 +62,15 @@ const STATEMENT_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export function prepared(name: string, f: Fragment): Fragment {
   if (!STATEMENT_NAME.test(name)) throw new Error(`Unsafe statement name: ${JSON.stringify(name)}`);
   return new Fragment(f.strings, f.args, name);
+}
+
+/**
+ * prepared() under a name derived from the statement's text (a prefix and its SHA-256): for statements whose text
+ * varies with a few shapes (a tenant's schema, an access narrowing), each shape parsed and planned once per connection.
+ */
+export function preparedByText(prefix: string, f: Fragment): Fragment {
+  const text = render(f, []);
+  return prepared(`${prefix}_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 40)}`, f);
 }
 
 function render(f: Fragment, values: unknown[]): string {

@@ -61,7 +61,9 @@ async function tenantAndPrincipal(deps: Deps, slug: string, base: string, req: F
     await resolveTenant(deps, slug);
     throw invalidToken('An access token is required', false);
   }
-  const found = await authenticateTenant(deps, slug, base, authorization);
+  // Related patients are read up front for requests that may write, and for $export (the job keeps the kick-off's).
+  const readOnly = (req.method === 'GET' || req.method === 'HEAD') && !/\$export$/.test(req.path);
+  const found = await authenticateTenant(deps, slug, base, authorization, readOnly);
   if (!found) throw unknownTenant(slug);
   return found;
 }

@@ -40,14 +40,21 @@ export async function checkVisible(deps: Deps, ctx: Context, type: string, id: s
   const access = ctx.access;
   if (!access || access.narrowing(type, 'r') === null) return;
   if (!v?.deleted && (await access.visible(ctx.tx ?? deps.db, type, id, 'r'))) return;
+  unseen(access, type, id);
+}
+
+function unseen(access: NonNullable<Context['access']>, type: string, id: string): never {
   if (access.hidesUnseen(type, 'r')) throw notFound(type, id);
   throw insufficientScope(`${type}.r within the scope's constraint`);
 }
 
 export async function read(deps: Deps, ctx: Context, req: FhirRequest, type: string, id: string): Promise<FhirResult> {
-  const v = await readCurrent(ctx.tx ?? deps.db, ctx.tenant.schema, type, id);
+  const db = ctx.tx ?? deps.db;
+  // Under a narrowing token the row and its visibility come in one statement.
+  const { v, visible } = ctx.access ? await ctx.access.readCurrent(db, type, id)
+    : { v: await readCurrent(db, ctx.tenant.schema, type, id), visible: true };
   if (!v) throw notFound(type, id);
-  await checkVisible(deps, ctx, type, id, v);
+  if (ctx.access && !visible && ctx.access.narrowing(type, 'r') !== null) unseen(ctx.access, type, id);
   if (v.deleted) throw gone(type, id);
   if (notModified(req, v)) return { status: 304, etag: etag(v.versionId), lastModified: v.lastUpdated };
   return versionResult(ctx, v);

@@ -1,4 +1,5 @@
 /** The parsed form of a FHIR search (the AST that compile/ turns into SQL) — http://hl7.org/fhir/R4/search.html */
+import type { Sql } from '../db/sql.js';
 import type { SearchParameterDef } from '../fhir/definitions.js';
 import type { SummaryMode } from '../fhir/subset.js';
 import type { PageKey } from '../fhir/page-token.js';
@@ -60,7 +61,7 @@ export interface HasCondition { kind: 'has'; source: string; code: string; next:
  */
 export interface CompartmentCondition {
   kind: 'compartment'; compartment: string; id: string; params: ReadonlyMap<string, string[]>; exclusive?: boolean;
-  ids?: readonly string[];
+  ids?: readonly string[] | Sql;
 }
 
 /** `_list=[id]`: referenced from List/[id].entry.item (search.html#list). */

@@ -1,6 +1,9 @@
 /** Resource rows: current versions and the append-only version table of one tenant schema (ARCHITECTURE §3). */
 import type { Queryable } from '../db/db.js';
-import { ident, sql } from '../db/sql.js';
+import { ident, preparedByText, sql } from '../db/sql.js';
+import type { Condition } from '../search/ast.js';
+import type { CompileContext } from '../search/compile/context.js';
+import { compileCondition } from '../search/compile/index.js';
 import type { Resource } from '../fhir/types.js';
 import { concurrentCreate } from '../errors.js';
 import { deferNew, deferVersion } from './deferred-writes.js';
@@ -51,6 +54,20 @@ export async function readCurrent(q: Queryable, schema: string, type: string, id
   const rows = await q.query<CurrentRow>(sql`SELECT rid, type, id, version, last_updated, deleted, content
     FROM ${ident(schema)}.resource WHERE type = ${type} AND id = ${id}`);
   return rows[0] && fromCurrent(rows[0]);
+}
+
+/**
+ * The current row and whether it is live and meets a condition (access narrowing), in one statement: a narrowed read
+ * costs what an unnarrowed one does.
+ */
+export async function readCurrentIf(q: Queryable, cx: CompileContext, type: string, id: string, condition: Condition):
+  Promise<{ v?: Versioned; visible: boolean }> {
+  // Prepared by its text: planning the narrowing took longer than running it (1 ms against 0.35 ms, measured).
+  const rows = await q.query<CurrentRow & { visible: boolean }>(preparedByText('read_if', sql`SELECT r.rid, r.type, r.id, r.version,
+      r.last_updated, r.deleted, r.content, (NOT r.deleted AND ${compileCondition(cx, condition, { depth: 0, type })}) AS visible
+    FROM ${ident(cx.schema)}.resource r WHERE r.type = ${type} AND r.id = ${id}`));
+  const row = rows[0];
+  return row ? { v: fromCurrent(row), visible: row.visible === true } : { visible: false };
 }
 
 export async function readVersion(q: Queryable, schema: string, type: string, id: string, vid: number): Promise<Versioned | undefined> {

@@ -47,8 +47,11 @@ function compileCompartment(cx: CompileContext, c: CompartmentCondition, scope: 
   const r = resourceAlias(scope.depth);
   const pairs = [...c.params].filter(([type]) => scope.type === undefined || type === scope.type)
     .flatMap(([type, params]) => params.map((p) => `${type}.${p}`));
-  const within = (column: Sql) => (c.ids ? sql`${column} = ANY(${c.ids})` : sql`${column} = ${c.id}`);
-  const outside = (column: Sql) => (c.ids ? sql`${column} <> ALL(${c.ids})` : sql`${column} <> ${c.id}`);
+  const ids = c.ids;
+  const within = (column: Sql) => (ids === undefined ? sql`${column} = ${c.id}`
+    : Array.isArray(ids) ? sql`${column} = ANY(${ids})` : sql`${column} IN (${ids as Sql})`);
+  const outside = (column: Sql) => (ids === undefined ? sql`${column} <> ${c.id}`
+    : Array.isArray(ids) ? sql`${column} <> ALL(${ids})` : sql`${column} NOT IN (${ids as Sql})`);
   const refs = sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} ci WHERE ci.rid = ${r}.rid AND ci.ref_type = ${c.compartment} AND ${within(sql`ci.ref_id`)} AND ci.type || '.' || ci.param = ANY(${pairs}))`;
   const self = sql`(${typeOf(scope)} = ${c.compartment} AND ${within(sql`${r}.id`)})`;
   const member = scope.type !== undefined && scope.type !== c.compartment ? refs : sql`(${self} OR ${refs})`;
