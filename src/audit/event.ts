@@ -34,6 +34,8 @@ export interface Actor {
   subject?: string;
   fhirUser?: string;
   jti?: string;
+  /** Set while the user has a break-the-glass session open: the event's purposeOfEvent is BTG (issue #16 §4). */
+  breakGlass?: boolean;
 }
 
 /** The HTTP request as received. */
@@ -184,11 +186,15 @@ export function auditEvent(s: EventSpec): Resource {
     ...(contained ? { contained } : {}),
     type: s.type, subtype: s.subtype, action: s.action, recorded, outcome: outcomeCode(s.outcome.status),
     ...(failed ? { outcomeDesc: `HTTP ${s.outcome.status}${s.outcome.message ? `: ${s.outcome.message}` : ''}`.slice(0, 1000) } : {}),
+    ...(s.actor.breakGlass ? { purposeOfEvent: [{ coding: [BREAK_THE_GLASS] }] } : {}),
     agent: agents(s.pattern, s.actor, s.request, s.base),
     source: { observer: observer(s.base), type: [{ system: SOURCE_TYPE, code: '3', display: 'Web Server' }] },
     entity: entities,
   } as Resource;
 }
+
+/** Purpose of use "break the glass" — http://terminology.hl7.org/CodeSystem/v3-ActReason */
+export const BREAK_THE_GLASS: Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'BTG', display: 'break the glass' };
 
 export const REST_TYPE: Coding = { system: EVENT_TYPE, code: 'rest', display: 'Restful Operation' };
 export const interactionCoding = (code: string): Coding => ({ system: INTERACTION, code });

@@ -31,6 +31,7 @@ export const GRANT_ID_SYSTEM = 'http://hearth.dev/fhir/sid/grant-id';
 export const TENANT_SYSTEM = 'http://hearth.dev/fhir/sid/tenant';
 export const SIGNING_KEY_SYSTEM = 'http://hearth.dev/fhir/sid/signing-key';
 export const ROLE_SYSTEM = 'http://hearth.dev/fhir/sid/role';
+export const BREAK_GLASS_SYSTEM = 'http://hearth.dev/fhir/sid/break-glass-session';
 /** The operator as the admin API knows it: whoever holds the admin token. */
 export const ADMIN_API_OPERATOR = 'hearth-admin-api';
 
@@ -121,7 +122,7 @@ export function tokenEvent(code: TokenEventCode, at: Occurrence, f: TokenFacts,
 export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
   | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
   | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'role-update'
-  | 'role-delete';
+  | 'role-delete' | 'break-glass-review';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -144,11 +145,12 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'auth-lifetimes': dcm('110129', 'Security Configuration'),
   'role-update': dcm('110129', 'Security Configuration'),
   'role-delete': dcm('110129', 'Security Configuration'),
+  'break-glass-review': dcm('110136', 'Security Roles Changed'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
   'client-delete': 'D', 'user-create': 'C', 'user-update': 'U', 'user-disable': 'U', 'user-enable': 'U', 'user-unlock': 'U',
   'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
-  'audit-retention': 'U', 'auth-lifetimes': 'U', 'role-update': 'U', 'role-delete': 'D' };
+  'audit-retention': 'U', 'auth-lifetimes': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {

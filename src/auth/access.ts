@@ -4,6 +4,7 @@
  * query-restricted v2 scopes — as search conditions, so that search, _include, reads and writes share one rule.
  */
 import type { Queryable } from '../db/db.js';
+import { sql } from '../db/sql.js';
 import { insufficientScope } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
@@ -44,6 +45,8 @@ export interface Principal {
    * request, relationships.ts). A kind set missing here relates the user to nobody.
    */
   related?: ReadonlyMap<string, readonly string[]>;
+  /** The patients of the user's open break-the-glass sessions (they widen only rules marked glass). */
+  glass?: readonly string[];
 }
 
 const NO_TOKENS = new PageTokens('unused');
@@ -150,14 +153,17 @@ export class Access {
    * The patients of a relationship rule, as one compartment condition per kind set and kind of membership: reads and
    * searches need a reference to one of them, writes besides refuse a reference to any other patient.
    */
-  private relatedCompartment(kinds: readonly string[], exclusive: boolean): CompartmentCondition {
-    const key = `related/${exclusive}/${kinds.join(',')}`;
+  private relatedCompartment(kinds: readonly string[], exclusive: boolean, glass: boolean): CompartmentCondition {
+    const key = `related/${exclusive}/${glass}/${kinds.join(',')}`;
     let c = this.compartments.get(key);
     if (!c) {
       // Read once before the request's writes (bearer.ts) when the request may write; else evaluated in each statement.
-      // Without the list a write reaches nobody.
-      const ids = this.principal.related?.get(kinds.join(','))
-        ?? (exclusive ? [] : relatedPatientsSql(this.schema, this.principal.fhirUser, kinds) ?? []);
+      // Without the list a write reaches nobody. Open break-the-glass patients join the set of a glass rule.
+      const broken = glass ? this.principal.glass ?? [] : [];
+      const listed = this.principal.related?.get(kinds.join(','));
+      const inline = listed || exclusive ? undefined : relatedPatientsSql(this.schema, this.principal.fhirUser, kinds);
+      const ids = inline ? (broken.length > 0 ? sql`${inline} UNION SELECT unnest(${broken}::text[])` : inline)
+        : [...listed ?? [], ...broken];
       c = { ...patientCompartmentCondition(''), ids, ...(exclusive ? { exclusive } : {}) };
       this.compartments.set(key, c);
     }
@@ -170,7 +176,7 @@ export class Access {
     // A relationship rule confines what lies in the Patient compartment to the related patients' compartments; what
     // lies outside (Practitioner, Medication, Slot …) holds no one's record and is left to the scopes.
     if (!scoped || !rule.related || !inPatientCompartment(type)) return scoped;
-    return [this.relatedCompartment(rule.related, perm !== 'r' && perm !== 's'), ...scoped];
+    return [this.relatedCompartment(rule.related, perm !== 'r' && perm !== 's', rule.glass === true), ...scoped];
   }
 
   private scopedAlternative(rule: ScopeRule, type: string, perm: Perm): Condition[] | undefined {

@@ -10,7 +10,7 @@ import type { Db, Queryable } from '../db/db.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Tenant } from '../storage/tenants.js';
 import { grantActive } from './grants.js';
-import { findTenantAndGrant } from '../storage/tenants.js';
+import { type GrantGlass, findTenantAndGrant } from '../storage/tenants.js';
 import { decodeJwt, epochSeconds, verifySignature } from './jws.js';
 import { parseScopes } from './scopes.js';
 import { type RoleCeiling, intersectRules } from './roles.js';
@@ -64,13 +64,15 @@ export async function verifyAccessToken(deps: BearerDeps, tenant: Tenant, fhirBa
   return (await grantActive(deps.db, tenant.schema, result.claims.grant)) ? result : { reason: REVOKED };
 }
 
-function principalOf(deps: BearerDeps, claims: AccessTokenClaims, roles?: RoleCeiling[]): Principal {
+function principalOf(deps: BearerDeps, claims: AccessTokenClaims, roles?: RoleCeiling[], glass?: GrantGlass[]): Principal {
+  const now = deps.auth.now().getTime();
+  const broken = [...new Set((glass ?? []).filter((g) => new Date(g.expiresAt).getTime() > now).map((g) => g.patient))];
   const isType = (t: string) => deps.defs.isResourceType(t);
   const scopes = parseScopes(claims.scope, isType);
   return {
     clientId: claims.client_id, subject: claims.sub, scope: claims.scope, grantId: claims.grant,
     rules: roles ? intersectRules(scopes.rules, roles, isType) : scopes.rules,
-    ...(roles ? { roles: roles.map((r) => r.name) } : {}),
+    ...(roles ? { roles: roles.map((r) => r.name) } : {}), ...(broken.length > 0 ? { glass: broken } : {}),
     ...(claims.patient ? { patient: claims.patient } : {}), ...(claims.encounter ? { encounter: claims.encounter } : {}),
     ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}), ...(claims.jti ? { jti: claims.jti } : {}),
   };
@@ -113,7 +115,7 @@ export async function authenticateTenant(deps: BearerDeps, slug: string, fhirBas
   if (!found) return undefined;
   if (!found.grantActive) throw invalidToken(REVOKED, true);
   // A read-only request evaluates relationships inside its statements; one that may write reads them first.
-  const principal = principalOf(deps, result.claims, found.roles);
+  const principal = principalOf(deps, result.claims, found.roles, found.glass);
   if (readOnly) return { tenant: found.tenant, principal };
   return { tenant: found.tenant, principal: await withRelationships(deps.db, found.tenant.schema, principal) };
 }

@@ -27,7 +27,7 @@ export function ceilingRules(role: RoleCeiling, isType: (t: string) => boolean):
   const related = role.relationship === null ? undefined : [...new Set(role.relationship)].sort();
   return role.scopes.split(/\s+/).filter((s) => s !== '').flatMap((text) => {
     const rule = parseRule(text, isType);
-    return rule ? [related ? { ...rule, related } : rule] : [];
+    return rule ? [related ? { ...rule, related, ...(role.breakGlass ? { glass: true as const } : {}) } : rule] : [];
   });
 }
 
@@ -53,7 +53,7 @@ function meet(app: ScopeRule, role: ScopeRule): ScopeRule | undefined {
   const level = app.level === 'patient' ? 'patient' : 'user';
   const text = `${level}/${type}.${[...perms].join('')}${query.length > 0 ? `?${new URLSearchParams(query)}` : ''}`;
   return { level, type, perms, text, ...(query.length > 0 ? { query } : {}),
-    ...(role.related ? { related: role.related } : {}) };
+    ...(role.related ? { related: role.related } : {}), ...(role.glass ? { glass: true as const } : {}) };
 }
 
 /**

@@ -21,6 +21,8 @@ export interface ScopeRule {
    * of relationship (relationships.ts).
    */
   related?: readonly string[];
+  /** From a role that may break the glass: the user's open break-the-glass patients count as related (break-glass.ts). */
+  glass?: true;
 }
 
 export interface ParsedScopes {

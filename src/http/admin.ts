@@ -12,15 +12,16 @@ import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../oauth/users.js';
 import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from '../oauth/roles-admin.js';
+import { checkText, listBreakGlass, reviewBreakGlass } from '../auth/break-glass.js';
 import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js';
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
 import type { Db } from '../db/db.js';
-import { badRequest, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
+import { badRequest, breakGlassNotFound, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
-import { audited, auditRefused, clientNamed, keyNamed, launchNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
+import { audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
 import { getRetention, setRetention } from '../audit/retention.js';
 
@@ -305,6 +306,21 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
     }, () => roleNamed(req.params.name));
     return reply.code(204).send();
   });
+  app.get<SlugParams>('/admin/tenants/:slug/break-glass', async (req) => {
+    const t = await target(req);
+    const q = (req.query ?? {}) as Record<string, unknown>;
+    onlyFields(q, ['status']);
+    if (q.status !== undefined && typeof q.status !== 'string') throw badRequest('status may be given once', ['status']);
+    return { sessions: await listBreakGlass(t.db, t.tenant.schema, q.status as string | undefined, t.auth.now()) };
+  });
+  app.post<{ Params: { slug: string; id: string } }>('/admin/tenants/:slug/break-glass/:id/review', async (req) => audited(deps, req,
+    'break-glass-review', req.params.slug, async () => {
+      const t = await target(req);
+      const note = checkText((req.body as { note?: unknown } | undefined)?.note, 'note');
+      const reviewed = await reviewBreakGlass(t.db, t.tenant.schema, req.params.id, note, t.auth.now());
+      if (!reviewed) throw breakGlassNotFound(req.params.id);
+      return reviewed;
+    }, () => breakGlassNamed(req.params.id)));
   app.post<SlugParams>('/admin/tenants/:slug/launches', async (req, reply) => reply.code(201).send(await audited(deps, req,
     'launch-create', req.params.slug, async () => openLaunch(await target(req), req.body), (r) => launchNamed(r ? req.body : undefined))));
   app.post<SlugParams>('/admin/tenants/:slug/tokens', async (req, reply) => reply.header('Cache-Control', 'no-store').send(

@@ -81,7 +81,7 @@ function requestInfo(deps: Deps, req: FastifyRequest, fhirReq: FhirRequest): Req
 
 /** The audited identity of a verified token (never the token itself). */
 export const actorOf = (p: Principal | undefined): Actor => (p ? { clientId: p.clientId, subject: p.subject,
-  ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}), ...(p.jti ? { jti: p.jti } : {}) } : {});
+  ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}), ...(p.jti ? { jti: p.jti } : {}), ...(p.glass ? { breakGlass: true } : {}) } : {});
 
 /** A request refused before dispatch (401, unknown content type …) is audited in its tenant, when there is one. */
 async function auditRefused(deps: Deps, slug: string, base: string, audit: AuditScope, fhirReq: FhirRequest, e: unknown) {

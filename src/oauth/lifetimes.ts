@@ -8,9 +8,12 @@ import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import { badRequest } from '../errors.js';
 
-export interface Lifetimes { accessTokenSeconds: number; refreshTokenDays: number; sessionHours: number; sessionIdleMinutes: number }
+export interface Lifetimes { accessTokenSeconds: number; refreshTokenDays: number; sessionHours: number; sessionIdleMinutes: number;
+  /** How long a break-the-glass session lasts (issue #16 §4). */
+  breakGlassMinutes: number }
 
-export const DEFAULT_LIFETIMES: Lifetimes = { accessTokenSeconds: 3600, refreshTokenDays: 90, sessionHours: 8, sessionIdleMinutes: 0 };
+export const DEFAULT_LIFETIMES: Lifetimes = { accessTokenSeconds: 3600, refreshTokenDays: 90, sessionHours: 8, sessionIdleMinutes: 0,
+  breakGlassMinutes: 60 };
 
 /** The admin API's names, and the bounds the table checks too. */
 const FIELDS = {
@@ -18,22 +21,25 @@ const FIELDS = {
   refresh_token_days: { key: 'refreshTokenDays', min: 1, max: 3650 },
   session_hours: { key: 'sessionHours', min: 1, max: 720 },
   session_idle_minutes: { key: 'sessionIdleMinutes', min: 0, max: 43200 },
+  break_glass_minutes: { key: 'breakGlassMinutes', min: 5, max: 1440 },
 } as const;
 type Field = keyof typeof FIELDS;
 
-interface Row { access_token_seconds: number; refresh_token_days: number; session_hours: number; session_idle_minutes: number }
+interface Row { access_token_seconds: number; refresh_token_days: number; session_hours: number; session_idle_minutes: number;
+  break_glass_minutes: number }
 
 export async function getLifetimes(db: Queryable, schema: string): Promise<Lifetimes> {
-  const rows = await db.query<Row>(sql`SELECT access_token_seconds, refresh_token_days, session_hours, session_idle_minutes
-    FROM ${ident(schema)}.auth_setting`);
+  const rows = await db.query<Row>(sql`SELECT access_token_seconds, refresh_token_days, session_hours, session_idle_minutes,
+    break_glass_minutes FROM ${ident(schema)}.auth_setting`);
   const r = rows[0];
   return r ? { accessTokenSeconds: r.access_token_seconds, refreshTokenDays: r.refresh_token_days, sessionHours: r.session_hours,
-    sessionIdleMinutes: r.session_idle_minutes } : DEFAULT_LIFETIMES;
+    sessionIdleMinutes: r.session_idle_minutes, breakGlassMinutes: r.break_glass_minutes } : DEFAULT_LIFETIMES;
 }
 
 /** The lifetimes as the admin API shows them (snake_case, like its other documents). */
 export const lifetimesView = (l: Lifetimes): Record<Field, number> => ({ access_token_seconds: l.accessTokenSeconds,
-  refresh_token_days: l.refreshTokenDays, session_hours: l.sessionHours, session_idle_minutes: l.sessionIdleMinutes });
+  refresh_token_days: l.refreshTokenDays, session_hours: l.sessionHours, session_idle_minutes: l.sessionIdleMinutes,
+  break_glass_minutes: l.breakGlassMinutes });
 
 /** Changes the fields given (the others stay); 400 naming a field out of its bounds or unknown. New tokens and
  * sessions get them; a live session's idle limit applies from its next use. */
@@ -51,6 +57,7 @@ export async function setLifetimes(db: Queryable, schema: string, body: unknown)
     next[f.key] = value;
   }
   await db.query(sql`UPDATE ${ident(schema)}.auth_setting SET access_token_seconds = ${next.accessTokenSeconds},
-    refresh_token_days = ${next.refreshTokenDays}, session_hours = ${next.sessionHours}, session_idle_minutes = ${next.sessionIdleMinutes}`);
+    refresh_token_days = ${next.refreshTokenDays}, session_hours = ${next.sessionHours}, session_idle_minutes = ${next.sessionIdleMinutes},
+    break_glass_minutes = ${next.breakGlassMinutes}`);
   return next;
 }

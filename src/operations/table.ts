@@ -8,6 +8,7 @@ import { exportOperation } from './export.js';
 import { importOperation } from './import.js';
 import { jobStatusOperation } from './job-status.js';
 import { patientEverything } from './patient-everything.js';
+import { breakTheGlass } from './break-glass.js';
 import { reindexOperation } from './reindex.js';
 import { verifyChainOperation } from './audit-verify-chain.js';
 import { validateOperation } from './validate.js';
@@ -23,6 +24,10 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
   {
     name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything', system: false,
     instance: ['Patient'], handler: (deps, ctx, req, t) => patientEverything(deps, ctx, req, t.id!),
+  },
+  {
+    name: 'break-the-glass', definition: 'http://hearth.dev/fhir/OperationDefinition/break-the-glass', system: false,
+    instance: ['Patient'], handler: (deps, ctx, req, t) => breakTheGlass(deps, ctx, req, t.id!),
   },
   {
     name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate', system: false, types: '*',

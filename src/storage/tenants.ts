@@ -35,8 +35,14 @@ export async function findTenant(db: Db, slug: string): Promise<Tenant | undefin
 /** A role of the grant's user, as the resource server applies it (auth/roles.ts). */
 export interface GrantRole { name: string; scopes: string; relationship: string[] | null; breakGlass: boolean }
 
-/** The tenant, whether the grant is live, and — when its user is managed by roles — the user's roles. */
-export interface TenantAndGrant { tenant: Tenant; grantActive: boolean; roles?: GrantRole[] }
+/** A break-the-glass session of the grant's user, not expired when read (auth/break-glass.ts). */
+export interface GrantGlass { patient: string; expiresAt: string }
+
+/**
+ * The tenant, whether the grant is live, and — when its user is managed by roles — the user's roles and open
+ * break-the-glass sessions.
+ */
+export interface TenantAndGrant { tenant: Tenant; grantActive: boolean; roles?: GrantRole[]; glass?: GrantGlass[] }
 
 export async function findTenantAndGrant(db: Db, slug: string, grantId: string): Promise<TenantAndGrant | undefined> {
   if (!TENANT_SLUG.test(slug)) return undefined;
@@ -44,13 +50,17 @@ export async function findTenantAndGrant(db: Db, slug: string, grantId: string):
   const s = ident(schemaFor(slug));
   let rows;
   try {
-    rows = await db.query<{ slug: string; schema_name: string; created_at: Date; active: boolean | null; roles: GrantRole[] | null }>(
+    rows = await db.query<{ slug: string; schema_name: string; created_at: Date; active: boolean | null; roles: GrantRole[] | null;
+      glass: GrantGlass[] | null }>(
       sql`SELECT t.slug, t.schema_name, t.created_at,
         (SELECT g.revoked_at IS NULL FROM ${s}.auth_grant g WHERE g.id = ${uuid}::uuid) AS active,
         (SELECT CASE WHEN u.roles IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object('name', r.name,
             'scopes', r.scopes, 'relationship', r.relationship, 'breakGlass', r.break_glass) ORDER BY r.name)
           FROM ${s}.auth_role r WHERE r.name = ANY(u.roles)), '[]'::json) END
-          FROM ${s}.auth_grant g JOIN ${s}.auth_user u ON u.id = g.user_id WHERE g.id = ${uuid}::uuid) AS roles
+          FROM ${s}.auth_grant g JOIN ${s}.auth_user u ON u.id = g.user_id WHERE g.id = ${uuid}::uuid) AS roles,
+        (SELECT json_agg(json_build_object('patient', b.patient, 'expiresAt', b.expires_at))
+          FROM ${s}.auth_grant g JOIN ${s}.auth_break_glass b ON b.user_id = g.user_id
+          WHERE g.id = ${uuid}::uuid AND b.expires_at > now()) AS glass
         FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = ${slug}`);
   } catch (e) {
     if (['3F000', '42P01'].includes((e as { code?: string }).code ?? '')) return undefined; // no such schema
@@ -58,9 +68,11 @@ export async function findTenantAndGrant(db: Db, slug: string, grantId: string):
   }
   const row = rows[0];
   if (!row || row.schema_name !== schemaFor(slug)) return undefined;
-  const roles = typeof row.roles === 'string' ? JSON.parse(row.roles) as GrantRole[] : row.roles;
+  const json = <T>(v: T | string | null): T | null => (typeof v === 'string' ? JSON.parse(v) as T : v);
+  const roles = json(row.roles);
+  const glass = json(row.glass);
   return { tenant: { slug: row.slug, schema: row.schema_name, createdAt: row.created_at }, grantActive: row.active === true,
-    ...(roles ? { roles } : {}) };
+    ...(roles ? { roles } : {}), ...(roles && glass ? { glass } : {}) };
 }
 
 export async function listTenants(db: Db): Promise<Tenant[]> {

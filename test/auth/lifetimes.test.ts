@@ -18,10 +18,12 @@ const path = `/admin/tenants/${s.slug}/lifetimes`;
 const admin = (method: string, body?: unknown) => s.request(method, path, { auth: false, headers: asAdmin, ...(body !== undefined ? { body } : {}) });
 
 t.test('the admin API shows the defaults, changes the fields given, refuses bad ones, and audits changes', async (t) => {
-  t.same((await admin('GET')).json(), { access_token_seconds: 3600, refresh_token_days: 90, session_hours: 8, session_idle_minutes: 0 });
+  t.same((await admin('GET')).json(), { access_token_seconds: 3600, refresh_token_days: 90, session_hours: 8, session_idle_minutes: 0,
+    break_glass_minutes: 60 });
   const changed = await admin('PUT', { access_token_seconds: 900, session_idle_minutes: 15 });
   t.equal(changed.statusCode, 200, changed.body);
-  t.same(changed.json(), { access_token_seconds: 900, refresh_token_days: 90, session_hours: 8, session_idle_minutes: 15 });
+  t.same(changed.json(), { access_token_seconds: 900, refresh_token_days: 90, session_hours: 8, session_idle_minutes: 15,
+    break_glass_minutes: 60 });
   t.same((await admin('GET')).json(), changed.json(), 'kept');
   for (const bad of [{ access_token_seconds: 59 }, { access_token_seconds: 86401 }, { refresh_token_days: 0 }, { session_hours: 1.5 },
     { session_idle_minutes: -1 }, { session_idle_minutes: '15' }, { colour: 1 }, { toString: 5 }, {}]) {
