@@ -6,6 +6,7 @@
 import t from 'tap';
 import { startServer } from '../helpers/server.js';
 import { ADMIN, addUser, userToken } from './helpers.js';
+import { resourcesByType, runExport } from '../bulk/helpers.js';
 
 const s = await startServer(t);
 
@@ -159,4 +160,12 @@ t.test('an unmanaged user (no roles) is limited by the app alone; an empty role 
   t.equal((await s.request('GET', 'Patient/p2', { headers: await userToken(s, free, 'Practitioner/d2') })).statusCode, 200);
   const none = await addUser(s, 'none', 'Practitioner/d2', []);
   t.equal((await s.request('GET', 'Patient', { headers: await userToken(s, none, 'Practitioner/d2') })).statusCode, 403);
+});
+
+t.test('a doctor\'s Bulk export holds only their related patients\' records', async (t) => {
+  const done = await runExport(s, '$export?_type=Patient,Observation', { headers: doctor });
+  const byType = resourcesByType(done);
+  t.same((byType.get('Patient') ?? []).map((r) => r.id).sort(), ['p1', 'p3', 'p4']);
+  const observations = (byType.get('Observation') ?? []).map((r) => (r.subject as { reference: string }).reference);
+  t.ok(observations.length > 0 && observations.every((r) => ['Patient/p1', 'Patient/p3', 'Patient/p4'].includes(r)), observations.join());
 });
