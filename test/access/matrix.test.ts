@@ -1,6 +1,6 @@
 /**
  * The access matrix (issue #16 "Proof"): every default role × resource type × interaction × patient (related to the
- * user, or not), each cell's expected outcome computed here from the roles' published ceilings (README "Access
+ * user, unrelated, or unrelated with the glass broken for them), each cell's expected outcome computed here from the roles' published ceilings (README "Access
  * model") by a model that shares no code with the server, then asked of the server over HTTP. Counts leaks (the
  * server allowed or showed what the model refuses) and wrongful refusals separately; both must be 0.
  */
@@ -10,10 +10,13 @@ import { addUser, userToken } from './helpers.js';
 
 const s = await startServer(t);
 
-/** The default roles as the README publishes them: ceilings and whether a relationship rule confines them. */
-const ROLES: Record<string, { scopes: string; related: boolean }> = {
-  doctor: { scopes: 'user/*.crus', related: true },
-  nurse: { scopes: 'user/*.rs user/Observation.cu user/MedicationAdministration.cu user/Encounter.u user/CarePlan.u user/Task.u user/Procedure.cu', related: true },
+/**
+ * The default roles as the README publishes them: ceilings, whether a relationship rule confines them, and whether
+ * their holders may break the glass.
+ */
+const ROLES: Record<string, { scopes: string; related: boolean; glass?: true }> = {
+  doctor: { scopes: 'user/*.crus', related: true, glass: true },
+  nurse: { scopes: 'user/*.rs user/Observation.cu user/MedicationAdministration.cu user/Encounter.u user/CarePlan.u user/Task.u user/Procedure.cu', related: true, glass: true },
   receptionist: { scopes: 'user/Patient.crus user/RelatedPerson.crus user/Coverage.crus user/Appointment.crus user/AppointmentResponse.crus user/Slot.rs user/Schedule.rs user/Practitioner.rs user/PractitionerRole.rs user/Organization.rs user/Location.rs user/HealthcareService.rs user/Encounter.rs', related: false },
   lab: { scopes: 'user/ServiceRequest.rs user/Task.rus user/Specimen.crus user/Observation.crus user/DiagnosticReport.crus user/Patient.rs user/Practitioner.rs user/Organization.rs', related: false },
   pharmacist: { scopes: 'user/MedicationRequest.rus user/MedicationDispense.crus user/Medication.rs user/AllergyIntolerance.rs user/Condition.rs user/Observation.rs user/Patient.rs user/Practitioner.rs user/Organization.rs', related: false },
@@ -72,9 +75,9 @@ const create = async (r: Record<string, unknown>) => {
 // The related patient has an Encounter with the clinicians' Practitioner; the other patient has nothing to do with them.
 await put({ resourceType: 'Practitioner', id: 'me', name: [{ family: 'Me' }] });
 await put({ resourceType: 'Organization', id: 'org1', name: 'Payer' });
-const PATIENTS = { related: 'pr', unrelated: 'pu' } as const;
-await put({ ...MAKE.Patient!(''), id: 'pr' });
-await put({ ...MAKE.Patient!(''), id: 'pu' });
+/** related: through an Encounter; unrelated; glass: unrelated, but the clinicians broke the glass for them. */
+const PATIENTS = { related: 'pr', unrelated: 'pu', glass: 'pg' } as const;
+for (const id of Object.values(PATIENTS)) await put({ ...MAKE.Patient!(''), id });
 await put({ ...MAKE.Encounter!('pr'), id: 'link', participant: [{ individual: ref('Practitioner/me') }] });
 /** The fixture of each (type, patient): an id whose version 1 exists. */
 const fixture = new Map<string, string>();
@@ -90,6 +93,9 @@ const tokens = new Map<string, Record<string, string>>();
 for (const role of Object.keys(ROLES)) {
   const fhirUser = role === 'patient' ? 'Patient/pr' : 'Practitioner/me';
   tokens.set(role, await userToken(s, await addUser(s, `matrix-${role}`, fhirUser, [role]), fhirUser));
+  const opened = await s.request('POST', 'Patient/pg/$break-the-glass', { headers: tokens.get(role)!,
+    body: { resourceType: 'Parameters', parameter: [{ name: 'reason', valueString: 'Emergency admission' }] } });
+  if (opened.statusCode !== (ROLES[role]!.glass ? 200 : 403)) throw new Error(`${role} $break-the-glass: ${opened.statusCode} ${opened.body}`);
 }
 
 type Outcome = 'ok' | 'refused' | 'hidden' | 'empty';
@@ -102,7 +108,8 @@ function expected(role: string, type: string, relation: keyof typeof PATIENTS, i
   if (!permits(role, type, PERM[interaction])) return 'refused';
   const confined = ROLES[role]!.related && !OUTSIDE.has(type);
   // A new Patient is nobody's related patient yet.
-  const reachable = !confined || (relation === 'related' && !(interaction === 'create' && type === 'Patient'));
+  const reaches = relation === 'related' || (relation === 'glass' && ROLES[role]!.glass === true);
+  const reachable = !confined || (reaches && !(interaction === 'create' && type === 'Patient'));
   if (reachable) return 'ok';
   if (interaction === 'search') return 'empty';
   return ['read', 'vread', 'history'].includes(interaction) ? 'hidden' : 'refused';
@@ -137,14 +144,14 @@ async function ask(role: string, type: string, relation: keyof typeof PATIENTS, 
   }
 }
 
-t.test('every cell of roles × types × interactions × related/unrelated patients', async (t) => {
+t.test('every cell of roles × types × interactions × related/unrelated/break-the-glass patients', async (t) => {
   let requests = 0;
   const leaks: string[] = [];
   const refusals: string[] = [];
   for (const role of Object.keys(ROLES)) {
     for (const type of Object.keys(MAKE)) {
       if (role === 'patient' && OUTSIDE.has(type)) continue; // a patient reads those only as their record references them
-      for (const relation of OUTSIDE.has(type) ? ['related'] as const : ['related', 'unrelated'] as const) {
+      for (const relation of OUTSIDE.has(type) ? ['related'] as const : ['related', 'unrelated', 'glass'] as const) {
         for (const interaction of INTERACTIONS) {
           const want = expected(role, type, relation, interaction);
           const got = await ask(role, type, relation, interaction);
