@@ -25,9 +25,10 @@ import { type AdminTarget, USER_ACTIONS, auditSettings, lifetimeSettings, client
 import { deleteUser, listUsers, readUser, updateUser } from './oauth/user-admin.js';
 import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from './oauth/roles-admin.js';
 import { TenantSearchParameters } from './storage/search-parameters.js';
+import { checkText, listBreakGlass, reviewBreakGlass } from './auth/break-glass.js';
 import { createSearchRegistry } from './search/registry.js';
 import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
-import { FhirError, clientNotFound, unknownTenant } from './errors.js';
+import { FhirError, breakGlassNotFound, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './operations/jobs.js';
 import { JobWorker } from './jobs/worker.js';
@@ -41,13 +42,15 @@ const USAGE = `Usage: hearth <command>
   tenant delete <slug> [--yes]   drop a tenant and all its data (asks to confirm; --yes skips the question)
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
   tenant lifetimes <slug> [name=value]...   show or set access_token_seconds, refresh_token_days, session_hours,
-                            session_idle_minutes (0: no idle timeout)
+                            session_idle_minutes (0: no idle timeout), break_glass_minutes
   user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--roles R,...] [--tenant T]
   user list [--username PREFIX] [--fhir-user R] [--status active|disabled|locked] [--count N] [--after USERNAME] [--tenant T]
   user show|disable|enable|unlock|password-reset|totp-reset|delete <id> [--tenant T]
   user update <id> [--username U] [--fhir-user R] [--roles doctor,nurse] [--tenant T]
   role list|show <name>|delete <name> [--tenant T]
   role set <name> --scopes "user/Observation.rs ..." [--relationship care-team,encounter,...] [--description D] [--tenant T]
+  break-glass list [--status unreviewed|active|all] [--tenant T]   break-the-glass sessions (default: awaiting review)
+  break-glass review <id> --note N [--tenant T]
   client create --name N --type public|confidential|backend [--redirect-uri U]... [--scope "..."]
                 [--jwks-file F | --jwks-uri U] [--launch-uri U] [--tenant T]
   client list [--tenant T]  |  client delete <client_id> [--tenant T]
@@ -426,6 +429,33 @@ async function role(args: string[]) {
   }
 }
 
+/** hearth break-glass list|review (issue #16 §4): the sessions auditors review, through the admin API or on the database. */
+async function breakGlass(args: string[]) {
+  const [sub, ...rest] = args;
+  if (sub === 'list') {
+    const { values: v } = flags(rest, { status: { type: 'string' } });
+    const status = (v as { status?: string }).status;
+    const out = await runAdmin({ method: 'GET', path: tenantPath(v.tenant, `break-glass${status ? `?status=${encodeURIComponent(status)}` : ''}`),
+      direct: onTenant(v.tenant, async (t) => ({ sessions: await listBreakGlass(t.db, t.tenant.schema, status, t.auth.now()) })) });
+    for (const b of out.sessions as Json[]) {
+      process.stdout.write(`${[b.id, b.username, `Patient/${String(b.patient)}`, b.startedAt, b.expiresAt, b.reviewedAt ?? 'unreviewed', b.reason].join('\t')}\n`);
+    }
+  } else if (sub === 'review') {
+    const { values: v, positionals } = flags(rest, { note: { type: 'string' } }, 1);
+    const id = positionals[0]!;
+    const body = { note: required((v as { note?: string }).note, 'note') };
+    const out = await runAdmin({ method: 'POST', path: tenantPath(v.tenant, `break-glass/${encodeURIComponent(id)}/review`), body,
+      direct: onTenant(v.tenant, async (t) => {
+        const reviewed = await reviewBreakGlass(t.db, t.tenant.schema, id, checkText(body.note, 'note'), t.auth.now());
+        if (!reviewed) throw breakGlassNotFound(id);
+        return reviewed;
+      }) });
+    process.stdout.write(`reviewed ${String(out.id)}\n`);
+  } else {
+    throw new UsageError();
+  }
+}
+
 function readJwks(file: string): unknown {
   let value: { kty?: unknown };
   try {
@@ -516,7 +546,7 @@ async function importCommand(args: string[]) {
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   serve: () => serve(),
   migrate: async () => { await withDb(async () => undefined); process.stdout.write('migrations applied\n'); },
-  tenant, user, role, client, launch, token, keys, import: importCommand,
+  tenant, user, role, 'break-glass': breakGlass, client, launch, token, keys, import: importCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

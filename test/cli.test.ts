@@ -99,6 +99,12 @@ t.test('client, user, launch, token and keys on the database when no server answ
   t.match(badRole.stderr, /query cannot be evaluated/);
   t.match(cli(['user', 'update', id, '--roles', 'ward-nurse,lab', '--tenant', slug], env).stdout, /\tlab,ward-nurse\n$/, 'user update --roles');
   t.equal(cli(['role', 'delete', 'ward-nurse', '--tenant', slug], env).status, 1, 'a role in use is not deleted');
+  const sessions = cli(['break-glass', 'list', '--tenant', slug, '--status', 'all'], env);
+  t.equal(sessions.status, 0, sessions.stderr);
+  t.equal(sessions.stdout, '', 'no break-the-glass session yet');
+  t.equal(cli(['break-glass', 'review', '00000000-0000-4000-8000-000000000000', '--note', 'checked', '--tenant', slug], env).status, 1,
+    'an unknown session is an error');
+  t.equal(cli(['break-glass', 'review', '00000000-0000-4000-8000-000000000000', '--tenant', slug], env).status, 64, '--note is required');
   t.match(cli(['user', 'disable', id, '--tenant', slug], env).stdout, /\tdisabled\t/, 'user disable');
   t.equal(cli(['user', 'list', '--tenant', slug, '--status', 'active'], env).stdout, '', 'no active user left');
   const reset = cli(['user', 'password-reset', id, '--tenant', slug], env);
@@ -108,7 +114,7 @@ t.test('client, user, launch, token and keys on the database when no server answ
 
   const lifetimes = cli(['tenant', 'lifetimes', slug, 'session_idle_minutes=15', 'access_token_seconds=900'], env);
   t.equal(lifetimes.status, 0, lifetimes.stderr);
-  t.equal(lifetimes.stdout, 'access_token_seconds 900\nrefresh_token_days 90\nsession_hours 8\nsession_idle_minutes 15\n');
+  t.equal(lifetimes.stdout, 'access_token_seconds 900\nrefresh_token_days 90\nsession_hours 8\nsession_idle_minutes 15\nbreak_glass_minutes 60\n');
   t.match(cli(['tenant', 'lifetimes', slug], env).stdout, /^access_token_seconds 900$/m, 'kept');
   t.equal(cli(['tenant', 'lifetimes', slug, 'colour=1'], env).status, 1, 'an unknown setting is an error');
   t.equal(cli(['tenant', 'lifetimes', slug, 'session_hours'], env).status, 64, 'not name=value → usage');
