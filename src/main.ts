@@ -1,6 +1,6 @@
-/**
- * Hearth's command line (ARCHITECTURE §10): serve, migrate, tenant, and the SMART operator commands user, client,
- * launch, token and keys (issue #4 §6–§7). The tenant and operator commands go through the admin API of a running
+/** Over 500 lines on purpose: one command table whose commands share the admin-API-or-database runner below.
+ * Hearth's command line (ARCHITECTURE §10): serve, migrate, tenant, and the operator commands user, role, break-glass,
+ * client, launch, token and keys (issue #4 §6–§7, #16). The tenant and operator commands go through the admin API of a running
  * server when one answers at HEARTH_ADMIN_URL — a PGlite data directory can be open in one process only — and
  * otherwise run the same actions (src/http/admin.ts) on the database directly.
  */
