@@ -27,6 +27,7 @@ import { indexResource } from './storage/index-writer.js';
 import { createSearchRegistry } from './search/registry.js';
 import { compileIndexPlans } from './search/extract.js';
 import { TenantSearchParameters } from './storage/search-parameters.js';
+import { ConsentCache } from './auth/consent-cache.js';
 import { GrantCache } from './auth/grant-cache.js';
 import { KeyStore } from './auth/keys.js';
 import { AuditLog } from './audit/log.js';
@@ -68,13 +69,14 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     compileIndexPlans(search); // every core expression compiled at boot, not on the first write
     const tenantSearch = new TenantSearchParameters(defs, search);
     // The journey's rules come after indexing and may write other resources through every hook, themselves included.
-    const writeHooks: WriteHook[] = [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema))];
+    const consents = new ConsentCache(database, config.grantCacheMs, (t) => defs.isResourceType(t));
+    const writeHooks: WriteHook[] = [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema)), consents.hook];
     writeHooks.push(...workflowHooks(() => writeHooks));
     return { config, db: database, defs, search, tenantSearch, validator: createValidator(defs), migrations,
       writeHooks,
       pageTokens: new PageTokens(config.pageSecret),
       auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date(),
-        grants: new GrantCache(database, config.grantCacheMs) },
+        grants: new GrantCache(database, config.grantCacheMs), consents },
       audit: new AuditLog(database, config.auditEnabled, undefined, await auditWriter(config, database)),
       metrics: new Metrics(), operations: OPERATIONS };
   } catch (e) {
@@ -104,7 +106,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   app.setNotFoundHandler(notFoundHandler);
   registerHooks(app, deps.config.corsOrigins);
   app.addHook('onClose', () => deps.audit.close());
-  app.addHook('onClose', async () => deps.auth.grants?.close());
+  app.addHook('onClose', async () => { await deps.auth.grants?.close(); await deps.auth.consents?.close(); });
   // One line per request with method, route template, status and time; never the URL's query or any body.
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode,

@@ -20,7 +20,7 @@ import type { AuthServices } from './auth/tokens.js';
 import type { Db } from './db/db.js';
 import { DataDirLockedError, openDb } from './db/open.js';
 import { type Definitions, loadDefinitions } from './fhir/definitions.js';
-import { type AdminTarget, USER_ACTIONS, auditSettings, lifetimeSettings, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
+import { type AdminTarget, USER_ACTIONS, auditSettings, consentSettings, lifetimeSettings, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
   registerUser, tenantView, userQuery } from './http/admin.js';
 import { deleteUser, listUsers, readUser, updateUser } from './oauth/user-admin.js';
 import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from './oauth/roles-admin.js';
@@ -43,12 +43,14 @@ const USAGE = `Usage: hearth <command>
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
   tenant lifetimes <slug> [name=value]...   show or set access_token_seconds, refresh_token_days, session_hours,
                             session_idle_minutes (0: no idle timeout), break_glass_minutes
+  tenant consent-default <slug> [opt-in|opt-out]   show or set what holds where no patient Consent decides
   user create --username U --fhir-user Patient/1 (--password P | --password-stdin) [--totp] [--roles R,...] [--tenant T]
   user list [--username PREFIX] [--fhir-user R] [--status active|disabled|locked] [--count N] [--after USERNAME] [--tenant T]
   user show|disable|enable|unlock|password-reset|totp-reset|delete <id> [--tenant T]
   user update <id> [--username U] [--fhir-user R] [--roles doctor,nurse] [--tenant T]
   role list|show <name>|delete <name> [--tenant T]
-  role set <name> --scopes "user/Observation.rs ..." [--relationship care-team,encounter,...] [--description D] [--tenant T]
+  role set <name> --scopes "user/Observation.rs ..." [--relationship care-team,encounter,...] [--purpose TREAT,...]
+                            [--description D] [--tenant T]
   break-glass list [--status unreviewed|active|all] [--tenant T]   break-the-glass sessions (default: awaiting review)
   break-glass review <id> --note N [--tenant T]
   client create --name N --type public|confidential|backend [--redirect-uri U]... [--scope "..."]
@@ -212,6 +214,13 @@ async function tenant(args: string[]) {
     const change = rest.length > 0;
     const out = await runAdmin({ method: change ? 'PUT' : 'GET', path: tenantPath(slug, 'lifetimes'), ...(change ? { body } : {}),
       direct: onTenant(slug, lifetimeSettings, change ? body : undefined) });
+    print(Object.entries(out));
+  } else if (sub === 'consent-default' && slug && rest.length <= 1) {
+    const value = rest[0];
+    if (value !== undefined && value !== 'opt-in' && value !== 'opt-out') throw new UsageError('give opt-in or opt-out');
+    const body = value !== undefined ? { default: value } : undefined;
+    const out = await runAdmin({ method: body ? 'PUT' : 'GET', path: tenantPath(slug, 'consent'), ...(body ? { body } : {}),
+      direct: onTenant(slug, consentSettings, body) });
     print(Object.entries(out));
   } else if (sub === 'audit-retention' && slug && rest.length <= 1) {
     const months = rest[0];
@@ -408,7 +417,7 @@ async function role(args: string[]) {
   }
   if (sub !== 'show' && sub !== 'set' && sub !== 'delete') throw new UsageError();
   const options: NonNullable<ParseArgsConfig['options']> = sub === 'set'
-    ? { scopes: { type: 'string' }, relationship: { type: 'string' }, description: { type: 'string' } } : {};
+    ? { scopes: { type: 'string' }, relationship: { type: 'string' }, description: { type: 'string' }, purpose: { type: 'string' } } : {};
   const { values: v, positionals } = flags(rest, options, 1);
   const name = positionals[0]!;
   const path = tenantPath(v.tenant, `roles/${encodeURIComponent(name)}`);
@@ -418,9 +427,9 @@ async function role(args: string[]) {
     await runAdmin({ method: 'DELETE', path, direct: onTenant(v.tenant, async (t) => { await deleteRole(t.db, t.tenant.schema, name); return {}; }) });
     process.stdout.write(`deleted role ${name}\n`);
   } else {
-    const o = v as { scopes?: string; relationship?: string; description?: string };
+    const o = v as { scopes?: string; relationship?: string; description?: string; purpose?: string };
     const body = { scopes: required(o.scopes, 'scopes'), relationship: o.relationship !== undefined ? list(o.relationship) : null,
-      ...(o.description !== undefined ? { description: o.description } : {}) };
+      ...(o.description !== undefined ? { description: o.description } : {}), ...(o.purpose !== undefined ? { purpose: list(o.purpose) } : {}) };
     printRole(await runAdmin({ method: 'PUT', path, body, direct: onTenant(v.tenant, async (t) => {
       const defs = loadDefinitions();
       const checks = await tenantRoleChecks(t.db, t.tenant.schema, defs, new TenantSearchParameters(defs, createSearchRegistry(defs)), t.fhirBase);

@@ -4,6 +4,7 @@
  * (audit-event.md §3.11): references and the query only, never clinical content or names.
  */
 import crypto from 'node:crypto';
+import { CLIENT_ID_SYSTEM } from '../auth/consent.js';
 import { toFhirError } from '../db/errors.js';
 import { internalError } from '../errors.js';
 import { toOutcome } from '../fhir/outcome.js';
@@ -20,7 +21,7 @@ const BALP = 'https://profiles.ihe.net/ITI/BALP';
 const RFC3986 = 'urn:ietf:rfc:3986';
 /** Our codes for what BALP and DICOM leave open: operations, token and administration events. */
 export const HEARTH_SUBTYPE = 'http://hearth.dev/fhir/CodeSystem/audit-subtype';
-export const CLIENT_ID_SYSTEM = 'http://hearth.dev/fhir/sid/client-id';
+export { CLIENT_ID_SYSTEM };
 export const USER_ID_SYSTEM = 'http://hearth.dev/fhir/sid/user-id';
 
 export type Action = 'C' | 'R' | 'U' | 'D' | 'E';
@@ -36,6 +37,11 @@ export interface Actor {
   jti?: string;
   /** Set while the user has a break-the-glass session open: the event's purposeOfEvent is BTG (issue #16 §4). */
   breakGlass?: boolean;
+  /**
+   * The privacy Consents that decided part of what the request reached, with their effects (auth/consent.ts): read
+   * when the event is made, after the request has run.
+   */
+  consents?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /** The HTTP request as received. */
@@ -175,7 +181,7 @@ export function auditIdInstant(id: string): Date | undefined {
 export function auditEvent(s: EventSpec): Resource {
   const failed = s.outcome.status >= 400;
   const contained = failed && s.outcome.outcome ? [{ ...s.outcome.outcome, id: 'outcome' }] : undefined;
-  const entities = [...s.entities, requestEntity(s.request.requestId)];
+  const entities = [...s.entities, ...consentEntities(s.actor), requestEntity(s.request.requestId)];
   if (contained) entities.push({ what: { reference: '#outcome' }, type: { system: ENTITY_TYPE, code: '2' }, description: 'OperationOutcome' });
   const patient = s.entities.some((e) => (e.role as Coding | undefined)?.code === '1');
   const recorded = s.recorded.toISOString();
@@ -191,6 +197,16 @@ export function auditEvent(s: EventSpec): Resource {
     source: { observer: observer(s.base), type: [{ system: SOURCE_TYPE, code: '3', display: 'Web Server' }] },
     entity: entities,
   } as Resource;
+}
+
+/** Each Consent that took part in the request's access decision, with its effects (issue #16 §3). */
+function consentEntities(actor: Actor): Json[] {
+  return [...actor.consents ?? []].map(([id, effects]) => ({
+    what: { reference: `Consent/${id}` }, type: { system: ENTITY_TYPE, code: '2', display: 'System Object' },
+    role: { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
+    description: `Consent decision: ${[...effects].sort().join(', ')}`,
+    detail: [{ type: 'consent-decision', valueString: [...effects].sort().join(',') }],
+  }));
 }
 
 /** Purpose of use "break the glass" — http://terminology.hl7.org/CodeSystem/v3-ActReason */

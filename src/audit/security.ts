@@ -121,8 +121,8 @@ export function tokenEvent(code: TokenEventCode, at: Occurrence, f: TokenFacts,
 
 export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
   | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
-  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'role-update'
-  | 'role-delete' | 'break-glass-review';
+  | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'consent-default'
+  | 'role-update' | 'role-delete' | 'break-glass-review';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -143,6 +143,7 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'admin-refused': dcm('110132', 'Use of Restricted Function'),
   'audit-retention': dcm('110131', 'Software Configuration'),
   'auth-lifetimes': dcm('110129', 'Security Configuration'),
+  'consent-default': dcm('110129', 'Security Configuration'),
   'role-update': dcm('110129', 'Security Configuration'),
   'role-delete': dcm('110129', 'Security Configuration'),
   'break-glass-review': dcm('110136', 'Security Roles Changed'),
@@ -150,7 +151,7 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
   'client-delete': 'D', 'user-create': 'C', 'user-update': 'U', 'user-disable': 'U', 'user-enable': 'U', 'user-unlock': 'U',
   'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
-  'audit-retention': 'U', 'auth-lifetimes': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U' };
+  'audit-retention': 'U', 'auth-lifetimes': 'U', 'consent-default': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {

@@ -16,6 +16,7 @@ import { parseSearch } from '../search/parse.js';
 import type { SearchRegistry } from '../search/registry.js';
 import { idsMatching } from '../storage/find.js';
 import { type Versioned, readCurrent, readCurrentIf } from '../storage/resources.js';
+import type { ConsentView } from './consent.js';
 import { relatedPatientsSql } from './relationships.js';
 import type { Change, WriteGuard } from '../storage/write.js';
 import { type Perm, type ScopeRule, rulesFor } from './scopes.js';
@@ -47,6 +48,8 @@ export interface Principal {
   related?: ReadonlyMap<string, readonly string[]>;
   /** The patients of the user's open break-the-glass sessions (they widen only rules marked glass). */
   glass?: readonly string[];
+  /** The purposes of use of the user's roles (v3 ActReason), which Consent provisions may name. */
+  purposes?: readonly string[];
 }
 
 const NO_TOKENS = new PageTokens('unused');
@@ -82,8 +85,9 @@ export class Access {
    */
   readonly searchRule: AccessRule = { condition: (type) => this.narrowing(type, 's') };
 
+  /** consent: what the tenant's privacy Consents make of this request (consent-cache.ts); absent when nothing. */
   constructor(readonly principal: Principal, private readonly schema: string, private readonly registry: SearchRegistry,
-    private readonly defs: Definitions, private readonly base: string) {}
+    private readonly defs: Definitions, private readonly base: string, readonly consent?: ConsentView) {}
 
   /** The patient whose compartment user/ scopes are confined to: a patient user sees only their own record. */
   private get ownPatient(): string | undefined {
@@ -106,7 +110,8 @@ export class Access {
    * patient-bound token, and where a role's relationship rule confines the type to related patients.
    */
   hidesUnseen(type: string, perm: Perm): boolean {
-    return this.patientBound || (inPatientCompartment(type) && rulesFor(this.principal.rules, type, perm).some((r) => r.related));
+    return this.patientBound || (inPatientCompartment(type) && rulesFor(this.principal.rules, type, perm).some((r) => r.related))
+      || (this.consent?.narrowing(type, perm) ?? null) !== null;
   }
 
   allows(type: string, perm: Perm): boolean {
@@ -120,8 +125,8 @@ export class Access {
 
   /** True when one scope allows perm on every type without any narrowing (e.g. system/*.rs). */
   unrestrictedEverywhere(perm: Perm): boolean {
-    return this.principal.rules.some((r) => r.type === '*' && r.perms.has(perm) && !r.query && !r.related
-      && (r.level === 'system' || (r.level === 'user' && this.ownPatient === undefined)));
+    return (this.consent?.inert ?? true) && this.principal.rules.some((r) => r.type === '*' && r.perms.has(perm) && !r.query
+      && !r.related && (r.level === 'system' || (r.level === 'user' && this.ownPatient === undefined)));
   }
 
   /** True when some scope on '*' or any type allows perm (system-level search and history). */
@@ -199,8 +204,8 @@ export class Access {
    * What perm on type is narrowed to: null = everything of the type, a condition = only matching resources,
    * false = nothing (no scope allows it).
    */
-  narrowing(type: string, perm: Perm): Condition | null | false {
-    const key = `${type}.${perm}`;
+  narrowing(type: string, perm: Perm, consent = true): Condition | null | false {
+    const key = `${type}.${perm}.${consent}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     const alternatives: Condition[][] = [];
@@ -208,10 +213,14 @@ export class Access {
       const alt = this.alternative(rule, type, perm);
       if (alt) alternatives.push(alt);
     }
-    const result: Condition | null | false = alternatives.length === 0 ? false
+    const scoped: Condition | null | false = alternatives.length === 0 ? false
       : alternatives.some((a) => a.length === 0) ? null
         : alternatives.length === 1 && alternatives[0]!.length === 1 ? alternatives[0]![0]!
           : { kind: 'any', alternatives };
+    // The patients' Consents narrow whatever the scopes allow (never widen it).
+    const consented = scoped === false || !consent ? null : this.consent?.narrowing(type, perm) ?? null;
+    const result: Condition | null | false = consented === null || scoped === false ? scoped
+      : scoped === null ? consented : { kind: 'any', alternatives: [[scoped, consented]] };
     this.cache.set(key, result);
     return result;
   }
@@ -276,11 +285,16 @@ export class Access {
     return readCurrentIf(db, this.cx(), type, id, n);
   }
 
-  /** True when type/id is live and perm allows it (403 first if no scope allows perm on type at all). */
-  async visible(db: Queryable, type: string, id: string, perm: Perm): Promise<boolean> {
-    const n = this.required(type, perm);
+  /**
+   * True when type/id is live and perm allows it (403 first if no scope allows perm on type at all); consent false
+   * leaves the patients' Consents out (they bind what is there to be read or changed, not what is written).
+   */
+  async visible(db: Queryable, type: string, id: string, perm: Perm, consent = true): Promise<boolean> {
+    this.required(type, perm);
+    const n = this.narrowing(type, perm, consent);
     if (n === null) return true;
-    return (await this.filterVisible(db, [{ type, id }], perm)).length === 1;
+    if (n === false) return false;
+    return (await idsMatching(db, this.cx(), type, [id], n)).length === 1;
   }
 
   /**
@@ -296,7 +310,7 @@ export class Access {
         if (!(await this.visible(tx, type, id, perm))) throw refuse();
       },
       after: async (tx: Queryable, change: Change) => {
-        if (change.resource && !(await this.visible(tx, type, change.id, perm))) throw refuse();
+        if (change.resource && !(await this.visible(tx, type, change.id, perm, false))) throw refuse();
       },
     };
   }

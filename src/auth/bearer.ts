@@ -72,7 +72,8 @@ function principalOf(deps: BearerDeps, claims: AccessTokenClaims, roles?: RoleCe
   return {
     clientId: claims.client_id, subject: claims.sub, scope: claims.scope, grantId: claims.grant,
     rules: roles ? intersectRules(scopes.rules, roles, isType) : scopes.rules,
-    ...(roles ? { roles: roles.map((r) => r.name) } : {}), ...(broken.length > 0 ? { glass: broken } : {}),
+    ...(roles ? { roles: roles.map((r) => r.name), purposes: [...new Set(roles.flatMap((r) => r.purpose ?? []))].sort() } : {}),
+    ...(broken.length > 0 ? { glass: broken } : {}),
     ...(claims.patient ? { patient: claims.patient } : {}), ...(claims.encounter ? { encounter: claims.encounter } : {}),
     ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}), ...(claims.jti ? { jti: claims.jti } : {}),
   };

@@ -17,45 +17,50 @@ const MAX_ENTRIES = 10_000;
 type Found = TenantAndGrant;
 
 /** Every cache of this process, told at once of revocations made here (before the NOTIFY comes back). */
-const local = new Set<GrantCache>();
+const local = new Set<TenantCache<unknown>>();
 
 /** Called by the code that revokes grants or changes a tenant, after its statement. */
 export function authChanged(schema: string): void {
   for (const cache of local) cache.forget(schema);
 }
 
-export class GrantCache {
-  private readonly entries = new Map<string, { found: Found; expires: number }>();
+/**
+ * Entries that belong to one tenant each, kept for ttlMs and forgotten when the tenant's authorization data changes
+ * (the `hearth_auth` NOTIFY, or authChanged in this process). load reads an entry; its result is kept only when no
+ * notification overlapped the read (the generation check) and the LISTEN connection is up.
+ */
+export class TenantCache<V> {
+  private readonly entries = new Map<string, { value: V; schema: string; expires: number }>();
   private generation = 0;
   private up = false;
   private listening: Promise<Listener | undefined> | undefined;
   private closed = false;
 
-  /** ttlMs 0 turns caching off: every request reads the rows. */
+  /** ttlMs 0 turns caching off: every lookup reads the rows. */
   constructor(private readonly db: Db, private readonly ttlMs: number, private readonly now: () => number = () => performance.now()) {}
 
-  /** As findTenantAndGrant; only live grants of existing tenants are kept. */
-  async lookup(slug: string, grantId: string): Promise<Found | undefined> {
-    if (this.ttlMs <= 0 || this.closed) return findTenantAndGrant(this.db, slug, grantId);
+  /** The entry under key, or load's value; keep(value) gives the schema to file it under, or undefined to not keep it. */
+  protected async cached(key: string, load: () => Promise<V>, keep: (value: V) => string | undefined): Promise<V> {
+    if (this.ttlMs <= 0 || this.closed) return load();
     this.listening ??= this.listen();
-    const key = `${slug} ${grantId}`;
     const hit = this.up ? this.entries.get(key) : undefined;
-    if (hit && hit.expires > this.now()) return hit.found;
+    if (hit && hit.expires > this.now()) return hit.value;
     const generation = this.generation;
-    const found = await findTenantAndGrant(this.db, slug, grantId);
-    if (found?.grantActive && this.up && generation === this.generation) {
+    const value = await load();
+    const schema = keep(value);
+    if (schema !== undefined && this.up && generation === this.generation) {
       this.entries.delete(key);
       if (this.entries.size >= MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
-      this.entries.set(key, { found, expires: this.now() + this.ttlMs });
+      this.entries.set(key, { value, schema, expires: this.now() + this.ttlMs });
     }
-    return found;
+    return value;
   }
 
   /** Drops one tenant's entries (a grant of it revoked, or the tenant changed); undefined → all. */
   forget(schema?: string): void {
     this.generation++;
     if (schema === undefined) return this.entries.clear();
-    for (const [key, entry] of this.entries) if (entry.found.tenant.schema === schema) this.entries.delete(key);
+    for (const [key, entry] of this.entries) if (entry.schema === schema) this.entries.delete(key);
   }
 
   get size(): number {
@@ -80,5 +85,17 @@ export class GrantCache {
     local.delete(this);
     this.forget();
     await (await this.listening)?.close();
+  }
+}
+
+export class GrantCache extends TenantCache<Found | undefined> {
+  constructor(private readonly database: Db, ttlMs: number, now?: () => number) {
+    super(database, ttlMs, now);
+  }
+
+  /** As findTenantAndGrant; only live grants of existing tenants are kept. */
+  lookup(slug: string, grantId: string): Promise<Found | undefined> {
+    return this.cached(`${slug} ${grantId}`, () => findTenantAndGrant(this.database, slug, grantId),
+      (found) => (found?.grantActive ? found.tenant.schema : undefined));
   }
 }

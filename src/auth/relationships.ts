@@ -31,7 +31,6 @@ const SHARED: Partial<Record<Relationship, string>> = {
 export function relatedPatientsSql(schema: string, fhirUser: string | undefined, kinds: readonly string[]): Sql | undefined {
   const m = /^(Practitioner|PractitionerRole|RelatedPerson|Person|Patient)\/(.+)$/.exec(fhirUser ?? '');
   if (!m || kinds.length === 0) return undefined;
-  const [, type, id] = m as unknown as [string, string, string];
   const s = ident(schema);
   const parts: Sql[] = [];
   const shared = kinds.flatMap((k) => SHARED[k as Relationship] ?? []);
@@ -53,11 +52,32 @@ export function relatedPatientsSql(schema: string, fhirUser: string | undefined,
       JOIN ${s}.resource r ON r.rid = u.rid AND NOT r.deleted`);
   }
   if (parts.length === 0) return undefined;
-  return sql`WITH me (ref_type, ref_id) AS (
-      SELECT ${type}::text, ${id}::text
-      UNION SELECT 'PractitionerRole', r.id FROM ${s}.idx_reference i JOIN ${s}.resource r ON r.rid = i.rid AND NOT r.deleted
-        WHERE i.ref_id = ${id} AND i.ref_type = ${type} AND i.param = 'practitioner' AND i.type = 'PractitionerRole')
-    ${join(parts, ' UNION ')}`;
+  return sql`${me(s, m[1]!, m[2]!)} ${join(parts, ' UNION ')}`;
+}
+
+/** The user as `me (ref_type, ref_id)`: their fhirUser and, for a Practitioner, each of their live PractitionerRoles. */
+const me = (s: ReturnType<typeof ident>, type: string, id: string) => sql`WITH me (ref_type, ref_id) AS (
+    SELECT ${type}::text, ${id}::text
+    UNION SELECT 'PractitionerRole', r.id FROM ${s}.idx_reference i JOIN ${s}.resource r ON r.rid = i.rid AND NOT r.deleted
+      WHERE i.ref_id = ${id} AND i.ref_type = ${type} AND i.param = 'practitioner' AND i.type = 'PractitionerRole')`;
+
+/**
+ * Who the user is as a Consent actor may name them (consent.ts): their fhirUser, their live PractitionerRoles, the
+ * Organizations those work for, and the live CareTeams with the user or one of those roles as participant.
+ */
+export async function actorRefs(db: Queryable, schema: string, fhirUser: string | undefined): Promise<string[]> {
+  const m = /^(Practitioner|PractitionerRole|RelatedPerson|Person|Patient)\/(.+)$/.exec(fhirUser ?? '');
+  if (!m) return [];
+  const s = ident(schema);
+  const rows = await db.query<{ ref: string }>(sql`${me(s, m[1]!, m[2]!)}
+    SELECT ref_type || '/' || ref_id AS ref FROM me
+    UNION SELECT 'Organization/' || o.ref_id FROM me JOIN ${s}.resource pr ON pr.type = 'PractitionerRole' AND pr.id = me.ref_id
+        AND me.ref_type = 'PractitionerRole' AND NOT pr.deleted
+      JOIN ${s}.idx_reference o ON o.rid = pr.rid AND o.param = 'organization' AND o.ref_type = 'Organization'
+    UNION SELECT 'CareTeam/' || r.id FROM me JOIN ${s}.idx_reference u ON u.ref_id = me.ref_id AND u.ref_type = me.ref_type
+        AND u.type = 'CareTeam' AND u.param = 'participant'
+      JOIN ${s}.resource r ON r.rid = u.rid AND NOT r.deleted`);
+  return rows.map((r) => r.ref).sort();
 }
 
 /** The ids of the Patients the user is related to through any of kinds (empty for a user without a fhirUser). */

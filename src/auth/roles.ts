@@ -18,6 +18,8 @@ export interface RoleCeiling {
   /** null: every patient of the tenant. */
   relationship: string[] | null;
   breakGlass: boolean;
+  /** The purposes of use (v3 ActReason codes) its holders act under, which Consent provisions may name. */
+  purpose?: string[];
 }
 
 const ORDER: Perm[] = ['c', 'r', 'u', 'd', 's'];

@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import type { Db } from '../db/db.js';
 import type { Tenant } from '../storage/tenants.js';
+import type { ConsentCache } from './consent-cache.js';
 import type { GrantCache } from './grant-cache.js';
 import { type Grant, type LaunchContext, createGrant } from './grants.js';
 import type { KeyStore } from './keys.js';
@@ -18,6 +19,8 @@ export interface AuthServices {
   now: () => Date;
   /** The tenant and grant rows of FHIR requests, cached until a revocation; absent → read on every request. */
   grants?: GrantCache;
+  /** The tenants' privacy Consents (consent-cache.ts); absent → Consents are read on every request. */
+  consents?: ConsentCache;
 }
 
 /** Project decisions (smart-app-launch.md §5.5, §12.3). */

@@ -119,7 +119,8 @@ export function parseKickoff(deps: Deps, ctx: Context, req: FhirRequest, input: 
     principal: { clientId: principal.clientId, subject: principal.subject, scope: principal.scope,
       ...(principal.fhirUser ? { fhirUser: principal.fhirUser } : {}),
       ...(principal.roles ? { rules: principal.rules.map((r) => ({ text: r.text, ...(r.related ? { related: [...r.related] } : {}) })) } : {}),
-      ...(principal.related ? { related: Object.fromEntries([...principal.related].map(([k, v]) => [k, [...v]])) } : {}) },
+      ...(principal.related ? { related: Object.fromEntries([...principal.related].map(([k, v]) => [k, [...v]])) } : {}),
+      ...(principal.purposes ? { purposes: [...principal.purposes] } : {}) },
     ignored: problems.ignored,
   };
   return { params, problems };

@@ -2,7 +2,8 @@
  * Inside the job: the kick-off's token rebuilt as an Access (bulk-data.md §1.6: policy filtering applies inside the
  * job too), and from it and the parameters, what each exported type is narrowed to.
  */
-import { Access } from '../auth/access.js';
+import { Access, type Principal } from '../auth/access.js';
+import type { ConsentView } from '../auth/consent.js';
 import { parseRule, parseScopes } from '../auth/scopes.js';
 import type { Deps } from '../interactions/context.js';
 import type { Condition } from '../search/ast.js';
@@ -13,15 +14,21 @@ import { typeFilterConditions } from './type-filter.js';
 import { REFERENCED_TYPES } from './scope.js';
 import type { ExportParams } from './types.js';
 
-export function jobAccess(deps: Deps, tenant: Tenant, registry: SearchRegistry, params: ExportParams): Access {
+/** The kick-off's principal as the job keeps it (kickoff.ts). */
+export function jobPrincipal(deps: Deps, params: ExportParams): Principal {
   const p = params.principal;
   const isType = (t: string) => deps.defs.isResourceType(t);
   const rules = p.rules
     ? p.rules.flatMap((r) => { const rule = parseRule(r.text, isType); return rule ? [r.related ? { ...rule, related: r.related } : rule] : []; })
     : parseScopes(p.scope, isType).rules;
-  return new Access({ clientId: p.clientId, subject: p.subject, scope: p.scope, rules, grantId: '',
-    ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}), ...(p.related ? { related: new Map(Object.entries(p.related)) } : {}) },
-  tenant.schema, registry, deps.defs, params.base);
+  return { clientId: p.clientId, subject: p.subject, scope: p.scope, rules, grantId: '',
+    ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}), ...(p.related ? { related: new Map(Object.entries(p.related)) } : {}),
+    ...(p.purposes ? { purposes: p.purposes } : {}) };
+}
+
+/** The kick-off's Access; with consent, narrowed as well by the patients' Consents in force when the job runs. */
+export function jobAccess(deps: Deps, tenant: Tenant, registry: SearchRegistry, params: ExportParams, consent?: ConsentView): Access {
+  return new Access(jobPrincipal(deps, params), tenant.schema, registry, deps.defs, params.base, consent);
 }
 
 /** Scope narrowing AND the type's _typeFilter queries (ORed among themselves). */
@@ -32,7 +39,8 @@ function both(narrowing: Condition | null, filter: Condition | undefined): Condi
 
 export async function scanPlan(deps: Deps, tenant: Tenant, job: string, params: ExportParams, t: Date): Promise<ScanPlan> {
   const registry = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
-  const access = jobAccess(deps, tenant, registry, params);
+  const consent = await deps.auth.consents?.viewFor(deps.db, tenant.schema, jobPrincipal(deps, params), deps.auth.now());
+  const access = jobAccess(deps, tenant, registry, params, consent);
   const filters = params.typeFilters
     ? typeFilterConditions({ registry, defs: deps.defs, base: params.base }, params.typeFilters) : new Map<string, Condition>();
   const types: string[] = [];

@@ -16,6 +16,8 @@ export interface ExportPrincipal {
    */
   rules?: { text: string; related?: string[] }[];
   related?: Record<string, string[]>;
+  /** The purposes of use of the user's roles, which the patients' Consents may name (auth/consent.ts). */
+  purposes?: string[];
 }
 
 /** job.params of an export: everything decided at kick-off. */

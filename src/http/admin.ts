@@ -13,6 +13,7 @@ import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/t
 import { createUser } from '../oauth/users.js';
 import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from '../oauth/roles-admin.js';
 import { checkText, listBreakGlass, reviewBreakGlass } from '../auth/break-glass.js';
+import { getConsentDefault, setConsentDefault } from '../oauth/consent-setting.js';
 import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js';
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
@@ -56,6 +57,12 @@ export async function auditSettings(t: AdminTarget, body: unknown): Promise<{ re
 /** The tenant's token and session lifetimes; a body changes the fields it names (issue #16 §5, oauth/lifetimes.ts). */
 export async function lifetimeSettings(t: AdminTarget, body: unknown) {
   return lifetimesView(body === undefined ? await getLifetimes(t.db, t.tenant.schema) : await setLifetimes(t.db, t.tenant.schema, body));
+}
+
+/** The tenant's consent default (issue #16 §3); a body {"default"} changes it. */
+export async function consentSettings(t: AdminTarget, body: unknown) {
+  const value = body === undefined ? await getConsentDefault(t.db, t.tenant.schema) : await setConsentDefault(t.db, t.tenant.schema, body);
+  return { default: value };
 }
 
 /** A tenant as the admin API shows it (and the CLI prints it). */
@@ -329,6 +336,9 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.get<SlugParams>('/admin/tenants/:slug/lifetimes', async (req) => lifetimeSettings(await target(req), undefined));
   app.put<SlugParams>('/admin/tenants/:slug/lifetimes', async (req) => audited(deps, req, 'auth-lifetimes', req.params.slug,
     async () => lifetimeSettings(await target(req), req.body ?? {}), () => tenantNamed(req.params.slug)));
+  app.get<SlugParams>('/admin/tenants/:slug/consent', async (req) => consentSettings(await target(req), undefined));
+  app.put<SlugParams>('/admin/tenants/:slug/consent', async (req) => audited(deps, req, 'consent-default', req.params.slug,
+    async () => consentSettings(await target(req), req.body ?? {}), () => tenantNamed(req.params.slug)));
   app.get<SlugParams>('/admin/tenants/:slug/audit', async (req) => auditSettings(await target(req), undefined));
   app.put<SlugParams>('/admin/tenants/:slug/audit', async (req) => audited(deps, req, 'audit-retention', req.params.slug,
     async () => auditSettings(await target(req), jsonObject(req.body)), () => tenantNamed(req.params.slug)));

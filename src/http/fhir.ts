@@ -109,7 +109,11 @@ export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
       throttled = refusal?.error;
       const search = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
       ctx = { tenant, base, search, audit };
-      if (principal) ctx.access = new Access(principal, tenant.schema, search, deps.defs, base);
+      if (principal) {
+        const consent = await deps.auth.consents?.viewFor(deps.db, tenant.schema, principal, deps.auth.now());
+        ctx.access = new Access(principal, tenant.schema, search, deps.defs, base, consent);
+        if (consent) audit.actor = { ...audit.actor, consents: consent.decisions };
+      }
     } catch (e) {
       if (!isPublic(fhirReq)) await auditRefused(deps, slug, base, audit, fhirReq, e);
       throw e;

@@ -11,6 +11,7 @@ import { ident, sql } from '../db/sql.js';
 import { badRequest, conflict, roleNotFound, unprocessable } from '../errors.js';
 import type { Params } from '../fhir/types.js';
 import { authChanged } from '../auth/grant-cache.js';
+import { PURPOSE_SYSTEM } from '../auth/consent.js';
 import { RELATIONSHIPS } from '../auth/roles.js';
 import { parseRule } from '../auth/scopes.js';
 import { queryProblem } from '../auth/access.js';
@@ -19,9 +20,15 @@ import type { TenantSearchParameters } from '../storage/search-parameters.js';
 
 export const ROLE_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 
-export interface RoleView { name: string; description: string; scopes: string; relationship: string[] | null; breakGlass: boolean; updatedAt: string }
+export interface RoleView {
+  name: string; description: string; scopes: string; relationship: string[] | null; breakGlass: boolean; purpose: string[];
+  updatedAt: string;
+}
 
-interface Row { name: string; description: string; scopes: string; relationship: string[] | null; break_glass: boolean; updated_at: Date }
+interface Row {
+  name: string; description: string; scopes: string; relationship: string[] | null; break_glass: boolean; purpose: string[];
+  updated_at: Date;
+}
 
 /** What checking a role needs from the tenant: resource types, and whether a query restriction can be evaluated. */
 export interface RoleChecks {
@@ -39,7 +46,7 @@ export async function tenantRoleChecks(db: Queryable, schema: string, defs: Defi
 
 const roles = (schema: string) => sql`${ident(schema)}.auth_role`;
 const view = (r: Row): RoleView => ({ name: r.name, description: r.description, scopes: r.scopes, relationship: r.relationship,
-  breakGlass: r.break_glass, updatedAt: new Date(r.updated_at).toISOString() });
+  breakGlass: r.break_glass, purpose: r.purpose, updatedAt: new Date(r.updated_at).toISOString() });
 
 export async function listRoles(db: Queryable, schema: string): Promise<RoleView[]> {
   return (await db.query<Row>(sql`SELECT * FROM ${roles(schema)} ORDER BY name`)).map(view);
@@ -76,15 +83,29 @@ function checkRelationship(relationship: unknown): string[] | null {
   return [...new Set(relationship as string[])].sort();
 }
 
+/**
+ * The purposes of use its holders act under (v3 ActReason codes, which Consent provisions name; default TREAT); 422
+ * naming the part otherwise.
+ */
+function checkPurpose(purpose: unknown): string[] {
+  if (purpose === undefined) return ['TREAT'];
+  if (!Array.isArray(purpose) || purpose.length > 20 || purpose.some((p) => typeof p !== 'string' || !/^[A-Z][A-Z0-9]{1,19}$/.test(p))) {
+    throw unprocessable(`purpose must be a list of purpose-of-use codes of ${PURPOSE_SYSTEM}, e.g. ["TREAT"]`, ['purpose']);
+  }
+  return [...new Set(purpose as string[])].sort();
+}
+
 /** Creates or replaces a role: {scopes, relationship?, description?, breakGlass?}. */
 export async function putRole(db: Queryable, schema: string, name: string, body: unknown, checks: RoleChecks, at: Date): Promise<RoleView> {
   if (!ROLE_NAME.test(name)) throw badRequest('A role name is 1–64 lower-case letters, digits and -, starting with a letter', ['name']);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw badRequest('The role must be a JSON object {"scopes", "relationship"?, "description"?, "breakGlass"?}');
+    throw badRequest('The role must be a JSON object {"scopes", "relationship"?, "description"?, "breakGlass"?, "purpose"?}');
   }
-  const { scopes, relationship, description, breakGlass, name: named, ...rest } = body as Record<string, unknown>;
+  const { scopes, relationship, description, breakGlass, purpose, name: named, ...rest } = body as Record<string, unknown>;
   const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw badRequest(`Unknown role field(s): ${unknown.join(', ')} (known: scopes, relationship, description, breakGlass)`);
+  if (unknown.length > 0) {
+    throw badRequest(`Unknown role field(s): ${unknown.join(', ')} (known: scopes, relationship, description, breakGlass, purpose)`);
+  }
   if (named !== undefined && named !== name) throw badRequest('name in the body differs from the name in the path', ['name']);
   if (description !== undefined && (typeof description !== 'string' || description.length > 1000)) {
     throw badRequest('description must be a string of at most 1000 characters', ['description']);
@@ -92,10 +113,12 @@ export async function putRole(db: Queryable, schema: string, name: string, body:
   if (breakGlass !== undefined && typeof breakGlass !== 'boolean') throw badRequest('breakGlass must be true or false', ['breakGlass']);
   const checked = checkScopes(scopes, checks);
   const related = checkRelationship(relationship);
-  const rows = await db.query<Row>(sql`INSERT INTO ${roles(schema)} (name, description, scopes, relationship, break_glass, updated_at)
-    VALUES (${name}, ${description ?? ''}, ${checked}, ${related}, ${breakGlass === true}, ${at})
+  const purposes = checkPurpose(purpose);
+  const rows = await db.query<Row>(sql`INSERT INTO ${roles(schema)} (name, description, scopes, relationship, break_glass, purpose, updated_at)
+    VALUES (${name}, ${description ?? ''}, ${checked}, ${related}, ${breakGlass === true}, ${purposes}, ${at})
     ON CONFLICT (name) DO UPDATE SET description = excluded.description, scopes = excluded.scopes,
-      relationship = excluded.relationship, break_glass = excluded.break_glass, updated_at = excluded.updated_at
+      relationship = excluded.relationship, break_glass = excluded.break_glass, purpose = excluded.purpose,
+      updated_at = excluded.updated_at
     RETURNING *`);
   authChanged(schema);
   return view(rows[0]!);

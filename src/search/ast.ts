@@ -70,6 +70,9 @@ export interface ListCondition { kind: 'list'; id: string }
 /** Some alternative holds (each alternative's conditions ANDed; none → false): SMART scope narrowing. */
 export interface AnyCondition { kind: 'any'; alternatives: Condition[][] }
 
+/** The condition does not hold (a Consent's refusal, auth/consent.ts). */
+export interface NotCondition { kind: 'not'; condition: Condition }
+
 /** The condition for the row's own type (null → no restriction); types not in the map never match. */
 export interface ByTypeCondition { kind: 'by-type'; byType: ReadonlyMap<string, Condition | null> }
 
@@ -77,7 +80,7 @@ export interface ByTypeCondition { kind: 'by-type'; byType: ReadonlyMap<string, 
 export interface ReferencedFromCondition { kind: 'referenced-from'; compartment: CompartmentCondition }
 
 export type Condition = ValueCondition | MissingCondition | ChainCondition | HasCondition | CompartmentCondition
-  | ListCondition | AnyCondition | ByTypeCondition | ReferencedFromCondition;
+  | ListCondition | AnyCondition | ByTypeCondition | ReferencedFromCondition | NotCondition;
 
 export interface SortKey { code: string; descending: boolean }
 

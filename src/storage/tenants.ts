@@ -33,7 +33,7 @@ export async function findTenant(db: Db, slug: string): Promise<Tenant | undefin
  * undefined when the tenant does not exist (its schema then does not either).
  */
 /** A role of the grant's user, as the resource server applies it (auth/roles.ts). */
-export interface GrantRole { name: string; scopes: string; relationship: string[] | null; breakGlass: boolean }
+export interface GrantRole { name: string; scopes: string; relationship: string[] | null; breakGlass: boolean; purpose: string[] }
 
 /** A break-the-glass session of the grant's user, not expired when read (auth/break-glass.ts). */
 export interface GrantGlass { patient: string; expiresAt: string }
@@ -55,7 +55,7 @@ export async function findTenantAndGrant(db: Db, slug: string, grantId: string):
       sql`SELECT t.slug, t.schema_name, t.created_at,
         (SELECT g.revoked_at IS NULL FROM ${s}.auth_grant g WHERE g.id = ${uuid}::uuid) AS active,
         (SELECT CASE WHEN u.roles IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object('name', r.name,
-            'scopes', r.scopes, 'relationship', r.relationship, 'breakGlass', r.break_glass) ORDER BY r.name)
+            'scopes', r.scopes, 'relationship', r.relationship, 'breakGlass', r.break_glass, 'purpose', r.purpose) ORDER BY r.name)
           FROM ${s}.auth_role r WHERE r.name = ANY(u.roles)), '[]'::json) END
           FROM ${s}.auth_grant g JOIN ${s}.auth_user u ON u.id = g.user_id WHERE g.id = ${uuid}::uuid) AS roles,
         (SELECT json_agg(json_build_object('patient', b.patient, 'expiresAt', b.expires_at))

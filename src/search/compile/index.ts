@@ -128,6 +128,7 @@ export function compileCondition(cx: CompileContext, c: Condition, scope: Scope)
     case 'any': return any(c.alternatives.map((alt) => sql`(${compileAll(cx, alt, scope)})`));
     case 'by-type': return compileByType(cx, c, scope);
     case 'referenced-from': return compileReferencedFrom(cx, c, scope);
+    case 'not': return sql`NOT (${compileCondition(cx, c.condition, scope)})`;
   }
 }
 
