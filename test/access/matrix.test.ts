@@ -1,8 +1,9 @@
 /**
  * The access matrix (issue #16 "Proof"): every default role × resource type × interaction × patient (related to the
- * user, unrelated, or unrelated with the glass broken for them), each cell's expected outcome computed here from the roles' published ceilings (README "Access
- * model") by a model that shares no code with the server, then asked of the server over HTTP. Counts leaks (the
- * server allowed or showed what the model refuses) and wrongful refusals separately; both must be 0.
+ * user, unrelated, unrelated with the glass broken for them, or related but withholding their record from the user by
+ * Consent), each cell's expected outcome computed here from the roles' published ceilings and the Consent rules
+ * (README "Access model") by a model that shares no code with the server, then asked of the server over HTTP. Counts
+ * leaks (the server allowed or showed what the model refuses) and wrongful refusals separately; both must be 0.
  */
 import t from 'tap';
 import { startServer } from '../helpers/server.js';
@@ -75,10 +76,17 @@ const create = async (r: Record<string, unknown>) => {
 // The related patient has an Encounter with the clinicians' Practitioner; the other patient has nothing to do with them.
 await put({ resourceType: 'Practitioner', id: 'me', name: [{ family: 'Me' }] });
 await put({ resourceType: 'Organization', id: 'org1', name: 'Payer' });
-/** related: through an Encounter; unrelated; glass: unrelated, but the clinicians broke the glass for them. */
-const PATIENTS = { related: 'pr', unrelated: 'pu', glass: 'pg' } as const;
+/**
+ * related: through an Encounter; unrelated; glass: unrelated, but the clinicians broke the glass for them; denied:
+ * related too, but their Consent denies everything to Practitioner/me.
+ */
+const PATIENTS = { related: 'pr', unrelated: 'pu', glass: 'pg', denied: 'pd' } as const;
+type Relation = keyof typeof PATIENTS;
 for (const id of Object.values(PATIENTS)) await put({ ...MAKE.Patient!(''), id });
 await put({ ...MAKE.Encounter!('pr'), id: 'link', participant: [{ individual: ref('Practitioner/me') }] });
+await put({ ...MAKE.Encounter!('pd'), id: 'link-d', participant: [{ individual: ref('Practitioner/me') }] });
+await put({ ...MAKE.Consent!('pd'), id: 'withheld', policyRule: undefined,
+  provision: { type: 'deny', actor: [{ role: cc('http://terminology.hl7.org/CodeSystem/v3-ParticipationType', 'IRCP'), reference: ref('Practitioner/me') }] } });
 /** The fixture of each (type, patient): an id whose version 1 exists. */
 const fixture = new Map<string, string>();
 for (const [type, make] of Object.entries(MAKE)) {
@@ -103,19 +111,24 @@ const INTERACTIONS = ['read', 'vread', 'history', 'search', 'update', 'create', 
 type Interaction = typeof INTERACTIONS[number];
 const PERM: Record<Interaction, string> = { read: 'r', vread: 'r', history: 'r', search: 's', update: 'u', create: 'c', delete: 'd' };
 
-/** The model: what the role may do to the type's record of a patient related or not. */
-function expected(role: string, type: string, relation: keyof typeof PATIENTS, interaction: Interaction): Outcome {
+/** The model: what the role may do to the type's record of a patient related or not, withheld by Consent or not. */
+function expected(role: string, type: string, relation: Relation, interaction: Interaction): Outcome {
+  // Creating and deleting a Patient works on a new one: nobody's related patient, and bound by no Consent.
+  if (type === 'Patient' && relation === 'denied' && (interaction === 'create' || interaction === 'delete')) relation = 'unrelated';
   if (!permits(role, type, PERM[interaction])) return 'refused';
   const confined = ROLES[role]!.related && !OUTSIDE.has(type);
-  // A new Patient is nobody's related patient yet.
-  const reaches = relation === 'related' || (relation === 'glass' && ROLES[role]!.glass === true);
+  // The denied patient is related to Practitioner/me, the user of every role but the patient's (who is Patient/pr).
+  const reaches = relation === 'related' || (relation === 'denied' && role !== 'patient') || (relation === 'glass' && ROLES[role]!.glass === true);
   const reachable = !confined || (reaches && !(interaction === 'create' && type === 'Patient'));
-  if (reachable) return 'ok';
+  // The Consent names Practitioner/me (every role's user but the patient's), binds the patient's record but not
+  // Consents, and binds reading and changing what is there, not creating.
+  const withheld = relation === 'denied' && role !== 'patient' && !OUTSIDE.has(type) && type !== 'Consent' && interaction !== 'create';
+  if (reachable && !withheld) return 'ok';
   if (interaction === 'search') return 'empty';
   return ['read', 'vread', 'history'].includes(interaction) ? 'hidden' : 'refused';
 }
 
-async function ask(role: string, type: string, relation: keyof typeof PATIENTS, interaction: Interaction): Promise<Outcome> {
+async function ask(role: string, type: string, relation: Relation, interaction: Interaction): Promise<Outcome> {
   const headers = tokens.get(role)!;
   const p = PATIENTS[relation];
   const id = fixture.get(`${type}/${OUTSIDE.has(type) ? 'pr' : p}`)!;
@@ -144,14 +157,14 @@ async function ask(role: string, type: string, relation: keyof typeof PATIENTS, 
   }
 }
 
-t.test('every cell of roles × types × interactions × related/unrelated/break-the-glass patients', async (t) => {
+t.test('every cell of roles × types × interactions × related/unrelated/break-the-glass/consent-denied patients', async (t) => {
   let requests = 0;
   const leaks: string[] = [];
   const refusals: string[] = [];
   for (const role of Object.keys(ROLES)) {
     for (const type of Object.keys(MAKE)) {
       if (role === 'patient' && OUTSIDE.has(type)) continue; // a patient reads those only as their record references them
-      for (const relation of OUTSIDE.has(type) ? ['related'] as const : ['related', 'unrelated', 'glass'] as const) {
+      for (const relation of OUTSIDE.has(type) ? ['related'] as const : ['related', 'unrelated', 'glass', 'denied'] as const) {
         for (const interaction of INTERACTIONS) {
           const want = expected(role, type, relation, interaction);
           const got = await ask(role, type, relation, interaction);
