@@ -227,6 +227,7 @@ export const clientNotFound = entry(404, 'not-found', (id: string) => `Client '$
 export const userExists = entry(409, 'duplicate', (username: string) =>
   withExpression(`User '${username}' already exists`, ['username']));
 export const userNotFound = entry(404, 'not-found', (id: string) => `User '${id}' was not found`);
+export const adminNotFound = entry(404, 'not-found', (id: string) => `Administrator '${id}' was not found`);
 export const breakGlassNotFound = entry(404, 'not-found', (id: string) => `Break-the-glass session '${id}' was not found`);
 export const roleNotFound = entry(404, 'not-found', (name: string) => `Role '${name}' was not found`);
 /** A SearchParameter a tenant cannot search with; `path` is the element at fault. */

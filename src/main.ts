@@ -1,6 +1,6 @@
 /** Over 500 lines on purpose: one command table whose commands share the admin-API-or-database runner below.
  * Hearth's command line (ARCHITECTURE §10): serve, migrate, tenant, and the operator commands user, role, break-glass,
- * client, launch, token and keys (issue #4 §6–§7, #16). The tenant and operator commands go through the admin API of a running
+ * admin, client, launch, token and keys (issue #4 §6–§7, #16). The tenant and operator commands go through the admin API of a running
  * server when one answers at HEARTH_ADMIN_URL — a PGlite data directory can be open in one process only — and
  * otherwise run the same actions (src/http/admin.ts) on the database directly.
  */
@@ -23,6 +23,7 @@ import { type Definitions, loadDefinitions } from './fhir/definitions.js';
 import { type AdminTarget, USER_ACTIONS, auditSettings, consentSettings, lifetimeSettings, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
   registerUser, tenantView, userQuery } from './http/admin.js';
 import { deleteUser, listUsers, readUser, updateUser } from './oauth/user-admin.js';
+import { createAdmin, deleteAdmin, listAdmins, readAdmin, setAdminDisabled, unlockAdmin } from './oauth/admins.js';
 import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from './oauth/roles-admin.js';
 import { TenantSearchParameters } from './storage/search-parameters.js';
 import { checkText, listBreakGlass, reviewBreakGlass } from './auth/break-glass.js';
@@ -53,6 +54,8 @@ const USAGE = `Usage: hearth <command>
                             [--description D] [--tenant T]
   break-glass list [--status unreviewed|active|all] [--tenant T]   break-the-glass sessions (default: awaiting review)
   break-glass review <id> --note N [--tenant T]
+  admin create --username U (--password P | --password-stdin) [--totp]   a global administrator of the admin API
+  admin list  |  admin show|disable|enable|unlock|delete <id>
   client create --name N --type public|confidential|backend [--redirect-uri U]... [--scope "..."]
                 [--jwks-file F | --jwks-uri U] [--launch-uri U] [--tenant T]
   client list [--tenant T]  |  client delete <client_id> [--tenant T]
@@ -402,6 +405,37 @@ async function user(args: string[]) {
   }
 }
 
+const printAdmin = (a: Json) => process.stdout.write(`${[a.id, a.username, a.status, a.totp ? 'totp' : '-'].join('\t')}\n`);
+
+/** hearth admin create|list|show|disable|enable|unlock|delete (issue #16 §2): the global administrators. */
+async function admin(args: string[]) {
+  const [sub, ...rest] = args;
+  const now = () => new Date();
+  if (sub === 'create') {
+    const { values: v } = flags(rest, { username: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' },
+      totp: { type: 'boolean' } });
+    if ((v.password === undefined) === (v['password-stdin'] !== true)) throw new UsageError('give --password or --password-stdin');
+    const body = { username: required(v.username, 'username'), password: v.password ?? await readStdin(), totp: v.totp === true };
+    const out = await runAdmin({ method: 'POST', path: '/admin/admins', body, direct: ({ db }) => createAdmin(db, body, now()) });
+    printAdmin(out.admin as Json);
+    print([['totp_secret', out.totp_secret], ['otpauth_uri', out.otpauth_uri]]);
+  } else if (sub === 'list') {
+    flags(rest, {});
+    const out = await runAdmin({ method: 'GET', path: '/admin/admins', direct: async ({ db }) => ({ administrators: await listAdmins(db, now()) }) });
+    for (const a of out.administrators as Json[]) printAdmin(a);
+  } else if (sub !== undefined && ['show', 'disable', 'enable', 'unlock', 'delete'].includes(sub)) {
+    const id = flags(rest, {}, 1).positionals[0]!;
+    const path = `/admin/admins/${encodeURIComponent(id)}`;
+    const direct: Record<string, (db: Db) => Promise<unknown>> = { show: (db) => readAdmin(db, id, now()),
+      disable: (db) => setAdminDisabled(db, id, true, now()), enable: (db) => setAdminDisabled(db, id, false, now()),
+      unlock: (db) => unlockAdmin(db, id, now()), delete: (db) => deleteAdmin(db, id, now()) };
+    const method = sub === 'show' ? 'GET' : sub === 'delete' ? 'DELETE' : 'POST';
+    printAdmin(await runAdmin({ method, path: ['show', 'delete'].includes(sub) ? path : `${path}/${sub}`, direct: ({ db }) => direct[sub]!(db) }));
+  } else {
+    throw new UsageError();
+  }
+}
+
 const printRole = (r: Json) => process.stdout.write(`${[r.name, r.scopes, Array.isArray(r.relationship)
   ? `related: ${r.relationship.join(',')}` : 'every patient', r.description].join('\t')}\n`);
 
@@ -555,7 +589,7 @@ async function importCommand(args: string[]) {
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   serve: () => serve(),
   migrate: async () => { await withDb(async () => undefined); process.stdout.write('migrations applied\n'); },
-  tenant, user, role, 'break-glass': breakGlass, client, launch, token, keys, import: importCommand,
+  tenant, user, role, 'break-glass': breakGlass, admin, client, launch, token, keys, import: importCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -105,6 +105,15 @@ t.test('client, user, launch, token and keys on the database when no server answ
   t.equal(cli(['break-glass', 'review', '00000000-0000-4000-8000-000000000000', '--note', 'checked', '--tenant', slug], env).status, 1,
     'an unknown session is an error');
   t.equal(cli(['break-glass', 'review', '00000000-0000-4000-8000-000000000000', '--tenant', slug], env).status, 64, '--note is required');
+  const adminName = `ops-${crypto.randomBytes(3).toString('hex')}`;
+  const made = cli(['admin', 'create', '--username', adminName, '--password-stdin'], env, 'correct horse battery staple\n');
+  t.equal(made.status, 0, made.stderr);
+  const adminId = made.stdout.split('\t')[0]!;
+  t.match(made.stdout, new RegExp(`^[0-9a-f-]{36}\t${adminName}\tactive\t-\n$`), 'admin create: id, username, status, factor');
+  t.match(cli(['admin', 'list'], env).stdout, new RegExp(`^${adminId}\t${adminName}\tactive`, 'm'), 'admin list');
+  t.match(cli(['admin', 'disable', adminId], env).stdout, /\tdisabled\t/, 'admin disable');
+  t.equal(cli(['admin', 'delete', adminId], env).status, 0, 'admin delete');
+  t.equal(cli(['admin', 'show', adminId], env).status, 1, 'gone');
   t.match(cli(['user', 'disable', id, '--tenant', slug], env).stdout, /\tdisabled\t/, 'user disable');
   t.equal(cli(['user', 'list', '--tenant', slug, '--status', 'active'], env).stdout, '', 'no active user left');
   const reset = cli(['user', 'password-reset', id, '--tenant', slug], env);

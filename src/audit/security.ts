@@ -39,6 +39,9 @@ const ENTITY_TYPE = 'http://terminology.hl7.org/CodeSystem/audit-entity-type';
 const OBJECT_ROLE = 'http://terminology.hl7.org/CodeSystem/object-role';
 const WEB_SERVER = { system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '3', display: 'Web Server' };
 const APPLICATION = { coding: [dcm('110150', 'Application')] };
+const HUMAN_USER = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/extra-security-role-type', code: 'humanuser', display: 'human user' }] };
+/** The identifier system of a global administrator (oauth/admins.ts): their id (the username is the display). */
+export const ADMIN_USER_SYSTEM = 'http://hearth.dev/fhir/sid/admin-user';
 const OAUTH_USER = { coding: [{ system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/UserAgentTypes', code: 'UserOauthAgent' }] };
 
 
@@ -122,7 +125,8 @@ export function tokenEvent(code: TokenEventCode, at: Occurrence, f: TokenFacts,
 export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
   | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
   | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'consent-default'
-  | 'role-update' | 'role-delete' | 'break-glass-review';
+  | 'role-update' | 'role-delete' | 'break-glass-review' | 'admin-login' | 'admin-logout' | 'admin-create' | 'admin-update'
+  | 'admin-delete';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -147,16 +151,24 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'role-update': dcm('110129', 'Security Configuration'),
   'role-delete': dcm('110129', 'Security Configuration'),
   'break-glass-review': dcm('110136', 'Security Roles Changed'),
+  'admin-login': dcm('110122', 'Login'),
+  'admin-logout': dcm('110123', 'Logout'),
+  'admin-create': dcm('110137', 'User Security Attributes Changed'),
+  'admin-update': dcm('110137', 'User Security Attributes Changed'),
+  'admin-delete': dcm('110137', 'User Security Attributes Changed'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
   'client-delete': 'D', 'user-create': 'C', 'user-update': 'U', 'user-disable': 'U', 'user-enable': 'U', 'user-unlock': 'U',
   'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
-  'audit-retention': 'U', 'auth-lifetimes': 'U', 'consent-default': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U' };
+  'audit-retention': 'U', 'auth-lifetimes': 'U', 'consent-default': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U',
+  'admin-login': 'E', 'admin-logout': 'E', 'admin-create': 'C', 'admin-update': 'U', 'admin-delete': 'D' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {
-  const operator = { type: APPLICATION, requestor: true, network: network(at.origin), ...policy(jti),
-    ...(code === 'admin-refused' ? {} : { who: { identifier: { system: OPERATOR_SYSTEM, value: ADMIN_API_OPERATOR } } }) };
+  const who = at.operator ? { identifier: { system: at.operator.system, value: at.operator.value }, display: at.operator.display }
+    : { identifier: { system: OPERATOR_SYSTEM, value: ADMIN_API_OPERATOR } };
+  const operator = { type: at.operator ? HUMAN_USER : APPLICATION, requestor: true, network: network(at.origin), ...policy(jti),
+    ...(code === 'admin-refused' ? {} : { who }) };
   return securityEvent({ type: dcm('110113', 'Security Alert'), subtype: [hearthSubtype(code), DICOM_SUBTYPE[code]],
     action: ADMIN_ACTION[code], at, agents: [operator], entities, ...(failure ? { failure } : {}) });
 }

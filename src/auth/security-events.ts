@@ -12,7 +12,11 @@ export const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 export interface Origin { requestId: string; address: string }
 
 /** Where and when an event occurred: the tenant's FHIR base (this server as observer), the request, the clock. */
-export interface Occurrence { base: string; origin: Origin; recorded: Date }
+export interface Occurrence {
+  base: string; origin: Origin; recorded: Date;
+  /** The person acting through the admin API (a global or tenant administrator); absent for the bootstrap token. */
+  operator?: { system: string; value: string; display: string };
+}
 
 /** Why something was refused; status only chooses minor (4xx → 4) or serious (5xx → 8) failure. */
 export interface Failure { status: number; message: string }

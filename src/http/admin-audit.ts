@@ -5,13 +5,17 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { CLIENT_ID_SYSTEM, USER_ID_SYSTEM, patientEntity } from '../audit/event.js';
-import { type AdminCode, BREAK_GLASS_SYSTEM, ROLE_SYSTEM, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, grantEntities, identified } from '../audit/security.js';
+import { ADMIN_USER_SYSTEM, type AdminCode, BREAK_GLASS_SYSTEM, ROLE_SYSTEM, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, grantEntities, identified } from '../audit/security.js';
 import { type Occurrence, failureOf } from '../auth/security-events.js';
 import { decodeJwt } from '../auth/jws.js';
 import type { Resource } from '../fhir/types.js';
+import type { AdminIdentity } from '../oauth/admins.js';
 import type { Deps } from '../interactions/context.js';
 import { TENANT_SLUG, findTenant } from '../storage/tenants.js';
 import { publicBase } from './fhir.js';
+
+/** Who called the admin API, per request (set by the admin routes' authorization hook). */
+export const adminIdentities = new WeakMap<FastifyRequest, AdminIdentity>();
 
 /** What an admin action's AuditEvent names: the entities it changed and, for a minted token, its jti. */
 export interface Described { entities: Record<string, unknown>[]; jti?: string }
@@ -23,6 +27,7 @@ export const clientNamed = (id: unknown): Described =>
 export const breakGlassNamed = (id: string): Described => ({ entities: [identified(BREAK_GLASS_SYSTEM, id, '13')] });
 export const roleNamed = (name: string): Described => ({ entities: [identified(ROLE_SYSTEM, name, '13')] });
 export const userNamed = (id: string | undefined): Described => ({ entities: id ? [identified(USER_ID_SYSTEM, id, '11')] : [] });
+export const adminNamed = (id: string | undefined): Described => ({ entities: id ? [identified(ADMIN_USER_SYSTEM, id, '11')] : [] });
 export const keyNamed = (kid: string | undefined): Described => ({ entities: kid ? [identified(SIGNING_KEY_SYSTEM, kid, '13')] : [] });
 
 /** The launch id is a one-use credential: only the patient it opens is recorded (once the body proved valid). */
@@ -49,8 +54,12 @@ export async function recordAdmin(deps: Deps, req: FastifyRequest, slug: string,
     req.log.warn({ slug }, 'admin action not audited: neither its tenant nor tenant default exists');
     return;
   }
+  const identity = adminIdentities.get(req);
+  const operator = identity?.kind === 'global' ? { system: ADMIN_USER_SYSTEM, value: identity.id, display: identity.username }
+    : identity?.kind === 'tenant' ? { system: USER_ID_SYSTEM, value: identity.id, display: `${identity.username} (${identity.tenant})` }
+      : undefined;
   const at = { base: `${publicBase(deps, req)}/fhir/${tenant.slug}`, origin: { requestId: req.id, address: req.ip },
-    recorded: deps.audit.now() };
+    recorded: deps.audit.now(), ...(operator ? { operator } : {}) };
   await deps.audit.record(tenant.schema, [build(at)]);
 }
 

@@ -11,6 +11,8 @@ import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
 import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../oauth/users.js';
+import { type AdminIdentity, adminLogin, adminLogout, adminSession, createAdmin, deleteAdmin, listAdmins, readAdmin,
+  setAdminDisabled, unlockAdmin } from '../oauth/admins.js';
 import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from '../oauth/roles-admin.js';
 import { checkText, listBreakGlass, reviewBreakGlass } from '../auth/break-glass.js';
 import { getConsentDefault, setConsentDefault } from '../oauth/consent-setting.js';
@@ -22,7 +24,7 @@ import { badRequest, breakGlassNotFound, clientNotFound, forbidden, tenantSlugRe
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
-import { audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
+import { adminIdentities, adminNamed, audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
 import { getRetention, setRetention } from '../audit/retention.js';
 
@@ -32,12 +34,29 @@ function tokensEqual(a: string, b: string): boolean {
   return crypto.timingSafeEqual(ha, hb);
 }
 
-function authorize(deps: Deps, req: FastifyRequest): void {
+/** The bootstrap admin token (automation), or an administrator's session token (oauth/admins.ts); 401 otherwise. */
+async function authorize(deps: Deps, req: FastifyRequest): Promise<AdminIdentity> {
   const expected = deps.config.adminToken;
-  if (!expected) throw forbidden('The admin API is disabled: set HEARTH_ADMIN_TOKEN to enable it');
   const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  if (!m) throw unauthorized('A bearer token is required');
-  if (!tokensEqual(m[1]!, expected)) throw unauthorized('The bearer token is not valid');
+  if (m && expected && tokensEqual(m[1]!, expected)) return { kind: 'bootstrap' };
+  const session = m ? await adminSession(deps.db, m[1]!, deps.auth.now()) : undefined;
+  if (session) return session;
+  if (!m) throw unauthorized('A bearer token is required: HEARTH_ADMIN_TOKEN, or an administrator\'s from POST /admin/login');
+  throw unauthorized('The bearer token is not valid');
+}
+
+/**
+ * A tenant administrator reaches only their tenant's own endpoints (/admin/tenants/<theirs>/…), never the tenant
+ * itself (deletion), the list of tenants, the signing keys or the global administrators: 403.
+ */
+function confine(identity: AdminIdentity, req: FastifyRequest): void {
+  if (identity.kind !== 'tenant') return;
+  const path = req.url.split('?')[0]!;
+  const m = /^\/admin\/tenants\/([^/]+)\/./.exec(path);
+  if (path === '/admin/logout') return;
+  if (!m || decodeURIComponent(m[1]!) !== identity.tenant) {
+    throw forbidden(`A tenant administrator administers tenant ${identity.tenant} only`);
+  }
 }
 
 /** The tenant's audit settings; a body `{ "retention_months": n }` changes the retention period (issue #6 §7). */
@@ -221,13 +240,17 @@ export const USER_ACTIONS = {
 export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.addHook('onRequest', async (req) => {
     if (!req.url.startsWith('/admin/') && req.url !== '/admin') return;
+    if (req.url.split('?')[0] === '/admin/login') return; // the way in: checks its own credentials
     try {
-      authorize(deps, req);
+      const identity = await authorize(deps, req);
+      adminIdentities.set(req, identity);
+      confine(identity, req);
     } catch (e) {
       await auditRefused(deps, req, e);
       throw e;
     }
   });
+  registerAdministrators(app, deps);
   const target = async (req: FastifyRequest<SlugParams>): Promise<AdminTarget> => {
     const tenant = await findTenant(deps.db, req.params.slug);
     if (!tenant) throw unknownTenant(req.params.slug);
@@ -345,4 +368,56 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   // Signing keys are the server's, not a tenant's: recorded in tenant default.
   app.post('/admin/keys/rotate', async (req) => ({ kid: await audited(deps, req, 'key-rotate', 'default', () => deps.auth.keys.rotate(),
     keyNamed) }));
+}
+
+/**
+ * Signing in and out of the admin API, and the global administrators (issue #16 §2): only the bootstrap token or a
+ * global administrator manages them. Login and logout are audited in the tenant they concern (global: default).
+ */
+function registerAdministrators(app: FastifyInstance, deps: Deps): void {
+  app.post('/admin/login', async (req) => {
+    const tenant = (req.body as { tenant?: unknown } | null)?.tenant;
+    const slug = typeof tenant === 'string' ? tenant : 'default';
+    return audited(deps, req, 'admin-login', slug, async () => {
+      const { token, identity, expiresAt } = await adminLogin(deps.db, req.body, deps.auth.now());
+      adminIdentities.set(req, identity);
+      return { access_token: token, token_type: 'Bearer', expires_in: Math.round((expiresAt.getTime() - deps.auth.now().getTime()) / 1000),
+        administrator: identity };
+    }, () => ({ entities: [] }));
+  });
+  app.post('/admin/logout', async (req) => {
+    const identity = adminIdentities.get(req)!;
+    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')![1]!;
+    return audited(deps, req, 'admin-logout', identity.kind === 'tenant' ? identity.tenant : 'default', async () => {
+      if (identity.kind === 'bootstrap') throw badRequest('The bootstrap admin token has no session to end');
+      await adminLogout(deps.db, token, deps.auth.now());
+      return { ended: true };
+    }, () => ({ entities: [] }));
+  });
+  const globalOnly = (req: FastifyRequest) => {
+    if (adminIdentities.get(req)?.kind === 'tenant') throw forbidden('Only global administrators manage administrators');
+  };
+  app.get('/admin/admins', async (req) => { globalOnly(req); return { administrators: await listAdmins(deps.db, deps.auth.now()) }; });
+  app.post('/admin/admins', async (req, reply) => {
+    globalOnly(req);
+    return reply.code(201).send(await audited(deps, req, 'admin-create', 'default', () => createAdmin(deps.db, req.body, deps.auth.now()),
+      (r) => adminNamed(r?.admin.id)));
+  });
+  type AdminParams = { Params: { id: string } };
+  app.get<AdminParams>('/admin/admins/:id', async (req) => { globalOnly(req); return readAdmin(deps.db, req.params.id, deps.auth.now()); });
+  const changes = {
+    disable: (id: string) => setAdminDisabled(deps.db, id, true, deps.auth.now()),
+    enable: (id: string) => setAdminDisabled(deps.db, id, false, deps.auth.now()),
+    unlock: (id: string) => unlockAdmin(deps.db, id, deps.auth.now()),
+  };
+  for (const [name, change] of Object.entries(changes)) {
+    app.post<AdminParams>(`/admin/admins/:id/${name}`, async (req) => {
+      globalOnly(req);
+      return audited(deps, req, 'admin-update', 'default', () => change(req.params.id), () => adminNamed(req.params.id));
+    });
+  }
+  app.delete<AdminParams>('/admin/admins/:id', async (req) => {
+    globalOnly(req);
+    return audited(deps, req, 'admin-delete', 'default', () => deleteAdmin(deps.db, req.params.id, deps.auth.now()), () => adminNamed(req.params.id));
+  });
 }

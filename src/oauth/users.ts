@@ -6,7 +6,7 @@
 import { USERNAME } from '../auth/security-events.js';
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
-import { ident, sql } from '../db/sql.js';
+import { type Sql, ident, sql } from '../db/sql.js';
 import { badRequest, userExists } from '../errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.js';
@@ -104,9 +104,9 @@ const decoyHash = () => (decoy ??= hashPassword(crypto.randomBytes(16).toString(
  * that parallel guesses cannot all slip in while the first is still being verified. A lock that has run out starts
  * a fresh count. No row → unknown user, or locked.
  */
-async function reserveAttempt(db: Queryable, schema: string, username: string, at: Date): Promise<UserRow | undefined> {
+async function reserveAttempt(db: Queryable, table: Sql, username: string, at: Date): Promise<UserRow | undefined> {
   const until = new Date(at.getTime() + LOCKOUT_MS);
-  const rows = await db.query<UserRow>(sql`UPDATE ${users(schema)} SET
+  const rows = await db.query<UserRow>(sql`UPDATE ${table} SET
       failed_logins = CASE WHEN locked_until IS NOT NULL THEN 1 ELSE failed_logins + 1 END,
       locked_until = CASE WHEN locked_until IS NULL AND failed_logins + 1 >= ${MAX_FAILED_LOGINS} THEN ${until}::timestamptz END
     WHERE username = ${username} AND disabled_at IS NULL AND (locked_until IS NULL OR locked_until <= ${at})
@@ -115,8 +115,8 @@ async function reserveAttempt(db: Queryable, schema: string, username: string, a
 }
 
 /** Takes back a reserved failure (right password, TOTP code still to come): it was not a failed login. */
-async function releaseAttempt(db: Queryable, schema: string, id: string): Promise<void> {
-  await db.query(sql`UPDATE ${users(schema)} SET failed_logins = GREATEST(failed_logins - 1, 0),
+async function releaseAttempt(db: Queryable, table: Sql, id: string): Promise<void> {
+  await db.query(sql`UPDATE ${table} SET failed_logins = GREATEST(failed_logins - 1, 0),
       locked_until = CASE WHEN failed_logins - 1 < ${MAX_FAILED_LOGINS} THEN NULL ELSE locked_until END
     WHERE id = ${id}`);
 }
@@ -126,12 +126,21 @@ async function releaseAttempt(db: Queryable, schema: string, id: string): Promis
  * while locked the answer is 'locked' and the password is not checked. Success resets the count. A TOTP user who
  * gives the right password but no code gets 'totp-required', which is not counted.
  */
-export async function authenticate(db: Queryable, schema: string, username: string, password: string,
+export function authenticate(db: Queryable, schema: string, username: string, password: string,
   totpCode: string | undefined, at: Date): Promise<AuthResult> {
-  const row = USERNAME.test(username) ? await reserveAttempt(db, schema, username, at) : undefined;
+  return authenticateIn(db, users(schema), username, password, totpCode, at);
+}
+
+/**
+ * authenticate against a table of the same login columns (id, username, password_hash, fhir_user, totp_secret,
+ * failed_logins, locked_until, disabled_at): a tenant's users, or the control plane's administrators.
+ */
+export async function authenticateIn(db: Queryable, table: Sql, username: string, password: string,
+  totpCode: string | undefined, at: Date): Promise<AuthResult> {
+  const row = USERNAME.test(username) ? await reserveAttempt(db, table, username, at) : undefined;
   if (!row) {
     // A disabled account answers as an unknown one (user-admin.ts).
-    const exists = USERNAME.test(username) && (await db.query(sql`SELECT 1 FROM ${users(schema)}
+    const exists = USERNAME.test(username) && (await db.query(sql`SELECT 1 FROM ${table}
       WHERE username = ${username} AND disabled_at IS NULL`)).length > 0;
     if (exists) return { ok: false, reason: 'locked' };
     await verifyPassword(password, await decoyHash());
@@ -140,11 +149,11 @@ export async function authenticate(db: Queryable, schema: string, username: stri
   if (!(await verifyPassword(password, row.password_hash))) return { ok: false, reason: 'invalid' };
   if (row.totp_secret !== null) {
     if (totpCode === undefined || totpCode.trim() === '') {
-      await releaseAttempt(db, schema, row.id);
+      await releaseAttempt(db, table, row.id);
       return { ok: false, reason: 'totp-required' };
     }
     if (!verifyTotp(row.totp_secret, totpCode, at)) return { ok: false, reason: 'invalid' };
   }
-  await db.query(sql`UPDATE ${users(schema)} SET failed_logins = 0, locked_until = NULL WHERE id = ${row.id}`);
+  await db.query(sql`UPDATE ${table} SET failed_logins = 0, locked_until = NULL WHERE id = ${row.id}`);
   return { ok: true, user: toUser(row) };
 }
