@@ -4,7 +4,7 @@
  * query-restricted v2 scopes — as search conditions, so that search, _include, reads and writes share one rule.
  */
 import type { Queryable } from '../db/db.js';
-import { sql } from '../db/sql.js';
+import { type Sql, sql } from '../db/sql.js';
 import { insufficientScope } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import { PageTokens } from '../fhir/page-token.js';
@@ -17,7 +17,7 @@ import type { SearchRegistry } from '../search/registry.js';
 import { idsMatching } from '../storage/find.js';
 import { type Versioned, readCurrent, readCurrentIf } from '../storage/resources.js';
 import type { ConsentView } from './consent.js';
-import { relatedPatientsSql } from './relationships.js';
+import { relatedTest } from './relationships.js';
 import type { Change, WriteGuard } from '../storage/write.js';
 import { type Perm, type ScopeRule, rulesFor } from './scopes.js';
 
@@ -166,8 +166,8 @@ export class Access {
       // Without the list a write reaches nobody. Open break-the-glass patients join the set of a glass rule.
       const broken = glass ? this.principal.glass ?? [] : [];
       const listed = this.principal.related?.get(kinds.join(','));
-      const inline = listed || exclusive ? undefined : relatedPatientsSql(this.schema, this.principal.fhirUser, kinds);
-      const ids = inline ? (broken.length > 0 ? sql`${inline} UNION SELECT unnest(${broken}::text[])` : inline)
+      const inline = listed || exclusive ? undefined : relatedTest(this.schema, this.principal.fhirUser, kinds);
+      const ids = inline ? (broken.length > 0 ? (column: Sql) => sql`(${inline(column)} OR ${column} = ANY(${broken}))` : inline)
         : [...listed ?? [], ...broken];
       c = { ...patientCompartmentCondition(''), ids, ...(exclusive ? { exclusive } : {}) };
       this.compartments.set(key, c);

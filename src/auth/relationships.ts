@@ -13,7 +13,7 @@
  * (a subquery, no round trip of its own).
  */
 import type { Queryable } from '../db/db.js';
-import { type Sql, ident, join, sql } from '../db/sql.js';
+import { type Sql, ident, join, raw, sql } from '../db/sql.js';
 import type { Relationship } from './roles.js';
 
 /** Evidence held by one resource: `Type.userParam.patientParam` over its reference index rows. */
@@ -78,6 +78,43 @@ export async function actorRefs(db: Queryable, schema: string, fhirUser: string 
         AND u.type = 'CareTeam' AND u.param = 'participant'
       JOIN ${s}.resource r ON r.rid = u.rid AND NOT r.deleted`);
   return rows.map((r) => r.ref).sort();
+}
+
+/**
+ * The same relation as a test of one patient id (column): `related(column)` is true when the user is related to that
+ * patient through any of kinds; undefined when nobody can be (no fhirUser, no kinds). A read-only statement uses it
+ * instead of the whole related set: each test starts from the patient's own evidence rows (a CareTeam of the patient
+ * naming the user …) through the reference index, a few index probes however many patients the user has.
+ */
+export function relatedTest(schema: string, fhirUser: string | undefined, kinds: readonly string[]): ((column: Sql) => Sql) | undefined {
+  const m = /^(Practitioner|PractitionerRole|RelatedPerson|Person|Patient)\/(.+)$/.exec(fhirUser ?? '');
+  if (!m || kinds.length === 0) return undefined;
+  const [type, id] = [m[1]!, m[2]!];
+  const s = ident(schema);
+  // The user's PractitionerRoles (a PractitionerRole user is one of their own).
+  const roles = sql`SELECT pr.id FROM ${s}.idx_reference i JOIN ${s}.resource pr ON pr.rid = i.rid AND NOT pr.deleted
+    WHERE i.ref_id = ${id} AND i.ref_type = ${type} AND i.param = 'practitioner' AND i.type = 'PractitionerRole'
+    UNION SELECT ${id}::text WHERE ${type}::text = 'PractitionerRole'`;
+  const isMe = (u: string) => sql`((${raw(u)}.ref_type = ${type} AND ${raw(u)}.ref_id = ${id})
+    OR (${raw(u)}.ref_type = 'PractitionerRole' AND ${raw(u)}.ref_id IN (${roles})))`;
+  const shared = kinds.flatMap((k) => SHARED[k as Relationship] ?? []).map((spec) => spec.split('.') as [string, string, string]);
+  return (column) => {
+    const tests: Sql[] = shared.map(([holder, userParam, patientParam]) => sql`EXISTS (SELECT 1 FROM ${s}.idx_reference rp
+      JOIN ${s}.idx_reference ru ON ru.rid = rp.rid AND ru.param = ${userParam} AND ${isMe('ru')}
+      JOIN ${s}.resource rh ON rh.rid = rp.rid AND NOT rh.deleted
+      WHERE rp.ref_id = ${column} AND rp.ref_type = 'Patient' AND rp.param = ${patientParam} AND rp.type = ${holder})`);
+    if (kinds.includes('general-practitioner')) {
+      tests.push(sql`EXISTS (SELECT 1 FROM ${s}.resource rg JOIN ${s}.idx_reference ug ON ug.rid = rg.rid AND ug.param = 'general-practitioner'
+        AND ${isMe('ug')} WHERE rg.type = 'Patient' AND rg.id = ${column} AND NOT rg.deleted)`);
+    }
+    if (kinds.includes('organization')) {
+      tests.push(sql`EXISTS (SELECT 1 FROM ${s}.resource ro JOIN ${s}.idx_reference uo ON uo.rid = ro.rid AND uo.param = 'organization'
+        AND uo.ref_type = 'Organization' WHERE ro.type = 'Patient' AND ro.id = ${column} AND NOT ro.deleted
+        AND uo.ref_id IN (SELECT o.ref_id FROM ${s}.resource pr JOIN ${s}.idx_reference o ON o.rid = pr.rid AND o.param = 'organization'
+          AND o.ref_type = 'Organization' WHERE pr.type = 'PractitionerRole' AND NOT pr.deleted AND pr.id IN (${roles})))`);
+    }
+    return tests.length === 0 ? sql`FALSE` : sql`(${join(tests, ' OR ')})`;
+  };
 }
 
 /** The ids of the Patients the user is related to through any of kinds (empty for a user without a fhirUser). */

@@ -56,12 +56,13 @@ export interface HasCondition { kind: 'has'; source: string; code: string; next:
 /**
  * Membership in a resource compartment (search.html#compartments): referenced by `Type/id` through any of params.
  * exclusive (patient-scoped writes): besides, no compartment parameter refers to another resource of the
- * compartment's type. ids (a role's relationship rule): membership in any of these compartments, id unused; exclusive
- * then refuses a reference to a resource of the compartment's type outside them.
+ * compartment's type. ids (a role's relationship rule): membership in any of these compartments, id unused — a list,
+ * a statement selecting them, or a test of one id; exclusive then refuses a reference to a resource of the
+ * compartment's type outside them.
  */
 export interface CompartmentCondition {
   kind: 'compartment'; compartment: string; id: string; params: ReadonlyMap<string, string[]>; exclusive?: boolean;
-  ids?: readonly string[] | Sql;
+  ids?: readonly string[] | Sql | ((column: Sql) => Sql);
 }
 
 /** `_list=[id]`: referenced from List/[id].entry.item (search.html#list). */

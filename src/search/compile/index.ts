@@ -48,9 +48,9 @@ function compileCompartment(cx: CompileContext, c: CompartmentCondition, scope: 
   const pairs = [...c.params].filter(([type]) => scope.type === undefined || type === scope.type)
     .flatMap(([type, params]) => params.map((p) => `${type}.${p}`));
   const ids = c.ids;
-  const within = (column: Sql) => (ids === undefined ? sql`${column} = ${c.id}`
+  const within = (column: Sql) => (ids === undefined ? sql`${column} = ${c.id}` : typeof ids === 'function' ? ids(column)
     : Array.isArray(ids) ? sql`${column} = ANY(${ids})` : sql`${column} IN (${ids as Sql})`);
-  const outside = (column: Sql) => (ids === undefined ? sql`${column} <> ${c.id}`
+  const outside = (column: Sql) => (ids === undefined ? sql`${column} <> ${c.id}` : typeof ids === 'function' ? sql`NOT ${ids(column)}`
     : Array.isArray(ids) ? sql`${column} <> ALL(${ids})` : sql`${column} NOT IN (${ids as Sql})`);
   const refs = sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_reference')} ci WHERE ci.rid = ${r}.rid AND ci.ref_type = ${c.compartment} AND ${within(sql`ci.ref_id`)} AND ci.type || '.' || ci.param = ANY(${pairs}))`;
   const self = sql`(${typeOf(scope)} = ${c.compartment} AND ${within(sql`${r}.id`)})`;
