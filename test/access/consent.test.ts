@@ -136,8 +136,24 @@ t.test('actors named through an organization or the app', async (t) => {
     reference: { identifier: { system: 'http://hearth.dev/fhir/sid/client-id', value: 'test-app' } } }] }));
   t.equal(await status('Patient/p3', d1), 404, 'an app named by its client id');
   t.equal(await status('Patient/p3', d3), 404);
+  await put({ resourceType: 'CareTeam', id: 'team', participant: [{ member: { reference: 'Practitioner/d1' } }] });
+  await put(privacy('deny-org', 'p3', { type: 'deny', actor: [actor('CareTeam/team')] }));
+  t.equal(await status('Patient/p3', d1), 404, 'a member of the CareTeam');
+  t.equal(await status('Patient/p3', d3), 200, 'not others');
   t.ok((await s.request('DELETE', 'Consent/deny-org')).statusCode < 300);
   t.equal(await status('Patient/p3', d1), 200, 'deleting the Consent restores access at once');
+});
+
+t.test('data references: one instance, or an instance and what it refers to', async (t) => {
+  await put({ resourceType: 'DiagnosticReport', id: 'dr3', status: 'final', code: { text: 'hiv' }, subject: { reference: 'Patient/p3' },
+    result: [{ reference: 'Observation/o-p3' }] });
+  await put(privacy('deny-data', 'p3', { type: 'deny', data: [{ meaning: 'instance', reference: { reference: 'DiagnosticReport/dr3' } }] }));
+  t.equal(await status('DiagnosticReport/dr3', d1), 404, 'the instance');
+  t.equal(await status('Observation/o-p3', d1), 200, 'not what it refers to');
+  await put(privacy('deny-data', 'p3', { type: 'deny', data: [{ meaning: 'related', reference: { reference: 'DiagnosticReport/dr3' } }] }));
+  t.equal(await status('Observation/o-p3', d1), 404, 'related: also what it refers to');
+  t.equal(await status('Encounter/e-p3', d1), 200, 'and nothing else');
+  t.ok((await s.request('DELETE', 'Consent/deny-data')).statusCode < 300);
 });
 
 t.test('the patient is not bound by their own Consent; break-the-glass overrides one', async (t) => {
