@@ -12,7 +12,7 @@ import type { Tenant } from '../storage/tenants.js';
 import { grantActive } from './grants.js';
 import { type GrantGlass, findTenantAndGrant } from '../storage/tenants.js';
 import { decodeJwt, epochSeconds, verifySignature } from './jws.js';
-import { parseScopes } from './scopes.js';
+import { type ScopeRule, parseScopes } from './scopes.js';
 import { type RoleCeiling, intersectRules } from './roles.js';
 import { relatedPatients } from './relationships.js';
 import { type AccessTokenClaims, type AuthServices, issuerFor } from './tokens.js';
@@ -64,14 +64,29 @@ export async function verifyAccessToken(deps: BearerDeps, tenant: Tenant, fhirBa
   return (await grantActive(deps.db, tenant.schema, result.claims.grant)) ? result : { reason: REVOKED };
 }
 
+/** The rules of a scope string met with roles, by both: the same few combinations recur on every request. */
+const ruleCache = new Map<string, ScopeRule[]>();
+const RULE_CACHE_MAX = 1_000;
+
+function rulesOf(deps: BearerDeps, scope: string, roles?: RoleCeiling[]): ScopeRule[] {
+  const key = roles ? `${scope}\n${JSON.stringify(roles)}` : scope;
+  let rules = ruleCache.get(key);
+  if (!rules) {
+    const isType = (t: string) => deps.defs.isResourceType(t);
+    const app = parseScopes(scope, isType).rules;
+    rules = roles ? intersectRules(app, roles, isType) : app;
+    if (ruleCache.size >= RULE_CACHE_MAX) ruleCache.delete(ruleCache.keys().next().value!);
+    ruleCache.set(key, rules);
+  }
+  return rules;
+}
+
 function principalOf(deps: BearerDeps, claims: AccessTokenClaims, roles?: RoleCeiling[], glass?: GrantGlass[]): Principal {
   const now = deps.auth.now().getTime();
   const broken = [...new Set((glass ?? []).filter((g) => new Date(g.expiresAt).getTime() > now).map((g) => g.patient))];
-  const isType = (t: string) => deps.defs.isResourceType(t);
-  const scopes = parseScopes(claims.scope, isType);
   return {
     clientId: claims.client_id, subject: claims.sub, scope: claims.scope, grantId: claims.grant,
-    rules: roles ? intersectRules(scopes.rules, roles, isType) : scopes.rules,
+    rules: rulesOf(deps, claims.scope, roles),
     ...(roles ? { roles: roles.map((r) => r.name), purposes: [...new Set(roles.flatMap((r) => r.purpose ?? []))].sort() } : {}),
     ...(broken.length > 0 ? { glass: broken } : {}),
     ...(claims.patient ? { patient: claims.patient } : {}), ...(claims.encounter ? { encounter: claims.encounter } : {}),
