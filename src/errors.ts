@@ -11,7 +11,7 @@ export const ISSUE_CODES = [
   'invalid', 'structure', 'required', 'value', 'invariant', 'security', 'login', 'forbidden',
   'not-supported', 'not-found', 'deleted', 'duplicate', 'multiple-matches', 'conflict',
   'business-rule', 'too-costly', 'throttled', 'exception', 'processing', 'informational', 'timeout',
-  'lock-error', 'incomplete', 'transient', 'too-long', 'code-invalid',
+  'lock-error', 'incomplete', 'transient', 'too-long', 'code-invalid', 'suspended',
 ] as const;
 export type IssueCode = (typeof ISSUE_CODES)[number];
 
@@ -219,6 +219,8 @@ export const rangeNotSatisfiable = entry(416, 'invalid', (range: string | undefi
 // ---- Tenants, clients, users and search parameters (the admin API and the CLI) ----
 
 export const unknownTenant = entry(404, 'not-found', (slug: string) => `Tenant '${slug}' was not found`);
+export const tenantSuspended = entry(403, 'suspended', (slug: string) =>
+  `Tenant '${slug}' is suspended: its FHIR and SMART endpoints are closed until an administrator reactivates it`);
 export const tenantExists = entry(409, 'duplicate', (slug: string) => `Tenant '${slug}' already exists`);
 export const invalidTenantSlug = entry(400, 'invalid', () =>
   'Tenant slug must start with a letter and hold only lower-case letters, digits and hyphens (at most 40)');

@@ -20,7 +20,7 @@ import type { AuthServices } from './auth/tokens.js';
 import type { Db } from './db/db.js';
 import { DataDirLockedError, openDb } from './db/open.js';
 import { type Definitions, loadDefinitions } from './fhir/definitions.js';
-import { type AdminTarget, USER_ACTIONS, auditSettings, consentSettings, lifetimeSettings, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
+import { type AdminTarget, USER_ACTIONS, auditSettings, consentSettings, lifetimeSettings, suspendTenant, updateTenantDetails, clientView, issueLocalToken, openLaunch, passwordResetLink, registerClient,
   registerUser, tenantView, userQuery } from './http/admin.js';
 import { deleteUser, listUsers, readUser, updateUser } from './oauth/user-admin.js';
 import { createAdmin, deleteAdmin, listAdmins, readAdmin, setAdminDisabled, unlockAdmin } from './oauth/admins.js';
@@ -28,7 +28,7 @@ import { deleteRole, listRoles, putRole, readRole, tenantRoleChecks } from './oa
 import { TenantSearchParameters } from './storage/search-parameters.js';
 import { checkText, listBreakGlass, reviewBreakGlass } from './auth/break-glass.js';
 import { createSearchRegistry } from './search/registry.js';
-import { createTenant, deleteTenant, findTenant, listTenants } from './storage/tenants.js';
+import { createTenant, deleteTenant, findTenant, listTenants, setSuspended } from './storage/tenants.js';
 import { FhirError, breakGlassNotFound, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './operations/jobs.js';
@@ -39,7 +39,9 @@ const USAGE = `Usage: hearth <command>
   serve                     start the FHIR server (default)
   migrate                   apply database migrations and exit
   tenant create <slug>      create a tenant (its own schema and FHIR base /fhir/<slug>)
-  tenant list               list tenants
+  tenant list               list tenants (slug, schema, status, display name)
+  tenant show <slug>  |  tenant update <slug> [--display-name N] [--contact C]
+  tenant suspend <slug> --reason R   close its FHIR and SMART endpoints and pause its jobs  |  tenant activate <slug>
   tenant delete <slug> [--yes]   drop a tenant and all its data (asks to confirm; --yes skips the question)
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
   tenant lifetimes <slug> [name=value]...   show or set access_token_seconds, refresh_token_days, session_hours,
@@ -176,13 +178,20 @@ async function confirmTenantDelete(slug: string, yes: boolean): Promise<void> {
   }
 }
 
-function tenantArgs(args: string[]): { sub?: string; slug?: string; rest: string[]; yes: boolean } {
+interface TenantArgs { sub?: string; slug?: string; rest: string[]; yes: boolean; reason?: string; details: Json }
+
+function tenantArgs(args: string[]): TenantArgs {
   const [sub, ...more] = args;
   try {
-    const { values, positionals } = parseArgs({ args: more, allowPositionals: true, strict: true,
-      options: sub === 'delete' ? { yes: { type: 'boolean', short: 'y' } } : {} });
+    const options: NonNullable<ParseArgsConfig['options']> = sub === 'delete' ? { yes: { type: 'boolean', short: 'y' } }
+      : sub === 'suspend' ? { reason: { type: 'string' } }
+        : sub === 'update' ? { 'display-name': { type: 'string' }, contact: { type: 'string' } } : {};
+    const { values, positionals } = parseArgs({ args: more, allowPositionals: true, strict: true, options });
     const [slug, ...rest] = positionals;
-    return { ...(sub ? { sub } : {}), ...(slug ? { slug } : {}), rest, yes: (values as { yes?: boolean }).yes === true };
+    const v = values as { yes?: boolean; reason?: string; 'display-name'?: string; contact?: string };
+    return { ...(sub ? { sub } : {}), ...(slug ? { slug } : {}), rest, yes: v.yes === true,
+      ...(v.reason !== undefined ? { reason: v.reason } : {}),
+      details: { ...(v['display-name'] !== undefined ? { displayName: v['display-name'] } : {}), ...(v.contact !== undefined ? { contact: v.contact } : {}) } };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -193,11 +202,29 @@ function tenantArgs(args: string[]): { sub?: string; slug?: string; rest: string
  * open in one process only; issue #22 §14), else on the database.
  */
 async function tenant(args: string[]) {
-  const { sub, slug, rest, yes } = tenantArgs(args);
+  const { sub, slug, rest, yes, reason, details } = tenantArgs(args);
+  const tenantLine = (t: Json) => process.stdout.write(`${[t.slug, t.schema, t.status, t.displayName ?? '-'].join('\t')}\n`);
   if (sub === 'list' && !slug) {
     const out = await runAdmin({ method: 'GET', path: '/admin/tenants',
       direct: async ({ db }) => ({ tenants: (await listTenants(db)).map(tenantView) }) });
-    for (const t of (out.tenants ?? []) as Json[]) process.stdout.write(`${t.slug}\t${t.schema}\n`);
+    for (const t of (out.tenants ?? []) as Json[]) tenantLine(t);
+  } else if (sub === 'show' && slug && rest.length === 0) {
+    const out = await runAdmin({ method: 'GET', path: `/admin/tenants/${encodeURIComponent(slug)}`, direct: async ({ db }) => {
+      const t = await findTenant(db, slug);
+      if (!t) throw unknownTenant(slug);
+      return tenantView(t);
+    } });
+    print(Object.entries(out));
+  } else if (sub === 'suspend' && slug && rest.length === 0) {
+    const body = { reason: reason ?? '' };
+    tenantLine(await runAdmin({ method: 'POST', path: tenantPath(slug, 'suspend'), body,
+      direct: ({ db }) => suspendTenant(db, slug, body, new Date()) }));
+  } else if (sub === 'activate' && slug && rest.length === 0) {
+    tenantLine(await runAdmin({ method: 'POST', path: tenantPath(slug, 'activate'),
+      direct: async ({ db }) => tenantView(await setSuspended(db, slug, null, new Date())) }));
+  } else if (sub === 'update' && slug && rest.length === 0) {
+    tenantLine(await runAdmin({ method: 'PATCH', path: `/admin/tenants/${encodeURIComponent(slug)}`, body: details,
+      direct: ({ db }) => updateTenantDetails(db, slug, details) }));
   } else if (sub === 'create' && slug && rest.length === 0) {
     await runAdmin({ method: 'POST', path: '/admin/tenants', body: { slug },
       direct: async ({ db }) => tenantView(await createTenant(db, slug, loadAllMigrations().tenant)) });

@@ -45,8 +45,14 @@ t.test('tenant create / list / delete and migrate from the command line', async 
   t.equal(created.status, 0, created.stderr);
   const list = cli(['tenant', 'list'], env);
   t.match(list.stdout, new RegExp(`^default\\t`, 'm'), 'default tenant exists');
-  t.match(list.stdout, new RegExp(`^${slug}\\tt_${slug.replace(/-/g, '_')}$`, 'm'));
+  t.match(list.stdout, new RegExp(`^${slug}\\tt_${slug.replace(/-/g, '_')}\\tactive\\t-$`, 'm'), 'slug, schema, status, display name');
   t.equal(cli(['tenant', 'create', slug], env).status, 1, 'duplicate refused');
+  t.equal(cli(['tenant', 'suspend', slug], env).status, 1, 'a suspension needs a reason');
+  const suspended = cli(['tenant', 'suspend', slug, '--reason', 'Contract ended'], env);
+  t.match(suspended.stdout, new RegExp(`^${slug}\\t\\S+\\tsuspended\\t`), suspended.stderr);
+  t.match(cli(['tenant', 'update', slug, '--display-name', 'Acme Clinic'], env).stdout, /\tsuspended\tAcme Clinic\n$/);
+  t.match(cli(['tenant', 'show', slug], env).stdout, /^suspendedReason Contract ended$/m);
+  t.match(cli(['tenant', 'activate', slug], env).stdout, /\tactive\tAcme Clinic\n$/);
   t.equal(cli(['tenant', 'delete', slug, '--yes'], env).status, 0);
   t.notMatch(cli(['tenant', 'list'], env).stdout, slug);
   t.equal(cli(['frobnicate'], env).status, 64, 'unknown command → usage');

@@ -122,7 +122,7 @@ export function tokenEvent(code: TokenEventCode, at: Occurrence, f: TokenFacts,
 
 // ---- the admin API ----
 
-export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'client-delete' | 'user-create'
+export type AdminCode = 'tenant-create' | 'tenant-delete' | 'tenant-update' | 'tenant-suspend' | 'tenant-activate' | 'client-create' | 'client-delete' | 'user-create'
   | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
   | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'consent-default'
   | 'role-update' | 'role-delete' | 'break-glass-review' | 'admin-login' | 'admin-logout' | 'admin-create' | 'admin-update'
@@ -131,6 +131,9 @@ export type AdminCode = 'tenant-create' | 'tenant-delete' | 'client-create' | 'c
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
   'tenant-delete': dcm('110131', 'Software Configuration'),
+  'tenant-update': dcm('110131', 'Software Configuration'),
+  'tenant-suspend': dcm('110131', 'Software Configuration'),
+  'tenant-activate': dcm('110131', 'Software Configuration'),
   'client-create': dcm('110129', 'Security Configuration'),
   'client-delete': dcm('110129', 'Security Configuration'),
   'key-rotate': dcm('110129', 'Security Configuration'),
@@ -157,7 +160,8 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'admin-update': dcm('110137', 'User Security Attributes Changed'),
   'admin-delete': dcm('110137', 'User Security Attributes Changed'),
 };
-const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'client-create': 'C',
+const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'tenant-update': 'U',
+  'tenant-suspend': 'U', 'tenant-activate': 'U', 'client-create': 'C',
   'client-delete': 'D', 'user-create': 'C', 'user-update': 'U', 'user-disable': 'U', 'user-enable': 'U', 'user-unlock': 'U',
   'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
   'audit-retention': 'U', 'auth-lifetimes': 'U', 'consent-default': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U',

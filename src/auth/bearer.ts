@@ -4,7 +4,7 @@
  * up on every request (or found in the grant cache, which revocations clear on every node) so that revocation and
  * logout take effect at once.
  */
-import { invalidToken } from '../errors.js';
+import { invalidToken, tenantSuspended } from '../errors.js';
 import type { Config } from '../config.js';
 import type { Db, Queryable } from '../db/db.js';
 import type { Definitions } from '../fhir/definitions.js';
@@ -129,6 +129,7 @@ export async function authenticateTenant(deps: BearerDeps, slug: string, fhirBas
   if ('reason' in result) throw invalidToken(result.reason, true);
   const found = await (deps.auth.grants?.lookup(slug, result.claims.grant) ?? findTenantAndGrant(deps.db, slug, result.claims.grant));
   if (!found) return undefined;
+  if (found.tenant.suspendedAt) throw tenantSuspended(slug);
   if (!found.grantActive) throw invalidToken(REVOKED, true);
   // A read-only request evaluates relationships inside its statements; one that may write reads them first.
   const principal = principalOf(deps, result.claims, found.roles, found.glass);

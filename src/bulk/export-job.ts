@@ -15,7 +15,7 @@ import { compartmentTypes } from './scope.js';
 import { chooseTransactionTime } from './snapshot.js';
 import type { ExportParams, ExportProgress, ExportResult } from './types.js';
 import { getJob } from '../jobs/queue.js';
-import { JobCancelled } from '../jobs/worker.js';
+import { JobCancelled, JobPaused } from '../jobs/worker.js';
 import type { ServerJobContext as ExportJobContext, ServerJobHandler } from '../interactions/context.js';
 
 /** Fixes T and the patients, writes the lenient-ignored parameters' outcomes, and saves the starting point. */
@@ -71,10 +71,11 @@ async function run(ctx: ExportJobContext, params: ExportParams, options: PageOpt
   return { transactionTime: progress.transactionTime, files: progress.closed };
 }
 
-/** On the way out: cancelled or failed exports lose their files; a stopping worker's job keeps them to resume. */
+/** On the way out: cancelled or failed exports lose their files; a stopping worker's or paused job keeps them to resume. */
 async function fail(ctx: ExportJobContext, e: unknown, progress: ExportProgress | undefined): Promise<never> {
   const { deps, tenant, job } = ctx;
   const store = exportStore(deps.config);
+  if (e instanceof JobPaused) throw e; // its tenant was suspended: the files wait for it to resume
   if (e instanceof JobCancelled && !(await getJob(deps.db, tenant.slug, job.id))?.cancelRequested) throw e;
   if (e instanceof FhirError && progress && !(e instanceof JobCancelled)) {
     await ctx.progress({ ...progress, failure: { status: e.status, code: e.issue, message: e.message } }).catch(() => undefined);

@@ -22,7 +22,7 @@ import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled
 import type { Db } from '../db/db.js';
 import { badRequest, breakGlassNotFound, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
-import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor } from '../storage/tenants.js';
+import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor, setSuspended, setTenantDetails } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
 import { adminIdentities, adminNamed, audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
@@ -57,6 +57,7 @@ function confine(identity: AdminIdentity, req: FastifyRequest): void {
   if (!m || decodeURIComponent(m[1]!) !== identity.tenant) {
     throw forbidden(`A tenant administrator administers tenant ${identity.tenant} only`);
   }
+  if (/\/(suspend|activate)$/.test(path)) throw forbidden('Only global administrators suspend or reactivate a tenant');
 }
 
 /** The tenant's audit settings; a body `{ "retention_months": n }` changes the retention period (issue #6 §7). */
@@ -85,7 +86,35 @@ export async function consentSettings(t: AdminTarget, body: unknown) {
 }
 
 /** A tenant as the admin API shows it (and the CLI prints it). */
-export const tenantView = (t: Tenant) => ({ slug: t.slug, schema: t.schema, createdAt: t.createdAt?.toISOString() });
+export const tenantView = (t: Tenant) => ({ slug: t.slug, schema: t.schema, createdAt: t.createdAt?.toISOString(),
+  status: t.suspendedAt ? 'suspended' : 'active', ...(t.displayName !== undefined ? { displayName: t.displayName } : {}),
+  ...(t.contact !== undefined ? { contact: t.contact } : {}),
+  ...(t.suspendedAt ? { suspendedAt: t.suspendedAt.toISOString(), suspendedReason: t.suspendedReason } : {}) });
+
+/** Suspends a tenant: {"reason"} (3–1000 characters of text) is required and kept (issue #17 §5). */
+export async function suspendTenant(db: Db, slug: string, body: unknown, at: Date) {
+  const reason = checkText((body as { reason?: unknown } | null)?.reason, 'reason');
+  const tenant = await setSuspended(db, slug, reason, at);
+  authChanged(tenant.schema);
+  return tenantView(tenant);
+}
+
+/** {"displayName"?, "contact"?}: text up to 200 characters, or null to clear. */
+export async function updateTenantDetails(db: Db, slug: string, body: unknown) {
+  const b = jsonObject(body);
+  onlyFields(b, ['displayName', 'contact']);
+  const details: { displayName?: string | null; contact?: string | null } = {};
+  for (const field of ['displayName', 'contact'] as const) {
+    const v = b[field];
+    if (v === undefined) continue;
+    if (v !== null && (typeof v !== 'string' || v.length > 200 || [...v].some((c) => c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127))) {
+      throw badRequest(`${field} must be text of at most 200 characters, or null`, [field]);
+    }
+    details[field] = v as string | null;
+  }
+  if (Object.keys(details).length === 0) throw badRequest('Give displayName and/or contact');
+  return tenantView(await setTenantDetails(db, slug, details));
+}
 
 /** What an admin action on one tenant needs; the HTTP routes and the CLI's database path both build one. */
 export interface AdminTarget {
@@ -268,6 +297,17 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
     }, () => tenantNamed(slug));
     return reply.code(201).header('Location', `/admin/tenants/${tenant.slug}`).send(tenantView(tenant));
   });
+  app.get<SlugParams>('/admin/tenants/:slug', async (req) => tenantView((await target(req)).tenant));
+  app.patch<SlugParams>('/admin/tenants/:slug', async (req) => audited(deps, req, 'tenant-update', req.params.slug,
+    () => updateTenantDetails(deps.db, req.params.slug, req.body), () => tenantNamed(req.params.slug)));
+  app.post<SlugParams>('/admin/tenants/:slug/suspend', async (req) => audited(deps, req, 'tenant-suspend', req.params.slug,
+    () => suspendTenant(deps.db, req.params.slug, req.body, deps.auth.now()), () => tenantNamed(req.params.slug)));
+  app.post<SlugParams>('/admin/tenants/:slug/activate', async (req) => audited(deps, req, 'tenant-activate', req.params.slug,
+    async () => {
+      const tenant = await setSuspended(deps.db, req.params.slug, null, deps.auth.now());
+      authChanged(tenant.schema);
+      return tenantView(tenant);
+    }, () => tenantNamed(req.params.slug)));
   app.delete<SlugParams>('/admin/tenants/:slug', async (req, reply) => {
     await audited(deps, req, 'tenant-delete', 'default', async () => {
       await deleteTenant(deps.db, req.params.slug);

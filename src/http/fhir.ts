@@ -1,6 +1,6 @@
 /** The FHIR REST edge: /fhir/{tenant}/… → FhirRequest → dispatch → response — http://hl7.org/fhir/R4/http.html */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { type FhirError, invalidToken, unknownTenant } from '../errors.js';
+import { type FhirError, invalidToken, tenantSuspended, unknownTenant } from '../errors.js';
 import type { Context, Deps } from '../interactions/context.js';
 import type { Params } from '../fhir/types.js';
 import type { FhirRequest } from '../fhir/request.js';
@@ -44,6 +44,7 @@ function toFhirRequest(req: FastifyRequest, path: string): FhirRequest {
 async function resolveTenant(deps: Deps, slug: string): Promise<Tenant> {
   const tenant = await findTenant(deps.db, slug);
   if (!tenant) throw unknownTenant(slug);
+  if (tenant.suspendedAt) throw tenantSuspended(slug);
   return tenant;
 }
 

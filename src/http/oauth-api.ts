@@ -9,7 +9,7 @@ import { OAuthError, JwksFetcher, toForm } from '../oauth/client-auth.js';
 import { SMART_STYLE, smartConfiguration } from '../oauth/discovery.js';
 import { introspect, revoke } from '../oauth/introspect.js';
 import { type OAuthContext, type OAuthRequest, tokenRequest } from '../oauth/token-endpoint.js';
-import { unknownTenant } from '../errors.js';
+import { tenantSuspended, unknownTenant } from '../errors.js';
 import { securityEvents } from '../audit/security.js';
 import type { Deps } from '../interactions/context.js';
 import { findTenant } from '../storage/tenants.js';
@@ -47,6 +47,7 @@ export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
   const context = async (req: TenantRequest): Promise<OAuthContext> => {
     const tenant = await findTenant(deps.db, req.params.tenant);
     if (!tenant) throw new OAuthError(404, 'invalid_request', `Tenant '${req.params.tenant}' was not found`);
+    if (tenant.suspendedAt) throw new OAuthError(403, 'access_denied', `Tenant '${tenant.slug}' is suspended`);
     return { deps: oauthDeps, tenant, fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}`, jwks };
   };
   const oauthRequest = (req: FastifyRequest): OAuthRequest => ({ form: toForm(req.body), origin: { requestId: req.id, address: req.ip },
@@ -61,6 +62,7 @@ export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
     scope.get('/fhir/:tenant/.well-known/smart-configuration', limited(perMinute * 10), async (req: TenantRequest, reply) => {
       const tenant = await findTenant(deps.db, req.params.tenant);
       if (!tenant) throw unknownTenant(req.params.tenant);
+      if (tenant.suspendedAt) throw tenantSuspended(tenant.slug);
       return reply.header('Cache-Control', 'public, max-age=300').type('application/json; charset=utf-8')
         .send(JSON.stringify(smartConfiguration(`${publicBase(deps, req)}/fhir/${tenant.slug}`)));
     });

@@ -109,6 +109,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
   async function tenantOf(slug: string): Promise<Tenant> {
     const tenant = await findTenant(deps.db, slug);
     if (!tenant) throw new PageError(404, 'Not found', 'There is no such tenant on this server.');
+    if (tenant.suspendedAt) throw new PageError(403, 'Suspended', 'This organisation\'s access is suspended; ask its administrator.');
     return tenant;
   }
 

@@ -66,20 +66,33 @@ export async function claimJob(db: Db, owner: string, kinds: string[], leaseMs: 
   const rows = await db.query<JobRow>(sql`UPDATE ${T()} j SET status = 'running', lease_owner = ${owner},
       lease_until = now() + make_interval(secs => ${leaseMs / 1000}), attempts = j.attempts + 1,
       started_at = coalesce(j.started_at, now())
-    WHERE j.id = (SELECT id FROM ${T()} WHERE kind = ANY(${`{${kinds.join(',')}}`}::text[])
+    WHERE j.id = (SELECT id FROM ${T()} q WHERE kind = ANY(${`{${kinds.join(',')}}`}::text[])
       AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+      AND NOT EXISTS (SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = q.tenant AND t.suspended_at IS NOT NULL)
       ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)
     RETURNING j.*`);
   return rows[0] && fromRow(rows[0]);
 }
 
-/** Saves progress and extends the lease; answers whether cancellation was requested. */
-export async function reportProgress(db: Queryable, job: Job, owner: string, progress: Job['progress'], leaseMs: number): Promise<boolean> {
-  const rows = await db.query<{ cancel_requested: boolean }>(sql`UPDATE ${T()} SET progress = ${JSON.stringify(progress)}::jsonb,
+/**
+ * Saves progress and extends the lease; answers whether cancellation was requested, and whether the job's tenant has
+ * been suspended since (the job is then to pause: releasePaused).
+ */
+export async function reportProgress(db: Queryable, job: Job, owner: string, progress: Job['progress'], leaseMs: number):
+  Promise<{ cancelled: boolean; paused: boolean }> {
+  const rows = await db.query<{ cancel_requested: boolean; paused: boolean }>(sql`UPDATE ${T()} j SET progress = ${JSON.stringify(progress)}::jsonb,
       lease_until = now() + make_interval(secs => ${leaseMs / 1000})
-    WHERE id = ${job.id} AND lease_owner = ${owner} RETURNING cancel_requested`);
+    WHERE id = ${job.id} AND lease_owner = ${owner}
+    RETURNING cancel_requested,
+      EXISTS (SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = j.tenant AND t.suspended_at IS NOT NULL) AS paused`);
   if (rows.length === 0) throw new Error(`Lost the lease on job ${job.id}`);
-  return rows[0]!.cancel_requested;
+  return { cancelled: rows[0]!.cancel_requested, paused: rows[0]!.paused };
+}
+
+/** Puts a running job of a suspended tenant back in the queue with its progress; it resumes once the tenant is active. */
+export async function releasePaused(db: Queryable, job: Job, owner: string, progress: Job['progress']): Promise<void> {
+  await db.query(sql`UPDATE ${T()} SET status = 'queued', lease_owner = NULL, lease_until = NULL,
+      progress = ${JSON.stringify(progress)}::jsonb WHERE id = ${job.id} AND lease_owner = ${owner}`);
 }
 
 export async function finishJob(db: Queryable, job: Job, status: 'completed' | 'failed' | 'cancelled',

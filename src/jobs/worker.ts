@@ -3,10 +3,15 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import type { Db, Queryable } from '../db/db.js';
 import { type Tenant, findTenant } from '../storage/tenants.js';
-import { type Job, claimJob, finishJob, reportProgress } from './queue.js';
+import { type Job, claimJob, finishJob, releasePaused, reportProgress } from './queue.js';
 
 export class JobCancelled extends Error {
   override name = 'JobCancelled';
+}
+
+/** Thrown inside a job when its tenant was suspended: the job goes back to the queue with its progress. */
+export class JobPaused extends Error {
+  override name = 'JobPaused';
 }
 
 /** What the worker itself needs; handlers get the whole D the worker was built with (the server's Deps). */
@@ -97,9 +102,10 @@ export class JobWorker<D extends WorkerDeps = WorkerDeps> {
     const ctx: JobContext<D> = {
       deps: this.deps, job, tenant,
       progress: async (p, tx) => {
-        const cancelled = await reportProgress(tx ?? this.deps.db, job, this.owner, p, this.leaseMs);
-        if (!(cancelled && tx)) last = p; // a cancellation thrown inside tx rolls its progress back
+        const { cancelled, paused } = await reportProgress(tx ?? this.deps.db, job, this.owner, p, this.leaseMs);
+        if (!((cancelled || paused) && tx)) last = p; // a stop thrown inside tx rolls its progress back
         if (cancelled) throw new JobCancelled();
+        if (paused) throw new JobPaused();
         if (this.stopped) throw new JobCancelled();
       },
     };
@@ -107,6 +113,7 @@ export class JobWorker<D extends WorkerDeps = WorkerDeps> {
       const result = await this.handlers[job.kind]!(ctx);
       await finishJob(this.deps.db, job, 'completed', { result, progress: last });
     } catch (e) {
+      if (e instanceof JobPaused) return releasePaused(this.deps.db, job, this.owner, last); // its tenant was suspended
       if (e instanceof JobCancelled && this.stopped && !job.cancelRequested) return; // lease lapses; another node resumes
       const status = e instanceof JobCancelled ? 'cancelled' : 'failed';
       await finishJob(this.deps.db, job, status, status === 'failed' ? { error: (e as Error).message, progress: last } : { progress: last });

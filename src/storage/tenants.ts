@@ -10,7 +10,24 @@ export interface Tenant {
   /** Schema name derived from the validated slug, never taken from a client. */
   schema: string;
   createdAt?: Date;
+  displayName?: string;
+  contact?: string;
+  /** Set while the tenant is suspended (issue #17 §5): its FHIR and SMART endpoints answer 403, its jobs wait. */
+  suspendedAt?: Date;
+  suspendedReason?: string;
 }
+
+interface TenantRow {
+  slug: string; schema_name: string; created_at: Date; display_name: string | null; contact: string | null;
+  suspended_at: Date | null; suspended_reason: string | null;
+}
+
+const TENANT_COLUMNS = sql`t.slug, t.schema_name, t.created_at, t.display_name, t.contact, t.suspended_at, t.suspended_reason`;
+
+const tenantOf = (r: TenantRow): Tenant => ({ slug: r.slug, schema: r.schema_name, createdAt: r.created_at,
+  ...(r.display_name !== null ? { displayName: r.display_name } : {}), ...(r.contact !== null ? { contact: r.contact } : {}),
+  ...(r.suspended_at !== null ? { suspendedAt: new Date(r.suspended_at) } : {}),
+  ...(r.suspended_reason !== null ? { suspendedReason: r.suspended_reason } : {}) });
 
 export const TENANT_SLUG = /^[a-z][a-z0-9-]{0,39}$/;
 
@@ -22,10 +39,8 @@ export function assertSlug(slug: string): void {
 
 export async function findTenant(db: Db, slug: string): Promise<Tenant | undefined> {
   if (!TENANT_SLUG.test(slug)) return undefined;
-  const rows = await db.query<{ slug: string; schema_name: string; created_at: Date }>(
-    sql`SELECT slug, schema_name, created_at FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
-  const row = rows[0];
-  return row && { slug: row.slug, schema: row.schema_name, createdAt: row.created_at };
+  const rows = await db.query<TenantRow>(sql`SELECT ${TENANT_COLUMNS} FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = ${slug}`);
+  return rows[0] && tenantOf(rows[0]);
 }
 
 /**
@@ -50,9 +65,8 @@ export async function findTenantAndGrant(db: Db, slug: string, grantId: string):
   const s = ident(schemaFor(slug));
   let rows;
   try {
-    rows = await db.query<{ slug: string; schema_name: string; created_at: Date; active: boolean | null; roles: GrantRole[] | null;
-      glass: GrantGlass[] | null }>(
-      sql`SELECT t.slug, t.schema_name, t.created_at,
+    rows = await db.query<TenantRow & { active: boolean | null; roles: GrantRole[] | null; glass: GrantGlass[] | null }>(
+      sql`SELECT ${TENANT_COLUMNS},
         (SELECT g.revoked_at IS NULL FROM ${s}.auth_grant g WHERE g.id = ${uuid}::uuid) AS active,
         (SELECT CASE WHEN u.roles IS NULL THEN NULL ELSE coalesce((SELECT json_agg(json_build_object('name', r.name,
             'scopes', r.scopes, 'relationship', r.relationship, 'breakGlass', r.break_glass, 'purpose', r.purpose) ORDER BY r.name)
@@ -71,14 +85,33 @@ export async function findTenantAndGrant(db: Db, slug: string, grantId: string):
   const json = <T>(v: T | string | null): T | null => (typeof v === 'string' ? JSON.parse(v) as T : v);
   const roles = json(row.roles);
   const glass = json(row.glass);
-  return { tenant: { slug: row.slug, schema: row.schema_name, createdAt: row.created_at }, grantActive: row.active === true,
+  return { tenant: tenantOf(row), grantActive: row.active === true,
     ...(roles ? { roles } : {}), ...(roles && glass ? { glass } : {}) };
 }
 
 export async function listTenants(db: Db): Promise<Tenant[]> {
-  const rows = await db.query<{ slug: string; schema_name: string; created_at: Date }>(
-    sql`SELECT slug, schema_name, created_at FROM ${ident(CONTROL_SCHEMA)}.tenant ORDER BY slug`);
-  return rows.map((r) => ({ slug: r.slug, schema: r.schema_name, createdAt: r.created_at }));
+  const rows = await db.query<TenantRow>(sql`SELECT ${TENANT_COLUMNS} FROM ${ident(CONTROL_SCHEMA)}.tenant t ORDER BY t.slug`);
+  return rows.map(tenantOf);
+}
+
+/** Suspends the tenant with a reason (reason null: reactivates it); every node forgets its cached grants at commit. */
+export async function setSuspended(db: Db, slug: string, reason: string | null, at: Date): Promise<Tenant> {
+  const rows = await db.query<TenantRow>(sql`UPDATE ${ident(CONTROL_SCHEMA)}.tenant t SET
+      suspended_at = ${reason === null ? null : at}::timestamptz, suspended_reason = ${reason}
+    WHERE t.slug = ${slug} RETURNING ${TENANT_COLUMNS}`);
+  if (!rows[0]) throw unknownTenant(slug);
+  return tenantOf(rows[0]);
+}
+
+/** Changes the operators' details of a tenant: displayName and contact (null clears one; absent keeps it). */
+export async function setTenantDetails(db: Db, slug: string, details: { displayName?: string | null; contact?: string | null }): Promise<Tenant> {
+  const keep = (v: string | null | undefined) => v === undefined;
+  const rows = await db.query<TenantRow>(sql`UPDATE ${ident(CONTROL_SCHEMA)}.tenant t SET
+      display_name = CASE WHEN ${keep(details.displayName)} THEN t.display_name ELSE ${details.displayName ?? null}::text END,
+      contact = CASE WHEN ${keep(details.contact)} THEN t.contact ELSE ${details.contact ?? null}::text END
+    WHERE t.slug = ${slug} RETURNING ${TENANT_COLUMNS}`);
+  if (!rows[0]) throw unknownTenant(slug);
+  return tenantOf(rows[0]);
 }
 
 /**

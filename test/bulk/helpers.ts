@@ -118,7 +118,7 @@ export async function runExportJobWith(s: TestServer, options: Partial<PageOptio
     progress: async (p, tx) => {
       if ((await hook(p, ++call)) === 'crash') throw new Crash();
       last = p;
-      if (await reportProgress(tx ?? s.deps.db, job, owner, structuredClone(p), 60_000)) throw new JobCancelled();
+      if ((await reportProgress(tx ?? s.deps.db, job, owner, structuredClone(p), 60_000)).cancelled) throw new JobCancelled();
     },
   };
   try {

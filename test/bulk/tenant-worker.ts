@@ -32,7 +32,7 @@ export async function runTenantJobs(deps: Deps, slug: string, handler: JobHandle
     let last = job.progress;
     const ctx: JobContext = { deps, job, tenant, progress: async (p, tx) => {
       last = p;
-      if (await reportProgress(tx ?? deps.db, job!, owner, p, LEASE_MS)) throw new JobCancelled();
+      if ((await reportProgress(tx ?? deps.db, job!, owner, p, LEASE_MS)).cancelled) throw new JobCancelled();
     } };
     try {
       await finishJob(deps.db, job, 'completed', { result: await handler(ctx), progress: last });
