@@ -231,7 +231,7 @@ async function tenant(args: string[]) {
     process.stdout.write(`created tenant ${slug}\n`);
   } else if (sub === 'delete' && slug && rest.length === 0) {
     await confirmTenantDelete(slug, yes);
-    await runAdmin({ method: 'DELETE', path: `/admin/tenants/${encodeURIComponent(slug)}`,
+    await runAdmin({ method: 'DELETE', path: `/admin/tenants/${encodeURIComponent(slug)}?confirm=${encodeURIComponent(slug)}`,
       direct: async ({ db }) => { await deleteTenant(db, slug); return {}; } });
     process.stdout.write(`deleted tenant ${slug}\n`);
   } else if (sub === 'lifetimes' && slug) {

@@ -308,8 +308,12 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
       authChanged(tenant.schema);
       return tenantView(tenant);
     }, () => tenantNamed(req.params.slug)));
-  app.delete<SlugParams>('/admin/tenants/:slug', async (req, reply) => {
+  app.delete<SlugParams & { Querystring: { confirm?: string } }>('/admin/tenants/:slug', async (req, reply) => {
     await audited(deps, req, 'tenant-delete', 'default', async () => {
+      // Dropping a tenant drops its data: the request repeats the slug, as the CLI asks it typed (issue #17 §5).
+      if (req.query.confirm !== req.params.slug) {
+        throw badRequest(`Deleting a tenant drops all its data: repeat its slug as ?confirm=${req.params.slug}`, ['confirm']);
+      }
       await deleteTenant(deps.db, req.params.slug);
       authChanged(schemaFor(req.params.slug));
     }, () => tenantNamed(req.params.slug));

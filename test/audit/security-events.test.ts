@@ -265,7 +265,7 @@ t.test('admin API: client and user creation, local tokens, refused admin tokens;
   const mark = (tag: string) => ({ ...ADMIN_AUTH, 'x-request-id': `${tag}-${slug}` });
   t.equal((await s.request('POST', '/admin/tenants', { headers: { ...mark('create'), 'content-type': 'application/json' },
     body: { slug } })).statusCode, 201);
-  t.equal((await s.request('DELETE', `/admin/tenants/${slug}`, { headers: mark('delete') })).statusCode, 204);
+  t.equal((await s.request('DELETE', `/admin/tenants/${slug}?confirm=${slug}`, { headers: mark('delete') })).statusCode, 204);
   const guess = 'guessed-admin-token-000';
   const denied = await s.request('POST', `/admin/tenants/${s.slug}/clients`, { body: { name: 'x', type: 'public' },
     headers: { authorization: `Bearer ${guess}`, 'content-type': 'application/json', 'x-request-id': `refused-${slug}` } });

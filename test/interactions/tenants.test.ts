@@ -40,7 +40,9 @@ t.test('admin API creates, lists and deletes tenants behind the admin token', as
   const list = (await s.request('GET', '/admin/tenants', { headers: auth })).json();
   t.ok(list.tenants.some((x: { slug: string }) => x.slug === slug));
   t.equal((await s.request('POST', `/fhir/${slug}/Patient`, { body: { resourceType: 'Patient' } })).statusCode, 201);
-  t.equal((await s.request('DELETE', `/admin/tenants/${slug}`, { headers: auth })).statusCode, 204);
+  t.equal((await s.request('DELETE', `/admin/tenants/${slug}`, { headers: auth })).statusCode, 400, 'without ?confirm=<slug>');
+  t.equal((await s.request('DELETE', `/admin/tenants/${slug}?confirm=other`, { headers: auth })).statusCode, 400, 'with another slug');
+  t.equal((await s.request('DELETE', `/admin/tenants/${slug}?confirm=${slug}`, { headers: auth })).statusCode, 204);
   t.equal((await s.request('GET', `/fhir/${slug}/metadata`)).statusCode, 404, 'deleted tenant is gone');
-  t.equal((await s.request('DELETE', `/admin/tenants/${slug}`, { headers: auth })).statusCode, 404);
+  t.equal((await s.request('DELETE', `/admin/tenants/${slug}?confirm=${slug}`, { headers: auth })).statusCode, 404);
 });
