@@ -207,6 +207,10 @@ export const exportThrottled = entry(429, 'throttled', (running: number, limit: 
   headers: { 'Retry-After': String(retryAfterS) },
 }));
 /** The FHIR API rate limit of a client or a user of a tenant is spent for this minute (issue #16 §5). */
+export const loginThrottled = entry(429, 'throttled', (perMinute: number, retryAfterS: number) => ({
+  message: `Too many sign-in attempts from this address (limit ${perMinute} a minute); retry in ${retryAfterS} s`,
+  headers: { 'Retry-After': String(retryAfterS) },
+}));
 export const apiThrottled = entry(429, 'throttled', (who: 'client' | 'user', perMinute: number, retryAfterS: number) => ({
   message: `Too many requests from this ${who} (limit ${perMinute} a minute); retry in ${retryAfterS} s`,
   headers: { 'Retry-After': String(retryAfterS) },

@@ -31,6 +31,7 @@ const SAMPLES: Record<string, unknown[]> = {
   exportTypesOutside: ['a Patient-level export', ['Organization']],
   exportThrottled: [1, 1, 30],
   apiThrottled: ['client', 600, 30],
+  loginThrottled: [20, 30],
   rangeNotSatisfiable: ['bytes=9-', 4],
   exportInputRefused: ['not supported', '_type'],
   unknownSearchParameters: [['_foo', 'bar']],

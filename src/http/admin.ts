@@ -4,6 +4,7 @@
  * (issue #4 §6–§7). The actions are exported so that the CLI runs the very same code when no server is running.
  */
 import crypto from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type Client, createClient, deleteClient, listClients } from '../oauth/clients.js';
 import { authChanged } from '../auth/grant-cache.js';
@@ -20,7 +21,7 @@ import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
 import type { Db } from '../db/db.js';
-import { badRequest, breakGlassNotFound, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
+import { badRequest, breakGlassNotFound, loginThrottled, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor, setSuspended, setTenantDetails } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
@@ -419,15 +420,19 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
  * global administrator manages them. Login and logout are audited in the tenant they concern (global: default).
  */
 function registerAdministrators(app: FastifyInstance, deps: Deps): void {
-  app.post('/admin/login', async (req) => {
-    const tenant = (req.body as { tenant?: unknown } | null)?.tenant;
-    const slug = typeof tenant === 'string' ? tenant : 'default';
-    return audited(deps, req, 'admin-login', slug, async () => {
-      const { token, identity, expiresAt } = await adminLogin(deps.db, req.body, deps.auth.now());
-      adminIdentities.set(req, identity);
-      return { access_token: token, token_type: 'Bearer', expires_in: Math.round((expiresAt.getTime() - deps.auth.now().getTime()) / 1000),
-        administrator: identity };
-    }, () => ({ entities: [] }));
+  // Logins per client IP and minute, as at the authorization server (HEARTH_LOGIN_RATE_LIMIT): each costs a scrypt.
+  app.register(async (scope) => {
+    await scope.register(rateLimit, { global: false, errorResponseBuilder: (_req, c) => loginThrottled(c.max, Math.ceil(c.ttl / 1000)) });
+    scope.post('/admin/login', { config: { rateLimit: { max: deps.config.loginRateLimit, timeWindow: 60_000 } } }, async (req) => {
+      const tenant = (req.body as { tenant?: unknown } | null)?.tenant;
+      const slug = typeof tenant === 'string' ? tenant : 'default';
+      return audited(deps, req, 'admin-login', slug, async () => {
+        const { token, identity, expiresAt } = await adminLogin(deps.db, req.body, deps.auth.now());
+        adminIdentities.set(req, identity);
+        return { access_token: token, token_type: 'Bearer', expires_in: Math.round((expiresAt.getTime() - deps.auth.now().getTime()) / 1000),
+          administrator: identity };
+      }, () => ({ entities: [] }));
+    });
   });
   app.post('/admin/logout', async (req) => {
     const identity = adminIdentities.get(req)!;

@@ -13,7 +13,7 @@ import { startServer } from '../helpers/server.js';
 import { fixClock } from '../helpers/smart.js';
 import { ADMIN, addUser, userToken } from '../access/helpers.js';
 
-const s = await startServer(t);
+const s = await startServer(t, { HEARTH_LOGIN_RATE_LIMIT: '1000' });
 const other = await s.newTenant();
 const suffix = crypto.randomBytes(3).toString('hex');
 const PASSWORD = 'correct horse battery staple';
@@ -118,4 +118,14 @@ t.test('sessions end when disabled, when the role is taken, and when idle', asyn
   t.equal((await s.request('GET', '/admin/tenants', { headers: idle })).statusCode, 401, 'idle for over 30 minutes');
   t.equal((await s.request('DELETE', `/admin/admins/${rootId}`, { headers: ADMIN })).statusCode, 200);
   t.equal((await s.request('GET', `/admin/admins/${rootId}`, { headers: ADMIN })).statusCode, 404);
+});
+
+t.test('a flood of logins from one address is throttled (each costs a password hash)', async (t) => {
+  const tight = await startServer(t, { HEARTH_LOGIN_RATE_LIMIT: '3' });
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) statuses.push((await tight.request('POST', '/admin/login', { body: { username: 'nobody', password: PASSWORD } })).statusCode);
+  t.same(statuses, [401, 401, 401, 429]);
+  const refused = await tight.request('POST', '/admin/login', { body: { username: 'nobody', password: PASSWORD } });
+  t.ok(Number(refused.headers['retry-after']) > 0, 'Retry-After');
+  t.match(refused.json(), { resourceType: 'OperationOutcome', issue: [{ code: 'throttled' }] });
 });
