@@ -140,6 +140,9 @@ export async function adminLogin(db: Queryable, body: unknown, at: Date):
   if (tenant !== undefined && !(await tenantAdmin(db, tenant, id))) throw forbidden(`Only users holding the ${TENANT_ADMIN_ROLE} role administer a tenant`);
   const token = newSecret();
   const expiresAt = new Date(at.getTime() + ADMIN_SESSION_HOURS * 3600_000);
+  // Sessions over for a day are of no further use: each login sweeps them.
+  const dayAgo = new Date(at.getTime() - 86_400_000);
+  await db.query(sql`DELETE FROM ${sessions} WHERE expires_at < ${dayAgo} OR ended_at < ${dayAgo} OR last_used_at < ${dayAgo}`);
   await db.query(sql`INSERT INTO ${sessions} (token_hash, admin_id, tenant_slug, tenant_user, username, created_at, last_used_at, expires_at)
     VALUES (${hashSecret(token)}, ${tenant === undefined ? id : null}, ${tenant ?? null}, ${tenant === undefined ? null : id}, ${username},
       ${at}, ${at}, ${expiresAt})`);
