@@ -36,7 +36,7 @@ const LAYERS = [
   { name: 'http', paths: ['src/http/'],
     uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'auth', 'audit', 'interactions', 'bulk', 'operations', 'oauth'],
     role: 'the only code that knows Fastify: routes, content negotiation, rendering, admin API, pages' },
-  { name: 'app', paths: ['src/app.ts', 'src/main.ts', 'src/cli.ts'],
+  { name: 'app', paths: ['src/app.ts', 'src/main.ts', 'src/cli.ts', 'src/cli-admin.ts'],
     uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'workflows', 'auth', 'audit', 'interactions', 'bulk', 'operations', 'oauth', 'http'],
     role: 'the composition root: builds Deps, the server, the CLI' },
 ];
