@@ -16,7 +16,7 @@ import { adminNotFound, badRequest, forbidden, unauthorized, userExists } from '
 import { TENANT_SLUG, schemaFor } from '../storage/tenants.js';
 import { hashPassword } from './passwords.js';
 import { generateTotpSecret, otpauthUri } from './totp.js';
-import { MIN_PASSWORD_LENGTH, TOTP_ISSUER, authenticate, authenticateIn, checkUsername } from './users.js';
+import { TOTP_ISSUER, authenticate, authenticateIn, checkPassword, checkUsername } from './users.js';
 
 /** The tenant role whose holders administer their tenant. */
 export const TENANT_ADMIN_ROLE = 'admin';
@@ -58,9 +58,7 @@ export async function createAdmin(db: Queryable, body: unknown, at: Date): Promi
   const { username, password, totp, ...rest } = body as Record<string, unknown>;
   if (Object.keys(rest).length > 0) throw badRequest(`Unknown field(s): ${Object.keys(rest).join(', ')}`);
   checkUsername(username);
-  if (typeof password !== 'string' || password.length < MIN_PASSWORD_LENGTH || password.length > 1024) {
-    throw badRequest(`password must be at least ${MIN_PASSWORD_LENGTH} characters (at most 1024)`, ['password']);
-  }
+  checkPassword(password);
   if (totp !== undefined && typeof totp !== 'boolean') throw badRequest('totp must be true or false', ['totp']);
   const secret = totp === true ? generateTotpSecret() : undefined;
   const rows = await db.query<Row>(sql`INSERT INTO ${admins} (id, username, password_hash, totp_secret, created_at, updated_at)

@@ -42,6 +42,13 @@ const toUser = (r: UserRow): User => ({ id: r.id, username: r.username, fhirUser
 
 interface NewUser { username: string; password: string; fhirUser: string; totp: boolean; roles: unknown }
 
+/** The password rule of every account (users, administrators): 400 naming `password` otherwise. */
+export function checkPassword(password: unknown): asserts password is string {
+  if (typeof password !== 'string' || password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
+    throw badRequest(`password must be at least ${MIN_PASSWORD_LENGTH} characters (at most ${MAX_PASSWORD_LENGTH})`, ['password']);
+  }
+}
+
 /** The username rule of every user write (create here, update in user-admin.ts). */
 export function checkUsername(username: unknown): asserts username is string {
   if (typeof username !== 'string' || !USERNAME.test(username)) {
@@ -65,9 +72,7 @@ function parseNewUser(input: unknown): NewUser {
   const unknown = Object.keys(rest);
   if (unknown.length > 0) throw badRequest(`Unknown user field(s): ${unknown.join(', ')}`);
   checkUsername(username);
-  if (typeof password !== 'string' || password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
-    throw badRequest(`password must be at least ${MIN_PASSWORD_LENGTH} characters (at most ${MAX_PASSWORD_LENGTH})`, ['password']);
-  }
+  checkPassword(password);
   checkFhirUser(fhirUser);
   if (totp !== undefined && typeof totp !== 'boolean') throw badRequest('totp must be true or false', ['totp']);
   return { username, password, fhirUser, totp: totp === true, roles: roles ?? null };
