@@ -15,7 +15,7 @@ import type { AccessRule, CompileContext } from '../search/compile/index.js';
 import { parseSearch } from '../search/parse.js';
 import type { SearchRegistry } from '../search/registry.js';
 import { idsMatching } from '../storage/find.js';
-import { type Versioned, readCurrent, readCurrentIf } from '../storage/resources.js';
+import { type Versioned, readCurrent, readCurrentIf, readIfStatement } from '../storage/resources.js';
 import type { ConsentView } from './consent.js';
 import { relatedTest } from './relationships.js';
 import type { Change, WriteGuard } from '../storage/write.js';
@@ -54,6 +54,39 @@ export interface Principal {
 
 const NO_TOKENS = new PageTokens('unused');
 
+/** What an Access works out once: narrowings by type and perm, compartment conditions, narrowed reads' statements. */
+interface Memo {
+  narrowings: Map<string, Condition | null | false>;
+  compartments: Map<string, CompartmentCondition>;
+  statements: Map<string, Sql>;
+}
+
+const newMemo = (): Memo => ({ narrowings: new Map(), compartments: new Map(), statements: new Map() });
+
+/**
+ * Memos kept across requests: working out a relationship narrowing, compiling it and naming the statement by its text
+ * cost more CPU than running it. They depend only on the tenant's search registry, the token's rules and whom it acts
+ * as (schema, base, launch patient, fhirUser, open break-the-glass patients), which key them. A request with a
+ * Consent view or with related patients read before its writes works out its own.
+ */
+const memos = new WeakMap<SearchRegistry, WeakMap<readonly ScopeRule[], Map<string, Memo>>>();
+const MEMOS_MAX = 2_000;
+
+function memoFor(registry: SearchRegistry, principal: Principal, schema: string, base: string, consent?: ConsentView): Memo {
+  if (consent || principal.related) return newMemo();
+  let byRules = memos.get(registry);
+  if (!byRules) memos.set(registry, byRules = new WeakMap());
+  let byKey = byRules.get(principal.rules);
+  if (!byKey) byRules.set(principal.rules, byKey = new Map());
+  const key = JSON.stringify([schema, base, principal.patient, principal.fhirUser, principal.glass]);
+  let memo = byKey.get(key);
+  if (!memo) {
+    if (byKey.size >= MEMOS_MAX) byKey.delete(byKey.keys().next().value!);
+    byKey.set(key, memo = newMemo());
+  }
+  return memo;
+}
+
 /** The SMART name of a permission check, for WWW-Authenticate scope="…". */
 const needed = (type: string, perm: Perm) => `user/${type}.${perm} or system/${type}.${perm}`;
 
@@ -76,8 +109,7 @@ export function queryProblem(cx: ScopeQueryContext, type: string, query: Params)
 }
 
 export class Access {
-  private readonly cache = new Map<string, Condition | null | false>();
-  private readonly compartments = new Map<string, CompartmentCondition>();
+  private readonly memo: Memo;
 
   /**
    * The search narrowing as the query compiler's access rule: every resource row a search reaches — matches, chain
@@ -87,7 +119,9 @@ export class Access {
 
   /** consent: what the tenant's privacy Consents make of this request (consent-cache.ts); absent when nothing. */
   constructor(readonly principal: Principal, private readonly schema: string, private readonly registry: SearchRegistry,
-    private readonly defs: Definitions, private readonly base: string, readonly consent?: ConsentView) {}
+    private readonly defs: Definitions, private readonly base: string, readonly consent?: ConsentView) {
+    this.memo = memoFor(registry, principal, schema, base, consent);
+  }
 
   /** The patient whose compartment user/ scopes are confined to: a patient user sees only their own record. */
   private get ownPatient(): string | undefined {
@@ -146,10 +180,10 @@ export class Access {
   /** One condition object per patient and kind, so that the compiler can share it across the types it covers. */
   private compartment(patient: string, exclusive: boolean): CompartmentCondition {
     const key = `${exclusive}/${patient}`;
-    let c = this.compartments.get(key);
+    let c = this.memo.compartments.get(key);
     if (!c) {
       c = { ...patientCompartmentCondition(patient), ...(exclusive ? { exclusive } : {}) };
-      this.compartments.set(key, c);
+      this.memo.compartments.set(key, c);
     }
     return c;
   }
@@ -160,7 +194,7 @@ export class Access {
    */
   private relatedCompartment(kinds: readonly string[], exclusive: boolean, glass: boolean): CompartmentCondition {
     const key = `related/${exclusive}/${glass}/${kinds.join(',')}`;
-    let c = this.compartments.get(key);
+    let c = this.memo.compartments.get(key);
     if (!c) {
       // Read once before the request's writes (bearer.ts) when the request may write; else evaluated in each statement.
       // Without the list a write reaches nobody. Open break-the-glass patients join the set of a glass rule.
@@ -170,7 +204,7 @@ export class Access {
       const ids = inline ? (broken.length > 0 ? (column: Sql) => sql`(${inline(column)} OR ${column} = ANY(${broken}))` : inline)
         : [...listed ?? [], ...broken];
       c = { ...patientCompartmentCondition(''), ids, ...(exclusive ? { exclusive } : {}) };
-      this.compartments.set(key, c);
+      this.memo.compartments.set(key, c);
     }
     return c;
   }
@@ -206,7 +240,7 @@ export class Access {
    */
   narrowing(type: string, perm: Perm, consent = true): Condition | null | false {
     const key = `${type}.${perm}.${consent}`;
-    const hit = this.cache.get(key);
+    const hit = this.memo.narrowings.get(key);
     if (hit !== undefined) return hit;
     const alternatives: Condition[][] = [];
     for (const rule of rulesFor(this.principal.rules, type, perm)) {
@@ -221,7 +255,7 @@ export class Access {
     const consented = scoped === false || !consent ? null : this.consent?.narrowing(type, perm) ?? null;
     const result: Condition | null | false = consented === null || scoped === false ? scoped
       : scoped === null ? consented : { kind: 'any', alternatives: [[scoped, consented]] };
-    this.cache.set(key, result);
+    this.memo.narrowings.set(key, result);
     return result;
   }
 
@@ -282,7 +316,14 @@ export class Access {
       const v = await readCurrent(db, this.schema, type, id);
       return { ...(v ? { v } : {}), visible: v !== undefined && !v.deleted };
     }
-    return readCurrentIf(db, this.cx(), type, id, n);
+    return readCurrentIf(db, this.cx(), type, id, n, this.readStatement(type, n));
+  }
+
+  /** readIfStatement for type under its narrowing n, worked out once per memo. */
+  private readStatement(type: string, n: Condition): Sql {
+    let statement = this.memo.statements.get(type);
+    if (!statement) this.memo.statements.set(type, statement = readIfStatement(this.cx(), type, n));
+    return statement;
   }
 
   /**

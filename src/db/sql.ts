@@ -73,6 +73,38 @@ export function preparedByText(prefix: string, f: Fragment): Fragment {
   return prepared(`${prefix}_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 40)}`, f);
 }
 
+/**
+ * f with its identifiers, trusted text and nested fragments folded into its text, keeping its name: rendering it again
+ * only numbers its values. For a statement built and named once and rerun with other values (withValues).
+ */
+export function flatten(f: Fragment): Fragment {
+  const strings = [''];
+  const args: unknown[] = [];
+  const walk = (g: Fragment) => {
+    strings[strings.length - 1] += g.strings[0] ?? '';
+    g.args.forEach((arg, i) => {
+      if (arg instanceof Fragment) walk(arg);
+      else if (arg instanceof Identifier) strings[strings.length - 1] += `"${arg.name}"`;
+      else if (arg instanceof Raw) strings[strings.length - 1] += arg.text;
+      else {
+        args.push(arg);
+        strings.push('');
+      }
+      strings[strings.length - 1] += g.strings[i + 1] ?? '';
+    });
+  };
+  walk(f);
+  return new Fragment(strings, args, f.name);
+}
+
+/** A flattened statement with other values, as many as it has: the same text, so the same prepared statement. */
+export function withValues(f: Fragment, values: readonly unknown[]): Fragment {
+  if (values.length !== f.args.length || f.args.some((a) => a instanceof Fragment || a instanceof Identifier || a instanceof Raw)) {
+    throw new Error('withValues: a flattened statement and one value for each of its values');
+  }
+  return new Fragment(f.strings, values, f.name);
+}
+
 function render(f: Fragment, values: unknown[]): string {
   let text = f.strings[0] ?? '';
   f.args.forEach((arg, i) => {

@@ -92,6 +92,23 @@ t.test('a doctor writes for related patients only, and cannot relate themselves 
   t.equal((await s.request('DELETE', 'Observation/o1', { headers: doctor })).statusCode, 403, 'the doctor role has no delete');
 });
 
+t.test('two users of one role read under their own relationships (a kept read statement is never another user\'s)', async (t) => {
+  const otherId = await addUser(s, 'dr.two', 'Practitioner/d2', ['doctor']);
+  const other = await userToken(s, otherId, 'Practitioner/d2');
+  const read = async (who: Record<string, string>, path: string) => (await s.request('GET', path, { headers: who })).statusCode;
+  for (let round = 0; round < 2; round++) {
+    t.equal(await read(doctor, 'Observation/o1'), 200, `round ${round}: d1 reads p1's observation`);
+    t.equal(await read(other, 'Observation/o1'), 404, `round ${round}: d2 is not related to p1`);
+    t.equal(await read(other, 'Observation/o2'), 200, `round ${round}: d2 is p2's general practitioner`);
+    t.equal(await read(doctor, 'Observation/o2'), 404, `round ${round}: d1 is not related to p2`);
+  }
+  await put({ resourceType: 'Encounter', id: 'e-d2', status: 'finished', class: { code: 'AMB' }, subject: ref('Patient/p1'),
+    participant: [{ individual: ref('Practitioner/d2') }] });
+  t.equal(await read(other, 'Observation/o1'), 200, 'a relationship written since applies to the next read');
+  await s.request('DELETE', 'Encounter/e-d2');
+  t.equal(await read(other, 'Observation/o1'), 404, 'and one deleted since no longer does');
+});
+
 t.test('the token is the app grant met with the roles', async (t) => {
   const narrowApp = await userToken(s, doctorId, 'Practitioner/d1', 'user/Observation.rs');
   t.equal((await s.request('GET', 'Patient/p1', { headers: narrowApp })).statusCode, 403, 'the app was not granted Patient');
