@@ -209,6 +209,22 @@ export function importEvent(base: string, principal: { clientId: string; subject
     recorded });
 }
 
+/**
+ * The one AuditEvent of a patient's erasure (issue #17 §3), written when its job ends: who (the requester), what (the
+ * patient's id, the only personal datum it keeps), when, why (the reason given) and how much, as the entity's details.
+ */
+export function erasureEvent(base: string, principal: { clientId: string; subject: string; fhirUser?: string }, recorded: Date,
+  patient: string, reason: string, counts: Record<string, number>, job: string): Resource {
+  const entity = { ...patientEntity(`Patient/${patient}`),
+    description: `Erased: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`,
+    detail: [{ type: 'reason', valueString: reason }, ...Object.entries(counts).map(([k, v]) => ({ type: k, valueString: String(v) }))] };
+  return auditEvent({ type: REST_TYPE, subtype: [interactionCoding('operation'), hearthSubtype('erasure')], action: 'D',
+    pattern: 'Delete', profile: 'Delete', actor: { clientId: principal.clientId, subject: principal.subject,
+      ...(principal.fhirUser ? { fhirUser: principal.fhirUser } : {}) },
+    request: { requestId: `erase-${job}`, address: 'localhost', method: 'POST', url: `${base}/Patient/${patient}/$erase` }, base,
+    outcome: { status: 200 }, entities: [entity, dataEntity(`${base}/$job-status?id=${job}`, '20')], recorded });
+}
+
 /** The security events the authorization server reports (src/auth/security-events.ts), written to the audit log. */
 export function securityEvents(log: AuditLog): SecurityEvents {
   return {

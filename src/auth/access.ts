@@ -50,6 +50,8 @@ export interface Principal {
   glass?: readonly string[];
   /** The purposes of use of the user's roles (v3 ActReason), which Consent provisions may name. */
   purposes?: readonly string[];
+  /** The token may remove data for good ($erase, $expunge): its erase scope, and for a user a role listing it. */
+  erase?: true;
 }
 
 const NO_TOKENS = new PageTokens('unused');

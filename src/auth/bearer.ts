@@ -12,7 +12,7 @@ import type { Tenant } from '../storage/tenants.js';
 import { grantActive } from './grants.js';
 import { type GrantGlass, findTenantAndGrant } from '../storage/tenants.js';
 import { decodeJwt, epochSeconds, verifySignature } from './jws.js';
-import { type ScopeRule, parseScopes } from './scopes.js';
+import { ERASE_SCOPES, type ScopeRule, parseScopes } from './scopes.js';
 import { type RoleCeiling, intersectRules } from './roles.js';
 import { relatedPatients } from './relationships.js';
 import { type AccessTokenClaims, type AuthServices, issuerFor } from './tokens.js';
@@ -83,12 +83,14 @@ function rulesOf(deps: BearerDeps, scope: string, roles?: RoleCeiling[]): ScopeR
 
 function principalOf(deps: BearerDeps, claims: AccessTokenClaims, roles?: RoleCeiling[], glass?: GrantGlass[]): Principal {
   const now = deps.auth.now().getTime();
+  const erase = ERASE_SCOPES.some((e) => claims.scope.split(' ').includes(e))
+    && (!roles || roles.some((r) => r.scopes.split(/\s+/).includes('user/$erase')));
   const broken = [...new Set((glass ?? []).filter((g) => new Date(g.expiresAt).getTime() > now).map((g) => g.patient))];
   return {
     clientId: claims.client_id, subject: claims.sub, scope: claims.scope, grantId: claims.grant,
     rules: rulesOf(deps, claims.scope, roles),
     ...(roles ? { roles: roles.map((r) => r.name), purposes: [...new Set(roles.flatMap((r) => r.purpose ?? []))].sort() } : {}),
-    ...(broken.length > 0 ? { glass: broken } : {}),
+    ...(broken.length > 0 ? { glass: broken } : {}), ...(erase ? { erase: true as const } : {}),
     ...(claims.patient ? { patient: claims.patient } : {}), ...(claims.encounter ? { encounter: claims.encounter } : {}),
     ...(claims.fhirUser ? { fhirUser: claims.fhirUser } : {}), ...(claims.jti ? { jti: claims.jti } : {}),
   };

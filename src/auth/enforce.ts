@@ -22,6 +22,16 @@ function requireAdministration(access: Access): void {
   if (!ok) throw insufficientScope('system/*.u');
 }
 
+/**
+ * $erase and $expunge remove data for good: the token's own erase scope (Principal.erase: for a user, one of their
+ * roles lists it too) and a user/ or system/ scope that may delete every type, unconfined.
+ */
+function requireErasure(access: Access): void {
+  const ok = access.principal.erase === true
+    && access.principal.rules.some((r) => r.level !== 'patient' && r.type === '*' && r.perms.has('d') && !r.query && !r.related);
+  if (!ok) throw insufficientScope('system/$erase (or user/$erase with a role that lists it) and system/*.d');
+}
+
 /** Bulk `$import` writes any resource of any type as the client sends it: system/*.cu without a query (issue #14 §3). */
 function requireImport(access: Access): void {
   const ok = access.principal.rules.some((r) => r.level !== 'patient' && r.type === '*' && r.perms.has('c') && r.perms.has('u') && !r.query && !r.related);
@@ -65,6 +75,7 @@ export function checkRoute(access: Access, r: Route): void {
       if (r.operation === 'reindex' || r.operation === 'job-status') return requireAdministration(access);
       if (r.operation === 'export') return requireBulk(access);
       if (r.operation === 'import') return requireImport(access);
+      if (r.operation === 'erase' || r.operation === 'expunge') return requireErasure(access);
       if (r.operation === 'validate') return requireValidate(access, r);
       return;
     default:

@@ -38,9 +38,15 @@ const ORDER: Perm[] = ['c', 'r', 'u', 'd', 's'];
 const V1: Record<string, string> = { read: 'rs', write: 'cud', '*': 'cruds' };
 const RULE = /^(patient|user|system)\/(\*|[A-Z][A-Za-z]+)\.([a-z*]+)(?:\?(.+))?$/;
 
+/**
+ * Removing data for good — Patient/$erase and $expunge (issue #17 §3): a scope of its own, beside a scope that may
+ * delete every type; a user also needs a role whose ceiling lists `user/$erase`.
+ */
+export const ERASE_SCOPES = ['system/$erase', 'user/$erase'] as const;
+
 /** Non-resource scopes this server understands. */
 export const CONTEXT_SCOPES = new Set(['launch', 'launch/patient', 'launch/encounter', 'openid', 'fhirUser', 'profile',
-  'offline_access', 'online_access', 'system/introspect', 'system/AuditEvent.client-reported']);
+  'offline_access', 'online_access', 'system/introspect', 'system/AuditEvent.client-reported', ...ERASE_SCOPES]);
 
 /** `rs`, `cud` … in canonical order; undefined when out of order, repeated or unknown (`.dus`). */
 function perms(text: string): Set<Perm> | undefined {

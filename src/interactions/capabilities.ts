@@ -59,7 +59,7 @@ function auditEventEntry(deps: Deps, search?: SearchCapability) {
     conditionalUpdate: false,
     conditionalDelete: 'not-supported',
     searchParam: (search?.searchParam ?? []).filter((p) => supported.has(p.name)),
-    operation: deps.operations.forType('AuditEvent').filter((o) => o.types !== '*').map((o) => ({ name: o.name, definition: o.definition })),
+    operation: deps.operations.forType('AuditEvent').filter((o) => o.types !== '*' && o.instance !== '*').map((o) => ({ name: o.name, definition: o.definition })),
   };
 }
 

@@ -58,13 +58,17 @@ export async function readRole(db: Queryable, schema: string, name: string): Pro
   return view(rows[0]);
 }
 
-/** The role's scopes, each a user/ SMART v2 scope this server can evaluate; 422 naming the first that is not. */
+/**
+ * The role's scopes, each a user/ SMART v2 scope this server can evaluate or `user/$erase`; 422 naming the first that
+ * is not.
+ */
 function checkScopes(scopes: unknown, checks: RoleChecks): string {
   if (typeof scopes !== 'string' || scopes.trim() === '' || scopes.length > 8192) {
     throw unprocessable('scopes must be a non-empty, space-separated list of user/ scopes, e.g. "user/Observation.rs"', ['scopes']);
   }
   const list = [...new Set(scopes.split(/\s+/).filter((s) => s !== ''))];
   for (const text of list) {
+    if (text === 'user/$erase') continue; // lets holders erase (Patient/$erase, $expunge) with an app granted it
     const rule = parseRule(text, checks.isType);
     if (!rule) throw unprocessable(`scope '${text}' is not a SMART resource scope this server knows`, ['scopes']);
     if (rule.level !== 'user') throw unprocessable(`scope '${text}': a role's ceiling is made of user/ scopes`, ['scopes']);

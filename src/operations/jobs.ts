@@ -3,9 +3,11 @@ import { exportJob } from '../bulk/export-job.js';
 import { importJob } from '../bulk/import-job.js';
 import type { ServerJobHandler } from '../interactions/context.js';
 import { reindex } from '../jobs/reindex.js';
+import { eraseJob } from './erase.js';
 
 export const JOB_HANDLERS: Record<string, ServerJobHandler> = {
   reindex,
   export: exportJob,
   import: importJob,
+  erase: eraseJob,
 };

@@ -10,6 +10,7 @@ import { jobStatusOperation } from './job-status.js';
 import { patientEverything } from './patient-everything.js';
 import { breakTheGlass } from './break-glass.js';
 import { reindexOperation } from './reindex.js';
+import { eraseOperation, expungeOperation } from './erase.js';
 import { verifyChainOperation } from './audit-verify-chain.js';
 import { validateOperation } from './validate.js';
 import { claimSubmit } from './claim-submit.js';
@@ -32,6 +33,15 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
   {
     name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate', system: false, types: '*',
     instance: '*', handler: (deps, ctx, req, t) => validateOperation(deps, ctx, req, t),
+  },
+  // Erasure and history removal (issue #17 §3)
+  {
+    name: 'erase', definition: 'http://hearth.dev/fhir/OperationDefinition/erase', system: false,
+    instance: ['Patient'], handler: (deps, ctx, req, t) => eraseOperation(deps, ctx, req, t.id!),
+  },
+  {
+    name: 'expunge', definition: 'http://hearth.dev/fhir/OperationDefinition/expunge', system: false,
+    instance: '*', handler: (deps, ctx, req, t) => expungeOperation(deps, ctx, req, t.type!, t.id!),
   },
   {
     name: 'reindex', definition: 'http://hearth.dev/fhir/OperationDefinition/reindex', system: true, types: '*',

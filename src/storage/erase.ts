@@ -1,0 +1,121 @@
+/**
+ * Removing data for good (issue #17 §3; README "Erasure"): what a patient's erasure takes — every stored version of
+ * every resource that is, or ever was, in that patient's compartment and in no other patient's — and the statements
+ * that remove a resource's versions, index rows and derived rows, leaving a tombstone (the current row, deleted and
+ * empty) so that a read of an erased id answers 410. `$expunge` uses the same primitives for one resource's history.
+ */
+import type { Queryable } from '../db/db.js';
+import { ident, sql } from '../db/sql.js';
+import type { Resource } from '../fhir/types.js';
+import { patientCompartment } from '../search/compartment.js';
+import { type Plans, compileIndexPlans, extractIndexRows } from '../search/extract.js';
+import { INDEX_TABLES } from '../search/extract-types.js';
+import type { SearchRegistry } from '../search/registry.js';
+
+/** FHIR ids (http://hl7.org/fhir/R4/datatypes.html#id): nothing a LIKE pattern treats specially. */
+export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+export interface ErasureItem { type: string; id: string; versions: number }
+export interface SharedItem { type: string; id: string; patients: string[] }
+
+/** What erasing a patient takes, and what stays because it is in other patients' compartments too. */
+export interface ErasurePlan { erase: ErasureItem[]; shared: SharedItem[] }
+
+interface VersionRow { type: string; id: string; version: number; content: Resource | null }
+
+/** The patients whose compartment one stored version is in, by the compartment's parameters for its type. */
+function compartmentPatients(registry: SearchRegistry, plans: Plans, resource: Resource): string[] {
+  const params = patientCompartment().get(resource.resourceType) ?? [];
+  if (resource.resourceType === 'Patient' && resource.id) return [resource.id];
+  return extractIndexRows(registry, resource, plans).reference
+    .filter((r) => r.ref_type === 'Patient' && r.ref_id !== null && params.includes(r.param)).map((r) => r.ref_id!);
+}
+
+/**
+ * Works out a patient's erasure. Candidates are the versions whose stored JSON names `Patient/<id>` (one scan of the
+ * version table, in the database); each is then checked by the compartment's own parameters, version by version, so
+ * that a deleted or since-changed resource counts by what it held. Another Patient is never erased (a link is not
+ * their record); a resource that is, or was, in another patient's compartment too is kept and reported as shared.
+ */
+export async function planErasure(db: Queryable, registry: SearchRegistry, schema: string, patient: string): Promise<ErasurePlan> {
+  if (!FHIR_ID.test(patient)) throw new Error(`not a FHIR id: ${JSON.stringify(patient)}`);
+  const s = ident(schema);
+  const types = [...patientCompartment().keys()].filter((t) => t !== 'Patient');
+  const keys = await db.query<{ type: string; id: string }>(sql`SELECT DISTINCT type, id FROM ${s}.resource_version
+    WHERE content IS NOT NULL AND ((type = 'Patient' AND id = ${patient})
+      OR (type = ANY(${types}::text[]) AND (content::text LIKE ${`%Patient/${patient}"%`} OR content::text LIKE ${`%Patient/${patient}/_history/%`})))`);
+  if (keys.length === 0) return { erase: [], shared: [] };
+  // Every version of each candidate, delete markers included: a resource once the patient's and now another's is both.
+  const rows = await db.query<VersionRow>(sql`SELECT v.type, v.id, v.version, v.content FROM ${s}.resource_version v
+    JOIN unnest(${keys.map((k) => k.type)}::text[], ${keys.map((k) => k.id)}::text[]) AS k(type, id) ON v.type = k.type AND v.id = k.id
+    ORDER BY v.type, v.id, v.version`);
+  const plans = compileIndexPlans(registry);
+  const byResource = new Map<string, { type: string; id: string; versions: number; patients: Set<string> }>();
+  for (const r of rows) {
+    const key = `${r.type}/${r.id}`;
+    const entry = byResource.get(key) ?? { type: r.type, id: r.id, versions: 0, patients: new Set<string>() };
+    entry.versions++;
+    if (r.content) for (const p of compartmentPatients(registry, plans, r.content)) entry.patients.add(p);
+    byResource.set(key, entry);
+  }
+  const members = [...byResource.values()].filter((e) => e.patients.has(patient));
+  const erase: ErasureItem[] = [];
+  const shared: SharedItem[] = [];
+  for (const m of members) {
+    if (m.patients.size === 1) erase.push({ type: m.type, id: m.id, versions: m.versions });
+    else shared.push({ type: m.type, id: m.id, patients: [...m.patients].filter((p) => p !== patient).sort() });
+  }
+  // The Patient last: a job that stops half-way is resumed by planning again, and the patient still anchors nothing.
+  erase.sort((a, b) => Number(a.type === 'Patient') - Number(b.type === 'Patient') || a.type.localeCompare(b.type) || a.id.localeCompare(b.id));
+  return { erase, shared };
+}
+
+/** What removing resources took. */
+export interface Removed { resources: number; versions: number; indexRows: number }
+
+/**
+ * Removes every version of each resource, its index rows and its booking rows, and leaves the current row as an empty
+ * deleted tombstone (a read answers 410, a write may use the id again). In the caller's transaction.
+ */
+export async function eraseResources(tx: Queryable, schema: string, keys: { type: string; id: string }[]): Promise<Removed> {
+  const s = ident(schema);
+  const out: Removed = { resources: 0, versions: 0, indexRows: 0 };
+  if (keys.length === 0) return out;
+  const rids = (await tx.query<{ rid: string }>(sql`UPDATE ${s}.resource r SET deleted = true, content = NULL
+    FROM unnest(${keys.map((k) => k.type)}::text[], ${keys.map((k) => k.id)}::text[]) AS k(type, id)
+    WHERE r.type = k.type AND r.id = k.id RETURNING r.rid::text AS rid`)).map((r) => r.rid);
+  out.resources = rids.length;
+  out.indexRows = await removeIndexRows(tx, schema, rids);
+  out.versions = (await tx.query<{ n: number }>(sql`WITH d AS (DELETE FROM ${s}.resource_version WHERE rid = ANY(${rids}::bigint[])
+    RETURNING 1) SELECT count(*)::int AS n FROM d`))[0]!.n;
+  const appointments = keys.filter((k) => k.type === 'Appointment').map((k) => k.id);
+  if (appointments.length > 0) await tx.query(sql`DELETE FROM ${s}.booking WHERE appointment_id = ANY(${appointments}::text[])`);
+  return out;
+}
+
+async function removeIndexRows(tx: Queryable, schema: string, rids: string[]): Promise<number> {
+  let n = 0;
+  for (const table of INDEX_TABLES) {
+    n += (await tx.query<{ n: number }>(sql`WITH d AS (DELETE FROM ${ident(schema)}.${ident(`idx_${table}`)}
+      WHERE rid = ANY(${rids}::bigint[]) RETURNING 1) SELECT count(*)::int AS n FROM d`))[0]!.n;
+  }
+  return n;
+}
+
+/**
+ * `$expunge` of one resource: a live resource keeps only its current version (every earlier one goes); a deleted one
+ * loses every version and its row, as if it had never been written. Answers the versions removed (0: nothing to do).
+ */
+export async function expungeHistory(tx: Queryable, schema: string, type: string, id: string): Promise<{ versions: number; gone: boolean } | undefined> {
+  const s = ident(schema);
+  const [row] = await tx.query<{ rid: string; version: number; deleted: boolean }>(sql`SELECT rid::text AS rid, version, deleted
+    FROM ${s}.resource WHERE type = ${type} AND id = ${id} FOR UPDATE`);
+  if (!row) return undefined;
+  const removed = (await tx.query<{ n: number }>(sql`WITH d AS (DELETE FROM ${s}.resource_version WHERE rid = ${row.rid}::bigint
+    ${row.deleted ? sql`` : sql`AND version < ${row.version}`} RETURNING 1) SELECT count(*)::int AS n FROM d`))[0]!.n;
+  if (!row.deleted) return { versions: removed, gone: false };
+  await removeIndexRows(tx, schema, [row.rid]);
+  if (type === 'Appointment') await tx.query(sql`DELETE FROM ${s}.booking WHERE appointment_id = ${id}`);
+  await tx.query(sql`DELETE FROM ${s}.resource WHERE rid = ${row.rid}::bigint`);
+  return { versions: removed, gone: true };
+}
