@@ -30,7 +30,7 @@ const LAYERS = [
     role: 'Bulk Data $export: kick-off, the export job, files, status' },
   { name: 'operations', paths: ['src/operations/'],
     uses: ['core', 'db', 'search', 'storage', 'validation', 'jobs', 'workflows', 'auth', 'audit', 'interactions', 'bulk'],
-    role: 'the $operations and the table of jobs' },
+    role: 'the $operations, the table of jobs and the daily data retention' },
   { name: 'oauth', paths: ['src/oauth/'], uses: ['core', 'db', 'search', 'storage', 'auth'],
     role: 'the SMART authorization server: authorize, login, token, introspect, revoke, clients, users' },
   { name: 'http', paths: ['src/http/'],

@@ -236,6 +236,7 @@ export const userNotFound = entry(404, 'not-found', (id: string) => `User '${id}
 export const adminNotFound = entry(404, 'not-found', (id: string) => `Administrator '${id}' was not found`);
 export const breakGlassNotFound = entry(404, 'not-found', (id: string) => `Break-the-glass session '${id}' was not found`);
 export const roleNotFound = entry(404, 'not-found', (name: string) => `Role '${name}' was not found`);
+export const retentionRuleNotFound = entry(404, 'not-found', (name: string) => `Retention rule '${name}' was not found`);
 /** A SearchParameter a tenant cannot search with; `path` is the element at fault. */
 export const searchParameterUnusable = entry(422, 'business-rule', (message: string, path: string) =>
   withExpression(message, [`SearchParameter.${path}`]));

@@ -22,6 +22,7 @@ import { createTenant, deleteTenant, findTenant, listTenants, setSuspended } fro
 import { FhirError, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './operations/jobs.js';
+import { startRetentionSchedule } from './operations/retention.js';
 import { JobWorker } from './jobs/worker.js';
 import { importFiles, importLocal } from './bulk/import-local.js';
 import { ADMIN_TOKEN_FILE, type Json, UsageError, admin, breakGlass, flags, onTenant, print, required, role, runAdmin, tenantPath, user,
@@ -108,6 +109,7 @@ async function serve() {
   let stopExpiry: () => Promise<void> = async () => undefined;
   let stopAudit: () => Promise<void> = async () => undefined;
   let stopWorkflows: () => Promise<void> = async () => undefined;
+  let stopRetention: () => Promise<void> = async () => undefined;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
@@ -116,6 +118,7 @@ async function serve() {
     await stopExpiry();
     await stopAudit();
     await stopWorkflows();
+    await stopRetention();
     await worker.stop();
     await deps.audit.close();
     await deps.db.close();
@@ -131,6 +134,8 @@ async function serve() {
     'audit sealing or retention failed'), app.log);
   stopWorkflows = startWorkflowSchedules(deps, (e) => app.log.error({ err: { type: (e as Error).name, code: (e as { code?: unknown }).code } },
     'slot generation or hold release failed'), app.log);
+  stopRetention = startRetentionSchedule(deps, (e) => app.log.error({ err: { type: (e as Error).name, code: (e as { code?: unknown }).code } },
+    'data retention failed'));
   const port = (app.server.address() as AddressInfo).port;
   app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${port}`}/fhir/default` },
     'Hearth is serving FHIR R4');

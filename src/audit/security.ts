@@ -42,6 +42,7 @@ const APPLICATION = { coding: [dcm('110150', 'Application')] };
 const HUMAN_USER = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/extra-security-role-type', code: 'humanuser', display: 'human user' }] };
 /** The identifier system of a global administrator (oauth/admins.ts): their id (the username is the display). */
 export const ADMIN_USER_SYSTEM = 'http://hearth.dev/fhir/sid/admin-user';
+export const RETENTION_RULE_SYSTEM = 'http://hearth.dev/fhir/sid/retention-rule';
 const OAUTH_USER = { coding: [{ system: 'https://profiles.ihe.net/ITI/BALP/CodeSystem/UserAgentTypes', code: 'UserOauthAgent' }] };
 
 
@@ -126,7 +127,7 @@ export type AdminCode = 'tenant-create' | 'tenant-delete' | 'tenant-update' | 't
   | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
   | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'consent-default'
   | 'role-update' | 'role-delete' | 'break-glass-review' | 'admin-login' | 'admin-logout' | 'admin-create' | 'admin-update'
-  | 'admin-delete';
+  | 'admin-delete' | 'retention-rule' | 'retention-rule-delete' | 'retention-run';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -159,13 +160,17 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'admin-create': dcm('110137', 'User Security Attributes Changed'),
   'admin-update': dcm('110137', 'User Security Attributes Changed'),
   'admin-delete': dcm('110137', 'User Security Attributes Changed'),
+  'retention-rule': dcm('110131', 'Software Configuration'),
+  'retention-rule-delete': dcm('110131', 'Software Configuration'),
+  'retention-run': dcm('110132', 'Use of Restricted Function'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'tenant-update': 'U',
   'tenant-suspend': 'U', 'tenant-activate': 'U', 'client-create': 'C',
   'client-delete': 'D', 'user-create': 'C', 'user-update': 'U', 'user-disable': 'U', 'user-enable': 'U', 'user-unlock': 'U',
   'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
   'audit-retention': 'U', 'auth-lifetimes': 'U', 'consent-default': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U',
-  'admin-login': 'E', 'admin-logout': 'E', 'admin-create': 'C', 'admin-update': 'U', 'admin-delete': 'D' };
+  'admin-login': 'E', 'admin-logout': 'E', 'admin-create': 'C', 'admin-update': 'U', 'admin-delete': 'D',
+  'retention-rule': 'U', 'retention-rule-delete': 'D', 'retention-run': 'D' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {

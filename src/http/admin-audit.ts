@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { CLIENT_ID_SYSTEM, USER_ID_SYSTEM, patientEntity } from '../audit/event.js';
-import { ADMIN_USER_SYSTEM, type AdminCode, BREAK_GLASS_SYSTEM, ROLE_SYSTEM, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, grantEntities, identified } from '../audit/security.js';
+import { ADMIN_USER_SYSTEM, type AdminCode, BREAK_GLASS_SYSTEM, RETENTION_RULE_SYSTEM, ROLE_SYSTEM, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, grantEntities, identified } from '../audit/security.js';
 import { type Occurrence, failureOf } from '../auth/security-events.js';
 import { decodeJwt } from '../auth/jws.js';
 import type { Resource } from '../fhir/types.js';
@@ -26,6 +26,7 @@ export const clientNamed = (id: unknown): Described =>
   ({ entities: typeof id === 'string' && /^[A-Za-z0-9_-]{1,128}$/.test(id) ? [identified(CLIENT_ID_SYSTEM, id, '13')] : [] });
 export const breakGlassNamed = (id: string): Described => ({ entities: [identified(BREAK_GLASS_SYSTEM, id, '13')] });
 export const roleNamed = (name: string): Described => ({ entities: [identified(ROLE_SYSTEM, name, '13')] });
+export const retentionNamed = (name: string): Described => ({ entities: [identified(RETENTION_RULE_SYSTEM, name, '13')] });
 export const userNamed = (id: string | undefined): Described => ({ entities: id ? [identified(USER_ID_SYSTEM, id, '11')] : [] });
 export const adminNamed = (id: string | undefined): Described => ({ entities: id ? [identified(ADMIN_USER_SYSTEM, id, '11')] : [] });
 export const keyNamed = (kid: string | undefined): Described => ({ entities: kid ? [identified(SIGNING_KEY_SYSTEM, kid, '13')] : [] });

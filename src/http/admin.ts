@@ -21,13 +21,15 @@ import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
 import type { Db } from '../db/db.js';
-import { badRequest, breakGlassNotFound, loginThrottled, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
+import { badRequest, breakGlassNotFound, conflict, retentionRuleNotFound, loginThrottled, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor, setSuspended, setTenantDetails } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
-import { adminIdentities, adminNamed, audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
+import { adminIdentities, adminNamed, audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, retentionNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { publicBase } from './fhir.js';
 import { getRetention, setRetention } from '../audit/retention.js';
+import { runRetention } from '../operations/retention.js';
+import { checkRule, deleteRetentionRule, listRetentionRules, putRetentionRule } from '../storage/retention.js';
 
 function tokensEqual(a: string, b: string): boolean {
   const ha = crypto.createHash('sha256').update(a).digest();
@@ -407,6 +409,37 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.get<SlugParams>('/admin/tenants/:slug/consent', async (req) => consentSettings(await target(req), undefined));
   app.put<SlugParams>('/admin/tenants/:slug/consent', async (req) => audited(deps, req, 'consent-default', req.params.slug,
     async () => consentSettings(await target(req), req.body ?? {}), () => tenantNamed(req.params.slug)));
+  // Data retention (issue #17 §4): the rules, a dry-run report of what a run would take now, and a run now.
+  type RuleParams = { Params: { slug: string; name: string } };
+  app.get<SlugParams>('/admin/tenants/:slug/retention', async (req) => {
+    const t = await target(req);
+    return { rules: await listRetentionRules(t.db, t.tenant.schema) };
+  });
+  app.get<SlugParams>('/admin/tenants/:slug/retention/report', async (req) => {
+    const t = await target(req);
+    const at = deps.audit.now();
+    return { at: at.toISOString(), dryRun: true, rules: await runRetention(deps, t.tenant, at, false) };
+  });
+  app.post<SlugParams>('/admin/tenants/:slug/retention/run', async (req) => audited(deps, req, 'retention-run', req.params.slug,
+    async () => {
+      const t = await target(req);
+      const at = deps.audit.now();
+      const rules = await runRetention(deps, t.tenant, at, true);
+      if (!rules) throw conflict('A retention run of this tenant is in progress on another node');
+      return { at: at.toISOString(), dryRun: false, rules };
+    }, () => tenantNamed(req.params.slug)));
+  app.put<RuleParams>('/admin/tenants/:slug/retention/:name', async (req) => audited(deps, req, 'retention-rule', req.params.slug,
+    async () => {
+      const t = await target(req);
+      return putRetentionRule(t.db, t.tenant.schema, checkRule(req.params.name, req.body, t.isType));
+    }, () => retentionNamed(req.params.name)));
+  app.delete<RuleParams>('/admin/tenants/:slug/retention/:name', async (req, reply) => {
+    await audited(deps, req, 'retention-rule-delete', req.params.slug, async () => {
+      const t = await target(req);
+      if (!(await deleteRetentionRule(t.db, t.tenant.schema, req.params.name))) throw retentionRuleNotFound(req.params.name);
+    }, () => retentionNamed(req.params.name));
+    return reply.code(204).send();
+  });
   app.get<SlugParams>('/admin/tenants/:slug/audit', async (req) => auditSettings(await target(req), undefined));
   app.put<SlugParams>('/admin/tenants/:slug/audit', async (req) => audited(deps, req, 'audit-retention', req.params.slug,
     async () => auditSettings(await target(req), jsonObject(req.body)), () => tenantNamed(req.params.slug)));
