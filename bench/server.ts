@@ -81,7 +81,7 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
       await closeUnaudited();
       await stopAudit();
       await app.close();
-      await deleteTenant(db, o.tenant!);
+      await deleteTenant(db, o.tenant!, { operator: 'bench' });
       await db.close();
       return undefined;
     }

@@ -67,7 +67,7 @@ try {
   ok &&= unresolved === 0;
   console.log(`${unresolved === 0 ? 'ok  ' : 'FAIL'} resources still holding a conditional or urn:uuid reference: ${unresolved}`);
 } finally {
-  await deleteTenant(deps.db, slug);
+  await deleteTenant(deps.db, slug, { operator: 'verify-shared-data' });
   await app.close();
   await deps.db.close();
 }

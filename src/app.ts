@@ -1,4 +1,5 @@
 /** Composition root: builds the dependencies and the Fastify app; never listens (main.ts does). */
+import { rewriteForHost, tenantHostsOf } from './http/host-routing.js';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,7 +87,13 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
 }
 
 export function buildApp(deps: Deps): FastifyInstance {
+  const hosts = tenantHostsOf(deps);
   const app = Fastify({
+    // A tenant's own host name serves its base at /fhir (http/host-routing.ts): rewritten to the path form first.
+    rewriteUrl: (raw) => {
+      const slug = hosts.slugAt(raw.headers.host);
+      return slug ? rewriteForHost(raw.url ?? '/', slug) : raw.url ?? '/';
+    },
     logger: { level: deps.config.logLevel },
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.config.bodyLimit,
@@ -97,6 +104,11 @@ export function buildApp(deps: Deps): FastifyInstance {
   });
   // JSON bodies go through Fastify's safe parser (prototype poisoning rejected); text/plain is not accepted.
   app.removeContentTypeParser('text/plain');
+  app.addHook('onReady', async () => {
+    await hosts.refresh();
+    hosts.start((e) => app.log.error({ err: { type: (e as Error).name } }, 'reading the tenants\' host names failed'));
+  });
+  app.addHook('onClose', async () => hosts.stop());
   app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' },
     limitedJsonParser(app.getDefaultJsonParser('error', 'error') as JsonParser, base64Elements(deps.defs)));
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {

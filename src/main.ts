@@ -5,6 +5,7 @@
  * data directory can be open in one process only — and otherwise run the same actions (src/http/admin.ts) on the
  * database directly.
  */
+import os from 'node:os';
 import { startExportExpiry } from './bulk/expiry.js';
 import { startAuditSchedules } from './audit/schedule.js';
 import { startWorkflowSchedules } from './workflows/tasks.js';
@@ -33,7 +34,7 @@ const USAGE = `Usage: hearth <command>
   migrate                   apply database migrations and exit
   tenant create <slug>      create a tenant (its own schema and FHIR base /fhir/<slug>)
   tenant list               list tenants (slug, schema, status, display name)
-  tenant show <slug>  |  tenant update <slug> [--display-name N] [--contact C]
+  tenant show <slug>  |  tenant update <slug> [--display-name N] [--contact C] [--host H]  (H '' removes it)
   tenant suspend <slug> --reason R   close its FHIR and SMART endpoints and pause its jobs  |  tenant activate <slug>
   tenant delete <slug> [--yes]   drop a tenant and all its data (asks to confirm; --yes skips the question)
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
@@ -168,13 +169,15 @@ function tenantArgs(args: string[]): TenantArgs {
   try {
     const options: NonNullable<ParseArgsConfig['options']> = sub === 'delete' ? { yes: { type: 'boolean', short: 'y' } }
       : sub === 'suspend' ? { reason: { type: 'string' } }
-        : sub === 'update' ? { 'display-name': { type: 'string' }, contact: { type: 'string' } } : {};
+        : sub === 'update' ? { 'display-name': { type: 'string' }, contact: { type: 'string' }, host: { type: 'string' } } : {};
     const { values, positionals } = parseArgs({ args: more, allowPositionals: true, strict: true, options });
     const [slug, ...rest] = positionals;
-    const v = values as { yes?: boolean; reason?: string; 'display-name'?: string; contact?: string };
+    const v = values as { yes?: boolean; reason?: string; 'display-name'?: string; contact?: string; host?: string };
     return { ...(sub ? { sub } : {}), ...(slug ? { slug } : {}), rest, yes: v.yes === true,
       ...(v.reason !== undefined ? { reason: v.reason } : {}),
-      details: { ...(v['display-name'] !== undefined ? { displayName: v['display-name'] } : {}), ...(v.contact !== undefined ? { contact: v.contact } : {}) } };
+      details: { ...(v['display-name'] !== undefined ? { displayName: v['display-name'] } : {}), ...(v.contact !== undefined ? { contact: v.contact } : {}),
+        // --host '' removes the host name
+        ...(v.host !== undefined ? { host: v.host === '' ? null : v.host } : {}) } };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
@@ -215,7 +218,7 @@ async function tenant(args: string[]) {
   } else if (sub === 'delete' && slug && rest.length === 0) {
     await confirmTenantDelete(slug, yes);
     await runAdmin({ method: 'DELETE', path: `/admin/tenants/${encodeURIComponent(slug)}?confirm=${encodeURIComponent(slug)}`,
-      direct: async ({ db }) => { await deleteTenant(db, slug); return {}; } });
+      direct: async ({ db }) => { await deleteTenant(db, slug, { operator: `cli:${os.userInfo().username}` }); return {}; } });
     process.stdout.write(`deleted tenant ${slug}\n`);
   } else if (sub === 'lifetimes' && slug) {
     const body: Record<string, number> = {};

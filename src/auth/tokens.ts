@@ -30,8 +30,12 @@ export const ID_TOKEN_TTL_S = 3600;
 /** The operator's built-in client (bin/hearth token); it has no row in auth_client and cannot be used at /token. */
 export const LOCAL_ADMIN_CLIENT = 'hearth-admin';
 
-/** The authorization server of a tenant, from its FHIR base: http://host/fhir/t → http://host/auth/t. */
+/**
+ * The authorization server of a tenant, from its FHIR base: http://host/fhir/t → http://host/auth/t; at a tenant's
+ * own host name (issue #17 §5) http://acme.example.org/fhir → http://acme.example.org/auth.
+ */
 export function issuerFor(fhirBase: string): string {
+  if (fhirBase.endsWith('/fhir')) return `${fhirBase.slice(0, -'/fhir'.length)}/auth`;
   const at = fhirBase.lastIndexOf('/fhir/');
   return `${fhirBase.slice(0, at)}/auth/${fhirBase.slice(at + '/fhir/'.length)}`;
 }

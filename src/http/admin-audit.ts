@@ -3,6 +3,7 @@
  * and each request the admin token refuses, is recorded — success or failure — before it is answered. Reads (listing
  * tenants and clients) are not. The CLI's path on the database (src/main.ts without a server) is not audited.
  */
+import { tenantBase } from './host-routing.js';
 import type { FastifyRequest } from 'fastify';
 import { CLIENT_ID_SYSTEM, USER_ID_SYSTEM, patientEntity } from '../audit/event.js';
 import { ADMIN_USER_SYSTEM, type AdminCode, BREAK_GLASS_SYSTEM, RETENTION_RULE_SYSTEM, ROLE_SYSTEM, SIGNING_KEY_SYSTEM, TENANT_SYSTEM, adminEvent, grantEntities, identified } from '../audit/security.js';
@@ -12,7 +13,6 @@ import type { Resource } from '../fhir/types.js';
 import type { AdminIdentity } from '../oauth/admins.js';
 import type { Deps } from '../interactions/context.js';
 import { TENANT_SLUG, findTenant } from '../storage/tenants.js';
-import { publicBase } from './fhir.js';
 
 /** Who called the admin API, per request (set by the admin routes' authorization hook). */
 export const adminIdentities = new WeakMap<FastifyRequest, AdminIdentity>();
@@ -59,7 +59,7 @@ export async function recordAdmin(deps: Deps, req: FastifyRequest, slug: string,
   const operator = identity?.kind === 'global' ? { system: ADMIN_USER_SYSTEM, value: identity.id, display: identity.username }
     : identity?.kind === 'tenant' ? { system: USER_ID_SYSTEM, value: identity.id, display: `${identity.username} (${identity.tenant})` }
       : undefined;
-  const at = { base: `${publicBase(deps, req)}/fhir/${tenant.slug}`, origin: { requestId: req.id, address: req.ip },
+  const at = { base: tenantBase(deps, req, tenant.slug), origin: { requestId: req.id, address: req.ip },
     recorded: deps.audit.now(), ...(operator ? { operator } : {}) };
   await deps.audit.record(tenant.schema, [build(at)]);
 }

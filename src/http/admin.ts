@@ -3,6 +3,7 @@
  * writes to the data directory): tenants, SMART clients and users, EHR launches, local access tokens, key rotation
  * (issue #4 §6–§7). The actions are exported so that the CLI runs the very same code when no server is running.
  */
+import { tenantBase, tenantHostsOf } from './host-routing.js';
 import crypto from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -10,7 +11,7 @@ import { type Client, createClient, deleteClient, listClients } from '../oauth/c
 import { authChanged } from '../auth/grant-cache.js';
 import { type LaunchContext, createLaunch } from '../auth/grants.js';
 import { parseScopes } from '../auth/scopes.js';
-import { ACCESS_TOKEN_TTL_S, type AuthServices, mintLocalToken } from '../auth/tokens.js';
+import { ACCESS_TOKEN_TTL_S, type AuthServices, issuerFor, mintLocalToken } from '../auth/tokens.js';
 import { createUser } from '../oauth/users.js';
 import { type AdminIdentity, adminLogin, adminLogout, adminSession, createAdmin, deleteAdmin, listAdmins, readAdmin,
   setAdminDisabled, unlockAdmin } from '../oauth/admins.js';
@@ -23,10 +24,9 @@ import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled
 import type { Db } from '../db/db.js';
 import { badRequest, breakGlassNotFound, conflict, retentionRuleNotFound, loginThrottled, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
-import { type Tenant, createTenant, deleteTenant, findTenant, listTenants, schemaFor, setSuspended, setTenantDetails } from '../storage/tenants.js';
+import { type Tenant, createTenant, deleteTenant, findTenant, listTenantDeletions, listTenants, schemaFor, setSuspended, setTenantDetails } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
 import { adminIdentities, adminNamed, audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, retentionNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
-import { publicBase } from './fhir.js';
 import { getRetention, setRetention } from '../audit/retention.js';
 import { runRetention } from '../operations/retention.js';
 import { checkRule, deleteRetentionRule, listRetentionRules, putRetentionRule } from '../storage/retention.js';
@@ -91,7 +91,7 @@ export async function consentSettings(t: AdminTarget, body: unknown) {
 /** A tenant as the admin API shows it (and the CLI prints it). */
 export const tenantView = (t: Tenant) => ({ slug: t.slug, schema: t.schema, createdAt: t.createdAt?.toISOString(),
   status: t.suspendedAt ? 'suspended' : 'active', ...(t.displayName !== undefined ? { displayName: t.displayName } : {}),
-  ...(t.contact !== undefined ? { contact: t.contact } : {}),
+  ...(t.contact !== undefined ? { contact: t.contact } : {}), ...(t.host !== undefined ? { host: t.host } : {}),
   ...(t.suspendedAt ? { suspendedAt: t.suspendedAt.toISOString(), suspendedReason: t.suspendedReason } : {}) });
 
 /** Suspends a tenant: {"reason"} (3–1000 characters of text) is required and kept (issue #17 §5). */
@@ -105,8 +105,9 @@ export async function suspendTenant(db: Db, slug: string, body: unknown, at: Dat
 /** {"displayName"?, "contact"?}: text up to 200 characters, or null to clear. */
 export async function updateTenantDetails(db: Db, slug: string, body: unknown) {
   const b = jsonObject(body);
-  onlyFields(b, ['displayName', 'contact']);
-  const details: { displayName?: string | null; contact?: string | null } = {};
+  onlyFields(b, ['displayName', 'contact', 'host']);
+  const details: { displayName?: string | null; contact?: string | null; host?: string | null } = {};
+  if (b.host !== undefined) details.host = checkHost(b.host);
   for (const field of ['displayName', 'contact'] as const) {
     const v = b[field];
     if (v === undefined) continue;
@@ -115,8 +116,19 @@ export async function updateTenantDetails(db: Db, slug: string, body: unknown) {
     }
     details[field] = v as string | null;
   }
-  if (Object.keys(details).length === 0) throw badRequest('Give displayName and/or contact');
+  if (Object.keys(details).length === 0) throw badRequest('Give displayName, contact and/or host');
   return tenantView(await setTenantDetails(db, slug, details));
+}
+
+const HOST = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*(:[0-9]{1,5})?$/;
+
+/** A tenant's host name: a lower-case DNS name with an optional port (as clients send it in Host), or null for none. */
+function checkHost(value: unknown): string | null {
+  if (value === null) return null;
+  if (typeof value !== 'string' || value.length > 253 || !HOST.test(value.toLowerCase())) {
+    throw badRequest('host must be a host name such as acme.example.org (optionally with :port), or null', ['host']);
+  }
+  return value.toLowerCase();
 }
 
 /** What an admin action on one tenant needs; the HTTP routes and the CLI's database path both build one. */
@@ -257,8 +269,7 @@ export function userQuery(query: unknown): UserQuery {
 /** A one-time password reset link for the user to open (the code is in it; shown only in this answer). */
 export async function passwordResetLink(t: AdminTarget, id: string) {
   const { code, expiresAt } = await startPasswordReset(t.db, t.tenant.schema, id, t.auth.now());
-  const base = t.fhirBase.slice(0, t.fhirBase.length - `/fhir/${t.tenant.slug}`.length);
-  return { reset_url: `${base}/auth/${t.tenant.slug}/password-reset?code=${code}`, expires_at: expiresAt.toISOString() };
+  return { reset_url: `${issuerFor(t.fhirBase)}/password-reset?code=${code}`, expires_at: expiresAt.toISOString() };
 }
 
 /** The user-changing admin actions, by the path segment after /users/<id>/ (their audit codes match). */
@@ -286,7 +297,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   const target = async (req: FastifyRequest<SlugParams>): Promise<AdminTarget> => {
     const tenant = await findTenant(deps.db, req.params.slug);
     if (!tenant) throw unknownTenant(req.params.slug);
-    return { db: deps.db, auth: deps.auth, tenant, fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}`,
+    return { db: deps.db, auth: deps.auth, tenant, fhirBase: tenantBase(deps, req, tenant.slug),
       isType: (type) => deps.defs.isResourceType(type) };
   };
 
@@ -301,8 +312,13 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
     return reply.code(201).header('Location', `/admin/tenants/${tenant.slug}`).send(tenantView(tenant));
   });
   app.get<SlugParams>('/admin/tenants/:slug', async (req) => tenantView((await target(req)).tenant));
-  app.patch<SlugParams>('/admin/tenants/:slug', async (req) => audited(deps, req, 'tenant-update', req.params.slug,
-    () => updateTenantDetails(deps.db, req.params.slug, req.body), () => tenantNamed(req.params.slug)));
+  // Tenant deletions as the control schema keeps them (the tenant's own trail went with it): who, when, from where.
+  app.get('/admin/tenant-deletions', async () => ({ deletions: await listTenantDeletions(deps.db) }));
+  app.patch<SlugParams>('/admin/tenants/:slug', async (req) => audited(deps, req, 'tenant-update', req.params.slug, async () => {
+    const view = await updateTenantDetails(deps.db, req.params.slug, req.body);
+    await tenantHostsOf(deps).refresh(); // this node routes by the new host name at once, the others within 5 s
+    return view;
+  }, () => tenantNamed(req.params.slug)));
   app.post<SlugParams>('/admin/tenants/:slug/suspend', async (req) => audited(deps, req, 'tenant-suspend', req.params.slug,
     () => suspendTenant(deps.db, req.params.slug, req.body, deps.auth.now()), () => tenantNamed(req.params.slug)));
   app.post<SlugParams>('/admin/tenants/:slug/activate', async (req) => audited(deps, req, 'tenant-activate', req.params.slug,
@@ -317,7 +333,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
       if (req.query.confirm !== req.params.slug) {
         throw badRequest(`Deleting a tenant drops all its data: repeat its slug as ?confirm=${req.params.slug}`, ['confirm']);
       }
-      await deleteTenant(deps.db, req.params.slug);
+      const identity = adminIdentities.get(req);
+      const operator = identity?.kind === 'global' ? `admin:${identity.username}`
+        : identity?.kind === 'tenant' ? `tenant-admin:${identity.username}@${identity.tenant}` : 'admin-token';
+      await deleteTenant(deps.db, req.params.slug, { operator, address: req.ip, requestId: String(req.id) });
       authChanged(schemaFor(req.params.slug));
     }, () => tenantNamed(req.params.slug));
     return reply.code(204).send();

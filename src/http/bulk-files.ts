@@ -5,6 +5,7 @@
  * its type within the token's scopes (403, issue #22 §1). Each request, answered or refused, has its AuditEvent durable
  * before the answer (audit-event.md §4.5).
  */
+import { tenantBase } from './host-routing.js';
 import zlib from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type Actor, type Outcome, failedOutcome } from '../audit/event.js';
@@ -46,7 +47,7 @@ async function authorised(deps: Deps, req: Req, seen: Seen): Promise<{ job: Job;
 
 /** Answers a status poll, cancel or download with its AuditEvent; a request for an unknown tenant has none. */
 async function audited(deps: Deps, req: Req, reply: FastifyReply, step: BulkStep, answer: (seen: Seen) => Promise<Ready>) {
-  const base = `${publicBase(deps, req)}/fhir/${req.params.tenant}`;
+  const base = tenantBase(deps, req, req.params.tenant);
   const seen: Seen = { base, actor: {} };
   const request = { requestId: req.id, address: req.ip, method: req.method, url: `${publicBase(deps, req)}${req.url}` };
   const urls = { status: statusUrl(base, req.params.job), ...(req.params.file ? { file: fileUrl(base, req.params.job, req.params.file) } : {}) };

@@ -1,4 +1,5 @@
 /** The FHIR REST edge: /fhir/{tenant}/… → FhirRequest → dispatch → response — http://hl7.org/fhir/R4/http.html */
+import { publicBase, tenantBase } from './host-routing.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type FhirError, invalidToken, tenantSuspended, unknownTenant } from '../errors.js';
 import type { Context, Deps } from '../interactions/context.js';
@@ -25,9 +26,7 @@ export function rawQuery(url: string): Params {
   return q < 0 ? [] : [...new URLSearchParams(url.slice(q + 1)).entries()];
 }
 
-export function publicBase(deps: Deps, req: FastifyRequest): string {
-  return deps.config.baseUrl ?? `${req.protocol}://${req.host}`;
-}
+export { publicBase };
 
 function toFhirRequest(req: FastifyRequest, path: string): FhirRequest {
   const headers: FhirRequest['headers'] = {};
@@ -95,7 +94,7 @@ export function registerFhirRoutes(app: FastifyInstance, deps: Deps): void {
   const handler = async (req: FastifyRequest<{ Params: { tenant: string; '*'?: string } }>, reply: import('fastify').FastifyReply) => {
     const fhirReq = toFhirRequest(req, req.params['*'] ?? '');
     const slug = req.params.tenant;
-    const base = `${publicBase(deps, req)}/fhir/${slug}`;
+    const base = tenantBase(deps, req, slug);
     const audit: AuditScope = { request: requestInfo(deps, req, fhirReq), actor: {} };
     let ctx: Context;
     let throttled: FhirError | undefined;

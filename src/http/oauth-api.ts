@@ -3,6 +3,7 @@
  * https://hl7.org/fhir/smart-app-launch/conformance.html, RFC 6749 §5, RFC 7662, RFC 7009. Errors are RFC 6749 JSON
  * (`{error, error_description}`), not OperationOutcomes; token-bearing answers are never cached.
  */
+import { tenantBase } from './host-routing.js';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { OAuthError, JwksFetcher, toForm } from '../oauth/client-auth.js';
@@ -14,7 +15,6 @@ import { securityEvents } from '../audit/security.js';
 import type { Deps } from '../interactions/context.js';
 import { findTenant } from '../storage/tenants.js';
 import { errorHandler } from './errors.js';
-import { publicBase } from './fhir.js';
 
 type TenantRequest = FastifyRequest<{ Params: { tenant: string } }>;
 
@@ -48,7 +48,7 @@ export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
     const tenant = await findTenant(deps.db, req.params.tenant);
     if (!tenant) throw new OAuthError(404, 'invalid_request', `Tenant '${req.params.tenant}' was not found`);
     if (tenant.suspendedAt) throw new OAuthError(403, 'access_denied', `Tenant '${tenant.slug}' is suspended`);
-    return { deps: oauthDeps, tenant, fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}`, jwks };
+    return { deps: oauthDeps, tenant, fhirBase: tenantBase(deps, req, tenant.slug), jwks };
   };
   const oauthRequest = (req: FastifyRequest): OAuthRequest => ({ form: toForm(req.body), origin: { requestId: req.id, address: req.ip },
     ...(req.headers.authorization !== undefined ? { authorization: req.headers.authorization } : {}) });
@@ -64,7 +64,7 @@ export function registerOAuthApi(app: FastifyInstance, deps: Deps): void {
       if (!tenant) throw unknownTenant(req.params.tenant);
       if (tenant.suspendedAt) throw tenantSuspended(tenant.slug);
       return reply.header('Cache-Control', 'public, max-age=300').type('application/json; charset=utf-8')
-        .send(JSON.stringify(smartConfiguration(`${publicBase(deps, req)}/fhir/${tenant.slug}`)));
+        .send(JSON.stringify(smartConfiguration(tenantBase(deps, req, tenant.slug))));
     });
     scope.get('/auth/:tenant/jwks', limited(perMinute * 10), async (req: TenantRequest, reply) => {
       await context(req);

@@ -5,6 +5,7 @@
  * /authorize (GET, or POST for authorize-post) validates and stores the request, then sends the browser to
  * /flow/<request>, which shows whichever step is next; each step's form posts back and is redirected (303) onward.
  */
+import { tenantBase } from './host-routing.js';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { loginEvent, logoutEvent } from '../audit/security.js';
@@ -116,7 +117,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
   const cookieOptions = (slug: string, secure: boolean): CookieOptions => ({ path: `/auth/${slug}`, secure });
 
   /** Where a sign-in or sign-out happened, for its AuditEvent (recorded before the page is answered). */
-  const occurrence = (req: FastifyRequest, tenant: Tenant): Occurrence => ({ base: `${publicBase(deps, req)}/fhir/${tenant.slug}`,
+  const occurrence = (req: FastifyRequest, tenant: Tenant): Occurrence => ({ base: tenantBase(deps, req, tenant.slug),
     origin: { requestId: req.id, address: req.ip }, recorded: deps.audit.now() });
 
   /**
@@ -308,7 +309,7 @@ export function registerOAuthPages(app: FastifyInstance, deps: Deps): void {
     const clientId = params.find(([k]) => k === 'client_id')?.[1];
     const client = clientId ? await findClient(deps.db, tenant.schema, clientId) : undefined;
     const outcome = await startAuthorization(deps.db, tenant.schema, { params, client, isType,
-      fhirBase: `${publicBase(deps, req)}/fhir/${tenant.slug}` }, now());
+      fhirBase: tenantBase(deps, req, tenant.slug) }, now());
     const status = req.method === 'POST' ? 303 : 302;
     if (outcome.kind === 'reject') throw new PageError(400, 'Cannot sign in to this app', outcome.message);
     if (outcome.kind === 'redirect') return redirect(reply, status, outcome.location);

@@ -15,19 +15,21 @@ export interface Tenant {
   /** Set while the tenant is suspended (issue #17 §5): its FHIR and SMART endpoints answer 403, its jobs wait. */
   suspendedAt?: Date;
   suspendedReason?: string;
+  /** The host name the tenant is also served at (its /fhir is the tenant's base; issue #17 §5). */
+  host?: string;
 }
 
 interface TenantRow {
   slug: string; schema_name: string; created_at: Date; display_name: string | null; contact: string | null;
-  suspended_at: Date | null; suspended_reason: string | null;
+  suspended_at: Date | null; suspended_reason: string | null; host: string | null;
 }
 
-const TENANT_COLUMNS = sql`t.slug, t.schema_name, t.created_at, t.display_name, t.contact, t.suspended_at, t.suspended_reason`;
+const TENANT_COLUMNS = sql`t.slug, t.schema_name, t.created_at, t.display_name, t.contact, t.suspended_at, t.suspended_reason, t.host`;
 
 const tenantOf = (r: TenantRow): Tenant => ({ slug: r.slug, schema: r.schema_name, createdAt: r.created_at,
   ...(r.display_name !== null ? { displayName: r.display_name } : {}), ...(r.contact !== null ? { contact: r.contact } : {}),
   ...(r.suspended_at !== null ? { suspendedAt: new Date(r.suspended_at) } : {}),
-  ...(r.suspended_reason !== null ? { suspendedReason: r.suspended_reason } : {}) });
+  ...(r.suspended_reason !== null ? { suspendedReason: r.suspended_reason } : {}), ...(r.host ? { host: r.host } : {}) });
 
 export const TENANT_SLUG = /^[a-z][a-z0-9-]{0,39}$/;
 
@@ -104,11 +106,13 @@ export async function setSuspended(db: Db, slug: string, reason: string | null, 
 }
 
 /** Changes the operators' details of a tenant: displayName and contact (null clears one; absent keeps it). */
-export async function setTenantDetails(db: Db, slug: string, details: { displayName?: string | null; contact?: string | null }): Promise<Tenant> {
+export async function setTenantDetails(db: Db, slug: string,
+  details: { displayName?: string | null; contact?: string | null; host?: string | null }): Promise<Tenant> {
   const keep = (v: string | null | undefined) => v === undefined;
   const rows = await db.query<TenantRow>(sql`UPDATE ${ident(CONTROL_SCHEMA)}.tenant t SET
       display_name = CASE WHEN ${keep(details.displayName)} THEN t.display_name ELSE ${details.displayName ?? null}::text END,
-      contact = CASE WHEN ${keep(details.contact)} THEN t.contact ELSE ${details.contact ?? null}::text END
+      contact = CASE WHEN ${keep(details.contact)} THEN t.contact ELSE ${details.contact ?? null}::text END,
+      host = CASE WHEN ${keep(details.host)} THEN t.host ELSE ${details.host ?? null}::text END
     WHERE t.slug = ${slug} RETURNING ${TENANT_COLUMNS}`);
   if (!rows[0]) throw unknownTenant(slug);
   return tenantOf(rows[0]);
@@ -143,14 +147,39 @@ export async function createTenant(db: Db, slug: string, migrations: Migration[]
   return (await findTenant(db, slug))!;
 }
 
-/** Drops the tenant's schema and everything in it; 404 if unknown. */
-export async function deleteTenant(db: Db, slug: string): Promise<void> {
+/** Who deleted a tenant, as the control schema's tenant_deletion keeps it. */
+export interface DeletedBy { operator: string; address?: string; requestId?: string }
+
+/**
+ * Drops the tenant's schema and everything in it, and records who did in the control schema (the tenant's own audit
+ * trail goes with it); 404 if unknown.
+ */
+export async function deleteTenant(db: Db, slug: string, by: DeletedBy): Promise<void> {
   const tenant = await findTenant(db, slug);
   if (!tenant) throw unknownTenant(slug);
   await db.transaction(async (tx) => {
     await tx.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
+    await tx.query(sql`INSERT INTO ${ident(CONTROL_SCHEMA)}.tenant_deletion (slug, schema_name, operator, address, request_id)
+      VALUES (${slug}, ${tenant.schema}, ${by.operator}, ${by.address ?? null}, ${by.requestId ?? null})`);
     await tx.query(sql`DROP SCHEMA IF EXISTS ${ident(tenant.schema)} CASCADE`);
   });
+}
+
+export interface TenantDeletion { slug: string; schema: string; deletedAt: string; operator: string; address?: string; requestId?: string }
+
+/** The recorded tenant deletions, newest first. */
+export async function listTenantDeletions(db: Queryable): Promise<TenantDeletion[]> {
+  const rows = await db.query<{ slug: string; schema_name: string; deleted_at: Date; operator: string; address: string | null;
+    request_id: string | null }>(sql`SELECT slug, schema_name, deleted_at, operator, address, request_id
+    FROM ${ident(CONTROL_SCHEMA)}.tenant_deletion ORDER BY seq DESC`);
+  return rows.map((r) => ({ slug: r.slug, schema: r.schema_name, deletedAt: new Date(r.deleted_at).toISOString(), operator: r.operator,
+    ...(r.address ? { address: r.address } : {}), ...(r.request_id ? { requestId: r.request_id } : {}) }));
+}
+
+/** Every tenant's host name (host → slug), for routing by host. */
+export async function tenantHosts(db: Queryable): Promise<Map<string, string>> {
+  const rows = await db.query<{ host: string; slug: string }>(sql`SELECT host, slug FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE host IS NOT NULL`);
+  return new Map(rows.map((r) => [r.host, r.slug]));
 }
 
 /** Brings every tenant schema up to date (at start and on `hearth migrate`). */

@@ -76,7 +76,7 @@ export async function startServer(t: Teardown, env: Record<string, string> = {})
   t.teardown(async () => {
     await app.close();
     // A PGlite copy is removed whole; on PostgreSQL the file's tenants are dropped from the shared database.
-    if (!dataDir) for (const s of tenants) await deleteTenant(db, s).catch(() => undefined);
+    if (!dataDir) for (const s of tenants) await deleteTenant(db, s, { operator: 'test teardown' }).catch(() => undefined);
     await db.close();
     removeDataDir();
   });
