@@ -11,6 +11,7 @@ import { skipOverlapping } from '../jobs/overlap.js';
 import { type Job, getJob } from '../jobs/queue.js';
 import { expiresAt } from './status.js';
 import { exportStore } from './store.js';
+import { deleteOffboarded } from './offboarding.js';
 
 /** Every ten minutes: a file lives at most TTL + 10 min; the status URL answers 404 from the TTL on. */
 const EVERY = '*/10 * * * *';
@@ -36,9 +37,14 @@ async function sweepLocked(deps: Deps, tx: Queryable): Promise<number> {
   return removed;
 }
 
-/** One sweep; answers how many exports' files were deleted (0 when another node holds the lock). */
-export function sweepExports(deps: Deps): Promise<number> {
-  return deps.db.transaction((tx) => sweepLocked(deps, tx), { retries: 0 });
+/**
+ * One sweep; answers how many exports' files were deleted (0 when another node holds the lock). Offboarded tenants
+ * whose time has passed are deleted too.
+ */
+export async function sweepExports(deps: Deps): Promise<number> {
+  const removed = await deps.db.transaction((tx) => sweepLocked(deps, tx), { retries: 0 });
+  await deleteOffboarded(deps, new Date()); // tenants whose offboarding time has passed
+  return removed;
 }
 
 /** Starts the schedule on this node (hearth serve); the answer stops it. */

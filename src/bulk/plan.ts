@@ -39,7 +39,9 @@ function both(narrowing: Condition | null, filter: Condition | undefined): Condi
 
 export async function scanPlan(deps: Deps, tenant: Tenant, job: string, params: ExportParams, t: Date): Promise<ScanPlan> {
   const registry = await deps.tenantSearch.registryFor(deps.db, tenant.schema);
-  const consent = await deps.auth.consents?.viewFor(deps.db, tenant.schema, jobPrincipal(deps, params), deps.auth.now());
+  // An offboarding export is the tenant's own data handed back whole: the patients' Consents bind disclosure, not it.
+  const consent = (params as { offboarding?: boolean }).offboarding ? undefined
+    : await deps.auth.consents?.viewFor(deps.db, tenant.schema, jobPrincipal(deps, params), deps.auth.now());
   const access = jobAccess(deps, tenant, registry, params, consent);
   const filters = params.typeFilters
     ? typeFilterConditions({ registry, defs: deps.defs, base: params.base }, params.typeFilters) : new Map<string, Condition>();

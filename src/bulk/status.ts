@@ -24,8 +24,10 @@ export interface Answer {
   manifest?: boolean;
 }
 
+/** When a finished export's files go: HEARTH_EXPORT_TTL after it, or an offboarding export's keepUntil. */
 export const expiresAt = (deps: Deps, job: Job): Date | undefined =>
-  job.finishedAt && new Date(job.finishedAt.getTime() + deps.config.exportTtlMs);
+  job.finishedAt && (typeof job.params.keepUntil === 'string' ? new Date(job.params.keepUntil)
+    : new Date(job.finishedAt.getTime() + deps.config.exportTtlMs));
 
 /**
  * The client's export job: another client's, a cancelled or an expired one is a 404 (§5.1, §5.7, §6.2), so that

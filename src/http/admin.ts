@@ -22,12 +22,13 @@ import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
 import type { Db } from '../db/db.js';
-import { badRequest, breakGlassNotFound, conflict, retentionRuleNotFound, loginThrottled, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
+import { badRequest, breakGlassNotFound, conflict, exportFileNotFound, retentionRuleNotFound, loginThrottled, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenantDeletions, listTenants, schemaFor, setSuspended, setTenantDetails } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
 import { adminIdentities, adminNamed, audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, retentionNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { getRetention, setRetention } from '../audit/retention.js';
+import { offboardingFile, offboardingView, startOffboarding } from '../bulk/offboarding.js';
 import { runRetention } from '../operations/retention.js';
 import { checkRule, deleteRetentionRule, listRetentionRules, putRetentionRule } from '../storage/retention.js';
 
@@ -60,7 +61,7 @@ function confine(identity: AdminIdentity, req: FastifyRequest): void {
   if (!m || decodeURIComponent(m[1]!) !== identity.tenant) {
     throw forbidden(`A tenant administrator administers tenant ${identity.tenant} only`);
   }
-  if (/\/(suspend|activate)$/.test(path)) throw forbidden('Only global administrators suspend or reactivate a tenant');
+  if (/\/(suspend|activate|offboard)$/.test(path)) throw forbidden('Only global administrators suspend, reactivate or offboard a tenant');
 }
 
 /** The tenant's audit settings; a body `{ "retention_months": n }` changes the retention period (issue #6 §7). */
@@ -321,6 +322,21 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   }, () => tenantNamed(req.params.slug)));
   app.post<SlugParams>('/admin/tenants/:slug/suspend', async (req) => audited(deps, req, 'tenant-suspend', req.params.slug,
     () => suspendTenant(deps.db, req.params.slug, req.body, deps.auth.now()), () => tenantNamed(req.params.slug)));
+  // Offboarding (issue #17 §5): suspend, export everything, keep the files keepDays, then delete the tenant.
+  app.post<SlugParams>('/admin/tenants/:slug/offboard', async (req, reply) => reply.code(202).send(await audited(deps, req,
+    'tenant-offboard', req.params.slug, async () => {
+      const body = jsonObject(req.body);
+      onlyFields(body, ['reason', 'keepDays']);
+      const reason = checkText(body.reason, 'reason');
+      return startOffboarding(deps, req.params.slug, { reason, keepDays: body.keepDays }, tenantBase(deps, req, req.params.slug),
+        deps.auth.now());
+    }, () => tenantNamed(req.params.slug))));
+  app.get<SlugParams>('/admin/tenants/:slug/offboarding', async (req) => offboardingView(deps.db, (await target(req)).tenant));
+  app.get<{ Params: { slug: string; name: string } }>('/admin/tenants/:slug/offboarding/files/:name', async (req, reply) => {
+    const file = await offboardingFile(deps, (await target(req as FastifyRequest<SlugParams>)).tenant, req.params.name);
+    if (!file) throw exportFileNotFound('offboarding', req.params.name);
+    return reply.type('application/fhir+ndjson').header('Content-Length', file.size).send(file.stream);
+  });
   app.post<SlugParams>('/admin/tenants/:slug/activate', async (req) => audited(deps, req, 'tenant-activate', req.params.slug,
     async () => {
       const tenant = await setSuspended(deps.db, req.params.slug, null, deps.auth.now());

@@ -68,7 +68,8 @@ export async function claimJob(db: Db, owner: string, kinds: string[], leaseMs: 
       started_at = coalesce(j.started_at, now())
     WHERE j.id = (SELECT id FROM ${T()} q WHERE kind = ANY(${`{${kinds.join(',')}}`}::text[])
       AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
-      AND NOT EXISTS (SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = q.tenant AND t.suspended_at IS NOT NULL)
+      AND (q.params->>'offboarding' = 'true' -- an offboarding export runs while its tenant is suspended, as it must
+        OR NOT EXISTS (SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = q.tenant AND t.suspended_at IS NOT NULL))
       ORDER BY created_at FOR UPDATE SKIP LOCKED LIMIT 1)
     RETURNING j.*`);
   return rows[0] && fromRow(rows[0]);
@@ -84,7 +85,8 @@ export async function reportProgress(db: Queryable, job: Job, owner: string, pro
       lease_until = now() + make_interval(secs => ${leaseMs / 1000})
     WHERE id = ${job.id} AND lease_owner = ${owner}
     RETURNING cancel_requested,
-      EXISTS (SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = j.tenant AND t.suspended_at IS NOT NULL) AS paused`);
+      (j.params->>'offboarding' IS DISTINCT FROM 'true'
+        AND EXISTS (SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = j.tenant AND t.suspended_at IS NOT NULL)) AS paused`);
   if (rows.length === 0) throw new Error(`Lost the lease on job ${job.id}`);
   return { cancelled: rows[0]!.cancel_requested, paused: rows[0]!.paused };
 }

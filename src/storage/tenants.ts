@@ -99,7 +99,9 @@ export async function listTenants(db: Db): Promise<Tenant[]> {
 /** Suspends the tenant with a reason (reason null: reactivates it); every node forgets its cached grants at commit. */
 export async function setSuspended(db: Db, slug: string, reason: string | null, at: Date): Promise<Tenant> {
   const rows = await db.query<TenantRow>(sql`UPDATE ${ident(CONTROL_SCHEMA)}.tenant t SET
-      suspended_at = ${reason === null ? null : at}::timestamptz, suspended_reason = ${reason}
+      suspended_at = ${reason === null ? null : at}::timestamptz, suspended_reason = ${reason},
+      -- reactivating a tenant cancels its offboarding deletion
+      delete_after = CASE WHEN ${reason === null} THEN NULL ELSE t.delete_after END
     WHERE t.slug = ${slug} RETURNING ${TENANT_COLUMNS}`);
   if (!rows[0]) throw unknownTenant(slug);
   return tenantOf(rows[0]);
