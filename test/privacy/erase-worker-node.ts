@@ -1,0 +1,36 @@
+/**
+ * A Hearth node that only runs one tenant's erasure jobs (ERASE_TENANT), for the SIGKILL test in erasure-kill.test.ts:
+ * in the job's second transaction the batch's deletes are sent but not committed when it tells the test (IPC) and
+ * waits — so the kill lands mid-batch, after exactly one committed batch, every run.
+ */
+import { createDeps } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import type { Db } from '../../src/db/db.js';
+import { sql } from '../../src/db/sql.js';
+import { eraseJob } from '../../src/operations/erase.js';
+import { runTenantJobs } from '../bulk/tenant-worker.js';
+
+const deps = await createDeps(loadConfig());
+const db = deps.db;
+let transactions = 0;
+const hanging: Db = {
+  kind: db.kind,
+  query: (q) => db.query(q),
+  exec: (script) => db.exec(script),
+  cursor: (q, size, onBatch) => db.cursor(q, size, onBatch),
+  listen: (channel, handlers) => db.listen(channel, handlers),
+  close: () => db.close(),
+  transaction: (fn, options) => db.transaction(async (tx) => {
+    const result = await fn(tx);
+    if (++transactions === 2) {
+      await tx.query(sql`SELECT 1`);
+      process.send!('mid-batch');
+      await new Promise((r) => setTimeout(r, 60_000));
+    }
+    return result;
+  }, options),
+};
+for (;;) {
+  await runTenantJobs(deps, process.env.ERASE_TENANT!, (ctx) => eraseJob({ ...ctx, deps: { ...deps, db: hanging } }), 'erase');
+  await new Promise((r) => setTimeout(r, 50));
+}
