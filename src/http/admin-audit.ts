@@ -64,6 +64,13 @@ export async function recordAdmin(deps: Deps, req: FastifyRequest, slug: string,
   await deps.audit.record(tenant.schema, [build(at)]);
 }
 
+/** Who made an admin request, as the control schema's records name them: an administrator, or the admin token. */
+export function operatorName(req: FastifyRequest): string {
+  const identity = adminIdentities.get(req);
+  return identity?.kind === 'global' ? `admin:${identity.username}`
+    : identity?.kind === 'tenant' ? `tenant-admin:${identity.username}@${identity.tenant}` : 'admin-token';
+}
+
 /** Runs an admin action; its AuditEvent (success or failure) is durable before the answer. */
 export async function audited<T>(deps: Deps, req: FastifyRequest, code: AdminCode, slug: string, run: () => Promise<T>,
   describe: (result: T | undefined) => Described): Promise<T> {

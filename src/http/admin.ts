@@ -22,15 +22,14 @@ import { getLifetimes, lifetimesView, setLifetimes } from '../oauth/lifetimes.js
 import { type UserQuery, deleteUser, listUsers, readUser, resetTotp, setDisabled, startPasswordReset, unlockUser,
   updateUser } from '../oauth/user-admin.js';
 import type { Db } from '../db/db.js';
-import { badRequest, breakGlassNotFound, conflict, exportFileNotFound, retentionRuleNotFound, loginThrottled, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
+import { badRequest, breakGlassNotFound, loginThrottled, clientNotFound, forbidden, tenantSlugRequired, unauthorized, unknownTenant } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { type Tenant, createTenant, deleteTenant, findTenant, listTenantDeletions, listTenants, schemaFor, setSuspended, setTenantDetails } from '../storage/tenants.js';
 import type { AdminCode } from '../audit/security.js';
-import { adminIdentities, adminNamed, audited, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, retentionNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
+import { adminIdentities, adminNamed, audited, operatorName, auditRefused, breakGlassNamed, clientNamed, keyNamed, launchNamed, roleNamed, tenantNamed, tokenNamed, userNamed } from './admin-audit.js';
 import { getRetention, setRetention } from '../audit/retention.js';
-import { offboardingFile, offboardingView, startOffboarding } from '../bulk/offboarding.js';
-import { runRetention } from '../operations/retention.js';
-import { checkRule, deleteRetentionRule, listRetentionRules, putRetentionRule } from '../storage/retention.js';
+import { registerDataLifecycleRoutes } from './admin-data.js';
+import { type Body, jsonObject, onlyFields } from './admin-input.js';
 
 function tokensEqual(a: string, b: string): boolean {
   const ha = crypto.createHash('sha256').update(a).digest();
@@ -140,18 +139,6 @@ export interface AdminTarget {
   /** The tenant's absolute FHIR base: the aud of tokens, the iss of launches. */
   fhirBase: string;
   isType: (type: string) => boolean;
-}
-
-type Body = Record<string, unknown>;
-
-function jsonObject(body: unknown): Body {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('The body must be a JSON object');
-  return body as Body;
-}
-
-function onlyFields(body: Body, known: string[]): void {
-  const unknown = Object.keys(body).filter((k) => !known.includes(k));
-  if (unknown.length > 0) throw badRequest(`Unknown field(s): ${unknown.join(', ')} (known: ${known.join(', ')})`);
 }
 
 const authMethod = (c: Client) => (c.jwks || c.jwksUri ? 'private_key_jwt' : c.hasSecret ? 'client_secret_basic' : 'none');
@@ -322,21 +309,6 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   }, () => tenantNamed(req.params.slug)));
   app.post<SlugParams>('/admin/tenants/:slug/suspend', async (req) => audited(deps, req, 'tenant-suspend', req.params.slug,
     () => suspendTenant(deps.db, req.params.slug, req.body, deps.auth.now()), () => tenantNamed(req.params.slug)));
-  // Offboarding (issue #17 §5): suspend, export everything, keep the files keepDays, then delete the tenant.
-  app.post<SlugParams>('/admin/tenants/:slug/offboard', async (req, reply) => reply.code(202).send(await audited(deps, req,
-    'tenant-offboard', req.params.slug, async () => {
-      const body = jsonObject(req.body);
-      onlyFields(body, ['reason', 'keepDays']);
-      const reason = checkText(body.reason, 'reason');
-      return startOffboarding(deps, req.params.slug, { reason, keepDays: body.keepDays }, tenantBase(deps, req, req.params.slug),
-        deps.auth.now());
-    }, () => tenantNamed(req.params.slug))));
-  app.get<SlugParams>('/admin/tenants/:slug/offboarding', async (req) => offboardingView(deps.db, (await target(req)).tenant));
-  app.get<{ Params: { slug: string; name: string } }>('/admin/tenants/:slug/offboarding/files/:name', async (req, reply) => {
-    const file = await offboardingFile(deps, (await target(req as FastifyRequest<SlugParams>)).tenant, req.params.name);
-    if (!file) throw exportFileNotFound('offboarding', req.params.name);
-    return reply.type('application/fhir+ndjson').header('Content-Length', file.size).send(file.stream);
-  });
   app.post<SlugParams>('/admin/tenants/:slug/activate', async (req) => audited(deps, req, 'tenant-activate', req.params.slug,
     async () => {
       const tenant = await setSuspended(deps.db, req.params.slug, null, deps.auth.now());
@@ -349,10 +321,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
       if (req.query.confirm !== req.params.slug) {
         throw badRequest(`Deleting a tenant drops all its data: repeat its slug as ?confirm=${req.params.slug}`, ['confirm']);
       }
-      const identity = adminIdentities.get(req);
-      const operator = identity?.kind === 'global' ? `admin:${identity.username}`
-        : identity?.kind === 'tenant' ? `tenant-admin:${identity.username}@${identity.tenant}` : 'admin-token';
-      await deleteTenant(deps.db, req.params.slug, { operator, address: req.ip, requestId: String(req.id) });
+      await deleteTenant(deps.db, req.params.slug, { operator: operatorName(req), address: req.ip, requestId: String(req.id) });
       authChanged(schemaFor(req.params.slug));
     }, () => tenantNamed(req.params.slug));
     return reply.code(204).send();
@@ -444,37 +413,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
   app.get<SlugParams>('/admin/tenants/:slug/consent', async (req) => consentSettings(await target(req), undefined));
   app.put<SlugParams>('/admin/tenants/:slug/consent', async (req) => audited(deps, req, 'consent-default', req.params.slug,
     async () => consentSettings(await target(req), req.body ?? {}), () => tenantNamed(req.params.slug)));
-  // Data retention (issue #17 §4): the rules, a dry-run report of what a run would take now, and a run now.
-  type RuleParams = { Params: { slug: string; name: string } };
-  app.get<SlugParams>('/admin/tenants/:slug/retention', async (req) => {
-    const t = await target(req);
-    return { rules: await listRetentionRules(t.db, t.tenant.schema) };
-  });
-  app.get<SlugParams>('/admin/tenants/:slug/retention/report', async (req) => {
-    const t = await target(req);
-    const at = deps.audit.now();
-    return { at: at.toISOString(), dryRun: true, rules: await runRetention(deps, t.tenant, at, false) };
-  });
-  app.post<SlugParams>('/admin/tenants/:slug/retention/run', async (req) => audited(deps, req, 'retention-run', req.params.slug,
-    async () => {
-      const t = await target(req);
-      const at = deps.audit.now();
-      const rules = await runRetention(deps, t.tenant, at, true);
-      if (!rules) throw conflict('A retention run of this tenant is in progress on another node');
-      return { at: at.toISOString(), dryRun: false, rules };
-    }, () => tenantNamed(req.params.slug)));
-  app.put<RuleParams>('/admin/tenants/:slug/retention/:name', async (req) => audited(deps, req, 'retention-rule', req.params.slug,
-    async () => {
-      const t = await target(req);
-      return putRetentionRule(t.db, t.tenant.schema, checkRule(req.params.name, req.body, t.isType));
-    }, () => retentionNamed(req.params.name)));
-  app.delete<RuleParams>('/admin/tenants/:slug/retention/:name', async (req, reply) => {
-    await audited(deps, req, 'retention-rule-delete', req.params.slug, async () => {
-      const t = await target(req);
-      if (!(await deleteRetentionRule(t.db, t.tenant.schema, req.params.name))) throw retentionRuleNotFound(req.params.name);
-    }, () => retentionNamed(req.params.name));
-    return reply.code(204).send();
-  });
+  registerDataLifecycleRoutes(app, deps, target);
   app.get<SlugParams>('/admin/tenants/:slug/audit', async (req) => auditSettings(await target(req), undefined));
   app.put<SlugParams>('/admin/tenants/:slug/audit', async (req) => audited(deps, req, 'audit-retention', req.params.slug,
     async () => auditSettings(await target(req), jsonObject(req.body)), () => tenantNamed(req.params.slug)));

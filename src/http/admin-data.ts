@@ -1,0 +1,69 @@
+/**
+ * The admin API's routes for a tenant's data over its life (issue #17 §4–§5): retention rules with a dry-run report
+ * and a run now (operations/retention.ts), and offboarding — suspend, export everything, serve the files until the
+ * tenant is deleted (bulk/offboarding.ts). Registered by admin.ts behind its authorization hook.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { checkText } from '../auth/break-glass.js';
+import { offboardingFile, offboardingView, startOffboarding } from '../bulk/offboarding.js';
+import { conflict, exportFileNotFound, retentionRuleNotFound } from '../errors.js';
+import type { Deps } from '../interactions/context.js';
+import { runRetention } from '../operations/retention.js';
+import { checkRule, deleteRetentionRule, listRetentionRules, putRetentionRule } from '../storage/retention.js';
+import type { Db } from '../db/db.js';
+import type { Tenant } from '../storage/tenants.js';
+import { audited, retentionNamed, tenantNamed } from './admin-audit.js';
+import { jsonObject, onlyFields } from './admin-input.js';
+import { tenantBase } from './host-routing.js';
+
+type SlugParams = { Params: { slug: string } };
+
+export function registerDataLifecycleRoutes(app: FastifyInstance, deps: Deps,
+  target: (req: FastifyRequest<SlugParams>) => Promise<{ db: Db; tenant: Tenant; isType: (type: string) => boolean }>): void {
+  // Offboarding (issue #17 §5): suspend, export everything, keep the files keepDays, then delete the tenant.
+  app.post<SlugParams>('/admin/tenants/:slug/offboard', async (req, reply) => reply.code(202).send(await audited(deps, req,
+    'tenant-offboard', req.params.slug, async () => {
+      const body = jsonObject(req.body);
+      onlyFields(body, ['reason', 'keepDays']);
+      const reason = checkText(body.reason, 'reason');
+      return startOffboarding(deps, req.params.slug, { reason, keepDays: body.keepDays }, tenantBase(deps, req, req.params.slug),
+        deps.auth.now());
+    }, () => tenantNamed(req.params.slug))));
+  app.get<SlugParams>('/admin/tenants/:slug/offboarding', async (req) => offboardingView(deps.db, (await target(req)).tenant));
+  app.get<{ Params: { slug: string; name: string } }>('/admin/tenants/:slug/offboarding/files/:name', async (req, reply) => {
+    const file = await offboardingFile(deps, (await target(req as FastifyRequest<SlugParams>)).tenant, req.params.name);
+    if (!file) throw exportFileNotFound('offboarding', req.params.name);
+    return reply.type('application/fhir+ndjson').header('Content-Length', file.size).send(file.stream);
+  });
+  // Data retention (issue #17 §4): the rules, a dry-run report of what a run would take now, and a run now.
+  type RuleParams = { Params: { slug: string; name: string } };
+  app.get<SlugParams>('/admin/tenants/:slug/retention', async (req) => {
+    const t = await target(req);
+    return { rules: await listRetentionRules(t.db, t.tenant.schema) };
+  });
+  app.get<SlugParams>('/admin/tenants/:slug/retention/report', async (req) => {
+    const t = await target(req);
+    const at = deps.audit.now();
+    return { at: at.toISOString(), dryRun: true, rules: await runRetention(deps, t.tenant, at, false) };
+  });
+  app.post<SlugParams>('/admin/tenants/:slug/retention/run', async (req) => audited(deps, req, 'retention-run', req.params.slug,
+    async () => {
+      const t = await target(req);
+      const at = deps.audit.now();
+      const rules = await runRetention(deps, t.tenant, at, true);
+      if (!rules) throw conflict('A retention run of this tenant is in progress on another node');
+      return { at: at.toISOString(), dryRun: false, rules };
+    }, () => tenantNamed(req.params.slug)));
+  app.put<RuleParams>('/admin/tenants/:slug/retention/:name', async (req) => audited(deps, req, 'retention-rule', req.params.slug,
+    async () => {
+      const t = await target(req);
+      return putRetentionRule(t.db, t.tenant.schema, checkRule(req.params.name, req.body, t.isType));
+    }, () => retentionNamed(req.params.name)));
+  app.delete<RuleParams>('/admin/tenants/:slug/retention/:name', async (req, reply) => {
+    await audited(deps, req, 'retention-rule-delete', req.params.slug, async () => {
+      const t = await target(req);
+      if (!(await deleteRetentionRule(t.db, t.tenant.schema, req.params.name))) throw retentionRuleNotFound(req.params.name);
+    }, () => retentionNamed(req.params.name));
+    return reply.code(204).send();
+  });
+}
