@@ -14,7 +14,7 @@ import { type InteractionCode, type Route, route } from '../fhir/route.js';
 import type { Change, WriteGuard } from '../storage/write.js';
 import { type Action, type Actor, type Outcome, type Pattern, REST_TYPE, type RequestInfo, auditEvent, dataEntity,
   failedOutcome, hearthSubtype, interactionCoding, patientEntity, queryEntity } from './event.js';
-import { patientsOf } from './patients.js';
+import { patientsOf } from '../search/compartment-patients.js';
 
 /** What the trail needs of the server: where events go, and the resource types (to route refused requests). */
 export interface TrailDeps {

@@ -8,7 +8,7 @@ import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import { patientCompartment } from '../search/compartment.js';
-import { type Plans, compileIndexPlans, extractIndexRows } from '../search/extract.js';
+import { patientsOf } from '../search/compartment-patients.js';
 import { INDEX_TABLES } from '../search/extract-types.js';
 import type { SearchRegistry } from '../search/registry.js';
 
@@ -22,14 +22,6 @@ export interface SharedItem { type: string; id: string; patients: string[] }
 export interface ErasurePlan { erase: ErasureItem[]; shared: SharedItem[] }
 
 interface VersionRow { type: string; id: string; version: number; content: Resource | null }
-
-/** The patients whose compartment one stored version is in, by the compartment's parameters for its type. */
-function compartmentPatients(registry: SearchRegistry, plans: Plans, resource: Resource): string[] {
-  const params = patientCompartment().get(resource.resourceType) ?? [];
-  if (resource.resourceType === 'Patient' && resource.id) return [resource.id];
-  return extractIndexRows(registry, resource, plans).reference
-    .filter((r) => r.ref_type === 'Patient' && r.ref_id !== null && params.includes(r.param)).map((r) => r.ref_id!);
-}
 
 /**
  * Works out a patient's erasure. Candidates are the versions whose stored JSON names `Patient/<id>` (one scan of the
@@ -49,13 +41,12 @@ export async function planErasure(db: Queryable, registry: SearchRegistry, schem
   const rows = await db.query<VersionRow>(sql`SELECT v.type, v.id, v.version, v.content FROM ${s}.resource_version v
     JOIN unnest(${keys.map((k) => k.type)}::text[], ${keys.map((k) => k.id)}::text[]) AS k(type, id) ON v.type = k.type AND v.id = k.id
     ORDER BY v.type, v.id, v.version`);
-  const plans = compileIndexPlans(registry);
   const byResource = new Map<string, { type: string; id: string; versions: number; patients: Set<string> }>();
   for (const r of rows) {
     const key = `${r.type}/${r.id}`;
     const entry = byResource.get(key) ?? { type: r.type, id: r.id, versions: 0, patients: new Set<string>() };
     entry.versions++;
-    if (r.content) for (const p of compartmentPatients(registry, plans, r.content)) entry.patients.add(p);
+    for (const p of patientsOf(registry, r.content ?? undefined)) entry.patients.add(p.slice('Patient/'.length));
     byResource.set(key, entry);
   }
   const members = [...byResource.values()].filter((e) => e.patients.has(patient));

@@ -1,11 +1,14 @@
-/** The patients a resource belongs to (Patient compartment membership), for BALP's patient entity (audit-event.md §3.7). */
+/**
+ * The patients a resource belongs to (Patient compartment membership): for BALP's patient entity (audit-event.md §3.7)
+ * and for erasure, which asks it of every stored version (storage/erase.ts).
+ */
 import type { Resource } from '../fhir/types.js';
-import { patientCompartment } from '../search/compartment.js';
-import { compileIndexPlans } from '../search/extract.js';
-import type { Evaluator } from '../search/extract-path.js';
-import { referenceRows } from '../search/extract-text.js';
-import type { ReferenceRow, TokenRow } from '../search/extract-types.js';
-import type { SearchRegistry } from '../search/registry.js';
+import { patientCompartment } from './compartment.js';
+import { compileIndexPlans } from './extract.js';
+import type { Evaluator } from './extract-path.js';
+import { referenceRows } from './extract-text.js';
+import type { ReferenceRow, TokenRow } from './extract-types.js';
+import type { SearchRegistry } from './registry.js';
 
 type Json = Record<string, unknown>;
 
