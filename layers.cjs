@@ -11,7 +11,7 @@ const LAYERS = [
   { name: 'search', paths: ['src/search/'], uses: ['core', 'db'],
     role: 'search parameters: parse → AST → SQL, index extraction, includes, paging' },
   { name: 'storage', paths: ['src/storage/'], uses: ['core', 'db', 'search'],
-    role: 'owner of the resource, history and index tables: writes, reads, matches, tenants' },
+    role: 'owner of the resource, history, index and reference tables: writes, reads, matches, tenants, referential integrity' },
   { name: 'validation', paths: ['src/validation/'], uses: ['core'],
     role: 'the R4 schema check with required bindings, reference forms and targets, input limits, Invoice totals' },
   { name: 'jobs', paths: ['src/jobs/'], uses: ['core', 'db', 'storage'],

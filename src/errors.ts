@@ -95,6 +95,11 @@ export const notFound = entry(404, 'not-found', (type: string, id: string) => `$
 export const versionNotFound = entry(404, 'not-found', (type: string, id: string, vid: string) =>
   `${type}/${id}/_history/${vid} was not found`);
 export const gone = entry(410, 'deleted', (type: string, id: string) => `${type}/${id} was deleted`);
+/** A reference to a resource the tenant does not hold (issue #15 §2): the element named. */
+export const referenceTargetMissing = entry(422, 'not-found', (message: string, element?: string) =>
+  ({ message, ...(element ? { expression: [element] } : {}) }));
+/** A delete that would leave references dangling (issue #15 §2): the referrers named; `_cascade=delete` deletes them too. */
+export const referencedByOthers = entry(409, 'conflict', (message: string) => message);
 export const unknownType = entry(404, 'not-supported', (type: string) => `Resource type '${type}' is not supported`);
 
 // ---- Access tokens (RFC 6750 §3) ----

@@ -127,7 +127,7 @@ export type AdminCode = 'tenant-create' | 'tenant-delete' | 'tenant-update' | 't
   | 'user-update' | 'user-disable' | 'user-enable' | 'user-unlock' | 'user-password-reset' | 'user-totp-reset' | 'user-delete'
   | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'consent-default'
   | 'role-update' | 'role-delete' | 'break-glass-review' | 'admin-login' | 'admin-logout' | 'admin-create' | 'admin-update'
-  | 'admin-delete' | 'retention-rule' | 'retention-rule-delete' | 'retention-run' | 'tenant-offboard';
+  | 'admin-delete' | 'retention-rule' | 'retention-rule-delete' | 'retention-run' | 'tenant-offboard' | 'referential-integrity';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -164,6 +164,7 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'retention-rule-delete': dcm('110131', 'Software Configuration'),
   'retention-run': dcm('110132', 'Use of Restricted Function'),
   'tenant-offboard': dcm('110131', 'Software Configuration'),
+  'referential-integrity': dcm('110131', 'Software Configuration'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'tenant-update': 'U',
   'tenant-suspend': 'U', 'tenant-activate': 'U', 'client-create': 'C',
@@ -171,7 +172,8 @@ const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-
   'user-password-reset': 'U', 'user-totp-reset': 'U', 'user-delete': 'D', 'launch-create': 'C', 'local-token': 'E', 'key-rotate': 'E', 'admin-refused': 'E',
   'audit-retention': 'U', 'auth-lifetimes': 'U', 'consent-default': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U',
   'admin-login': 'E', 'admin-logout': 'E', 'admin-create': 'C', 'admin-update': 'U', 'admin-delete': 'D',
-  'retention-rule': 'U', 'retention-rule-delete': 'D', 'retention-run': 'D', 'tenant-offboard': 'U' };
+  'retention-rule': 'U', 'retention-rule-delete': 'D', 'retention-run': 'D', 'tenant-offboard': 'U',
+  'referential-integrity': 'U' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {

@@ -13,6 +13,7 @@ import type { Resource } from '../fhir/types.js';
 import { checkResourceBody } from '../validation/check.js';
 import { checkJsonLimits } from '../validation/limits.js';
 import { writeMany, type PutRequest } from '../storage/write-many.js';
+import { danglingLinks, referentialIntegrity, withoutReferenceChecks } from '../storage/links.js';
 import { importEvent } from '../audit/security.js';
 import type { Queryable } from '../db/db.js';
 import type { ServerJobContext, ServerJobHandler } from '../interactions/context.js';
@@ -66,6 +67,8 @@ const save = (ctx: ServerJobContext, p: ImportProgress, tx?: Queryable) =>
  */
 async function writeBatch(ctx: ServerJobContext, batch: PutRequest[], progress: ImportProgress): Promise<void> {
   await ctx.deps.db.transaction(async (tx) => {
+    // A line may name a resource of a later line or input: references are checked once, at the end (danglingReport).
+    await withoutReferenceChecks(tx);
     if (batch.length > 0) await writeMany(tx, ctx.tenant.schema, batch, ctx.deps.writeHooks);
     await save(ctx, progress, tx);
   });
@@ -140,18 +143,46 @@ async function importInput(ctx: ServerJobContext, params: ImportParams, progress
   await deps.audit.record(tenant.schema, [importEvent(params.base, params.principal, deps.audit.now(), input, counts, params.request, job.id)]);
 }
 
+/** Reported at most: the outcome names the first ones (a whole hospital's history could dangle). */
+const DANGLING_REPORTED = 1000;
+
+/**
+ * With referential integrity on, the references of the imported resources that name nothing the tenant holds, one
+ * outcome line each (the resources stay: a later import may bring their targets). Counted in `errors`.
+ */
+async function danglingReport(ctx: ServerJobContext, progress: ImportProgress): Promise<void> {
+  const { deps, tenant, job } = ctx;
+  if (progress.startedAt === undefined || progress.danglingReported !== undefined || !(await referentialIntegrity(deps.db, tenant.schema))) return;
+  const found = await danglingLinks(deps.db, tenant.schema, new Date(progress.startedAt), DANGLING_REPORTED);
+  if (found.length > 0) {
+    const outcome = await exportStore(deps.config).open(tenant.slug, job.id, OUTCOME_FILE, progress.outcomeBytes);
+    try {
+      for (const d of found) {
+        await outcome.write(`${JSON.stringify(toOutcome([{ severity: 'error', code: 'not-found', expression: [d.element],
+          diagnostics: `${d.type}/${d.id}: ${d.element} refers to ${d.target}, which does not exist in this tenant` }]))}\n`);
+      }
+      progress.outcomeBytes = await outcome.sync();
+    } finally {
+      await outcome.close();
+    }
+  }
+  Object.assign(progress, { errors: progress.errors + found.length, danglingReported: found.length });
+  await save(ctx, progress);
+}
+
 export function createImportJob(options: Partial<Options> = {}): ServerJobHandler {
   const o: Options = { batch: options.batch ?? 500, batchBytes: options.batchBytes ?? 16 * 1024 * 1024 };
   return async (ctx) => {
     const params = ctx.job.params as unknown as ImportParams;
     const progress: ImportProgress = ctx.job.progress.input !== undefined ? structuredClone(ctx.job.progress) as unknown as ImportProgress
-      : { input: 0, offset: 0, line: 0, outcomeBytes: 0, errors: 0, counts: [] };
+      : { input: 0, offset: 0, line: 0, outcomeBytes: 0, errors: 0, counts: [], startedAt: new Date().toISOString() };
     try {
       while (progress.input < params.inputs.length) {
         await importInput(ctx, params, progress, o);
         Object.assign(progress, { input: progress.input + 1, offset: 0, line: 0 });
         await save(ctx, progress);
       }
+      await danglingReport(ctx, progress);
     } catch (e) {
       if (!(e instanceof StrictStop)) throw e;
       return result(params, progress, e.message);

@@ -31,6 +31,10 @@ export interface ImportProgress {
   outcomeBytes: number;
   errors: number;
   counts: ImportCounts[];
+  /** When the job first ran: its resources are those written since, for the dangling-reference report. */
+  startedAt?: string;
+  /** Dangling references written to the outcome at the end (set once reported, so a resumed job does not repeat them). */
+  danglingReported?: number;
 }
 
 export interface ImportResult {

@@ -1,5 +1,6 @@
 /** SQLSTATE → FhirError or retry: the one place database failures are told apart (STYLE.md "Errors"). */
-import { FhirError, concurrentChange, concurrentCreate, databaseUnavailable, statementTimedOut } from '../errors.js';
+import { FhirError, concurrentChange, concurrentCreate, databaseUnavailable, referenceTargetMissing, referencedByOthers,
+  statementTimedOut } from '../errors.js';
 
 const code = (e: unknown): string | undefined =>
   typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string' ? (e as { code: string }).code : undefined;
@@ -18,6 +19,12 @@ const constraint = (e: unknown): string | undefined =>
   typeof e === 'object' && e !== null && typeof (e as { constraint?: unknown }).constraint === 'string'
     ? (e as { constraint: string }).constraint : undefined;
 
+const textField = (e: unknown, key: 'message' | 'detail'): string | undefined => {
+  const v = (e as Record<string, unknown>)[key];
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+};
+const messageOf = (e: unknown): string => textField(e, 'message') ?? 'Referential integrity';
+
 export const isRetryable = (e: unknown): boolean =>
   RETRYABLE.has(code(e) ?? '') || (code(e) === '23505' && GUARDS.has(constraint(e) ?? ''));
 
@@ -34,6 +41,12 @@ export function fromDatabaseError(e: unknown): FhirError | undefined {
       return databaseUnavailable();
     case '23505':
       return concurrentCreate();
+    // Raised by the referential-integrity triggers of migrations/tenant/020 (their messages name types, ids and
+    // elements only, never content).
+    case 'HR404':
+      return referenceTargetMissing(messageOf(e), textField(e, 'detail'));
+    case 'HR409':
+      return referencedByOthers(messageOf(e));
     default:
       return undefined;
   }

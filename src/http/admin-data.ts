@@ -1,14 +1,15 @@
 /**
  * The admin API's routes for a tenant's data over its life (issue #17 §4–§5): retention rules with a dry-run report
  * and a run now (operations/retention.ts), and offboarding — suspend, export everything, serve the files until the
- * tenant is deleted (bulk/offboarding.ts). Registered by admin.ts behind its authorization hook.
+ * tenant is deleted (bulk/offboarding.ts); whether references are checked (issue #15 §2). Registered by admin.ts behind its authorization hook.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkText } from '../auth/break-glass.js';
 import { offboardingFile, offboardingView, startOffboarding } from '../bulk/offboarding.js';
-import { conflict, exportFileNotFound, retentionRuleNotFound } from '../errors.js';
+import { badRequest, conflict, exportFileNotFound, retentionRuleNotFound } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { runRetention } from '../operations/retention.js';
+import { referentialIntegrity, setReferentialIntegrity } from '../storage/links.js';
 import { checkRule, deleteRetentionRule, listRetentionRules, putRetentionRule } from '../storage/retention.js';
 import type { Db } from '../db/db.js';
 import type { Tenant } from '../storage/tenants.js';
@@ -35,6 +36,22 @@ export function registerDataLifecycleRoutes(app: FastifyInstance, deps: Deps,
     if (!file) throw exportFileNotFound('offboarding', req.params.name);
     return reply.type('application/fhir+ndjson').header('Content-Length', file.size).send(file.stream);
   });
+  // Referential integrity (issue #15 §2): on by default; {"referentialIntegrity": false} relaxes it for the tenant.
+  app.get<SlugParams>('/admin/tenants/:slug/integrity', async (req) => {
+    const t = await target(req);
+    return { referentialIntegrity: await referentialIntegrity(t.db, t.tenant.schema) };
+  });
+  app.put<SlugParams>('/admin/tenants/:slug/integrity', async (req) => audited(deps, req, 'referential-integrity', req.params.slug,
+    async () => {
+      const body = jsonObject(req.body);
+      onlyFields(body, ['referentialIntegrity']);
+      if (typeof body.referentialIntegrity !== 'boolean') {
+        throw badRequest('referentialIntegrity must be true or false', ['referentialIntegrity']);
+      }
+      const t = await target(req);
+      await setReferentialIntegrity(t.db, t.tenant.schema, body.referentialIntegrity);
+      return { referentialIntegrity: body.referentialIntegrity };
+    }, () => tenantNamed(req.params.slug)));
   // Data retention (issue #17 §4): the rules, a dry-run report of what a run would take now, and a run now.
   type RuleParams = { Params: { slug: string; name: string } };
   app.get<SlugParams>('/admin/tenants/:slug/retention', async (req) => {

@@ -35,7 +35,7 @@ async function updateMatch(deps: Deps, ctx: Context, req: FhirRequest, type: str
 
 export async function conditionalDelete(deps: Deps, ctx: Context, req: FhirRequest, type: string): Promise<FhirResult> {
   assertEmptyBody(req);
-  const found = await matches(deps, ctx, type, req.query);
+  const found = await matches(deps, ctx, type, req.query.filter(([name]) => name !== '_cascade'));
   if (found.length > 1) throw multipleMatches(`The criteria matched more than one ${type}; conditional delete is single`);
   if (!found[0]) return { status: 204 };
   return deleteResource(deps, ctx, req, type, found[0].id);

@@ -3,6 +3,7 @@ import { ident, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import type { Db } from '../db/db.js';
 import type { WriteHook } from '../storage/write.js';
+import { withoutReferenceChecks } from '../storage/links.js';
 import type { JobContext } from './worker.js';
 
 const BATCH = 500;
@@ -20,6 +21,8 @@ export async function reindex(ctx: JobContext<{ db: Db; writeHooks: WriteHook[] 
     sql`SELECT count(*)::int AS n FROM ${schema}.resource WHERE NOT deleted ${typeFilter}`))[0]!.n;
   for (;;) {
     const batch = await deps.db.transaction(async (tx) => {
+      // What exists is indexed as it is: a reference that dangles today does not stop the job.
+      await withoutReferenceChecks(tx);
       const rows = await tx.query<Row>(sql`SELECT rid, type, id, content FROM ${schema}.resource
         WHERE NOT deleted AND rid > ${cursor} ${typeFilter} ORDER BY rid LIMIT ${BATCH}`);
       for (const r of rows) {

@@ -10,6 +10,7 @@ import { type FhirRequest, type FhirResult, param } from '../fhir/request.js';
 import type { Context, Deps } from '../interactions/context.js';
 import type { OperationTarget } from '../interactions/operations.js';
 import { read } from '../interactions/read.js';
+import { referentialIntegrity, referrersOf } from '../storage/links.js';
 import { checkInvoiceTotals } from '../validation/invoice.js';
 
 const MODES = ['create', 'update', 'delete'] as const;
@@ -69,6 +70,15 @@ function ruleIssues(resource: Resource): Issue[] {
   }
 }
 
+/** mode=delete: the referrers a delete would be refused for (issue #15 §2), as the delete's 409 names them. */
+async function deletionOutcome(deps: Deps, ctx: Context, type: string, id: string): Promise<Resource> {
+  const schema = ctx.tenant.schema;
+  const referrers = await referentialIntegrity(deps.db, schema) ? await referrersOf(deps.db, schema, type, id, 11) : [];
+  if (referrers.length === 0) return informational(`${type}/${id} can be deleted`);
+  const named = referrers.slice(0, 10).map((r) => `${r.type}/${r.id}`).join(', ') + (referrers.length > 10 ? ' and more' : '');
+  return toOutcome([error('conflict', `${type}/${id} cannot be deleted: other resources refer to it: ${named} (_cascade=delete deletes them too)`)]);
+}
+
 export async function validateOperation(deps: Deps, ctx: Context, req: FhirRequest, t: OperationTarget): Promise<FhirResult> {
   if (req.method !== 'GET' && req.method !== 'POST') throw methodNotAllowed('$validate is invoked with GET or POST');
   const type = t.type!;
@@ -77,7 +87,7 @@ export async function validateOperation(deps: Deps, ctx: Context, req: FhirReque
     if (!t.id) throw badRequest('mode=delete validates the deletion of an instance: [type]/[id]/$validate');
     // The instance must exist and be readable; 404/410 otherwise (the validation cannot be done).
     const current = await read(deps, ctx, { ...req, headers: {} }, type, t.id);
-    if (input.mode === 'delete') return { status: 200, body: informational(`${type}/${t.id} can be deleted`) };
+    if (input.mode === 'delete') return { status: 200, body: await deletionOutcome(deps, ctx, type, t.id) };
     input.resource = current.body;
   }
   if (input.resource === undefined) throw badRequest(`A ${type} resource to validate is required (in the body, or as the resource parameter)`);

@@ -13,6 +13,7 @@ import { type Sql, ident, raw, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import { INDEX_TABLES, type IndexRows, type IndexTable } from '../search/extract-types.js';
 import { INDEX_COLUMNS, INDEX_NAMES, INDEX_SELECTED, indexRowsDocument } from './index-columns.js';
+import { type Link, LINK_COLUMNS, linksDocument } from './links.js';
 
 /** The write methods of resource_version.method. */
 type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -23,7 +24,8 @@ interface NewRow { kind: 'new'; schema: string; type: string; id: string; at: Da
 interface VersionRow { kind: 'version'; schema: string; rid: number; type: string; id: string; version: number; at: Date;
   method: WriteMethod; content?: Resource }
 /** The index rows replacing a resource's (rid unknown while its row is itself deferred). */
-interface IndexItem { kind: 'index'; schema: string; rid?: number; type: string; id: string; isNew: boolean; rows: IndexRows }
+interface IndexItem { kind: 'index'; schema: string; rid?: number; type: string; id: string; isNew: boolean; rows: IndexRows;
+  links: Link[] }
 
 type Item = NewRow | VersionRow | IndexItem;
 
@@ -57,15 +59,17 @@ function versionSteps(p: string, s: ReturnType<typeof ident>, rows: VersionRow[]
 }
 
 function indexSteps(p: string, s: ReturnType<typeof ident>, items: IndexItem[], sameStatementInserts: boolean): Sql[] {
-  const doc = JSON.stringify(items.map((i) => ({ rid: i.rid, type: i.type, id: i.id, new: i.isNew, rows: indexRowsDocument(i.rows) })));
+  const doc = JSON.stringify(items.map((i) => ({ rid: i.rid, type: i.type, id: i.id, new: i.isNew, rows: indexRowsDocument(i.rows),
+    ...(i.links.length > 0 ? { links: linksDocument(i.links) } : {}) })));
   const keys = raw(`${p}keys`);
   const lookup = sql`(SELECT r.rid FROM ${s}.resource r WHERE r.type = d.type AND r.id = d.id)`;
   const steps: Sql[] = [
-    sql`${raw(`${p}doc`)} AS (SELECT * FROM jsonb_to_recordset(${doc}::jsonb) AS x(rid bigint, type text, id text, new boolean, rows jsonb))`,
+    sql`${raw(`${p}doc`)} AS (SELECT * FROM jsonb_to_recordset(${doc}::jsonb)
+      AS x(rid bigint, type text, id text, new boolean, rows jsonb, links jsonb))`,
     sameStatementInserts
-      ? sql`${keys} AS (SELECT COALESCE(d.rid, i.rid, ${lookup}) AS rid, d.type, d.new, d.rows
+      ? sql`${keys} AS (SELECT COALESCE(d.rid, i.rid, ${lookup}) AS rid, d.type, d.new, d.rows, d.links
           FROM ${raw(`${p}doc`)} d LEFT JOIN ${raw(`${p}ins`)} i ON i.type = d.type AND i.id = d.id)`
-      : sql`${keys} AS (SELECT COALESCE(d.rid, ${lookup}) AS rid, d.type, d.new, d.rows FROM ${raw(`${p}doc`)} d)`,
+      : sql`${keys} AS (SELECT COALESCE(d.rid, ${lookup}) AS rid, d.type, d.new, d.rows, d.links FROM ${raw(`${p}doc`)} d)`,
   ];
   const replaced = items.filter((i) => !i.isNew);
   if (replaced.length > 0) {
@@ -73,10 +77,10 @@ function indexSteps(p: string, s: ReturnType<typeof ident>, items: IndexItem[], 
     // size the planner cannot know, they scanned each idx_* table whole: 10 ms a statement at 20k rows).
     const rids = replaced.map((i) => i.rid);
     const known = rids.every((r) => r !== undefined);
-    for (const t of INDEX_TABLES) {
+    for (const table of [...INDEX_TABLES.map((t) => `idx_${t}`), 'resource_link']) {
       steps.push(known
-        ? sql`${raw(`${p}d_${t}`)} AS (DELETE FROM ${s}.${ident(`idx_${t}`)} t WHERE t.rid = ANY(${rids}::bigint[]))`
-        : sql`${raw(`${p}d_${t}`)} AS (DELETE FROM ${s}.${ident(`idx_${t}`)} t USING ${keys} k WHERE NOT k.new AND t.rid = k.rid)`);
+        ? sql`${raw(`${p}d_${table}`)} AS (DELETE FROM ${s}.${ident(table)} t WHERE t.rid = ANY(${rids}::bigint[]))`
+        : sql`${raw(`${p}d_${table}`)} AS (DELETE FROM ${s}.${ident(table)} t USING ${keys} k WHERE NOT k.new AND t.rid = k.rid)`);
     }
   }
   const filled = new Set<IndexTable>();
@@ -85,6 +89,10 @@ function indexSteps(p: string, s: ReturnType<typeof ident>, items: IndexItem[], 
     steps.push(sql`${raw(`${p}i_${t}`)} AS (INSERT INTO ${s}.${ident(`idx_${t}`)} (rid, type, ${raw(INDEX_NAMES[t])})
       SELECT k.rid, k.type, ${raw(INDEX_SELECTED[t])}
       FROM ${keys} k, jsonb_to_recordset(k.rows -> ${raw(`'${t}'`)}) AS x(${raw(INDEX_COLUMNS[t])}))`);
+  }
+  if (items.some((i) => i.links.length > 0)) {
+    steps.push(sql`${raw(`${p}i_link`)} AS (INSERT INTO ${s}.resource_link (rid, element, target_type, target_id)
+      SELECT k.rid, x.e, x.t, x.i FROM ${keys} k, jsonb_to_recordset(k.links) AS x(${raw(LINK_COLUMNS)}) WHERE k.links IS NOT NULL)`);
   }
   return steps;
 }

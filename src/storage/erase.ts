@@ -11,6 +11,7 @@ import { patientCompartment } from '../search/compartment.js';
 import { patientsOf } from '../search/compartment-patients.js';
 import { INDEX_TABLES } from '../search/extract-types.js';
 import type { SearchRegistry } from '../search/registry.js';
+import { withoutReferenceChecks } from './links.js';
 
 /** FHIR ids (http://hl7.org/fhir/R4/datatypes.html#id): nothing a LIKE pattern treats specially. */
 export const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -72,6 +73,8 @@ export async function eraseResources(tx: Queryable, schema: string, keys: { type
   const s = ident(schema);
   const out: Removed = { resources: 0, versions: 0, indexRows: 0 };
   if (keys.length === 0) return out;
+  // Resources kept (shared ones, other patients') may still name what goes: erasure leaves them dangling.
+  await withoutReferenceChecks(tx);
   const rids = (await tx.query<{ rid: string }>(sql`UPDATE ${s}.resource r SET deleted = true, content = NULL
     FROM unnest(${keys.map((k) => k.type)}::text[], ${keys.map((k) => k.id)}::text[]) AS k(type, id)
     WHERE r.type = k.type AND r.id = k.id RETURNING r.rid::text AS rid`)).map((r) => r.rid);
@@ -86,8 +89,8 @@ export async function eraseResources(tx: Queryable, schema: string, keys: { type
 
 async function removeIndexRows(tx: Queryable, schema: string, rids: string[]): Promise<number> {
   let n = 0;
-  for (const table of INDEX_TABLES) {
-    n += (await tx.query<{ n: number }>(sql`WITH d AS (DELETE FROM ${ident(schema)}.${ident(`idx_${table}`)}
+  for (const table of [...INDEX_TABLES.map((t) => `idx_${t}`), 'resource_link']) {
+    n += (await tx.query<{ n: number }>(sql`WITH d AS (DELETE FROM ${ident(schema)}.${ident(table)}
       WHERE rid = ANY(${rids}::bigint[]) RETURNING 1) SELECT count(*)::int AS n FROM d`))[0]!.n;
   }
   return n;

@@ -3,13 +3,14 @@ import type { Queryable } from '../db/db.js';
 import { type Sql, ident, join, raw, sql } from '../db/sql.js';
 import type { Change, WriteHook } from './write.js';
 import { deferIndex } from './deferred-writes.js';
+import { type Link, LINK_COLUMNS, extractLinks, linksDocument } from './links.js';
 import { INDEX_COLUMNS, INDEX_NAMES, INDEX_SELECTED, indexRowsDocument } from './index-columns.js';
 import { compileIndexPlans, extractIndexRows } from '../search/extract.js';
 import { INDEX_TABLES, type IndexRows, type IndexTable, emptyRows } from '../search/extract-types.js';
 import type { SearchRegistry } from '../search/registry.js';
 
-function deleteStep(schema: string, table: IndexTable): Sql {
-  return sql`${raw(`d_${table}`)} AS (DELETE FROM ${ident(schema)}.${ident(`idx_${table}`)} t USING doc WHERE t.rid = doc.rid)`;
+function deleteStep(schema: string, table: string): Sql {
+  return sql`${raw(`d_${table}`)} AS (DELETE FROM ${ident(schema)}.${ident(table)} t USING doc WHERE t.rid = doc.rid)`;
 }
 
 function insertStep(schema: string, table: IndexTable): Sql {
@@ -22,15 +23,19 @@ function insertStep(schema: string, table: IndexTable): Sql {
  * One statement per change: the rows travel once as JSON; data-modifying CTEs delete the old rows (skipped for a
  * new resource) and insert the new ones. Sub-statements share one snapshot, so the DELETEs never see the INSERTs.
  */
-export function indexStatement(schema: string, change: { rid: number; type: string; isNew: boolean }, rows: IndexRows): Sql | undefined {
+export function indexStatement(schema: string, change: { rid: number; type: string; isNew: boolean }, rows: IndexRows,
+  links: Link[]): Sql | undefined {
   const filled = INDEX_TABLES.filter((t) => rows[t].length > 0);
   const steps = [
-    ...(change.isNew ? [] : INDEX_TABLES.map((t) => deleteStep(schema, t))),
+    ...(change.isNew ? [] : [...INDEX_TABLES.map((t) => `idx_${t}`), 'resource_link'].map((t) => deleteStep(schema, t))),
     ...filled.map((t) => insertStep(schema, t)),
+    ...(links.length > 0 ? [sql`i_link AS (INSERT INTO ${ident(schema)}.resource_link (rid, element, target_type, target_id)
+      SELECT doc.rid, x.e, x.t, x.i FROM doc, jsonb_to_recordset(doc.links) AS x(${raw(LINK_COLUMNS)}))`] : []),
   ];
   if (steps.length === 0) return undefined;
   const doc = JSON.stringify(indexRowsDocument(rows));
-  return sql`WITH doc AS (SELECT ${change.rid}::bigint AS rid, ${change.type}::text AS type, ${doc}::jsonb AS rows),
+  return sql`WITH doc AS (SELECT ${change.rid}::bigint AS rid, ${change.type}::text AS type, ${doc}::jsonb AS rows,
+      ${JSON.stringify(linksDocument(links))}::jsonb AS links),
     ${join(steps, ',\n    ')}
     SELECT 1`;
 }
@@ -39,11 +44,11 @@ export function indexStatement(schema: string, change: { rid: number; type: stri
  * Replaces the index rows of one resource inside the write transaction: deferred with the transaction's other writes
  * (storage/deferred-writes.ts), or one statement at once.
  */
-export async function writeIndexRows(tx: Queryable, schema: string, change: Change, rows: IndexRows): Promise<void> {
+export async function writeIndexRows(tx: Queryable, schema: string, change: Change, rows: IndexRows, links: Link[]): Promise<void> {
   const { rid, type, id, isNew } = change;
-  if (await deferIndex(tx, schema, { ...(rid !== undefined ? { rid } : {}), type, id, isNew, rows })) return;
+  if (await deferIndex(tx, schema, { ...(rid !== undefined ? { rid } : {}), type, id, isNew, rows, links })) return;
   if (rid === undefined) throw new Error('writeIndexRows: a resource row written at once has a rid');
-  const statement = indexStatement(schema, { rid, type, isNew }, rows);
+  const statement = indexStatement(schema, { rid, type, isNew }, rows, links);
   if (statement) await tx.query(statement);
 }
 
@@ -61,6 +66,6 @@ export function indexResource(registryFor: RegistryFor): WriteHook {
   return async (tx, schema, change) => {
     const registry = fixed ?? await (registryFor as Exclude<RegistryFor, SearchRegistry>)(tx, schema);
     const rows = change.resource ? extractIndexRows(registry, change.resource) : emptyRows();
-    await writeIndexRows(tx, schema, change, rows);
+    await writeIndexRows(tx, schema, change, rows, change.resource ? extractLinks(change.resource) : []);
   };
 }

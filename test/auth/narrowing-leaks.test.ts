@@ -49,10 +49,10 @@ const SEED: Record<string, unknown>[] = [
   { resourceType: 'List', id: 'list-y', identifier: id('list-y'), status: 'current', mode: 'working', subject: ref('Patient/py'),
     entry: [{ item: ref('Observation/obs-x1') }, { item: ref('Observation/obs-y1') }] },
 ];
-for (const r of SEED) {
-  const res = await s.request('PUT', `${r.resourceType}/${r.id}`, { body: r });
-  if (res.statusCode >= 300) throw new Error(`seed ${r.resourceType}/${r.id}: ${res.body}`);
-}
+// One transaction: the resources name each other in every order (referential integrity is checked at its commit).
+const seeded = await s.request('POST', '', { body: { resourceType: 'Bundle', type: 'transaction',
+  entry: SEED.map((r) => ({ resource: r, request: { method: 'PUT', url: `${r.resourceType}/${r.id}` } })) } });
+if (seeded.statusCode !== 200) throw new Error(`seed: ${seeded.body}`);
 const TYPES = [...new Set(SEED.map((r) => r.resourceType as string))];
 const Y_COMPARTMENT = ['Patient/py', 'Observation/obs-y1', 'Observation/obs-y2', 'Encounter/enc-y', 'Condition/cond-y',
   'MedicationRequest/rx-y', 'List/list-y'];

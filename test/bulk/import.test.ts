@@ -72,6 +72,25 @@ t.test('an NDJSON import: valid lines are stored and searchable, bad lines are r
   t.equal(events[0]!.n, 2, 'one AuditEvent per input file, not one per resource');
 });
 
+t.test('imported references may name later lines and files; those left dangling at the end are reported (issue #15 §2)', async (t) => {
+  const s = await startBulkServer(t, { HEARTH_IMPORT_DIR: importDir });
+  const observations = input('ri-observations.ndjson', [observation('ri-o1', 'ri-p1'), observation('ri-o2', 'nobody')]);
+  const patients = input('ri-patients.ndjson', [patient('ri-p1', 'Later')]);
+  const res = await kickoff(s, manifest([{ type: 'Observation', url: observations }, { type: 'Patient', url: patients }]));
+  t.equal(res.statusCode, 202);
+  t.equal(await runTenantJobs(s.deps, s.slug, createImportJob({ batch: 1 }), 'import'), 1);
+  t.equal((await s.request('GET', 'Observation/ri-o1')).statusCode, 200, 'a line naming a later file');
+  t.equal((await s.request('GET', 'Observation/ri-o2')).statusCode, 200, 'a resource whose reference dangles is imported all the same');
+  const auth = bearer(await s.token('system/*.cruds'));
+  const done = (await s.app.inject({ method: 'GET', url: localPath(res.headers['content-location'] as string), headers: auth })).json();
+  t.equal(done.error?.[0]?.count, 1, 'one error: the reference to nothing');
+  const outcome = await s.app.inject({ method: 'GET', url: localPath(done.error[0].url), headers: auth });
+  const lines = outcome.body.trim().split('\n').map((l) => JSON.parse(l));
+  t.equal(lines.length, 1);
+  t.same(lines[0].issue[0].expression, ['Observation.subject']);
+  t.match(lines[0].issue[0].diagnostics, /Observation\/ri-o2: Observation\.subject refers to Patient\/nobody/);
+});
+
 t.test('an import updates existing resources (PUT semantics) and a repeated id becomes a later version', async (t) => {
   const s = await startBulkServer(t, { HEARTH_IMPORT_DIR: importDir });
   t.equal((await s.request('PUT', 'Patient/up-1', { body: JSON.parse(patient('up-1', 'Before')) })).statusCode, 201);

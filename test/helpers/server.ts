@@ -110,3 +110,13 @@ export async function startServer(t: Teardown, env: Record<string, string> = {})
   };
   return { app, deps, slug, base: `/fhir/${slug}`, url: `${config.baseUrl ?? PUBLIC_ORIGIN}/fhir/${slug}`, request, newTenant, token };
 }
+
+/**
+ * Relaxes referential integrity for the tenant (issue #15 §2) through the admin API, for a test whose subject is
+ * what a reference to nothing or a deleted target does elsewhere (search skipping deleted targets, …).
+ */
+export async function relaxReferences(s: TestServer, slug = s.slug): Promise<void> {
+  const res = await s.request('PUT', `/admin/tenants/${slug}/integrity`,
+    { headers: { authorization: 'Bearer test-admin-token-0123456789' }, body: { referentialIntegrity: false } });
+  if (res.statusCode !== 200) throw new Error(`relaxing referential integrity: ${res.body}`);
+}

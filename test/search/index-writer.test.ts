@@ -79,6 +79,7 @@ t.test('every column type round-trips: numeric ranges, infinite dates, canonical
     effectivePeriod: { start: '2020-01-01' }, component: [{ code: { coding: [{ system: 'http://loinc.org', code: '8480-6' }] },
       valueQuantity: { value: 120, system: 'http://unitsofmeasure.org', code: 'mm[Hg]' } }],
     meta: { profile: ['http://example.org/StructureDefinition/bp|1.0'] } };
+  for (const family of ['One', 'Two']) await s.request('PUT', 'Patient/p1', { body: { ...patient(family), id: 'p1' } });
   t.equal((await s.request('PUT', 'Observation/o1', { body: observation })).statusCode, 201);
   const rid = await ridOf(s, 'Observation', 'o1');
   t.same(await rowsOf(s, 'quantity', rid, `param, code, value::text AS value, lo::text AS lo, hi::text AS hi`), [

@@ -13,6 +13,13 @@ const obs = (subject: unknown, more: Record<string, unknown> = {}) =>
 
 t.test('a reference must be well formed and of a type its element allows', async (t) => {
   const s = await startServer(t);
+  // The targets exist (referential integrity: test/validation/referential-integrity.test.ts).
+  for (const [type, id] of [['Patient', 'p1'], ['Group', 'g1']]) {
+    await s.request('PUT', `${type}/${id}`, { body: { resourceType: type, id, ...(type === 'Group' ? { type: 'person', actual: true } : {}) } });
+  }
+  await s.request('PUT', 'Claim/1', { body: { resourceType: 'Claim', id: '1', status: 'active', type: { text: 'x' }, use: 'claim',
+    patient: { reference: 'Patient/p1' }, created: '2024-01-01', provider: { display: 'x' }, priority: { text: 'normal' },
+    insurance: [{ sequence: 1, focal: true, coverage: { display: 'x' } }] } });
   const accepted: [string, unknown][] = [
     ['relative', obs({ reference: 'Patient/p1' })],
     ['versioned', obs({ reference: 'Patient/p1/_history/2' })],

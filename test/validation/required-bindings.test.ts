@@ -39,6 +39,7 @@ const cases: { name: string; good: object; bad: object; expression: string; valu
 
 t.test('create: a code outside the required ValueSet is 400 naming the element and the ValueSet; a bound one is 201', async (t) => {
   const s = await startServer(t);
+  await s.request('PUT', 'Patient/p', { body: { resourceType: 'Patient', id: 'p' } });
   for (const c of cases) {
     const type = (c.good as { resourceType: string }).resourceType;
     t.equal((await s.request('POST', type, { body: c.good })).statusCode, 201, `${c.name}: accepted`);

@@ -5,7 +5,17 @@
 import t from 'tap';
 import type { Queryable } from '../../src/db/db.js';
 import { billingHook } from '../../src/workflows/billing.js';
-import { type TestServer, startServer } from '../helpers/server.js';
+import { type TestServer, relaxReferences, startServer } from '../helpers/server.js';
+
+/** A server holding the resources the tests' references name (referential integrity, issue #15 §2). */
+async function seeded(t: Parameters<typeof startServer>[0]): Promise<TestServer> {
+  const s = await startServer(t);
+  for (const [type, id] of [['Patient', 'p1'], ['Organization', 'clinic'], ['Organization', 'insurer'], ['Organization', 'other']]) {
+    const res = await s.request('PUT', `${type}/${id}`, { body: { resourceType: type, id } });
+    if (res.statusCode !== 201) throw new Error(res.body);
+  }
+  return s;
+}
 
 const CPT = 'http://www.ama-assn.org/go/cpt';
 const LOCAL = 'http://clinic.example/fee-codes';
@@ -26,7 +36,7 @@ const charge = (system: string, code: string, more: Record<string, unknown> = {}
   code: { coding: [{ system, code }] }, subject: { reference: 'Patient/p1' }, occurrenceDateTime: '2024-05-02', ...more });
 
 t.test('a ChargeItem is priced from the active ChargeItemDefinition of its code', async (t) => {
-  const s = await startServer(t);
+  const s = await seeded(t);
   await create(s, fee(CPT, '99213', 100));
   await create(s, fee(LOCAL, 'X-RAY-1', 45.5));
   await create(s, fee(CPT, '99214', 500, { status: 'retired' }));
@@ -76,7 +86,7 @@ const errors = (response: { error?: { itemSequence?: number; code: { coding: { c
   (response.error ?? []).map((e) => `${e.itemSequence ?? '-'} ${e.code.coding[0]!.code}`);
 
 t.test('Claim/$submit adjudicates items against the fee schedule and the Coverage cost sharing', async (t) => {
-  const s = await startServer(t);
+  const s = await seeded(t);
   await create(s, fee(CPT, '99213', 100));
   await create(s, fee(CPT, '80053', 40));
   const cov = await create(s, coverage());
@@ -108,7 +118,7 @@ t.test('Claim/$submit adjudicates items against the fee schedule and the Coverag
 });
 
 t.test('Claim/$submit against an inactive, expired or mismatched Coverage answers a ClaimResponse with outcome error', async (t) => {
-  const s = await startServer(t);
+  const s = await seeded(t);
   await create(s, fee(CPT, '99213', 100));
   const cancelled = await create(s, coverage({ status: 'cancelled' }));
   const expired = await create(s, coverage({ period: { start: '2023-01-01', end: '2023-12-31' } }));
@@ -117,7 +127,6 @@ t.test('Claim/$submit against an inactive, expired or mismatched Coverage answer
     ['inactive', claim(cancelled, [item('99213')]), ['- coverage-inactive']],
     ['expired', claim(expired, [item('99213')]), ['1 coverage-period']],
     ['another payer', claim(otherPayer, [item('99213')]), ['- coverage-payor']],
-    ['missing', claim('nothing-here', [item('99213')]), ['- coverage-not-found']],
     ['named by identifier only', claim('x', [item('99213')], { insurance: [{ sequence: 1, focal: true,
       coverage: { identifier: { system: 'http://insurer.example/members', value: 'M-1' } } }] }), ['- no-coverage']],
   ];
@@ -128,11 +137,19 @@ t.test('Claim/$submit against an inactive, expired or mismatched Coverage answer
     t.same(errors(r.json()), expected, why);
     t.equal(r.json().payment, undefined, `${why}: no benefit`);
   }
-  t.equal(await count(s, 'ClaimResponse'), cases.length, 'each is stored');
+  const missing = claim('nothing-here', [item('99213')]);
+  const refused = await s.request('POST', 'Claim/$submit', { body: missing });
+  t.equal(refused.statusCode, 422, 'a Coverage the tenant does not hold: refused by referential integrity');
+  t.same(refused.json().issue[0].expression, ['Claim.insurance[0].coverage']);
+  await relaxReferences(s);
+  const relaxed = await s.request('POST', 'Claim/$submit', { body: missing });
+  t.equal(relaxed.statusCode, 200, 'relaxed, the Claim is stored and adjudicated');
+  t.same(errors(relaxed.json()), ['- coverage-not-found']);
+  t.equal(await count(s, 'ClaimResponse'), cases.length + 1, 'each is stored');
 });
 
 t.test('Claim/$submit with bad input → 4xx OperationOutcome and nothing written', async (t) => {
-  const s = await startServer(t);
+  const s = await seeded(t);
   const cov = await create(s, coverage());
   const notClaim = await s.request('POST', 'Claim/$submit', { body: { resourceType: 'Patient' } });
   t.equal(notClaim.statusCode, 400);
@@ -155,7 +172,7 @@ const payment = (details: [string, number | undefined][], more: Record<string, u
   ...more });
 
 t.test('payments against an Invoice balance it once they reach its total', async (t) => {
-  const s = await startServer(t);
+  const s = await seeded(t);
   const inv = await create(s, invoice(120));
   const other = await create(s, invoice(30));
   await create(s, payment([[inv, 50], [other, 30]]));
@@ -168,7 +185,7 @@ t.test('payments against an Invoice balance it once they reach its total', async
 });
 
 t.test('a payment in another currency than the Invoice → 422 naming the element, nothing written', async (t) => {
-  const s = await startServer(t);
+  const s = await seeded(t);
   const inv = await create(s, invoice(100));
   const usd = payment([[inv, 100]]);
   usd.detail[0]!.amount = { value: 100, currency: 'USD' };
@@ -181,7 +198,7 @@ t.test('a payment in another currency than the Invoice → 422 naming the elemen
 });
 
 t.test('concurrent payments that together pay an Invoice balance it (neither misses the other)', async (t) => {
-  const s = await startServer(t);
+  const s = await seeded(t);
   const inv = await create(s, invoice(120));
   const both = await Promise.all([1, 2].map(() => s.request('POST', 'PaymentReconciliation', { body: payment([[inv, 60]]) })));
   t.same(both.map((r) => r.statusCode), [201, 201]);
