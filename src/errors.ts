@@ -89,6 +89,8 @@ export const timedOut = entry(503, 'timeout', (message: string) => message);
 
 /** A body the R4 schema refuses: one issue per fault, the first one's code leading (`structure` by default). */
 export const invalidResource = entry(400, 'structure', ledBy);
+/** A resource that fails error-severity R4 invariants (issue #15 §3): each issue names the constraint key and element. */
+export const invariantFailed = entry(422, 'invariant', ledBy);
 /** A patch whose result the R4 schema refuses: the patch applied, but what it made is not a valid resource. */
 export const invalidPatchedResource = entry(422, 'structure', ledBy);
 export const notFound = entry(404, 'not-found', (type: string, id: string) => `${type}/${id} was not found`);

@@ -99,7 +99,9 @@ export async function validateOperation(deps: Deps, ctx: Context, req: FhirReque
     issues.push(error('invalid', `The resource's type '${String(resource.resourceType)}' is not ${type}`, 'resourceType'));
   } else {
     issues.push(...deps.validator.validate(resource));
-    if (issues.length === 0) issues.push(...modeIssues(resource, input.mode, t.id), ...ruleIssues(resource as Resource));
+    if (issues.length === 0) {
+      issues.push(...deps.validator.invariants(resource, true), ...modeIssues(resource, input.mode, t.id), ...ruleIssues(resource as Resource));
+    }
   }
   const core = `http://hl7.org/fhir/StructureDefinition/${type}`;
   if (input.profile !== undefined && input.profile.split('|')[0] !== core) {

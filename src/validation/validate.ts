@@ -9,10 +9,13 @@ import type { Issue, IssueCode } from '../errors.js';
 import { loadDefinitions, type Definitions } from '../fhir/definitions.js';
 import { type RequiredBindings, loadRequiredBindings } from './bindings.js';
 import { base64Elements, checkJsonLimits } from './limits.js';
+import { loadInvariants } from './invariants.js';
 import { checkReferences } from './references.js';
 
 export interface Validator {
   validate(resource: unknown): Issue[];
+  /** The R4 invariants a schema-valid resource fails (issue #15 §3): errors, and warnings when asked. */
+  invariants(resource: Record<string, unknown>, warnings: boolean): Issue[];
 }
 
 export const SCHEMA_FILE = 'profiles/fhir.schema.json';
@@ -223,7 +226,9 @@ export function createValidator(defs: Definitions = loadDefinitions(), rootDir: 
   const compiled = loadCompiled(rootDir);
   const isBase64 = base64Elements(defs);
   const bindings = loadRequiredBindings(rootDir);
+  const invariants = loadInvariants(defs, rootDir);
   return {
+    invariants: (resource, warnings) => invariants.check(resource, warnings),
     validate(resource: unknown): Issue[] {
       // First, and without recursion: ajv's generated code recurses per level and overflowed the stack (issue #12 §7).
       const limit = checkJsonLimits(resource, isBase64);

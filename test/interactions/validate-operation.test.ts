@@ -6,6 +6,9 @@ import t from 'tap';
 import { HEARTH_SUBTYPE } from '../../src/audit/event.js';
 import { startServer } from '../helpers/server.js';
 
+/** Narrative: without one, every resource draws the dom-6 warning (test/validation/invariants.test.ts). */
+const NARRATIVE = { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' };
+
 interface Outcome { resourceType: string; issue: { severity: string; code: string; expression?: string[]; diagnostics?: string }[] }
 
 const count = async (s: Awaited<ReturnType<typeof startServer>>, type: string) =>
@@ -13,7 +16,7 @@ const count = async (s: Awaited<ReturnType<typeof startServer>>, type: string) =
 
 t.test('[type]/$validate: a bare resource or Parameters, every issue listed, nothing written', async (t) => {
   const s = await startServer(t);
-  const ok = await s.request('POST', 'Patient/$validate', { body: { resourceType: 'Patient', gender: 'female' } });
+  const ok = await s.request('POST', 'Patient/$validate', { body: { resourceType: 'Patient', text: NARRATIVE, gender: 'female' } });
   t.equal(ok.statusCode, 200);
   const good = ok.json() as Outcome;
   t.equal(good.resourceType, 'OperationOutcome');
@@ -44,14 +47,14 @@ t.test('[type]/$validate: a bare resource or Parameters, every issue listed, not
 
 t.test('[type]/[id]/$validate: the stored resource, update and delete modes, profiles', async (t) => {
   const s = await startServer(t);
-  t.equal((await s.request('PUT', 'Patient/v1', { body: { resourceType: 'Patient', id: 'v1', gender: 'male' } })).statusCode, 201);
+  t.equal((await s.request('PUT', 'Patient/v1', { body: { resourceType: 'Patient', id: 'v1', text: NARRATIVE, gender: 'male' } })).statusCode, 201);
   const stored = await s.request('GET', 'Patient/v1/$validate');
   t.equal(stored.statusCode, 200);
   t.same((stored.json() as Outcome).issue.map((i) => i.severity), ['information'], 'the stored resource is valid');
 
-  const mismatch = await s.request('POST', 'Patient/v1/$validate?mode=update', { body: { resourceType: 'Patient', id: 'v2' } });
+  const mismatch = await s.request('POST', 'Patient/v1/$validate?mode=update', { body: { resourceType: 'Patient', text: NARRATIVE, id: 'v2' } });
   t.same((mismatch.json() as Outcome).issue.map((i) => [i.code, i.expression?.[0]]), [['invalid', 'Patient.id']]);
-  const noId = await s.request('POST', 'Patient/$validate?mode=update', { body: { resourceType: 'Patient' } });
+  const noId = await s.request('POST', 'Patient/$validate?mode=update', { body: { resourceType: 'Patient', text: NARRATIVE } });
   t.same((noId.json() as Outcome).issue.map((i) => [i.code, i.expression?.[0]]), [['required', 'Patient.id']]);
 
   const del = await s.request('GET', 'Patient/v1/$validate?mode=delete');
@@ -61,10 +64,10 @@ t.test('[type]/[id]/$validate: the stored resource, update and delete modes, pro
   t.equal((await s.request('GET', 'Patient/$validate?mode=delete')).statusCode, 400, 'delete needs an instance');
 
   const core = await s.request('POST', 'Patient/$validate?profile=http://hl7.org/fhir/StructureDefinition/Patient',
-    { body: { resourceType: 'Patient' } });
+    { body: { resourceType: 'Patient', text: NARRATIVE } });
   t.same((core.json() as Outcome).issue.map((i) => i.severity), ['information'], 'the core profile is known');
   const unknown = await s.request('POST', 'Patient/$validate?profile=http://example.org/StructureDefinition/mine',
-    { body: { resourceType: 'Patient' } });
+    { body: { resourceType: 'Patient', text: NARRATIVE } });
   t.same((unknown.json() as Outcome).issue.map((i) => [i.severity, i.code]), [['error', 'not-supported']], 'an unknown profile is an error');
   t.equal((await s.request('GET', 'Patient/v1')).json().meta.versionId, '1', 'never a write');
 });
