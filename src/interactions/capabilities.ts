@@ -10,6 +10,7 @@ import { SOFTWARE } from '../version.js';
 import { COMPARTMENTS, type SearchCapability, searchCapabilities, systemSearchParams } from '../search/capability.js';
 import { smartEndpoints } from '../auth/tokens.js';
 import { AUDIT_SEARCH_PARAMS } from '../audit/search.js';
+import { referentialIntegrity } from '../storage/links.js';
 
 const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type',
   'create', 'search-type'];
@@ -63,7 +64,7 @@ function auditEventEntry(deps: Deps, search?: SearchCapability) {
   };
 }
 
-function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionCode>, search?: SearchCapability) {
+function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionCode>, enforced: boolean, search?: SearchCapability) {
   if (type === 'AuditEvent') return auditEventEntry(deps, search);
   return {
     type,
@@ -76,7 +77,8 @@ function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionC
     conditionalRead: 'full-support',
     conditionalUpdate: codes.has('conditional-update'),
     conditionalDelete: codes.has('conditional-delete') ? 'single' : 'not-supported',
-    referencePolicy: ['literal', 'logical'],
+    // `enforced`: referential integrity is checked on write (issue #15 §2) unless the tenant relaxed it.
+    referencePolicy: enforced ? ['literal', 'logical', 'enforced'] : ['literal', 'logical'],
     ...(codes.has('search-type') && search ? search : {}),
     ...(codes.has('operation') && deps.operations.forType(type).length > 0
       ? { operation: deps.operations.forType(type).map(listed) } : {}),
@@ -107,7 +109,7 @@ function security(base: string, cors: boolean) {
   };
 }
 
-export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: ReadonlySet<InteractionCode>): Resource {
+export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: ReadonlySet<InteractionCode>, enforced = true): Resource {
   const systemCodes = new Set<string>(codes);
   const types = [...deps.defs.resourceTypes].sort();
   const search = codes.has('search-type') ? searchCapabilities(ctx.search, types) : new Map<string, SearchCapability>();
@@ -133,7 +135,7 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
       mode: 'server',
       documentation: DOCUMENTATION,
       security: security(ctx.base, deps.config.corsOrigins.length > 0),
-      resource: types.map((t) => resourceEntry(deps, t, codes, search.get(t))),
+      resource: types.map((t) => resourceEntry(deps, t, codes, enforced, search.get(t))),
       interaction: SYSTEM_LEVEL.filter((c) => systemCodes.has(c)).map((code) => ({ code })),
       ...(codes.has('search-system') ? { searchParam: systemSearchParams(ctx.search, types[0]!) } : {}),
       ...(codes.has('search-compartment') ? { compartment: COMPARTMENTS } : {}),
@@ -146,8 +148,9 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
 export async function capabilities(deps: Deps, ctx: Context, req: FhirRequest, codes: ReadonlySet<InteractionCode>): Promise<FhirResult> {
   const mode = param(req.query, 'mode');
   if (mode === 'terminology') throw terminologyCapabilitiesNotProvided();
-  const built = cached(ctx.search, `${ctx.base} ${[...codes].sort().join(',')}`, () => {
-    const body = buildCapabilityStatement(deps, ctx, codes);
+  const enforced = await referentialIntegrity(deps.db, ctx.tenant.schema);
+  const built = cached(ctx.search, `${ctx.base} ${[...codes].sort().join(',')} ${enforced}`, () => {
+    const body = buildCapabilityStatement(deps, ctx, codes, enforced);
     const json = JSON.stringify(body);
     return { body, json, etag: `W/"${crypto.createHash('sha256').update(json).digest('base64url').slice(0, 16)}"` };
   });

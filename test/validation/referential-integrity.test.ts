@@ -43,7 +43,7 @@ t.test('a reference must name a live resource of the tenant', async (t) => {
     ['a missing target, versioned', obs('Patient/nobody/_history/3'), 'Observation.subject', /Patient\/nobody/],
     ['in a list, in a backbone element', obs('Patient/p1', { performer: [{ reference: 'Patient/p1' }, { reference: 'Practitioner/x' }] }),
       'Observation.performer[1]', /Practitioner\/x/],
-    ['in a contained resource', obs('Patient/p1', { contained: [{ resourceType: 'Patient', id: 'c',
+    ['in a contained resource', obs('#c', { contained: [{ resourceType: 'Patient', id: 'c',
       generalPractitioner: [{ reference: 'Practitioner/y' }] }] }), 'Observation.contained[0].generalPractitioner[0]', /Practitioner\/y/],
     ['in an extension', { resourceType: 'Patient', extension: [{ url: 'http://example.org/x', valueReference: { reference: 'Claim/1' } }] },
       'Patient.extension[0].valueReference', /Claim\/1/],
@@ -129,9 +129,12 @@ t.test('a tenant may relax referential integrity through the admin API (audited)
   const admin = (method: string, body?: unknown) =>
     s.request(method, `/admin/tenants/${s.slug}/integrity`, { headers: ADMIN, ...(body !== undefined ? { body } : {}) });
   t.same((await admin('GET')).json(), { referentialIntegrity: true }, 'on by default');
+  const policy = async () => (await s.request('GET', 'metadata')).json().rest[0].resource.find((r: { type: string }) => r.type === 'Patient').referencePolicy;
+  t.same(await policy(), ['literal', 'logical', 'enforced'], 'the CapabilityStatement says references are enforced');
   t.equal((await admin('PUT', { referentialIntegrity: 'no' })).statusCode, 400);
   t.equal((await admin('PUT', { referentialIntegrity: false, other: 1 })).statusCode, 400);
   t.equal((await admin('PUT', { referentialIntegrity: false })).statusCode, 200);
+  t.same(await policy(), ['literal', 'logical'], 'and no longer once relaxed');
   const dangling = await s.request('POST', 'Observation', { body: obs('Patient/elsewhere') });
   t.equal(dangling.statusCode, 201, 'relaxed: a reference to nothing is stored');
   await put(s, { resourceType: 'Patient', id: 'p2' });
