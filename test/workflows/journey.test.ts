@@ -123,6 +123,7 @@ t.test('the patient journey: booking, visit, lab order and results, charges, inv
   t.equal((await find()).total, 5, 'a booked slot is not proposed');
   const other = await create({ resourceType: 'Patient', name: [{ family: 'Other' }] });
   const doubleBooking = await s.request('POST', 'Appointment', { body: { resourceType: 'Appointment', status: 'booked', slot: [{ reference: slotRef }],
+    start: iso(visitStart), end: iso(visitStart + HOUR / 2),
     participant: [{ actor: { reference: `Practitioner/${doctor}` }, status: 'accepted' }, { actor: { reference: `Patient/${other}` }, status: 'accepted' }] } });
   t.equal(doubleBooking.statusCode, 409, 'the booked slot cannot be booked again');
   t.match(doubleBooking.json().issue[0].diagnostics, new RegExp(`${slotRef} is already taken by ${apptRef}`));
