@@ -21,7 +21,8 @@ const ACT = 'http://terminology.hl7.org/CodeSystem/v3-ActCode';
 const privacy = (id: string, patient: string, provision: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   resourceType: 'Consent', id, status: 'active', patient: { reference: `Patient/${patient}` },
   scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
-  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }], provision, ...extra });
+  // ppc-1 (issue #15 §3): a policy or a policyRule; a policy URI leaves the rules to the provisions.
+  category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }], policy: [{ uri: 'https://clinic.example/privacy' }], provision, ...extra });
 const RECIPIENT = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] };
 const actor = (reference: string) => ({ role: RECIPIENT, reference: { reference } });
 
@@ -33,7 +34,7 @@ const open = await s.request('PUT', `/admin/tenants/${s.slug}/roles/physician`, 
 if (open.statusCode !== 200) throw new Error(open.body);
 
 for (const id of ['d1', 'd2', 'd3', 'psy']) await put({ resourceType: 'Practitioner', id });
-await put({ resourceType: 'Organization', id: 'o1' });
+await put({ resourceType: 'Organization', id: 'o1', name: 'Clinic' });
 await put({ resourceType: 'PractitionerRole', id: 'pr3', practitioner: { reference: 'Practitioner/d3' }, organization: { reference: 'Organization/o1' } });
 for (const id of ['p1', 'p2', 'p3', 'p4']) {
   await put({ resourceType: 'Patient', id, generalPractitioner: [{ reference: 'Practitioner/d1' }] });

@@ -47,7 +47,8 @@ const MAKE: Record<string, (p: string) => Record<string, unknown>> = {
   Appointment: (p) => ({ resourceType: 'Appointment', status: 'proposed', participant: [{ actor: ref(`Patient/${p}`), status: 'needs-action' }] }),
   Coverage: (p) => ({ resourceType: 'Coverage', status: 'active', beneficiary: ref(`Patient/${p}`), payor: [ref('Organization/org1')] }),
   DiagnosticReport: (p) => ({ resourceType: 'DiagnosticReport', status: 'final', code: { text: 'x' }, subject: ref(`Patient/${p}`) }),
-  AllergyIntolerance: (p) => ({ resourceType: 'AllergyIntolerance', patient: ref(`Patient/${p}`) }),
+  AllergyIntolerance: (p) => ({ resourceType: 'AllergyIntolerance', patient: ref(`Patient/${p}`),
+    clinicalStatus: cc('http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical', 'active') }), // ait-1
   Procedure: (p) => ({ resourceType: 'Procedure', status: 'completed', subject: ref(`Patient/${p}`) }),
   Immunization: (p) => ({ resourceType: 'Immunization', status: 'completed', vaccineCode: { text: 'x' }, patient: ref(`Patient/${p}`), occurrenceDateTime: '2026-01-01' }),
   CarePlan: (p) => ({ resourceType: 'CarePlan', status: 'active', intent: 'plan', subject: ref(`Patient/${p}`) }),
@@ -85,7 +86,7 @@ type Relation = keyof typeof PATIENTS;
 for (const id of Object.values(PATIENTS)) await put({ ...MAKE.Patient!(''), id });
 await put({ ...MAKE.Encounter!('pr'), id: 'link', participant: [{ individual: ref('Practitioner/me') }] });
 await put({ ...MAKE.Encounter!('pd'), id: 'link-d', participant: [{ individual: ref('Practitioner/me') }] });
-await put({ ...MAKE.Consent!('pd'), id: 'withheld', policyRule: undefined,
+await put({ ...MAKE.Consent!('pd'), id: 'withheld', policyRule: undefined, policy: [{ uri: 'https://clinic.example/privacy' }],
   provision: { type: 'deny', actor: [{ role: cc('http://terminology.hl7.org/CodeSystem/v3-ParticipationType', 'IRCP'), reference: ref('Practitioner/me') }] } });
 /** The fixture of each (type, patient): an id whose version 1 exists. */
 const fixture = new Map<string, string>();

@@ -19,13 +19,13 @@ const put = async (r: Record<string, unknown>) => {
 const ref = (reference: string) => ({ reference });
 
 await put({ resourceType: 'Practitioner', id: 'd1' });
-await put({ resourceType: 'Organization', id: 'org' });
+await put({ resourceType: 'Organization', id: 'org', name: 'Clinic' });
 await put({ resourceType: 'PractitionerRole', id: 'role1', practitioner: ref('Practitioner/d1'), organization: ref('Organization/org') });
 for (let i = 1; i <= 9; i++) await put({ resourceType: 'Patient', id: `p${i}` });
 await put({ resourceType: 'CareTeam', id: 'ct', subject: ref('Patient/p1'), participant: [{ member: ref('PractitionerRole/role1') }] });
 await put({ resourceType: 'Encounter', id: 'e', status: 'finished', class: { code: 'AMB' }, subject: ref('Patient/p2'),
   participant: [{ individual: ref('Practitioner/d1') }] });
-await put({ resourceType: 'Appointment', id: 'a', status: 'booked', participant: [{ actor: ref('Patient/p3'), status: 'accepted' },
+await put({ resourceType: 'Appointment', id: 'a', status: 'booked', start: '2026-01-05T09:00:00Z', end: '2026-01-05T09:30:00Z', participant: [{ actor: ref('Patient/p3'), status: 'accepted' },
   { actor: ref('Practitioner/d1'), status: 'accepted' }] });
 await put({ resourceType: 'EpisodeOfCare', id: 'eoc', status: 'active', patient: ref('Patient/p4'), careManager: ref('Practitioner/d1') });
 await put({ resourceType: 'Patient', id: 'p5', generalPractitioner: [ref('PractitionerRole/role1')] });
