@@ -42,7 +42,7 @@ t.test('$generate-slots turns a weekly pattern into slots, idempotently, in the 
   // Book one, then generate again: nothing new, nothing touched.
   const patient = await create(s, { resourceType: 'Patient', name: [{ family: 'Pat' }] });
   await create(s, { resourceType: 'Appointment', status: 'booked', slot: [{ reference: `Slot/${slots[0].id}` }],
-    participant: [{ actor: { reference: `Practitioner/${doctor}` }, status: 'accepted' }, { actor: { reference: `Patient/${patient}` }, status: 'accepted' }] });
+    start: slots[0].start, end: slots[0].end, participant: [{ actor: { reference: `Practitioner/${doctor}` }, status: 'accepted' }, { actor: { reference: `Patient/${patient}` }, status: 'accepted' }] });
   const again = await generate(s, schedule, monday, monday + 7 * DAY);
   t.equal(value(again, 'created'), 0);
   t.equal(value(again, 'existing'), 30);
@@ -146,7 +146,9 @@ t.test('an expired hold counts for nothing and the sweep cancels it', async (t) 
   const schedule = await create(s, { resourceType: 'Schedule', actor: [{ reference: `Practitioner/${doctor}` }] });
   const start = nextMonday() + 10 * 3_600_000;
   const slot = await create(s, { resourceType: 'Slot', schedule: { reference: `Schedule/${schedule}` }, status: 'free', start: iso(start), end: iso(start + 1_800_000) });
+  // A booked or pending Appointment has its start and end (app-3).
   const appt = (until: number, status: string) => ({ resourceType: 'Appointment', status, slot: [{ reference: `Slot/${slot}` }],
+    start: iso(start), end: iso(start + 1_800_000),
     participant: [{ actor: { reference: `Practitioner/${doctor}` }, status: 'accepted' }],
     ...(status === 'pending' ? { extension: [{ url: 'http://hearth.dev/fhir/StructureDefinition/hold-until', valueInstant: iso(until) }] } : {}) });
   const held = await create(s, appt(Date.now() + 1000, 'pending'));
