@@ -180,6 +180,8 @@ export const operationNotSupported = entry(404, 'not-supported', (name: string) 
 export const operationNotSupportedOn = entry(404, 'not-supported', (name: string, type: string) =>
   `$${name} is not supported on ${type}`);
 export const terminologyCapabilitiesNotProvided = entry(404, 'not-supported', () => 'TerminologyCapabilities are not provided');
+/** A CodeSystem, ValueSet, ConceptMap or code that terminology operations were asked about and do not know. */
+export const terminologyNotFound = entry(404, 'not-found', (message: string, expression?: string[]) => ({ message, expression }));
 export const jobNotFound = entry(404, 'not-found', (id: string) => `Job ${id} was not found`);
 
 // ---- Bulk Data export (bulk-data.md): another client's, a cancelled or an expired export is a 404 alike ----

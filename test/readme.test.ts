@@ -63,6 +63,7 @@ const tryIt = blockAfter('## Try it');
 const search = blockAfter('## Search');
 const custom = blockAfter('### Custom search parameters');
 const booking = blockAfter('### Availability, finding and booking (issue #18 §1–§3)');
+const terminology = blockAfter('### Terminology (issue #15 §6)');
 
 t.test('npm start prints the token command that "Try it" starts with', async (t) => {
   t.match(banner, 'Try it:', `the server started: ${banner.slice(0, 500)}`);
@@ -108,4 +109,14 @@ t.test('the booking walkthrough runs as written: slots generated, one found, hel
   t.ok(Number(created) >= 30, `four weeks of weekday mornings (${created})`);
   t.match(run.stdout, /"status":"booked"/, 'the held appointment is booked');
   t.match(run.stdout, /is already taken by Appointment\//, 'the second booking names the first');
+});
+
+t.test('the terminology example runs as written: a core expansion, subsumption and look-up in a CodeSystem it stores', async (t) => {
+  const run = bash(terminology);
+  t.equal(run.status, 0, run.stderr);
+  const [expansion, subsumes, lookup] = run.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l));
+  t.same(expansion.expansion.contains.map((c: { code: string }) => c.code), ['male', 'female']);
+  t.equal(expansion.expansion.total, 4);
+  t.equal(subsumes.parameter[0].valueCode, 'subsumes');
+  t.match(lookup.parameter, [{ name: 'name' }, { name: 'display', valueString: 'Alpha one' }, { name: 'property', part: [{ valueCode: 'parent' }, { valueCode: 'A' }] }]);
 });

@@ -58,6 +58,8 @@ function requireValidate(access: Access, r: Route): void {
   if (!access.allows(r.type!, 'c') && !access.allows(r.type!, 'u')) throw insufficientScope(`${r.type}.c or ${r.type}.u`);
 }
 
+const TERMINOLOGY_OPERATIONS = new Set(['expand', 'validate-code', 'lookup', 'subsumes', 'translate']);
+
 export function checkRoute(access: Access, r: Route): void {
   const perm = PERM[r.code];
   if (perm) return access.require(r.type!, perm);
@@ -77,6 +79,8 @@ export function checkRoute(access: Access, r: Route): void {
       if (r.operation === 'import') return requireImport(access);
       if (r.operation === 'erase' || r.operation === 'expunge') return requireErasure(access);
       if (r.operation === 'validate') return requireValidate(access, r);
+      // Terminology operations read the CodeSystem, ValueSet or ConceptMap they are invoked on (issue #15 §6).
+      if (TERMINOLOGY_OPERATIONS.has(r.operation!) && r.type) return access.require(r.type, 'r');
       return;
     default:
       return; // capabilities (public), batch and transaction (each entry is checked as it is dispatched)

@@ -14,6 +14,8 @@ import { eraseOperation, expungeOperation } from './erase.js';
 import { verifyChainOperation } from './audit-verify-chain.js';
 import { validateOperation } from './validate.js';
 import { claimSubmit } from './claim-submit.js';
+import { codeSystemValidateCode, expandOperation, lookupOperation, subsumesOperation, translateOperation,
+  valueSetValidateCode } from './terminology.js';
 import { findOperation, generateSlotsOperation, holdOrBookOperation } from './scheduling.js';
 
 /** The HL7 Argonaut Scheduling IG's operations (Appointment $find, $hold, $book). */
@@ -33,6 +35,31 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
   {
     name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate', system: false, types: '*',
     instance: '*', handler: (deps, ctx, req, t) => validateOperation(deps, ctx, req, t),
+  },
+  // Terminology (issue #15 §6) — http://hl7.org/fhir/R4/terminology-service.html
+  {
+    name: 'expand', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-expand', system: false,
+    types: ['ValueSet'], instance: ['ValueSet'], handler: (deps, ctx, req, t) => expandOperation(deps, ctx, req, t),
+  },
+  {
+    name: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code', system: false,
+    types: ['ValueSet'], instance: ['ValueSet'], handler: (deps, ctx, req, t) => valueSetValidateCode(deps, ctx, req, t),
+  },
+  {
+    name: 'validate-code', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-validate-code', system: false,
+    types: ['CodeSystem'], instance: ['CodeSystem'], handler: (deps, ctx, req, t) => codeSystemValidateCode(deps, ctx, req, t),
+  },
+  {
+    name: 'lookup', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-lookup', system: false,
+    types: ['CodeSystem'], instance: ['CodeSystem'], handler: (deps, ctx, req, t) => lookupOperation(deps, ctx, req, t),
+  },
+  {
+    name: 'subsumes', definition: 'http://hl7.org/fhir/OperationDefinition/CodeSystem-subsumes', system: false,
+    types: ['CodeSystem'], instance: ['CodeSystem'], handler: (deps, ctx, req, t) => subsumesOperation(deps, ctx, req, t),
+  },
+  {
+    name: 'translate', definition: 'http://hl7.org/fhir/OperationDefinition/ConceptMap-translate', system: false,
+    types: ['ConceptMap'], instance: ['ConceptMap'], handler: (deps, ctx, req, t) => translateOperation(deps, ctx, req, t),
   },
   // Erasure and history removal (issue #17 §3)
   {
