@@ -34,6 +34,7 @@ import { KeyStore } from './auth/keys.js';
 import { AuditLog } from './audit/log.js';
 import type { WriteHook } from './storage/write.js';
 import { workflowHooks } from './workflows/index.js';
+import { profileHook } from './interactions/profiles.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -73,6 +74,8 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     const consents = new ConsentCache(database, config.grantCacheMs, (t) => defs.isResourceType(t));
     const writeHooks: WriteHook[] = [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema)), consents.hook];
     writeHooks.push(...workflowHooks(() => writeHooks));
+    // Last, so that a profile sees the content every other hook's prepare leaves (issue #15 §4).
+    writeHooks.push(profileHook(defs));
     return { config, db: database, defs, search, tenantSearch, validator: createValidator(defs), migrations,
       writeHooks,
       pageTokens: new PageTokens(config.pageSecret),

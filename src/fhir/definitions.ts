@@ -41,6 +41,8 @@ export interface Definitions {
    * Group, Device, Location; undefined when the element is not a Reference or may point at any resource.
    */
   referenceTargets(type: string, path: string): ReadonlySet<string> | undefined;
+  /** The R4 snapshot elements of a resource or data type (trimmed: id, path, min, max, type, base), for profiles. */
+  coreElements(type: string): readonly Record<string, unknown>[] | undefined;
 }
 
 interface ElementDef {
@@ -220,5 +222,6 @@ export function loadDefinitions(rootDir: string = DEFAULT_ROOT): Definitions {
     mandatoryElements: (t) => mandatory.get(t) ?? none,
     elementTypes: (type, path) => element(type, path)?.codes,
     referenceTargets: (type, path) => element(type, path)?.targets,
+    coreElements: (type) => byType.get(type)?.snapshot.element as unknown as Record<string, unknown>[] | undefined,
   };
 }

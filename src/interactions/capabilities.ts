@@ -10,6 +10,7 @@ import { SOFTWARE } from '../version.js';
 import { COMPARTMENTS, type SearchCapability, searchCapabilities, systemSearchParams } from '../search/capability.js';
 import { smartEndpoints } from '../auth/tokens.js';
 import { AUDIT_SEARCH_PARAMS } from '../audit/search.js';
+import { tenantProfiles } from '../storage/canonical.js';
 import { referentialIntegrity } from '../storage/links.js';
 
 const TYPE_LEVEL: InteractionCode[] = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type',
@@ -64,11 +65,14 @@ function auditEventEntry(deps: Deps, search?: SearchCapability) {
   };
 }
 
-function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionCode>, enforced: boolean, search?: SearchCapability) {
+function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionCode>, enforced: boolean, search?: SearchCapability,
+  profiles?: string[]) {
   if (type === 'AuditEvent') return auditEventEntry(deps, search);
   return {
     type,
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+    // The tenant's own profiles of the type (issue #15 §7), enforced on resources that claim them.
+    ...(profiles?.length ? { supportedProfile: profiles } : {}),
     interaction: TYPE_LEVEL.filter((c) => codes.has(c)).map((code) => ({ code })),
     versioning: 'versioned',
     readHistory: true,
@@ -109,7 +113,8 @@ function security(base: string, cors: boolean) {
   };
 }
 
-export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: ReadonlySet<InteractionCode>, enforced = true): Resource {
+export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: ReadonlySet<InteractionCode>, enforced = true,
+  profiles: ReadonlyMap<string, string[]> = new Map()): Resource {
   const systemCodes = new Set<string>(codes);
   const types = [...deps.defs.resourceTypes].sort();
   const search = codes.has('search-type') ? searchCapabilities(ctx.search, types) : new Map<string, SearchCapability>();
@@ -135,7 +140,7 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
       mode: 'server',
       documentation: DOCUMENTATION,
       security: security(ctx.base, deps.config.corsOrigins.length > 0),
-      resource: types.map((t) => resourceEntry(deps, t, codes, enforced, search.get(t))),
+      resource: types.map((t) => resourceEntry(deps, t, codes, enforced, search.get(t), profiles.get(t))),
       interaction: SYSTEM_LEVEL.filter((c) => systemCodes.has(c)).map((code) => ({ code })),
       ...(codes.has('search-system') ? { searchParam: systemSearchParams(ctx.search, types[0]!) } : {}),
       ...(codes.has('search-compartment') ? { compartment: COMPARTMENTS } : {}),
@@ -149,8 +154,10 @@ export async function capabilities(deps: Deps, ctx: Context, req: FhirRequest, c
   const mode = param(req.query, 'mode');
   if (mode === 'terminology') throw terminologyCapabilitiesNotProvided();
   const enforced = await referentialIntegrity(deps.db, ctx.tenant.schema);
-  const built = cached(ctx.search, `${ctx.base} ${[...codes].sort().join(',')} ${enforced}`, () => {
-    const body = buildCapabilityStatement(deps, ctx, codes, enforced);
+  const profiles = await tenantProfiles(deps.db, ctx.tenant.schema);
+  const profileKey = [...profiles.values()].flat().join(' ');
+  const built = cached(ctx.search, `${ctx.base} ${[...codes].sort().join(',')} ${enforced} ${profileKey}`, () => {
+    const body = buildCapabilityStatement(deps, ctx, codes, enforced, profiles);
     const json = JSON.stringify(body);
     return { body, json, etag: `W/"${crypto.createHash('sha256').update(json).digest('base64url').slice(0, 16)}"` };
   });

@@ -9,6 +9,7 @@ import type { Resource } from '../fhir/types.js';
 import { type FhirRequest, type FhirResult, param } from '../fhir/request.js';
 import type { Context, Deps } from '../interactions/context.js';
 import type { OperationTarget } from '../interactions/operations.js';
+import { claimedProfiles, profileValidator } from '../interactions/profiles.js';
 import { read } from '../interactions/read.js';
 import { referentialIntegrity, referrersOf } from '../storage/links.js';
 import { checkInvoiceTotals } from '../validation/invoice.js';
@@ -104,8 +105,17 @@ export async function validateOperation(deps: Deps, ctx: Context, req: FhirReque
     }
   }
   const core = `http://hl7.org/fhir/StructureDefinition/${type}`;
-  if (input.profile !== undefined && input.profile.split('|')[0] !== core) {
-    issues.push(error('not-supported', `The profile ${input.profile} is not known to this server (only ${core})`));
+  const profiles = issues.some((i) => i.severity === 'error') || typeof resource !== 'object' || resource === null ? []
+    : claimedProfiles(resource, deps.defs);
+  const asked = input.profile !== undefined && input.profile.split('|')[0] !== core ? input.profile : undefined;
+  if (asked !== undefined || profiles.length > 0) {
+    const v = profileValidator(deps.defs, ctx.tx ?? deps.db, ctx.tenant.schema);
+    if (asked !== undefined && !(await v.profile(asked))) {
+      issues.push(error('not-supported', `The profile ${asked} is not known to this server`));
+    } else if (asked !== undefined && typeof resource === 'object' && resource !== null) {
+      issues.push(...await v.validate(resource, asked, { warnings: true }));
+    }
+    for (const url of profiles.filter((u) => u !== asked)) issues.push(...await v.validate(resource, url, { warnings: true }));
   }
   return { status: 200, body: issues.length > 0 ? toOutcome(issues) : informational('No issues found') };
 }

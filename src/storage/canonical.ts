@@ -1,0 +1,67 @@
+/**
+ * A tenant's conformance resources by canonical url, read inside the write being checked (issue #15 §4, §6): the
+ * StructureDefinitions a resource claims and the CodeSystems and ValueSets its profiles bind. A server-internal read
+ * (the check itself, not the caller's access, decides what it needs); look-ups are remembered for the rest of the
+ * transaction, so a Bundle of 500 resources claiming one profile reads it once.
+ */
+import type { Queryable } from '../db/db.js';
+import { ident, sql } from '../db/sql.js';
+
+type Json = Record<string, unknown>;
+
+export interface CanonicalStore {
+  find(type: string, ref: string, version?: string): Promise<Json | undefined>;
+  conceptMaps(limit: number): Promise<Json[]>;
+  /** A live StructureDefinition that constrains a type (derivation = constraint), by url or `url|version`. */
+  structureDefinition(url: string): Promise<Json | undefined>;
+}
+
+const remembered = new WeakMap<Queryable, Map<string, Promise<Json | undefined>>>();
+
+export function canonicalStore(db: Queryable, schema: string): CanonicalStore {
+  // Only a transaction's look-ups are remembered: a pool or database handle lives across requests.
+  const memo = remembered.get(db) ?? new Map<string, Promise<Json | undefined>>();
+  if (!('transaction' in db)) remembered.set(db, memo);
+  const table = sql`${ident(schema)}.resource`;
+  const find = (type: string, ref: string, version?: string): Promise<Json | undefined> => {
+    const key = `${schema}|${type}|${ref}|${version ?? ''}`;
+    let hit = memo.get(key);
+    if (!hit) {
+      const local = new RegExp(`^${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(ref);
+      const where = local ? sql`id = ${local[1]}` : version !== undefined
+        ? sql`content->>'url' = ${ref} AND content->>'version' = ${version}` : sql`content->>'url' = ${ref}`;
+      hit = db.query<{ content: Json }>(sql`SELECT content FROM ${table} WHERE type = ${type} AND NOT deleted AND ${where}
+        ORDER BY last_updated DESC LIMIT 1`).then((rows) => rows[0]?.content);
+      memo.set(key, hit);
+    }
+    return hit;
+  };
+  return {
+    find,
+    async conceptMaps(limit) {
+      const rows = await db.query<{ content: Json }>(sql`SELECT content FROM ${table} WHERE type = 'ConceptMap' AND NOT deleted
+        ORDER BY last_updated DESC LIMIT ${limit}`);
+      return rows.map((r) => r.content);
+    },
+    async structureDefinition(url) {
+      const [u, version] = url.split('|') as [string, string | undefined];
+      const sd = await find('StructureDefinition', u, version);
+      return sd?.derivation === 'constraint' ? sd : undefined;
+    },
+  };
+}
+
+/** Forgets what a transaction looked up (a StructureDefinition or ValueSet written in it changes the answers). */
+export function forgetCanonicals(db: Queryable): void {
+  remembered.delete(db);
+}
+
+/** The tenant's live profiles (constraint StructureDefinitions) by the type they constrain, for the CapabilityStatement. */
+export async function tenantProfiles(db: Queryable, schema: string): Promise<Map<string, string[]>> {
+  const rows = await db.query<{ type: string; url: string }>(sql`SELECT content->>'type' AS type, content->>'url' AS url
+    FROM ${ident(schema)}.resource WHERE type = 'StructureDefinition' AND NOT deleted AND content->>'derivation' = 'constraint'
+      AND content->>'url' IS NOT NULL ORDER BY 2 LIMIT 1000`);
+  const out = new Map<string, string[]>();
+  for (const r of rows) out.set(r.type, [...(out.get(r.type) ?? []), r.url]);
+  return out;
+}
