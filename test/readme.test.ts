@@ -64,6 +64,7 @@ const search = blockAfter('## Search');
 const custom = blockAfter('### Custom search parameters');
 const booking = blockAfter('### Availability, finding and booking (issue #18 §1–§3)');
 const terminology = blockAfter('### Terminology (issue #15 §6)');
+const profiles = blockAfter('### Profiles (issue #15 §4)');
 
 t.test('npm start prints the token command that "Try it" starts with', async (t) => {
   t.match(banner, 'Try it:', `the server started: ${banner.slice(0, 500)}`);
@@ -119,4 +120,12 @@ t.test('the terminology example runs as written: a core expansion, subsumption a
   t.equal(expansion.expansion.total, 4);
   t.equal(subsumes.parameter[0].valueCode, 'subsumes');
   t.match(lookup.parameter, [{ name: 'name' }, { name: 'display', valueString: 'Alpha one' }, { name: 'property', part: [{ valueCode: 'parent' }, { valueCode: 'A' }] }]);
+});
+
+t.test('the profile example runs as written: a Patient without a name is refused by the profile it claims', async (t) => {
+  const run = bash(profiles);
+  t.equal(run.status, 22, `the test's curl runs with --fail-with-body, so the refusal (4xx) ends the script: ${run.stderr}`);
+  const outcome = JSON.parse(run.stdout.trim());
+  t.equal(outcome.resourceType, 'OperationOutcome');
+  t.match(outcome.issue[0], { diagnostics: /Patient.name: minimum required = 1, but only found 0/, expression: ['Patient.name'] });
 });
