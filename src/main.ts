@@ -26,6 +26,7 @@ import { JOB_HANDLERS } from './operations/jobs.js';
 import { startRetentionSchedule } from './operations/retention.js';
 import { JobWorker } from './jobs/worker.js';
 import { importFiles, importLocal } from './bulk/import-local.js';
+import { installPackage } from './bulk/package.js';
 import { ADMIN_TOKEN_FILE, type Json, UsageError, admin, breakGlass, flags, onTenant, print, required, role, runAdmin, tenantPath, user,
   withDb } from './cli-admin.js';
 
@@ -337,10 +338,34 @@ async function importCommand(args: string[]) {
   }, config);
 }
 
+/**
+ * `hearth package install <tenant> <file.tgz>`: a FHIR NPM package's conformance resources into the tenant, through
+ * the admin API when a server answers, else in this process on the database.
+ */
+async function packageCommand(args: string[]) {
+  const [sub, slug, file, ...rest] = args;
+  if (sub !== 'install' || !slug || !file || rest.length > 0) throw new UsageError('usage: hearth package install <tenant> <file.tgz>');
+  const tgz = fs.readFileSync(file);
+  const out = await runAdmin({ method: 'POST', path: tenantPath(slug, 'packages'), body: { package: tgz.toString('base64') },
+    direct: async ({ db, config }) => {
+      const t = await findTenant(db, slug);
+      if (!t) throw unknownTenant(slug);
+      const deps = await createDeps(config, db);
+      try {
+        const base = `${config.baseUrl ?? `http://localhost:${config.port}`}/fhir/${t.slug}`;
+        return await installPackage(deps, { tenant: t, base, search: await deps.tenantSearch.registryFor(db, t.schema) }, tgz);
+      } finally {
+        await deps.audit.close();
+      }
+    } });
+  const installed = Object.entries(out.installed as Record<string, number>).map(([k, n]) => `${n} ${k}`).join(', ');
+  process.stdout.write(`${String(out.name)}#${String(out.version)}\tinstalled ${installed}\tskipped ${String(out.skipped)}\n`);
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   serve: () => serve(),
   migrate: async () => { await withDb(async () => undefined); process.stdout.write('migrations applied\n'); },
-  tenant, user, role, 'break-glass': breakGlass, admin, client, launch, token, keys, import: importCommand,
+  tenant, user, role, 'break-glass': breakGlass, admin, client, launch, token, keys, import: importCommand, package: packageCommand,
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkText } from '../auth/break-glass.js';
 import { offboardingFile, offboardingView, startOffboarding } from '../bulk/offboarding.js';
+import { installPackage } from '../bulk/package.js';
 import { badRequest, conflict, exportFileNotFound, retentionRuleNotFound } from '../errors.js';
 import type { Deps } from '../interactions/context.js';
 import { runRetention } from '../operations/retention.js';
@@ -51,6 +52,18 @@ export function registerDataLifecycleRoutes(app: FastifyInstance, deps: Deps,
       const t = await target(req);
       await setReferentialIntegrity(t.db, t.tenant.schema, body.referentialIntegrity);
       return { referentialIntegrity: body.referentialIntegrity };
+    }, () => tenantNamed(req.params.slug)));
+  // FHIR NPM packages (issue #15 §4): the .tgz as base64 in {"package": …}; installed in one transaction.
+  app.post<SlugParams>('/admin/tenants/:slug/packages', async (req) => audited(deps, req, 'package-install', req.params.slug,
+    async () => {
+      const body = jsonObject(req.body);
+      onlyFields(body, ['package']);
+      if (typeof body.package !== 'string' || !/^[A-Za-z0-9+/=\s]+$/.test(body.package)) {
+        throw badRequest('package must be the .tgz file in base64', ['package']);
+      }
+      const t = await target(req);
+      const ctx = { tenant: t.tenant, base: tenantBase(deps, req, t.tenant.slug), search: await deps.tenantSearch.registryFor(t.db, t.tenant.schema) };
+      return installPackage(deps, ctx, Buffer.from(body.package, 'base64'));
     }, () => tenantNamed(req.params.slug)));
   // Data retention (issue #17 §4): the rules, a dry-run report of what a run would take now, and a run now.
   type RuleParams = { Params: { slug: string; name: string } };
