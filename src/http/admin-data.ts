@@ -7,7 +7,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { checkText } from '../auth/break-glass.js';
 import { offboardingFile, offboardingView, startOffboarding } from '../bulk/offboarding.js';
 import { installPackage } from '../bulk/package.js';
-import { badRequest, conflict, exportFileNotFound, retentionRuleNotFound } from '../errors.js';
+import { badRequest, conflict, exportFileNotFound, retentionRuleNotFound, unprocessable } from '../errors.js';
+import { canonicalStore, requiredProfiles, setRequiredProfiles } from '../storage/canonical.js';
 import type { Deps } from '../interactions/context.js';
 import { runRetention } from '../operations/retention.js';
 import { referentialIntegrity, setReferentialIntegrity } from '../storage/links.js';
@@ -64,6 +65,34 @@ export function registerDataLifecycleRoutes(app: FastifyInstance, deps: Deps,
       const t = await target(req);
       const ctx = { tenant: t.tenant, base: tenantBase(deps, req, t.tenant.slug), search: await deps.tenantSearch.registryFor(t.db, t.tenant.schema) };
       return installPackage(deps, ctx, Buffer.from(body.package, 'base64'));
+    }, () => tenantNamed(req.params.slug)));
+  // Profiles required of every resource of a type (issue #15 §4).
+  app.get<SlugParams>('/admin/tenants/:slug/profiles', async (req) => {
+    const t = await target(req);
+    return { requiredProfiles: await requiredProfiles(t.db, t.tenant.schema) };
+  });
+  app.put<SlugParams>('/admin/tenants/:slug/profiles', async (req) => audited(deps, req, 'required-profiles', req.params.slug,
+    async () => {
+      const body = jsonObject(req.body);
+      onlyFields(body, ['requiredProfiles']);
+      const t = await target(req);
+      const wanted = body.requiredProfiles;
+      if (typeof wanted !== 'object' || wanted === null || Array.isArray(wanted)) {
+        throw badRequest('requiredProfiles must be an object of resource types to lists of profile urls', ['requiredProfiles']);
+      }
+      const store = canonicalStore(t.db, t.tenant.schema);
+      const out: Record<string, string[]> = {};
+      for (const [type, urls] of Object.entries(wanted as Record<string, unknown>)) {
+        if (!t.isType(type)) throw badRequest(`'${type}' is not a resource type`, [`requiredProfiles.${type}`]);
+        if (!Array.isArray(urls) || !urls.every((u) => typeof u === 'string')) throw badRequest(`requiredProfiles.${type} must be a list of urls`, [`requiredProfiles.${type}`]);
+        for (const url of urls as string[]) {
+          const sd = await store.structureDefinition(url);
+          if (sd?.type !== type) throw unprocessable(`${url} is not a profile of ${type} this tenant holds`, [`requiredProfiles.${type}`]);
+        }
+        if (urls.length > 0) out[type] = [...new Set(urls as string[])];
+      }
+      await setRequiredProfiles(t.db, t.tenant.schema, out);
+      return { requiredProfiles: out };
     }, () => tenantNamed(req.params.slug)));
   // Data retention (issue #17 §4): the rules, a dry-run report of what a run would take now, and a run now.
   type RuleParams = { Params: { slug: string; name: string } };

@@ -54,7 +54,7 @@ export function profileHook(defs: Definitions): WriteHook {
       }
       return undefined;
     }
-    const claimed = claimedProfiles(content, defs);
+    const claimed = [...new Set([...claimedProfiles(content, defs), ...await canonicalStore(tx, schema).required(type)])];
     if (claimed.length === 0) return undefined;
     const v = profileValidator(defs, tx, schema);
     const issues: Issue[] = [];

@@ -11,6 +11,7 @@ import type { Context, Deps } from '../interactions/context.js';
 import type { OperationTarget } from '../interactions/operations.js';
 import { claimedProfiles, profileValidator } from '../interactions/profiles.js';
 import { read } from '../interactions/read.js';
+import { requiredProfiles } from '../storage/canonical.js';
 import { referentialIntegrity, referrersOf } from '../storage/links.js';
 import { checkInvoiceTotals } from '../validation/invoice.js';
 
@@ -106,7 +107,7 @@ export async function validateOperation(deps: Deps, ctx: Context, req: FhirReque
   }
   const core = `http://hl7.org/fhir/StructureDefinition/${type}`;
   const profiles = issues.some((i) => i.severity === 'error') || typeof resource !== 'object' || resource === null ? []
-    : claimedProfiles(resource, deps.defs);
+    : [...new Set([...claimedProfiles(resource, deps.defs), ...(await requiredProfiles(ctx.tx ?? deps.db, ctx.tenant.schema))[type] ?? []])];
   const asked = input.profile !== undefined && input.profile.split('|')[0] !== core ? input.profile : undefined;
   if (asked !== undefined || profiles.length > 0) {
     const v = profileValidator(deps.defs, ctx.tx ?? deps.db, ctx.tenant.schema);

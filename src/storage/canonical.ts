@@ -14,9 +14,12 @@ export interface CanonicalStore {
   conceptMaps(limit: number): Promise<Json[]>;
   /** A live StructureDefinition that constrains a type (derivation = constraint), by url or `url|version`. */
   structureDefinition(url: string): Promise<Json | undefined>;
+  /** The profiles the tenant requires of every resource of the type (read once a transaction). */
+  required(type: string): Promise<string[]>;
 }
 
 const remembered = new WeakMap<Queryable, Map<string, Promise<Json | undefined>>>();
+
 
 export function canonicalStore(db: Queryable, schema: string): CanonicalStore {
   // Only a transaction's look-ups are remembered: a pool or database handle lives across requests.
@@ -43,6 +46,12 @@ export function canonicalStore(db: Queryable, schema: string): CanonicalStore {
         ORDER BY last_updated DESC LIMIT ${limit}`);
       return rows.map((r) => r.content);
     },
+    async required(type) {
+      const key = `${schema}|required`;
+      let hit = memo.get(key);
+      if (!hit) memo.set(key, hit = requiredProfiles(db, schema));
+      return ((await hit) as Record<string, string[]> | undefined)?.[type] ?? [];
+    },
     async structureDefinition(url) {
       const [u, version] = url.split('|') as [string, string | undefined];
       const sd = await find('StructureDefinition', u, version);
@@ -64,4 +73,14 @@ export async function tenantProfiles(db: Queryable, schema: string): Promise<Map
   const out = new Map<string, string[]>();
   for (const r of rows) out.set(r.type, [...(out.get(r.type) ?? []), r.url]);
   return out;
+}
+
+/** The profiles the tenant requires of every resource of a type (issue #15 §4), by type. */
+export async function requiredProfiles(db: Queryable, schema: string): Promise<Record<string, string[]>> {
+  const [row] = await db.query<{ p: Record<string, string[]> }>(sql`SELECT required_profiles AS p FROM ${ident(schema)}.auth_setting LIMIT 1`);
+  return row?.p ?? {};
+}
+
+export async function setRequiredProfiles(db: Queryable, schema: string, profiles: Record<string, string[]>): Promise<void> {
+  await db.query(sql`UPDATE ${ident(schema)}.auth_setting SET required_profiles = ${JSON.stringify(profiles)}::jsonb`);
 }

@@ -152,3 +152,28 @@ t.test('a profile based on another of the tenant\'s; $validate with profile=', a
   t.same(entry('Observation').supportedProfile, [`${ACME}/lab-result`]);
   t.notOk(entry('Encounter').supportedProfile);
 });
+
+t.test('profiles a tenant requires of every resource of a type', async (t) => {
+  const s = await setup(t);
+  const admin = (body?: object) => s.request(body ? 'PUT' : 'GET', `/admin/tenants/${s.slug}/profiles`,
+    { headers: { authorization: 'Bearer test-admin-token-0123456789' }, ...(body ? { body } : {}) });
+  const bare = { resourceType: 'Patient', name: [{ family: 'Unclaimed' }] };
+  t.equal((await s.request('POST', 'Patient', { body: bare })).statusCode, 201, 'nothing required yet');
+  const set = await admin({ requiredProfiles: { Patient: [`${ACME}/acme-patient`] } });
+  t.equal(set.statusCode, 200, set.body);
+  t.same((await admin()).json(), { requiredProfiles: { Patient: [`${ACME}/acme-patient`] } });
+  const refused = await s.request('POST', 'Patient', { body: bare });
+  t.equal(refused.statusCode, 422, 'a Patient that claims nothing must still conform');
+  t.match(refused.json().issue[0].diagnostics, /Patient.identifier: minimum required = 1/);
+  t.equal((await s.request('POST', 'Patient', { body: { ...bare, identifier: [mrn] } })).statusCode, 201);
+  t.equal((await s.request('POST', 'Observation', { body: { resourceType: 'Observation', status: 'final', code: { text: 'x' } } })).statusCode, 201,
+    'other types are not bound');
+  const validated = (await s.request('POST', 'Patient/$validate', { body: bare })).json();
+  t.ok(validated.issue.some((i: { severity: string }) => i.severity === 'error'), '$validate applies them too');
+  const unknown = await admin({ requiredProfiles: { Patient: [`${ACME}/lab-result`] } });
+  t.equal(unknown.statusCode, 422, 'a profile of another type');
+  t.match(unknown.json().issue[0].diagnostics, /lab-result is not a profile of Patient/);
+  t.equal((await admin({ requiredProfiles: { Nonsense: [] } })).statusCode, 400);
+  t.equal((await admin({ requiredProfiles: {} })).statusCode, 200);
+  t.equal((await s.request('POST', 'Patient', { body: bare })).statusCode, 201, 'no longer required');
+});
