@@ -14,7 +14,7 @@ import { compileContext } from '../interactions/search.js';
 import { terminologyStore } from '../search/terminology.js';
 import { CodeSystemIndex, type Json } from '../terminology/codesystem.js';
 import type { Kind } from '../terminology/core.js';
-import { type Member, Terminology } from '../terminology/terminology.js';
+import { MAX_UNPAGED, type Member, Terminology } from '../terminology/terminology.js';
 import { mapApplies, translate, translated } from '../terminology/translate.js';
 import { type OperationInputs, operationInputs } from './parameters.js';
 
@@ -91,6 +91,7 @@ export async function expandOperation(deps: Deps, ctx: Context, req: FhirRequest
   if (!vs) throw badRequest('$expand needs a ValueSet: the instance, the url parameter or a valueSet resource');
   const offset = count(inputs, 'offset') ?? 0;
   const size = count(inputs, 'count');
+  if (size !== undefined && size > MAX_UNPAGED) throw badRequest(`count may be at most ${MAX_UNPAGED}`, ['count']);
   const filter = inputs.one('filter');
   const activeOnly = flag(inputs, 'activeOnly');
   const e = await tx.expand(vs, { offset, ...(size !== undefined ? { count: size } : {}), ...(filter ? { filter } : {}),

@@ -48,6 +48,8 @@ t.test('$expand: the R4 core content, paging, the text filter', async (t) => {
   t.match(unknown.json().issue[0], { code: 'not-found', diagnostics: /http:\/\/nowhere.org\/vs/ });
   t.equal((await s.request('GET', 'ValueSet/$expand?url=http://hl7.org/fhir/ValueSet/administrative-gender&count=x')).statusCode, 400, 'count must be a number');
   t.equal((await s.request('GET', 'ValueSet/$expand')).statusCode, 400, 'no ValueSet named');
+  t.equal((await s.request('GET', 'ValueSet/$expand?url=http://hl7.org/fhir/ValueSet/administrative-gender&count=10001')).statusCode, 400,
+    'a page of more than 10,000 is refused');
 });
 
 t.test('$expand: a tenant ValueSet with filters, excludes, nested sets; by instance, by url, inline', async (t) => {
