@@ -13,6 +13,7 @@ import { claimedProfiles, profileValidator } from '../interactions/profiles.js';
 import { read } from '../interactions/read.js';
 import { requiredProfiles } from '../storage/canonical.js';
 import { referentialIntegrity, referrersOf } from '../storage/links.js';
+import { coreBindingWarnings } from '../validation/core-bindings.js';
 import { checkInvoiceTotals } from '../validation/invoice.js';
 
 const MODES = ['create', 'update', 'delete'] as const;
@@ -117,6 +118,10 @@ export async function validateOperation(deps: Deps, ctx: Context, req: FhirReque
       issues.push(...await v.validate(resource, asked, { warnings: true }));
     }
     for (const url of profiles.filter((u) => u !== asked)) issues.push(...await v.validate(resource, url, { warnings: true }));
+  }
+  if (!issues.some((i) => i.severity === 'error') && typeof resource === 'object' && resource !== null && resource.resourceType === type) {
+    // The core definitions' extensible and preferred bindings: warnings only (issue #15 §1).
+    issues.push(...await coreBindingWarnings(resource, deps.defs, profileValidator(deps.defs, ctx.tx ?? deps.db, ctx.tenant.schema).tx));
   }
   return { status: 200, body: issues.length > 0 ? toOutcome(issues) : informational('No issues found') };
 }
