@@ -10,7 +10,7 @@ import type { Resource } from '../fhir/types.js';
 import type { Queryable } from '../db/db.js';
 import { canonicalStore, forgetCanonicals } from '../storage/canonical.js';
 import type { WriteHook } from '../storage/write.js';
-import { Terminology } from '../terminology/terminology.js';
+import { Terminology, composeIssues } from '../terminology/terminology.js';
 import { CORE_SD, ProfileValidator, checkStructureDefinition, generateSnapshot } from '../validation/profiles.js';
 
 type Json = Record<string, unknown>;
@@ -41,6 +41,14 @@ export function profileHook(defs: Definitions): WriteHook {
   hook.prepare = async (tx, schema, type, resource) => {
     const content = resource as unknown as Json;
     if (TERMINOLOGY.has(type)) forgetCanonicals(tx);
+    if (type === 'ValueSet') {
+      const bad = composeIssues(content);
+      if (bad.length > 0) {
+        const [first, ...more] = bad;
+        throw new FhirError(422, 'invalid', first!.message, [first!.expression],
+          more.map((b) => ({ severity: 'error', code: 'invalid', diagnostics: b.message, expression: [b.expression] })));
+      }
+    }
     if (type === 'StructureDefinition' && content.derivation === 'constraint') {
       const v = profileValidator(defs, tx, schema);
       const issues = await checkStructureDefinition(content, v);

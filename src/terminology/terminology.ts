@@ -87,6 +87,36 @@ function filterPredicate(cs: CodeSystemIndex, filter: Json): Predicate {
   }
 }
 
+const OPERATORS = new Set(['=', 'is-a', 'descendent-of', 'is-not-a', 'regex', 'in', 'not-in', 'generalizes', 'exists']);
+
+/**
+ * What makes a ValueSet's compose unusable, found when it is written rather than when it is first expanded: an
+ * include with neither system nor valueSet, a filter without property, op or value, an operator R4 does not define,
+ * a regex that does not compile.
+ */
+export function composeIssues(vs: Json): { message: string; expression: string }[] {
+  const out: { message: string; expression: string }[] = [];
+  const compose = vs.compose as Json | undefined;
+  if (!compose) return out;
+  for (const part of ['include', 'exclude'] as const) {
+    for (const [i, inc] of asArray<Json>(compose[part]).entries()) {
+      const at = `ValueSet.compose.${part}[${i}]`;
+      if (str(inc.system) === undefined && asArray(inc.valueSet).length === 0) out.push({ message: `An ${part} needs a system or a valueSet`, expression: at });
+      if (asArray(inc.filter).length > 0 && asArray(inc.concept).length > 0) out.push({ message: `An ${part} has concepts or filters, not both`, expression: at });
+      for (const [j, f] of asArray<Json>(inc.filter).entries()) {
+        const fat = `${at}.filter[${j}]`;
+        const op = str(f.op);
+        if (!str(f.property) || !op || str(f.value) === undefined) out.push({ message: 'A filter needs property, op and value', expression: fat });
+        else if (!OPERATORS.has(op)) out.push({ message: `'${op}' is not a filter operator of R4`, expression: `${fat}.op` });
+        else if (op === 'regex') {
+          try { regex(str(f.value)!); } catch (e) { out.push({ message: (e as Error).message, expression: `${fat}.value` }); }
+        }
+      }
+    }
+  }
+  return out;
+}
+
 function textFilter(text: string | undefined): (m: Member) => boolean {
   if (!text) return () => true;
   const words = text.toLowerCase().split(/\s+/).filter(Boolean);

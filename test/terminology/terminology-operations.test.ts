@@ -91,6 +91,15 @@ t.test('$expand: a tenant ValueSet with filters, excludes, nested sets; by insta
   };
   await bad({ property: 'code', op: 'regex', value: '(unclosed' }, 400, /not a valid regular expression/);
   await bad({ property: 'concept', op: 'sounds-like', value: 'A' }, 400, /sounds-like/);
+  const stored = async (compose: object) => s.request('POST', 'ValueSet', { body: { resourceType: 'ValueSet', url: 'http://acme.org/vs/bad', status: 'active', compose } });
+  const badRegex = await stored({ include: [{ system: CS, filter: [{ property: 'code', op: 'regex', value: '(unclosed' }] }] });
+  t.equal(badRegex.statusCode, 422, 'a ValueSet whose regex does not compile is refused when written');
+  t.same(badRegex.json().issue[0].expression, ['ValueSet.compose.include[0].filter[0].value']);
+  const badOp = await stored({ include: [{ system: CS }], exclude: [{ system: CS, filter: [{ property: 'concept', op: 'sounds-like', value: 'A' }] }] });
+  t.equal(badOp.statusCode, 400, 'an operator R4 does not define (the filter-operator binding is required)');
+  t.match(badOp.json().issue[0].expression[0], /ValueSet.compose.exclude\[0\].filter\[0\].op/);
+  t.equal((await stored({ include: [{ concept: [{ code: 'A' }] }] })).statusCode, 422, 'an include without system or valueSet');
+  t.equal((await s.request('GET', 'ValueSet?url=http://acme.org/vs/bad')).json().total ?? 0, 0, 'none of them was written');
   const long = { resourceType: 'CodeSystem', url: 'http://acme.org/cs/long', status: 'active', content: 'complete', concept: [{ code: `${'a'.repeat(5000)}!` }] };
   t.equal((await s.request('POST', 'CodeSystem', { body: long })).statusCode, 201);
   const started = Date.now();
