@@ -337,15 +337,22 @@ class Run {
     const slicing = (node.def.slicing as Json | undefined) ?? (extension ? { discriminator: [{ type: 'value', path: 'url' }], rules: 'open' } : undefined);
     const discriminators = asArray<Json>(slicing?.discriminator);
     const assigned = new Map<string, typeof items>([...node.slices.keys()].map((k) => [k, []]));
+    let unmatched: (typeof items)[number] | undefined;
     for (const item of items) {
       let slice: string | undefined;
       for (const [sliceName, s] of node.slices) {
         if (await this.matches(item.value, s, discriminators, itemAt(item))) { slice = sliceName; break; }
       }
-      if (slice !== undefined) assigned.get(slice)!.push(item);
-      else if (slicing?.rules === 'closed') {
+      if (slice !== undefined) {
+        assigned.get(slice)!.push(item);
+        // openAtEnd: elements that match no slice may only follow the sliced ones.
+        if (slicing?.rules === 'openAtEnd' && unmatched) {
+          this.issue('error', 'structure', itemAt(unmatched), `The element matches none of the slices of ${at}.${name} and comes before a sliced one (openAtEnd)`);
+          unmatched = undefined;
+        }
+      } else if (slicing?.rules === 'closed') {
         this.issue('error', 'structure', itemAt(item), `The element matches none of the slices of ${at}.${name}, and the slicing is closed`);
-      }
+      } else unmatched ??= item;
     }
     for (const [sliceName, s] of node.slices) {
       const mine = assigned.get(sliceName)!;

@@ -105,14 +105,23 @@ t.test('a resource claiming a profile must conform to it; nothing is written oth
   await refused(lab({ category: [...lab().category, { text: 'other' }] }), /matches none of the slices/, 'Observation.category[1]');
   await refused(lab({ code: { coding: [{ system: 'http://snomed.info/sct', code: '1' }] } }), /must match the pattern/, 'Observation.code');
   t.equal((await s.request('POST', 'Observation', { body: lab() })).statusCode, 201, 'a conformant lab result');
+  const atEnd = { ...acmePatient, url: `${ACME}/mrn-first`, name: 'MrnFirst', differential: { element: [
+    { id: 'Patient.identifier', path: 'Patient.identifier', slicing: { discriminator: [{ type: 'value', path: 'system' }], rules: 'openAtEnd' } },
+    { id: 'Patient.identifier:mrn', path: 'Patient.identifier', sliceName: 'mrn', min: 1, max: '1' },
+    { id: 'Patient.identifier:mrn.system', path: 'Patient.identifier.system', fixedUri: 'http://acme.org/mrn' }] } };
+  t.equal((await s.request('POST', 'StructureDefinition', { body: atEnd })).statusCode, 201);
+  const other = { system: 'http://other.org/id', value: '9' };
+  const claimsAtEnd = (identifier: object[]) => ({ resourceType: 'Patient', meta: { profile: [`${ACME}/mrn-first`] }, identifier });
+  t.equal((await s.request('POST', 'Patient', { body: claimsAtEnd([mrn, other]) })).statusCode, 201, 'openAtEnd: others after the slices');
+  await refused(claimsAtEnd([other, mrn]), /comes before a sliced one \(openAtEnd\)/, 'Patient.identifier[0]');
   const total = (await s.request('GET', 'Patient?_summary=count')).json().total;
-  t.equal(total, 2, 'no refused Patient was written');
+  t.equal(total, 3, 'no refused Patient was written');
 
   const bundle = { resourceType: 'Bundle', type: 'transaction', entry: [
     { resource: patient({ identifier: [{ system: 'http://acme.org/mrn', value: 'tx-1' }] }), request: { method: 'POST', url: 'Patient' } },
     { resource: patient({ identifier: [{ system: 'http://other.org/id', value: 'tx-2' }] }), request: { method: 'POST', url: 'Patient' } }] };
   t.equal((await s.request('POST', '', { body: bundle })).statusCode, 422, 'a transaction with one non-conformant entry');
-  t.equal((await s.request('GET', 'Patient?_summary=count')).json().total, 2, '… writes nothing');
+  t.equal((await s.request('GET', 'Patient?_summary=count')).json().total, 3, '… writes nothing');
   const update = await s.request('POST', 'Patient', { body: patient() });
   const id = update.json().id;
   const patched = await s.request('PATCH', `Patient/${id}`, { body: [{ op: 'remove', path: '/name' }], headers: { 'content-type': 'application/json-patch+json' } });
