@@ -91,6 +91,10 @@ export const timedOut = entry(503, 'timeout', (message: string) => message);
 export const invalidResource = entry(400, 'structure', ledBy);
 /** A resource that fails error-severity R4 invariants (issue #15 §3): each issue names the constraint key and element. */
 export const invariantFailed = entry(422, 'invariant', ledBy);
+/** A resource that does not conform to a tenant profile it claims or the tenant requires, or an unusable profile (issue #15 §4). */
+export const profileNotMet = entry(422, 'processing', ledBy);
+/** A ValueSet whose compose cannot be used (issue #15 §6). */
+export const valueSetInvalid = entry(422, 'invalid', ledBy);
 /** A patch whose result the R4 schema refuses: the patch applied, but what it made is not a valid resource. */
 export const invalidPatchedResource = entry(422, 'structure', ledBy);
 export const notFound = entry(404, 'not-found', (type: string, id: string) => `${type}/${id} was not found`);

@@ -4,7 +4,7 @@
  * definitions it names known, its constraints compilable); a profile without a snapshot gets one generated. Runs as
  * a write hook's `prepare`, so create, update, patch, conditional writes, Bundle entries and $import all pass here.
  */
-import { FhirError, type Issue } from '../errors.js';
+import { type Issue, profileNotMet, valueSetInvalid } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Resource } from '../fhir/types.js';
 import type { Queryable } from '../db/db.js';
@@ -28,11 +28,7 @@ export function claimedProfiles(resource: Json, defs: Definitions): string[] {
     && !(u.startsWith(CORE_SD) && (defs.isResourceType(u.slice(CORE_SD.length)) || defs.coreElements(u.slice(CORE_SD.length)))));
 }
 
-const failed = (issues: Issue[]) => {
-  const errors = issues.filter((i) => i.severity === 'error');
-  const [first, ...more] = errors;
-  return new FhirError(422, first!.code, first!.diagnostics ?? 'The resource does not conform to its profile', first!.expression, more);
-};
+const failed = (issues: Issue[]) => profileNotMet(issues.filter((i) => i.severity === 'error'));
 
 const TERMINOLOGY = new Set(['CodeSystem', 'ValueSet', 'StructureDefinition']);
 
@@ -44,9 +40,7 @@ export function profileHook(defs: Definitions): WriteHook {
     if (type === 'ValueSet') {
       const bad = composeIssues(content);
       if (bad.length > 0) {
-        const [first, ...more] = bad;
-        throw new FhirError(422, 'invalid', first!.message, [first!.expression],
-          more.map((b) => ({ severity: 'error', code: 'invalid', diagnostics: b.message, expression: [b.expression] })));
+        throw valueSetInvalid(bad.map((b): Issue => ({ severity: 'error', code: 'invalid', diagnostics: b.message, expression: [b.expression] })));
       }
     }
     if (type === 'StructureDefinition' && content.derivation === 'constraint') {
