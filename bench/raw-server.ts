@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadMigrations, migrateSchema } from '../src/db/migrate.js';
 import { openPostgres } from '../src/db/postgres.js';
+import { Vault } from '../src/db/vault.js';
 import { pgRawDb } from './raw/db.js';
 import { createRawHost } from './raw/host.js';
 import { type ChildOptions, childOptions, serveIpc } from './lib/ipc.js';
@@ -16,7 +17,7 @@ function startRaw(o: ChildOptions) {
   const db = pgRawDb(o.databaseUrl!, o.rawPool);
   const migrate = async (schema: string) => {
     // openPostgres, not openDb: the latter would load PGlite's module into this process.
-    const setup = openPostgres(o.databaseUrl!, 1);
+    const setup = openPostgres(o.databaseUrl!, 1, undefined, new Vault());
     try { await migrateSchema(setup, schema, loadMigrations(TENANT_MIGRATIONS)); } finally { await setup.close(); }
   };
   const raw = createRawHost({ db, hearthSchema: o.hearthSchema!, scratchSchema: o.scratchSchema, migrate });

@@ -12,6 +12,7 @@ import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/db.js';
 import { migrateSchema } from '../src/db/migrate.js';
 import { openDb } from '../src/db/open.js';
+import { keyOptions } from '../src/db/vault.js';
 import { type Tenant, createTenant, deleteTenant } from '../src/storage/tenants.js';
 import { mintAccessToken, mintLocalToken } from '../src/auth/tokens.js';
 import { createGrant } from '../src/auth/grants.js';
@@ -50,7 +51,7 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
     HEARTH_API_RATE_LIMIT: '0', HEARTH_USER_RATE_LIMIT: '0', ...(o.importDir ? { HEARTH_IMPORT_DIR: o.importDir } : {}) };
   const config = loadConfig(env);
   const db = await openDb({ databaseUrl: o.databaseUrl, dataDir: o.dataDir, poolSize: config.poolSize,
-    statementTimeoutMs: config.statementTimeoutMs });
+    statementTimeoutMs: config.statementTimeoutMs, ...keyOptions(config) });
   const deps = await createDeps(config, db);
   const tenant = await createTenant(db, o.tenant!, deps.migrations.tenant);
   const app = buildApp(deps);

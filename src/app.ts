@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import type { Db } from './db/db.js';
 import { CONTROL_SCHEMA, loadMigrations, migrateSchema } from './db/migrate.js';
 import { openDb } from './db/open.js';
+import { keyOptions } from './db/vault.js';
 import { loadDefinitions } from './fhir/definitions.js';
 import { PageTokens } from './fhir/page-token.js';
 import { registerAdminRoutes } from './http/admin.js';
@@ -56,16 +57,17 @@ export async function migrateAll(db: Db, migrations: Deps['migrations']): Promis
 /** On PostgreSQL the audit group commits get a small pool of their own (2 connections) (src/audit/log.ts); PGlite is one session. */
 async function auditWriter(config: Config, db: Db): Promise<Db | undefined> {
   if (db.kind !== 'postgres' || !config.databaseUrl || !config.auditEnabled) return undefined;
-  return openDb({ databaseUrl: config.databaseUrl, poolSize: 2 }); // one commit in flight, one spare
+  return openDb({ databaseUrl: config.databaseUrl, poolSize: 2, ...keyOptions(config) }); // one commit in flight, one spare
 }
 
 /** Opens the database, migrates it and loads the definitions. The caller owns deps.db and closes it. */
 export async function createDeps(config: Config, db?: Db): Promise<Deps> {
   const database = db ?? await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.poolSize,
-    statementTimeoutMs: config.statementTimeoutMs });
+    statementTimeoutMs: config.statementTimeoutMs, ...keyOptions(config) });
   try {
     const migrations = loadAllMigrations();
     await migrateAll(database, migrations);
+    await database.keyring.verify(database);
     const defs = loadDefinitions();
     const search = createSearchRegistry(defs);
     compileIndexPlans(search); // every core expression compiled at boot, not on the first write

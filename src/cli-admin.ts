@@ -13,6 +13,7 @@ import { KeyStore } from './auth/keys.js';
 import type { AuthServices } from './auth/tokens.js';
 import type { Db } from './db/db.js';
 import { DataDirLockedError, openDb } from './db/open.js';
+import { keyOptions } from './db/vault.js';
 import { type Definitions, loadDefinitions } from './fhir/definitions.js';
 import { type AdminTarget, USER_ACTIONS, passwordResetLink, registerUser, userQuery } from './http/admin.js';
 import { deleteUser, listUsers, readUser, updateUser } from './oauth/user-admin.js';
@@ -29,9 +30,10 @@ export const ADMIN_TOKEN_FILE = 'admin-token';
 export class UsageError extends Error {}
 
 export async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>, config = loadConfig()): Promise<T> {
-  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2 });
+  const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, ...keyOptions(config) });
   try {
     await migrateAll(db, loadAllMigrations());
+    await db.keyring.verify(db);
     return await fn(db, config);
   } finally {
     await db.close();

@@ -23,8 +23,15 @@ export interface Config {
   updateCreate: boolean;
   /** Signs page tokens; set it when several nodes serve one database so their links interoperate. */
   pageSecret?: string;
-  /** Encrypts token signing keys at rest (AES-256-GCM); without it they are stored as plain PKCS#8. */
+  /**
+   * The key-encryption key of encryption at rest (issue #17 §1), from which a key is derived (HKDF-SHA-256); it also
+   * encrypts token signing keys. Without it, keyFile holds the key-encryption key.
+   */
   keySecret?: string;
+  /** The key-encryption key's file when keySecret is unset (default: `<dataDir>.key`, made with mode 0600 if missing). */
+  keyFile?: string;
+  /** Whether new tenants get a data key and store resource bodies encrypted (HEARTH_ENCRYPTION, default on). */
+  encryption: boolean;
   /** Bulk Data export: directory of the output files (the directory store; bulk-data.md §7). */
   exportDir: string;
   /** `$import`: the only directory `file://` inputs may name (anything outside it is refused). */
@@ -175,6 +182,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     updateCreate: boolean(env, 'HEARTH_UPDATE_CREATE', true),
     pageSecret: env.HEARTH_PAGE_SECRET?.trim() || undefined,
     keySecret: env.HEARTH_KEY_SECRET?.trim() || undefined,
+    keyFile: env.HEARTH_KEY_FILE?.trim() ? path.resolve(env.HEARTH_KEY_FILE.trim()) : undefined,
+    encryption: boolean(env, 'HEARTH_ENCRYPTION', true),
     exportDir: path.resolve(env.HEARTH_EXPORT_DIR?.trim() || path.join(dataDir, 'exports')),
     importDir: path.resolve(env.HEARTH_IMPORT_DIR?.trim() || path.join(dataDir, 'import')),
     importAllowUrls: urlPrefixes(env, 'HEARTH_IMPORT_ALLOW_URLS'),

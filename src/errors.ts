@@ -272,3 +272,10 @@ export const restated = (e: FhirError, message: string, expression?: string[]): 
 /** A client error the web framework raised that the catalogue does not name: its own status and message. */
 export const frameworkRefusal = (status: number, message: string): FhirError =>
   new FhirError(status, status === 404 ? 'not-found' : 'invalid', message);
+
+/**
+ * A stored resource whose ciphertext does not decrypt under its tenant's key (tampered, swapped between rows, or a
+ * destroyed key): never answered with wrong data (issue #17 §1). Names the row, never its content.
+ */
+export const sealedUnreadable = entry(500, 'exception', (type: string, id: string, version: number) =>
+  `${type}/${id}/_history/${version} cannot be read: its stored ciphertext does not decrypt under the tenant's key (tampered or swapped data)`);

@@ -6,12 +6,13 @@
 import { createDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/open.js';
+import { keyOptions } from '../../src/db/vault.js';
 import { JOB_HANDLERS } from '../../src/operations/jobs.js';
 import { JobWorker } from '../../src/jobs/worker.js';
 import { serveIpc } from '../lib/ipc.js';
 
 const config = loadConfig({ ...process.env, HEARTH_LOG_LEVEL: 'warn' });
-const db = await openDb({ databaseUrl: config.databaseUrl, poolSize: 4 });
+const db = await openDb({ databaseUrl: config.databaseUrl, poolSize: 4, ...keyOptions(config) });
 const deps = await createDeps(config, db);
 const worker = new JobWorker(deps, JOB_HANDLERS, { pollMs: 50 });
 worker.start();

@@ -6,6 +6,7 @@
  */
 import type { Db, Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import type { Resource } from '../fhir/types.js';
 import type { Change, WriteHook } from '../storage/write.js';
 import type { Principal } from './access.js';
@@ -45,8 +46,8 @@ export class ConsentCache extends TenantCache<TenantConsents> {
     return this.cached(schema, async () => {
       const s = ident(schema);
       const rows = await this.database.query<{ fallback: ConsentDefault | null; content: Resource | null }>(sql`
-        SELECT (SELECT consent_default FROM ${s}.auth_setting LIMIT 1) AS fallback, r.content FROM (SELECT 1) one
-        LEFT JOIN ${s}.resource r ON r.type = 'Consent' AND NOT r.deleted AND r.content->>'status' = 'active'`);
+        SELECT (SELECT consent_default FROM ${s}.auth_setting LIMIT 1) AS fallback, r.type, r.id, r.version, ${sealedColumns(schema, 'r')}
+        FROM (SELECT 1) one LEFT JOIN ${s}.resource r ON r.type = 'Consent' AND NOT r.deleted`);
       const policies = rows.flatMap((r) => (isPrivacyConsent(r.content ?? undefined) ? load(r.content!, this.isType) : []));
       const needsLookup = policies.some((p) => p.rules.some((r) => r.levels.some((l) => l.actors?.some((a) => !known(a)))));
       return { policies, fallback: rows[0]?.fallback ?? 'opt-out', needsLookup };

@@ -26,9 +26,9 @@ export function groupPatients(group: Resource, base: string): string[] {
 }
 
 async function groupAt(db: Db, s: Snapshot, id: string): Promise<Resource> {
-  const [row] = await db.query<{ content: string }>(readAt(s, 'Group', id));
+  const [row] = await db.query<{ content: string | Resource }>(readAt(s, 'Group', id));
   if (!row) throw groupNotAtTransactionTime(id);
-  return JSON.parse(row.content) as Resource;
+  return typeof row.content === 'string' ? JSON.parse(row.content) as Resource : row.content;
 }
 
 /** (Re)writes the job's export_patient rows: idempotent, so a restarted job's start repeats it safely. */

@@ -8,6 +8,30 @@ export interface Queryable {
   query<T = Row>(q: Sql): Promise<T[]>;
   /** Runs a trusted multi-statement script (migrations only); no parameters. */
   exec(script: string): Promise<void>;
+  /** Encryption at rest of the database this handle belongs to (db/vault.ts); absent on handles made by hand. */
+  readonly keyring?: Keyring;
+}
+
+/**
+ * What a resource version's body is stored as: in clear, or sealed under the tenant's data key with the text that
+ * full-text search needs (every string of it, and its narrative) beside it.
+ */
+export interface StoredBody { content: string | null; sealed: Buffer | null; words: string | null; narrative: string | null }
+
+/** The tenants' data keys (db/vault.ts, issue #17 §1), as writers and tenant administration use them. */
+export interface Keyring {
+  /** Whether a key-encryption key is configured (new tenants then get a data key). */
+  readonly enabled: boolean;
+  /** A version's body as a writer stores it: sealed under the tenant's newest key, or in clear without one. */
+  body(schema: string, type: string, id: string, version: number, resource: unknown): Promise<StoredBody>;
+  /** Whether the tenant's new rows are sealed. */
+  sealing(schema: string): Promise<boolean>;
+  /** Stops the start when the key-encryption key is not the one the database was set up with (first start: records it). */
+  verify(db: Queryable): Promise<void>;
+  /** Makes the tenant's next data key version; answers its number. */
+  createKey(db: Queryable, schema: string): Promise<number>;
+  /** Destroys every data key of the tenant (crypto-shredding). */
+  destroyKeys(db: Queryable, schema: string): Promise<void>;
 }
 
 export interface TransactionOptions {
@@ -18,6 +42,7 @@ export interface TransactionOptions {
 
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
+  readonly keyring: Keyring;
   /** The only place a transaction begins; fn must use only the handle it is given. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** Streams rows in batches through a server-side cursor inside its own transaction. */

@@ -7,7 +7,7 @@
  * if they had been sent at once. What must not be deferred is a write whose answer the caller uses (a row count, a
  * conflict): those are ordinary queries.
  */
-import type { Queryable, Row } from './db.js';
+import type { Keyring, Queryable, Row } from './db.js';
 import { type Sql, join, sql } from './sql.js';
 
 /** A kind of write that can wait: the owner of a table says how a list of them becomes CTE steps. */
@@ -58,7 +58,12 @@ export class DeferringTx implements Queryable {
    * transaction is run again after a retryable failure.
    */
   constructor(private readonly begin: () => Promise<Queryable>,
-    private readonly options: { outside?: Queryable; attempt?: number } = {}) {}
+    private readonly options: { outside?: Queryable; attempt?: number; vault?: { bind(via: Queryable): Keyring } } = {}) {}
+
+  /** Encryption at rest through this transaction (keys it has not cached are read in it). */
+  get keyring(): Keyring | undefined {
+    return this.options.vault?.bind(this);
+  }
 
   private target(): Promise<Queryable> {
     this.begun = true;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Db } from './db.js';
 import { openPostgres } from './postgres.js';
 import { openPglite } from './pglite.js';
+import { type KeyProvider, Vault } from './vault.js';
 
 export interface DbOptions {
   databaseUrl?: string;
@@ -11,6 +12,10 @@ export interface DbOptions {
   poolSize?: number;
   /** PostgreSQL: each connection's statement_timeout (HEARTH_STATEMENT_TIMEOUT_MS). */
   statementTimeoutMs?: number;
+  /** The key-encryption key of encryption at rest (db/vault.ts); without one, sealed rows cannot be read. */
+  keys?: KeyProvider;
+  /** Whether new tenants get a data key (HEARTH_ENCRYPTION; default true when keys are given). */
+  sealNewTenants?: boolean;
 }
 
 export class DataDirLockedError extends Error {
@@ -50,11 +55,12 @@ export function lockDataDir(dir: string): () => void {
 }
 
 export async function openDb(options: DbOptions): Promise<Db> {
-  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolSize ?? 10, options.statementTimeoutMs);
-  if (!options.dataDir) return openPglite();
+  const vault = new Vault(options.keys, options.sealNewTenants ?? true);
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options.poolSize ?? 10, options.statementTimeoutMs, vault);
+  if (!options.dataDir) return openPglite(undefined, vault);
   const unlock = lockDataDir(options.dataDir);
   try {
-    const db = await openPglite(path.join(options.dataDir, 'pgdata'));
+    const db = await openPglite(path.join(options.dataDir, 'pgdata'), vault);
     const close = db.close.bind(db);
     return { ...db, close: async () => { try { await close(); } finally { unlock(); } } };
   } catch (e) {

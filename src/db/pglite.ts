@@ -5,6 +5,7 @@ import { DeferringTx } from './deferred.js';
 import { isRetryable } from './errors.js';
 import { type Sql, toQuery } from './sql.js';
 import { declareCursor } from './cursor.js';
+import { type Vault, opened } from './vault.js';
 
 /** Same JS shapes as the pg adapter: int8 → number, bytea → Buffer. */
 const parsers = {
@@ -12,34 +13,40 @@ const parsers = {
   [pgliteTypes.BYTEA]: (v: string) => Buffer.from(v.startsWith('\\x') ? v.slice(2) : v, 'hex'),
 };
 
-function queryable(target: PGlite | Transaction): Queryable {
-  return {
+function queryable(target: PGlite | Transaction, vault: Vault): Queryable {
+  const handle: Queryable = {
+    get keyring() {
+      return vault.bind(handle);
+    },
     async query<T>(q: Sql): Promise<T[]> {
       const { text, values } = toQuery(q);
       const res = await target.query<T>(text, values);
-      return res.rows;
+      return opened(vault, handle, res.rows);
     },
     async exec(script: string) {
       await target.exec(script);
     },
   };
+  return handle;
 }
 
 /** dataDir undefined → in-memory database (tests). */
-export async function openPglite(dataDir?: string): Promise<Db> {
+export async function openPglite(dataDir: string | undefined, vault: Vault): Promise<Db> {
   const pglite = await PGlite.create(dataDir ?? 'memory://', { parsers });
+  const outside = queryable(pglite, vault);
   const db: Db = {
     kind: 'pglite',
-    ...queryable(pglite),
+    ...outside,
+    keyring: vault.bind(outside),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}) {
       const retries = options.retries ?? 3;
       for (let attempt = 0; ; attempt++) {
         try {
           return await pglite.transaction(async (t) => {
-            const inner = queryable(t);
+            const inner = queryable(t, vault);
             if (options.statementTimeoutMs) await inner.query(statementTimeout(options.statementTimeoutMs));
             // Writes are deferred as on PostgreSQL (one statement per flush), sent before the commit.
-            const tx = new DeferringTx(async () => inner, { attempt });
+            const tx = new DeferringTx(async () => inner, { attempt, vault });
             const result = await fn(tx);
             await tx.flush();
             return result;

@@ -6,6 +6,7 @@ import { isRetryable } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { type Sql, toQuery } from './sql.js';
 import { declareCursor } from './cursor.js';
+import { type Vault, opened } from './vault.js';
 
 const INT8 = 20;
 
@@ -15,16 +16,20 @@ const types = {
     oid === INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
-function queryable(client: pg.Pool | pg.PoolClient): Queryable {
-  return {
+function queryable(client: pg.Pool | pg.PoolClient, vault: Vault): Queryable {
+  const handle: Queryable = {
+    get keyring() {
+      return vault.bind(handle);
+    },
     async query<T>(q: Sql): Promise<T[]> {
       const res = await client.query(toQuery(q));
-      return res.rows as T[];
+      return opened(vault, handle, res.rows as T[]);
     },
     async exec(script: string) {
       await client.query(script);
     },
   };
+  return handle;
 }
 
 /** Group commits in flight at once (see below). */
@@ -44,7 +49,7 @@ class LazyTransaction {
   private client: pg.PoolClient | undefined;
   private begun: Promise<Queryable> | undefined;
 
-  constructor(private readonly pool: pg.Pool, private readonly timeoutMs: number | undefined) {}
+  constructor(private readonly pool: pg.Pool, private readonly timeoutMs: number | undefined, private readonly vault: Vault) {}
 
   get open(): boolean {
     return this.begun !== undefined;
@@ -65,7 +70,7 @@ class LazyTransaction {
       throw e;
     }
     this.client = client;
-    return queryable(client);
+    return queryable(client, this.vault);
   }
 
   async end(command: 'COMMIT' | 'ROLLBACK'): Promise<void> {
@@ -90,7 +95,7 @@ class LazyTransaction {
  * `statementTimeoutMs` is every connection's own statement_timeout (a startup parameter, so single statements need no
  * `SET LOCAL`); a transaction asking for another timeout sets its own.
  */
-export function openPostgres(connectionString: string, poolSize: number, statementTimeoutMs?: number): Db {
+export function openPostgres(connectionString: string, poolSize: number, statementTimeoutMs: number | undefined, vault: Vault): Db {
   const pool = new pg.Pool({ connectionString, max: poolSize, types, application_name: 'hearth',
     ...(statementTimeoutMs ? { statement_timeout: Math.trunc(statementTimeoutMs) } : {}) });
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
@@ -99,17 +104,18 @@ export function openPostgres(connectionString: string, poolSize: number, stateme
   // Two statements in flight use both of a small machine's cores; measured (bench, 100 patients, 16 clients) creates
   // reach 1.03-1.07 of the one-commit-per-create baseline with one or two, ingest 0.39 with one against 0.42 with two.
   const groupCommit = new GroupCommit(run, GROUP_IN_FLIGHT);
-  const outside = queryable(pool);
+  const outside = queryable(pool, vault);
   const db: Db = {
     kind: 'postgres',
-    ...queryable(pool),
+    ...outside,
+    keyring: vault.bind(outside),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}) {
       const retries = options.retries ?? 3;
       const timeout = options.statementTimeoutMs && Math.trunc(options.statementTimeoutMs) !== Math.trunc(statementTimeoutMs ?? 0)
         ? options.statementTimeoutMs : undefined;
       for (let attempt = 0; ; attempt++) {
-        const lazy = new LazyTransaction(pool, timeout);
-        const tx = new DeferringTx(() => lazy.handle(), { outside, attempt });
+        const lazy = new LazyTransaction(pool, timeout, vault);
+        const tx = new DeferringTx(() => lazy.handle(), { outside, attempt, vault });
         try {
           const result = await fn(tx);
           if (lazy.open) {

@@ -1,5 +1,6 @@
 /** $reindex as a job: re-runs the write hooks (search indexing) over a tenant's current resources, resumably. */
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import type { Resource } from '../fhir/types.js';
 import type { Db } from '../db/db.js';
 import type { WriteHook } from '../storage/write.js';
@@ -23,7 +24,7 @@ export async function reindex(ctx: JobContext<{ db: Db; writeHooks: WriteHook[] 
     const batch = await deps.db.transaction(async (tx) => {
       // What exists is indexed as it is: a reference that dangles today does not stop the job.
       await withoutReferenceChecks(tx);
-      const rows = await tx.query<Row>(sql`SELECT rid, type, id, content FROM ${schema}.resource
+      const rows = await tx.query<Row>(sql`SELECT rid, type, id, version, ${sealedColumns(tenant.schema)} FROM ${schema}.resource
         WHERE NOT deleted AND rid > ${cursor} ${typeFilter} ORDER BY rid LIMIT ${BATCH}`);
       for (const r of rows) {
         for (const hook of deps.writeHooks) {

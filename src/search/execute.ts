@@ -1,6 +1,7 @@
 /** Runs a parsed search: one keyset page of matches — http://hl7.org/fhir/R4/search.html, http.html#paging */
 import type { Queryable } from '../db/db.js';
 import { type Sql, join, raw, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import type { PageKey } from '../fhir/page-token.js';
 import type { Resource } from '../fhir/types.js';
 import type { Condition, SearchQuery } from './ast.js';
@@ -61,11 +62,13 @@ export function whereClause(cx: CompileContext, types: string[], conditions: Con
   return join(parts, ' AND ');
 }
 
-export const FOUND_COLUMNS = raw('rid, type, id, version, last_updated, content');
+/** A found row's columns, its body sealed or not (db/vault.ts opens it). */
+export const foundColumns = (cx: CompileContext, alias?: string): Sql =>
+  sql`${raw(alias ? `${alias}.rid, ${alias}.type, ${alias}.id, ${alias}.version, ${alias}.last_updated` : 'rid, type, id, version, last_updated')}, ${sealedColumns(cx.schema, alias)}`;
 
 /** Up to limit live rows matching where, in no particular order (e.g. Patient/$everything's referenced resources). */
 export async function findAllRows(db: Queryable, cx: CompileContext, where: Sql, limit: number): Promise<FoundRow[]> {
-  const rows = await db.query<FoundRow>(sql`SELECT ${FOUND_COLUMNS} FROM ${table(cx, 'resource')} r WHERE ${where} LIMIT ${limit}`);
+  const rows = await db.query<FoundRow>(sql`SELECT ${foundColumns(cx)} FROM ${table(cx, 'resource')} r WHERE ${where} LIMIT ${limit}`);
   return rows.map((r) => ({ ...r, rid: Number(r.rid) }));
 }
 
@@ -78,8 +81,8 @@ export async function findPage(db: Queryable, cx: CompileContext, q: SearchQuery
   const keyText = columns.map((_c, n) => raw(`q.s${n}::text AS k${n}`));
   const signature = sortSignature(q.sort);
   const after = q.page ? sql`WHERE ${keysetCondition(columns, q.page, signature)}` : sql``;
-  const rows = await db.query<PageRow>(sql`SELECT q.rid, q.type, q.id, q.version, q.last_updated, q.content, ${join(keyText.map((k) => sql`${k}`), ', ')}
-    FROM (SELECT r.rid, r.type, r.id, r.version, r.last_updated, r.content, ${join(keys, ', ')}
+  const rows = await db.query<PageRow>(sql`SELECT q.rid, q.type, q.id, q.version, q.last_updated, q.content, q.sealed, q.sealed_in, ${join(keyText.map((k) => sql`${k}`), ', ')}
+    FROM (SELECT ${foundColumns(cx, 'r')}, ${join(keys, ', ')}
       FROM ${table(cx, 'resource')} r WHERE ${where}) q
     ${after} ORDER BY ${orderBy(columns, backwards)} LIMIT ${q.count + 1}`);
   const more = rows.length > q.count;

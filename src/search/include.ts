@@ -1,18 +1,17 @@
 /** _include and _revinclude (with :iterate) for one page of matches — http://hl7.org/fhir/R4/search.html#include */
 import type { Queryable } from '../db/db.js';
-import { type Sql, raw, sql } from '../db/sql.js';
+import { type Sql, sql } from '../db/sql.js';
 import type { IncludeSpec } from './ast.js';
 import type { CompileContext } from './compile/context.js';
 import { table } from './compile/context.js';
 import { compileAccess } from './compile/index.js';
-import type { FoundRow } from './execute.js';
+import { type FoundRow, foundColumns } from './execute.js';
 
 /** Project decision (fhir-search.md §6.4): :iterate follows at most this many levels. */
 export const MAX_ITERATE_DEPTH = 3;
 /** A guard against runaway pages: at most this many resources per include step. */
 export const MAX_INCLUDED = 5000;
 
-const COLUMNS = raw('r.rid, r.type, r.id, r.version, r.last_updated, r.content');
 
 /**
  * The access rule over the included row r: with a known type that type's condition, else the row's own type picks
@@ -29,7 +28,7 @@ function forward(cx: CompileContext, spec: IncludeSpec, rids: number[]): Sql {
   const target = spec.target ? sql` AND r.type = ${spec.target}` : sql``;
   const source = spec.source === '*' ? sql`` : sql` AND src.type = ${spec.source}`;
   const candidates = spec.source !== '*' && spec.param !== '*' ? cx.registry.get(spec.source, spec.param)?.target : undefined;
-  return sql`SELECT DISTINCT ${COLUMNS} FROM ${table(cx, 'idx_reference')} src
+  return sql`SELECT DISTINCT ${foundColumns(cx, 'r')} FROM ${table(cx, 'idx_reference')} src
     JOIN ${table(cx, 'resource')} r ON r.type = src.ref_type AND r.id = src.ref_id
     WHERE src.rid = ANY(${rids})${source}${param}${target} AND NOT r.deleted${visible(cx, spec.target, candidates)}
     LIMIT ${MAX_INCLUDED}`;
@@ -39,7 +38,7 @@ function forward(cx: CompileContext, spec: IncludeSpec, rids: number[]): Sql {
 function reverse(cx: CompileContext, spec: IncludeSpec, type: string, ids: string[]): Sql {
   const param = spec.param === '*' ? sql`` : sql` AND src.param = ${spec.param}`;
   const source = spec.source === '*' ? sql`` : sql` AND src.type = ${spec.source}`;
-  return sql`SELECT DISTINCT ${COLUMNS} FROM ${table(cx, 'idx_reference')} src
+  return sql`SELECT DISTINCT ${foundColumns(cx, 'r')} FROM ${table(cx, 'idx_reference')} src
     JOIN ${table(cx, 'resource')} r ON r.rid = src.rid
     WHERE src.ref_type = ${type} AND src.ref_id = ANY(${ids})${source}${param} AND NOT r.deleted${visible(cx, spec.source === '*' ? undefined : spec.source)}
     LIMIT ${MAX_INCLUDED}`;

@@ -5,6 +5,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import { FhirError, badRequest } from '../errors.js';
 import type { Json } from '../terminology/codesystem.js';
 import type { Kind } from '../terminology/core.js';
@@ -22,15 +23,16 @@ export function terminologyStore(db: Queryable, cx: CompileContext): Terminology
   return {
     async find(type, ref, version) {
       const local = new RegExp(`^${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(ref);
-      const where = local ? sql`r.id = ${local[1]}` : version !== undefined
-        ? sql`r.content->>'url' = ${ref} AND r.content->>'version' = ${version}` : sql`r.content->>'url' = ${ref}`;
-      const rows = await db.query<{ content: Json }>(sql`SELECT r.content FROM ${table(cx, 'resource')} r
-        WHERE ${live(type)} AND ${where} ORDER BY r.last_updated DESC LIMIT 1`);
-      return rows[0]?.content;
+      // By the url index, not the body: bodies may be encrypted (db/vault.ts); the version is checked on the opened body.
+      const where = local ? sql`r.id = ${local[1]}` : sql`EXISTS (SELECT 1 FROM ${table(cx, 'idx_uri')} u
+        WHERE u.rid = r.rid AND u.type = ${type} AND u.param = 'url' AND u.uri = ${ref})`;
+      const rows = await db.query<{ content: Json }>(sql`SELECT r.type, r.id, r.version, ${sealedColumns(cx.schema, 'r')}
+        FROM ${table(cx, 'resource')} r WHERE ${live(type)} AND ${where} ORDER BY r.last_updated DESC LIMIT 100`);
+      return rows.find((r) => version === undefined || r.content.version === version)?.content;
     },
     async conceptMaps(limit) {
-      const rows = await db.query<{ content: Json }>(sql`SELECT r.content FROM ${table(cx, 'resource')} r
-        WHERE ${live('ConceptMap')} ORDER BY r.last_updated DESC LIMIT ${limit}`);
+      const rows = await db.query<{ content: Json }>(sql`SELECT r.type, r.id, r.version, ${sealedColumns(cx.schema, 'r')}
+        FROM ${table(cx, 'resource')} r WHERE ${live('ConceptMap')} ORDER BY r.last_updated DESC LIMIT ${limit}`);
       return rows.map((r) => r.content);
     },
   };

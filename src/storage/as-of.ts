@@ -6,6 +6,7 @@
  * Search conditions (scope narrowing, _typeFilter, compartments) are evaluated on the current index rows.
  */
 import { type Sql, ident, join, sql } from '../db/sql.js';
+import { sealedIn } from '../db/vault.js';
 import type { Condition } from '../search/ast.js';
 import { type CompileContext, compileCondition } from '../search/compile/index.js';
 import { any } from '../search/compile/context.js';
@@ -34,7 +35,13 @@ export const deletedAt = (s: Snapshot) =>
   sql`CASE WHEN ${current(s)} THEN r.deleted ELSE coalesce(${versionAt(s, sql`v.method`)} = 'DELETE', false) END`;
 const existedAt = (s: Snapshot) => sql`(${current(s)} OR ${versionAt(s, sql`v.method`)} IS NOT NULL)`;
 const updatedAt = (s: Snapshot) => sql`CASE WHEN ${current(s)} THEN r.last_updated ELSE ${versionAt(s, sql`v.last_updated`)} END`;
-const contentAt = (s: Snapshot) => sql`CASE WHEN ${current(s)} THEN r.content::text ELSE ${versionAt(s, sql`v.content::text`)} END`;
+/**
+ * The version at T as the database layer opens it (db/vault.ts): its number, its JSON text when stored in clear,
+ * its ciphertext when encrypted. Callers take `content` as JSON text or, for an encrypted one, the opened resource.
+ */
+const contentAt = (s: Snapshot) => sql`CASE WHEN ${current(s)} THEN r.version ELSE ${versionAt(s, sql`v.version`)} END AS version,
+  CASE WHEN ${current(s)} THEN r.content::text ELSE ${versionAt(s, sql`v.content::text`)} END AS content,
+  CASE WHEN ${current(s)} THEN r.sealed ELSE ${versionAt(s, sql`v.sealed`)} END AS sealed, ${sealedIn(s.schema)} AS sealed_in`;
 
 /** Changed after _since (§3.2); the current row is at least as new as the version at T, which lets an index help. */
 const sinceClause = (s: Snapshot, since: Date | undefined) =>
@@ -93,7 +100,7 @@ function membershipClause(p: ScanPlan): Sql {
 export function scanPage(p: ScanPlan, cursor: number, limit: number): Sql {
   const where = [sql`r.rid > ${cursor}`, typeClause(p), liveAt(p)];
   if (p.patientLevel) where.push(membershipClause(p));
-  return sql`SELECT r.rid, r.type, ${contentAt(p)} AS content FROM ${asOfFrom(p)}
+  return sql`SELECT r.rid, r.type, r.id, ${contentAt(p)} FROM ${asOfFrom(p)}
     WHERE ${join(where, ' AND ')}${sinceClause(p, p.since)} ORDER BY r.rid LIMIT ${limit}`;
 }
 
@@ -108,11 +115,14 @@ export interface DeletedPlan extends Snapshot {
 /** Resources deleted (as of T) after _since, of types whose deletions may be reported (§5.5 `deleted`). */
 export function deletedPage(p: DeletedPlan, cursor: number, limit: number): Sql {
   const s = ident(p.schema);
-  const last = p.patientLevel ? sql`, (SELECT v.content::text FROM ${s}.resource_version v WHERE v.type = r.type AND v.id = r.id
-      AND v.method <> 'DELETE' AND v.last_updated <= ${p.t} ORDER BY v.version DESC LIMIT 1) AS last` : sql``;
+  // Patient level: the last live version (its content, as contentAt gives it) to check its compartment by.
+  const last = p.patientLevel ? sql`, lv.version, lv.content, lv.sealed, ${sealedIn(p.schema)} AS sealed_in` : sql``;
+  const lastJoin = p.patientLevel ? sql` LEFT JOIN LATERAL (SELECT v.version, v.content::text AS content, v.sealed
+      FROM ${s}.resource_version v WHERE v.type = r.type AND v.id = r.id
+      AND v.method <> 'DELETE' AND v.last_updated <= ${p.t} ORDER BY v.version DESC LIMIT 1) lv ON true` : sql``;
   const patients = p.patientLevel ? sql` AND (r.type <> 'Patient' OR EXISTS (SELECT 1 FROM ${s}.export_patient pp
       WHERE pp.job = ${p.job} AND pp.id = r.id))` : sql``;
-  return sql`SELECT r.rid, r.type, r.id${last} FROM ${asOfFrom(p)}
+  return sql`SELECT r.rid, r.type, r.id${last} FROM ${asOfFrom(p)}${lastJoin}
     WHERE r.rid > ${cursor} AND r.type = ANY(${p.types}) AND ${deletedAt(p)}${sinceClause(p, p.since)}${patients}
     ORDER BY r.rid LIMIT ${limit}`;
 }
@@ -123,7 +133,7 @@ export const maxRidQuery = (s: Snapshot): Sql =>
 
 /** One resource's content at T (Group membership as of transactionTime, §8.3), or nothing when not live then. */
 export const readAt = (s: Snapshot, type: string, id: string): Sql =>
-  sql`SELECT ${contentAt(s)} AS content FROM ${asOfFrom(s)} WHERE r.type = ${type} AND r.id = ${id} AND ${liveAt(s)}`;
+  sql`SELECT r.type, r.id, ${contentAt(s)} FROM ${asOfFrom(s)} WHERE r.type = ${type} AND r.id = ${id} AND ${liveAt(s)}`;
 
 /** Fixes the patients of a Patient/Group export: the given ids (or every Patient) that existed at T, with liveness. */
 export function insertPatients(s: Snapshot, job: string, ids: string[] | undefined): Sql {

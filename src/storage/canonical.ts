@@ -6,6 +6,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 
 type Json = Record<string, unknown>;
 
@@ -39,10 +40,12 @@ export function canonicalStore(db: Queryable, schema: string): CanonicalStore {
     let hit = memo.get(key);
     if (!hit) {
       const local = new RegExp(`^${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(ref);
-      const where = local ? sql`id = ${local[1]}` : version !== undefined
-        ? sql`content->>'url' = ${ref} AND content->>'version' = ${version}` : sql`content->>'url' = ${ref}`;
-      hit = db.query<{ content: Json }>(sql`SELECT content FROM ${table} WHERE type = ${type} AND NOT deleted AND ${where}
-        ORDER BY last_updated DESC LIMIT 1`).then((rows) => rows[0]?.content);
+      // By the url index, not the body: bodies may be encrypted (db/vault.ts); the version is checked on the opened body.
+      const where = local ? sql`r.id = ${local[1]}` : sql`EXISTS (SELECT 1 FROM ${ident(schema)}.idx_uri u
+        WHERE u.rid = r.rid AND u.type = ${type} AND u.param = 'url' AND u.uri = ${ref})`;
+      hit = db.query<{ content: Json }>(sql`SELECT r.type, r.id, r.version, ${sealedColumns(schema, 'r')} FROM ${table} r
+        WHERE r.type = ${type} AND NOT r.deleted AND ${where} ORDER BY r.last_updated DESC LIMIT 100`)
+        .then((rows) => rows.find((r) => version === undefined || r.content.version === version)?.content);
       memo.set(key, hit);
     }
     return hit;
@@ -50,7 +53,8 @@ export function canonicalStore(db: Queryable, schema: string): CanonicalStore {
   return {
     find,
     async conceptMaps(limit) {
-      const rows = await db.query<{ content: Json }>(sql`SELECT content FROM ${table} WHERE type = 'ConceptMap' AND NOT deleted
+      const rows = await db.query<{ content: Json }>(sql`SELECT type, id, version, ${sealedColumns(schema)} FROM ${table}
+        WHERE type = 'ConceptMap' AND NOT deleted
         ORDER BY last_updated DESC LIMIT ${limit}`);
       return rows.map((r) => r.content);
     },
@@ -78,11 +82,14 @@ export function forgetCanonicals(db: Queryable): void {
 
 /** The tenant's live profiles (constraint StructureDefinitions) by the type they constrain, for the CapabilityStatement. */
 export async function tenantProfiles(db: Queryable, schema: string): Promise<Map<string, string[]>> {
-  const rows = await db.query<{ type: string; url: string }>(sql`SELECT content->>'type' AS type, content->>'url' AS url
-    FROM ${ident(schema)}.resource WHERE type = 'StructureDefinition' AND NOT deleted AND content->>'derivation' = 'constraint'
-      AND content->>'url' IS NOT NULL ORDER BY 2 LIMIT 1000`);
+  const rows = await db.query<{ content: Json }>(sql`SELECT r.type, r.id, r.version, ${sealedColumns(schema, 'r')}
+    FROM ${ident(schema)}.resource r WHERE r.type = 'StructureDefinition' AND NOT r.deleted
+      AND EXISTS (SELECT 1 FROM ${ident(schema)}.idx_token t WHERE t.rid = r.rid AND t.type = 'StructureDefinition'
+        AND t.param = 'derivation' AND t.code = 'constraint') LIMIT 1000`);
   const out = new Map<string, string[]>();
-  for (const r of rows) out.set(r.type, [...(out.get(r.type) ?? []), r.url]);
+  const profiles = rows.map((r) => r.content).filter((sd) => typeof sd.type === 'string' && typeof sd.url === 'string')
+    .sort((a, b) => String(a.url).localeCompare(String(b.url)));
+  for (const sd of profiles) out.set(sd.type as string, [...(out.get(sd.type as string) ?? []), sd.url as string]);
   return out;
 }
 

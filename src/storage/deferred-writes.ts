@@ -19,10 +19,12 @@ import { type Link, LINK_COLUMNS, linksDocument } from './links.js';
 type WriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** A new resource's version 1 (its rid is assigned by the INSERT). */
-interface NewRow { kind: 'new'; schema: string; type: string; id: string; at: Date; method: WriteMethod; content: Resource }
-/** A later version of an existing row (content absent for a delete). */
+interface NewRow { kind: 'new'; schema: string; type: string; id: string; at: Date; method: WriteMethod; content?: Resource;
+  /** The body sealed under the tenant's data key (base64), in place of content, with its words (db/vault.ts). */
+  sealed?: string; words?: string; narrative?: string }
+/** A later version of an existing row (content and sealed absent for a delete). */
 interface VersionRow { kind: 'version'; schema: string; rid: number; type: string; id: string; version: number; at: Date;
-  method: WriteMethod; content?: Resource }
+  method: WriteMethod; content?: Resource; sealed?: string; words?: string; narrative?: string }
 /** The index rows replacing a resource's (rid unknown while its row is itself deferred). */
 interface IndexItem { kind: 'index'; schema: string; rid?: number; type: string; id: string; isNew: boolean; rows: IndexRows;
   links: Link[] }
@@ -30,31 +32,36 @@ interface IndexItem { kind: 'index'; schema: string; rid?: number; type: string;
 type Item = NewRow | VersionRow | IndexItem;
 
 function newSteps(p: string, s: ReturnType<typeof ident>, rows: NewRow[]): Sql[] {
-  const doc = JSON.stringify(rows.map((r) => ({ type: r.type, id: r.id, at: r.at, method: r.method, content: r.content })));
+  const doc = JSON.stringify(rows.map((r) => ({ type: r.type, id: r.id, at: r.at, method: r.method, content: r.content, sealed: r.sealed,
+    words: r.words, narrative: r.narrative })));
   return [
-    sql`${raw(`${p}new`)} AS (SELECT * FROM jsonb_to_recordset(${doc}::jsonb)
-      AS x(type text, id text, at timestamptz, method text, content jsonb))`,
-    sql`${raw(`${p}ins`)} AS (INSERT INTO ${s}.resource (type, id, version, last_updated, deleted, content)
-      SELECT type, id, 1, at, false, content FROM ${raw(`${p}new`)} RETURNING rid, type, id)`,
-    sql`${raw(`${p}insv`)} AS (INSERT INTO ${s}.resource_version (rid, type, id, version, last_updated, method, content)
-      SELECT i.rid, n.type, n.id, 1, n.at, n.method, n.content
+    sql`${raw(`${p}new`)} AS (SELECT type, id, at, method, content, decode(sealed, 'base64') AS sealed, words, narrative
+      FROM jsonb_to_recordset(${doc}::jsonb) AS x(type text, id text, at timestamptz, method text, content jsonb, sealed text,
+        words text, narrative text))`,
+    sql`${raw(`${p}ins`)} AS (INSERT INTO ${s}.resource (type, id, version, last_updated, deleted, content, sealed, words, narrative)
+      SELECT type, id, 1, at, false, content, sealed, to_tsvector('simple', words), to_tsvector('simple', narrative)
+      FROM ${raw(`${p}new`)} RETURNING rid, type, id)`,
+    sql`${raw(`${p}insv`)} AS (INSERT INTO ${s}.resource_version (rid, type, id, version, last_updated, method, content, sealed)
+      SELECT i.rid, n.type, n.id, 1, n.at, n.method, n.content, n.sealed
       FROM ${raw(`${p}ins`)} i JOIN ${raw(`${p}new`)} n ON n.type = i.type AND n.id = i.id)`,
   ];
 }
 
 function versionSteps(p: string, s: ReturnType<typeof ident>, rows: VersionRow[]): Sql[] {
   const doc = JSON.stringify(rows.map((r) => ({ rid: r.rid, type: r.type, id: r.id, version: r.version, at: r.at,
-    method: r.method, ...(r.content ? { content: r.content } : {}) })));
+    method: r.method, ...(r.content ? { content: r.content } : {}), ...(r.sealed ? { sealed: r.sealed, words: r.words, narrative: r.narrative } : {}) })));
   return [
-    sql`${raw(`${p}ver`)} AS (SELECT * FROM jsonb_to_recordset(${doc}::jsonb)
-      AS x(rid bigint, type text, id text, version int, at timestamptz, method text, content jsonb))`,
+    sql`${raw(`${p}ver`)} AS (SELECT rid, type, id, version, at, method, content, decode(sealed, 'base64') AS sealed, words, narrative
+      FROM jsonb_to_recordset(${doc}::jsonb)
+      AS x(rid bigint, type text, id text, version int, at timestamptz, method text, content jsonb, sealed text, words text, narrative text))`,
     // The rid list is redundant with the join but lets the planner use the primary key: it estimates a
     // jsonb_to_recordset at 100 rows, and would hash-join them against a sequential scan of the whole table.
     sql`${raw(`${p}upd`)} AS (UPDATE ${s}.resource r SET version = v.version, last_updated = v.at,
-      deleted = v.method = 'DELETE', content = v.content FROM ${raw(`${p}ver`)} v
+      deleted = v.method = 'DELETE', content = v.content, sealed = v.sealed, words = to_tsvector('simple', v.words),
+      narrative = to_tsvector('simple', v.narrative) FROM ${raw(`${p}ver`)} v
       WHERE r.rid = v.rid AND r.rid = ANY(${rows.map((r) => r.rid)}::bigint[]))`,
-    sql`${raw(`${p}updv`)} AS (INSERT INTO ${s}.resource_version (rid, type, id, version, last_updated, method, content)
-      SELECT rid, type, id, version, at, method, content FROM ${raw(`${p}ver`)})`,
+    sql`${raw(`${p}updv`)} AS (INSERT INTO ${s}.resource_version (rid, type, id, version, last_updated, method, content, sealed)
+      SELECT rid, type, id, version, at, method, content, sealed FROM ${raw(`${p}ver`)})`,
   ];
 }
 
@@ -125,14 +132,24 @@ const RESOURCE_WRITES: Deferral<Item> = {
 export async function deferNew(q: Queryable, schema: string, row: Omit<NewRow, 'kind' | 'schema'>): Promise<boolean> {
   const tx = deferring(q);
   if (!tx) return false;
-  await tx.defer<Item>(RESOURCE_WRITES, { kind: 'new', schema, ...row }, 1);
+  await tx.defer<Item>(RESOURCE_WRITES, { kind: 'new', schema, ...await sealedRow(tx, schema, 1, row) }, 1);
   return true;
+}
+
+/** The row with its content sealed under the tenant's data key when the tenant has one (db/vault.ts). */
+async function sealedRow<R extends { type: string; id: string; content?: Resource }>(q: Queryable, schema: string, version: number,
+  row: R): Promise<R> {
+  if (!row.content || !q.keyring || !(await q.keyring.sealing(schema))) return row;
+  const body = await q.keyring.body(schema, row.type, row.id, version, row.content);
+  const { content: _plain, ...rest } = row;
+  return { ...rest, sealed: body.sealed!.toString('base64'), ...(body.words !== null ? { words: body.words } : {}),
+    ...(body.narrative !== null ? { narrative: body.narrative } : {}) } as unknown as R;
 }
 
 export async function deferVersion(q: Queryable, schema: string, row: Omit<VersionRow, 'kind' | 'schema'>): Promise<boolean> {
   const tx = deferring(q);
   if (!tx) return false;
-  await tx.defer<Item>(RESOURCE_WRITES, { kind: 'version', schema, ...row }, 1);
+  await tx.defer<Item>(RESOURCE_WRITES, { kind: 'version', schema, ...await sealedRow(tx, schema, row.version, row) }, 1);
   return true;
 }
 

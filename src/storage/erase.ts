@@ -6,6 +6,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import type { Resource } from '../fhir/types.js';
 import { patientCompartment } from '../search/compartment.js';
 import { patientsOf } from '../search/compartment-patients.js';
@@ -37,9 +38,12 @@ export async function planErasure(db: Queryable, registry: SearchRegistry, schem
   const keys = await db.query<{ type: string; id: string }>(sql`SELECT DISTINCT type, id FROM ${s}.resource_version
     WHERE content IS NOT NULL AND ((type = 'Patient' AND id = ${patient})
       OR (type = ANY(${types}::text[]) AND (content::text LIKE ${`%Patient/${patient}"%`} OR content::text LIKE ${`%Patient/${patient}/_history/%`})))`);
+  for (const k of await sealedCandidates(db, schema, types, patient)) {
+    if (!keys.some((x) => x.type === k.type && x.id === k.id)) keys.push(k);
+  }
   if (keys.length === 0) return { erase: [], shared: [] };
   // Every version of each candidate, delete markers included: a resource once the patient's and now another's is both.
-  const rows = await db.query<VersionRow>(sql`SELECT v.type, v.id, v.version, v.content FROM ${s}.resource_version v
+  const rows = await db.query<VersionRow>(sql`SELECT v.type, v.id, v.version, ${sealedColumns(schema, 'v')} FROM ${s}.resource_version v
     JOIN unnest(${keys.map((k) => k.type)}::text[], ${keys.map((k) => k.id)}::text[]) AS k(type, id) ON v.type = k.type AND v.id = k.id
     ORDER BY v.type, v.id, v.version`);
   const byResource = new Map<string, { type: string; id: string; versions: number; patients: Set<string> }>();
@@ -62,6 +66,32 @@ export async function planErasure(db: Queryable, registry: SearchRegistry, schem
   return { erase, shared };
 }
 
+/** Versions of encrypted bodies opened per statement while looking for a patient's (bounded memory). */
+const SEALED_BATCH = 2000;
+
+/**
+ * The same candidates among encrypted versions (db/vault.ts), which the database cannot look into: every encrypted
+ * version of the compartment's types is opened, a batch at a time, and tested for the same text. Costs a pass over
+ * the tenant's history; erasure is rare, and what it must find includes versions no index row describes any more.
+ */
+async function sealedCandidates(db: Queryable, schema: string, types: string[], patient: string): Promise<{ type: string; id: string }[]> {
+  const s = ident(schema);
+  const found = new Map<string, { type: string; id: string }>();
+  const needles = [`"Patient/${patient}"`, `"Patient/${patient}/_history/`];
+  for (let after = 0; ;) {
+    const rows = await db.query<{ seq: number; type: string; id: string; content: Resource }>(sql`SELECT v.seq, v.type, v.id, v.version,
+      ${sealedColumns(schema, 'v')} FROM ${s}.resource_version v WHERE v.seq > ${after} AND v.sealed IS NOT NULL
+        AND (v.type = ANY(${types}::text[]) OR (v.type = 'Patient' AND v.id = ${patient})) ORDER BY v.seq LIMIT ${SEALED_BATCH}`);
+    for (const r of rows) {
+      const text = JSON.stringify(r.content);
+      if (r.type === 'Patient' || needles.some((n) => text.includes(n))) found.set(`${r.type}/${r.id}`, { type: r.type, id: r.id });
+    }
+    if (rows.length < SEALED_BATCH) break;
+    after = Number(rows[rows.length - 1]!.seq);
+  }
+  return [...found.values()];
+}
+
 /** What removing resources took. */
 export interface Removed { resources: number; versions: number; indexRows: number }
 
@@ -75,7 +105,8 @@ export async function eraseResources(tx: Queryable, schema: string, keys: { type
   if (keys.length === 0) return out;
   // Resources kept (shared ones, other patients') may still name what goes: erasure leaves them dangling.
   await withoutReferenceChecks(tx);
-  const rids = (await tx.query<{ rid: string }>(sql`UPDATE ${s}.resource r SET deleted = true, content = NULL
+  const rids = (await tx.query<{ rid: string }>(sql`UPDATE ${s}.resource r SET deleted = true, content = NULL, sealed = NULL,
+      words = NULL, narrative = NULL
     FROM unnest(${keys.map((k) => k.type)}::text[], ${keys.map((k) => k.id)}::text[]) AS k(type, id)
     WHERE r.type = k.type AND r.id = k.id RETURNING r.rid::text AS rid`)).map((r) => r.rid);
   out.resources = rids.length;

@@ -1,6 +1,7 @@
 /** History queries over the version table, newest first, paged by keyset — http://hl7.org/fhir/R4/http.html#history */
 import type { Queryable } from '../db/db.js';
 import { type Sql, ident, join, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import type { DateRange } from '../fhir/datetime.js';
 import { type Versioned, type WriteMethod, fromVersion } from './resources.js';
 
@@ -43,7 +44,7 @@ export async function readHistory(db: Queryable, schema: string, q: HistoryQuery
   }
   const order = backwards ? sql`ORDER BY v.last_updated ASC, v.seq ASC` : sql`ORDER BY v.last_updated DESC, v.seq DESC`;
   const rows = await db.query<{ seq: number; type: string; id: string; version: number; last_updated: Date;
-    method: WriteMethod; content: null }>(sql`SELECT v.seq, v.type, v.id, v.version, v.last_updated, v.method, v.content
+    method: WriteMethod; content: null }>(sql`SELECT v.seq, v.type, v.id, v.version, v.last_updated, v.method, ${sealedColumns(schema, 'v')}
     FROM ${ident(schema)}.resource_version v ${where.length ? sql`WHERE ${join(where, ' AND ')}` : sql``}
     ${order} LIMIT ${q.limit}`);
   const out = rows.map((r) => ({ ...fromVersion(r), seq: r.seq }));

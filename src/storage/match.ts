@@ -4,6 +4,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import { badRequest } from '../errors.js';
 import { PageTokens } from '../fhir/page-token.js';
 import type { Params } from '../fhir/types.js';
@@ -64,7 +65,7 @@ export async function matchResources(db: Queryable, schema: string, type: string
   if (parsed.conditions.length === 0) throw badRequest(`A conditional ${type} interaction needs search criteria`);
   const cx: CompileContext = { schema, registry, defs, ...accessOf(definitions.restrict, type) };
   const q = await prepareQuery(db, cx, parsed);
-  const rows = await db.query<FoundRow>(sql`SELECT r.id, r.version, r.last_updated, r.content
+  const rows = await db.query<FoundRow>(sql`SELECT r.type, r.id, r.version, r.last_updated, ${sealedColumns(schema, 'r')}
     FROM ${table(cx, 'resource')} r WHERE ${whereClause(cx, q.types, q.conditions)} LIMIT ${limit}`);
   return rows.map((r) => versionedOf(type, r));
 }

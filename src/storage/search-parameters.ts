@@ -4,6 +4,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import { searchParameterUnusable as unusable } from '../errors.js';
 import type { Definitions, SearchParameterDef } from '../fhir/definitions.js';
 import type { Resource } from '../fhir/types.js';
@@ -50,8 +51,8 @@ export class TenantSearchParameters {
   async registryFor(q: Queryable, schema: string): Promise<SearchRegistry> {
     const hit = this.cache.get(schema);
     if (hit && Date.now() - hit.loadedAt < TTL_MS) return hit.registry;
-    const rows = await q.query<{ content: Resource }>(sql`SELECT content FROM ${ident(schema)}.resource
-      WHERE type = 'SearchParameter' AND NOT deleted AND content->>'status' IS DISTINCT FROM 'retired'`);
+    const rows = (await q.query<{ content: Resource }>(sql`SELECT type, id, version, ${sealedColumns(schema)} FROM ${ident(schema)}.resource
+      WHERE type = 'SearchParameter' AND NOT deleted`)).filter((r) => r.content.status !== 'retired');
     const custom = rows.flatMap((r) => {
       try {
         return [toDefinition(this.defs, this.core, r.content)];

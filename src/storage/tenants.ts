@@ -140,9 +140,13 @@ export async function createTenant(db: Db, slug: string, migrations: Migration[]
     VALUES (${slug}, ${schema}) ON CONFLICT (slug) DO NOTHING RETURNING slug`);
   if (inserted.length === 0) throw tenantExists(slug);
   try {
+    // A stale key of a schema of this name (a deletion that failed half-way) must not be reused.
+    await db.keyring.destroyKeys(db, schema);
+    if (db.keyring.enabled) await db.keyring.createKey(db, schema); // encryption at rest (issue #17 §1)
     await migrateSchema(db, schema, migrations);
     await ensurePartitions(db, schema, new Date());
   } catch (e) {
+    await db.keyring.destroyKeys(db, schema);
     await db.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
     throw e;
   }
@@ -153,13 +157,15 @@ export async function createTenant(db: Db, slug: string, migrations: Migration[]
 export interface DeletedBy { operator: string; address?: string; requestId?: string }
 
 /**
- * Drops the tenant's schema and everything in it, and records who did in the control schema (the tenant's own audit
+ * Destroys the tenant's data keys, drops the tenant's schema and everything in it, and records who did in the control schema (the tenant's own audit
  * trail goes with it); 404 if unknown.
  */
 export async function deleteTenant(db: Db, slug: string, by: DeletedBy): Promise<void> {
   const tenant = await findTenant(db, slug);
   if (!tenant) throw unknownTenant(slug);
   await db.transaction(async (tx) => {
+    // Crypto-shredding first (issue #17 §2): once the data keys are gone, copies of the rows are unreadable.
+    await db.keyring.destroyKeys(tx, tenant.schema);
     await tx.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE slug = ${slug}`);
     await tx.query(sql`INSERT INTO ${ident(CONTROL_SCHEMA)}.tenant_deletion (slug, schema_name, operator, address, request_id)
       VALUES (${slug}, ${tenant.schema}, ${by.operator}, ${by.address ?? null}, ${by.requestId ?? null})`);

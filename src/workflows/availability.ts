@@ -11,6 +11,7 @@
 import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import { badRequest, tooCostly } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import { lockCriteria, lockKey } from '../storage/criteria-lock.js';
@@ -124,8 +125,8 @@ export async function patternOf(tx: Queryable, schema: string, schedule: Schedul
     for (const ref of schedule.actor ?? []) {
       const id = localId(ref?.reference, type);
       if (!id) continue;
-      const rows = await tx.query<{ content: ActorContent }>(sql`SELECT content FROM ${ident(schema)}.resource
-        WHERE type = ${type} AND id = ${id} AND NOT deleted`);
+      const rows = await tx.query<{ content: ActorContent }>(sql`SELECT type, id, version, ${sealedColumns(schema)}
+        FROM ${ident(schema)}.resource WHERE type = ${type} AND id = ${id} AND NOT deleted`);
       const actor = rows[0]?.content;
       const available = type === 'Location'
         ? (actor?.hoursOfOperation ?? []).map((h) => ({ ...h, ...(h.openingTime ? { availableStartTime: h.openingTime } : {}),
@@ -179,8 +180,8 @@ export interface Generated { created: number; existing: number; source?: string 
 export async function generateSlots(tx: Queryable, schema: string, deps: GenerateDeps, scheduleId: string, from: Date, to: Date,
   guard?: WriteGuard): Promise<Generated> {
   await lockCriteria(tx, [lockKey('hearth.slots', schema, scheduleId)]);
-  const rows = await tx.query<{ content: ScheduleContent }>(sql`SELECT content FROM ${ident(schema)}.resource
-    WHERE type = 'Schedule' AND id = ${scheduleId} AND NOT deleted`);
+  const rows = await tx.query<{ content: ScheduleContent }>(sql`SELECT type, id, version, ${sealedColumns(schema)}
+    FROM ${ident(schema)}.resource WHERE type = 'Schedule' AND id = ${scheduleId} AND NOT deleted`);
   const schedule = rows[0]?.content;
   if (!schedule || schedule.active === false) return { created: 0, existing: 0 };
   const pattern = await patternOf(tx, schema, schedule, deps.timezone);
@@ -230,7 +231,9 @@ export async function generateSlots(tx: Queryable, schema: string, deps: Generat
 
 /** The Schedules the daily job generates for: active ones (their pattern decides whether anything comes of it). */
 export async function activeSchedules(q: Queryable, schema: string): Promise<string[]> {
-  const rows = await q.query<{ id: string }>(sql`SELECT id FROM ${ident(schema)}.resource
-    WHERE type = 'Schedule' AND NOT deleted AND coalesce(content->>'active', 'true') <> 'false' ORDER BY id`);
+  const s = ident(schema);
+  const rows = await q.query<{ id: string }>(sql`SELECT r.id FROM ${s}.resource r
+    WHERE r.type = 'Schedule' AND NOT r.deleted AND NOT EXISTS (SELECT 1 FROM ${s}.idx_token t
+      WHERE t.rid = r.rid AND t.type = 'Schedule' AND t.param = 'active' AND t.code = 'false') ORDER BY r.id`);
   return rows.map((r) => r.id);
 }

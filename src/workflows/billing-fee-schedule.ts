@@ -9,6 +9,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import { parseDateRange } from '../fhir/datetime.js';
 import type { Coding, Resource } from '../fhir/types.js';
 
@@ -59,15 +60,19 @@ const sameCoding = (a: Coding, b: Coding) => a.code === b.code && (a.system ?? '
 
 /**
  * The active definitions with one of these codes. R4 defines no `code` search parameter on ChargeItemDefinition, so
- * this reads the content of the tenant's ChargeItemDefinitions (one pass over that type, in the database); the system
- * is compared by the caller.
+ * this reads the tenant's active ChargeItemDefinitions (by the status index) and compares codes on their content
+ * (bodies may be encrypted: db/vault.ts); the system is compared by the caller.
  */
 async function definitionsWithCode(tx: Queryable, schema: string, codes: string[]) {
-  return tx.query<{ id: string; content: Resource }>(sql`SELECT id, content FROM ${ident(schema)}.resource
-    WHERE type = 'ChargeItemDefinition' AND NOT deleted AND content->>'status' = 'active'
-      AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(content->'code'->'coding') = 'array'
-        THEN content->'code'->'coding' ELSE '[]'::jsonb END) c WHERE c->>'code' = ANY(${codes}))
-    ORDER BY last_updated DESC, rid DESC`);
+  const s = ident(schema);
+  const rows = await tx.query<{ id: string; content: Resource }>(sql`SELECT r.type, r.id, r.version, ${sealedColumns(schema, 'r')}
+    FROM ${s}.resource r WHERE r.type = 'ChargeItemDefinition' AND NOT r.deleted
+      AND EXISTS (SELECT 1 FROM ${s}.idx_token t WHERE t.rid = r.rid AND t.type = 'ChargeItemDefinition' AND t.param = 'status'
+        AND t.code = 'active')
+    ORDER BY r.last_updated DESC, r.rid DESC`);
+  const wanted = new Set(codes);
+  return rows.filter((r) => r.content.status === 'active' && ((r.content.code as { coding?: unknown } | undefined)?.coding instanceof Array)
+    && ((r.content.code as { coding: { code?: unknown }[] }).coding).some((c) => typeof c?.code === 'string' && wanted.has(c.code)));
 }
 
 /** The fee of a coded service on date `at`, or undefined when the fee schedule has no active price for it. */

@@ -8,6 +8,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import { unprocessable } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import { lockCurrent } from '../storage/resources.js';
@@ -37,11 +38,14 @@ function paymentsOf(reconciliation: Resource): { invoice: string; amount: Money;
  */
 async function reconciliationsOf(tx: Queryable, schema: string, invoiceId: string): Promise<Resource[]> {
   const ref = `Invoice/${invoiceId}`;
-  const rows = await tx.query<{ content: Resource }>(sql`SELECT content FROM ${ident(schema)}.resource
-    WHERE type = 'PaymentReconciliation' AND NOT deleted AND content->>'status' = 'active'
-      AND EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(content->'detail') = 'array' THEN content->'detail' ELSE '[]'::jsonb END) d
-        WHERE d->'request'->>'reference' = ${ref} OR d->'request'->>'reference' LIKE ${`${ref}/_history/%`})`);
-  return rows.map((r) => r.content);
+  const s = ident(schema);
+  const rows = await tx.query<{ content: Resource }>(sql`SELECT r.type, r.id, r.version, ${sealedColumns(schema, 'r')}
+    FROM ${s}.resource r WHERE r.type = 'PaymentReconciliation' AND NOT r.deleted
+      AND EXISTS (SELECT 1 FROM ${s}.idx_token t WHERE t.rid = r.rid AND t.type = 'PaymentReconciliation' AND t.param = 'status'
+        AND t.code = 'active')`);
+  const names = (reference: unknown) => typeof reference === 'string' && (reference === ref || reference.startsWith(`${ref}/_history/`));
+  return rows.map((r) => r.content).filter((c) => c.status === 'active' && Array.isArray(c.detail)
+    && (c.detail as { request?: { reference?: unknown } }[]).some((d) => names(d?.request?.reference)));
 }
 
 const totalOf = (invoice: Resource): Money | undefined => {

@@ -5,6 +5,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import type { Resource } from '../fhir/types.js';
 import { lockCurrent } from '../storage/resources.js';
 
@@ -29,11 +30,11 @@ function sameUnit(a: Quantity, b: Quantity): boolean {
  */
 async function completedDispenses(tx: Queryable, schema: string, requestId: string): Promise<Resource[]> {
   const s = ident(schema);
-  const rows = await tx.query<{ content: Resource }>(sql`SELECT r.content FROM ${s}.resource r
-    WHERE r.type = 'MedicationDispense' AND NOT r.deleted AND r.content->>'status' = 'completed'
+  const rows = await tx.query<{ content: Resource }>(sql`SELECT r.type, r.id, r.version, ${sealedColumns(schema, 'r')} FROM ${s}.resource r
+    WHERE r.type = 'MedicationDispense' AND NOT r.deleted
       AND r.rid IN (SELECT x.rid FROM ${s}.idx_reference x WHERE x.ref_id = ${requestId}
         AND x.ref_type = 'MedicationRequest' AND x.param = 'prescription' AND x.type = 'MedicationDispense')`);
-  return rows.map((r) => r.content);
+  return rows.map((r) => r.content).filter((c) => c.status === 'completed');
 }
 
 /**

@@ -19,6 +19,7 @@ import crypto from 'node:crypto';
 import type { Queryable } from '../db/db.js';
 import { type Deferral, type DeferringTx, deferring } from '../db/deferred.js';
 import { type Sql, ident, join, prepared, raw, sql } from '../db/sql.js';
+import { sealedColumns } from '../db/vault.js';
 import { badRequest, conflict } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
 import { lockCriteria, lockKey, lockStatement } from '../storage/criteria-lock.js';
@@ -146,32 +147,48 @@ function readAhead(tx: Queryable): DeferringTx | undefined {
 
 /** The statement of what a booking reads: its Slots, their Schedules, what else takes them or the same people's time,
  * and the latest turn of each. */
-function lookSql(schema: string, id: string, appt: AppointmentResource, slots: string[], actors: string[], now: Date): Sql {
+function lookSql(schema: string, id: string, slots: string[], actors: string[], now: Date, span: { lo?: Date; hi?: Date }): Sql {
   const s = ident(schema);
-  const start = instant(appt.start);
-  const end = instant(appt.end) ?? (start && typeof appt.minutesDuration === 'number'
-    ? new Date(start.getTime() + appt.minutesDuration * 60_000) : undefined);
+  // Bodies may be encrypted (db/vault.ts): the Slots' Schedules are found by their index rows, the time span is given.
   return lookStatement(schema, sql`WITH s AS (
-      SELECT rid, id, version, last_updated, content FROM ${s}.resource
+      SELECT rid, type, id, version, last_updated, ${sealedColumns(schema)} FROM ${s}.resource
       WHERE type = 'Slot' AND id = ANY(${slots}) AND NOT deleted),
-    w AS (SELECT coalesce(${start?.toISOString() ?? null}::timestamptz, min((content->>'start')::timestamptz)) AS lo,
-      coalesce(${end?.toISOString() ?? null}::timestamptz, max((content->>'end')::timestamptz)) AS hi FROM s)
-    SELECT 'slot' AS kind, id, rid, version, last_updated, content, NULL::text AS target, NULL::timestamptz AS start_at,
-      NULL::timestamptz AS end_at FROM s
+    w AS (SELECT ${span.lo?.toISOString() ?? null}::timestamptz AS lo, ${span.hi?.toISOString() ?? null}::timestamptz AS hi)
+    SELECT 'slot' AS kind, type, id, rid, version, last_updated, content, sealed, sealed_in, NULL::text AS target,
+      NULL::timestamptz AS start_at, NULL::timestamptz AS end_at FROM s
     UNION ALL
-    SELECT 'schedule', r.id, NULL, NULL, NULL, r.content, NULL, NULL, NULL FROM ${s}.resource r
+    SELECT 'schedule', r.type, r.id, NULL, r.version, NULL, ${sealedColumns(schema, 'r')}, NULL, NULL, NULL FROM ${s}.resource r
       WHERE r.type = 'Schedule' AND NOT r.deleted
-        AND r.id IN (SELECT substr(content->'schedule'->>'reference', 10) FROM s WHERE content->'schedule'->>'reference' LIKE 'Schedule/%')
+        AND r.id IN (SELECT x.ref_id FROM ${s}.idx_reference x WHERE x.rid IN (SELECT rid FROM s) AND x.type = 'Slot'
+          AND x.param = 'schedule' AND x.ref_type = 'Schedule')
     UNION ALL
-    SELECT 'taken', appointment_id, NULL, NULL, NULL, NULL, target, start_at, end_at FROM ${s}.booking
+    SELECT 'taken', NULL, appointment_id, NULL, NULL, NULL, NULL, NULL, NULL, target, start_at, end_at FROM ${s}.booking
       WHERE target = ANY(${slots.map((x) => `Slot/${x}`)}) AND appointment_id <> ${id} AND ${counts(now)}
     UNION ALL
-    SELECT 'overlap', b.appointment_id, NULL, NULL, NULL, NULL, b.target, b.start_at, b.end_at FROM ${s}.booking b, w
+    SELECT 'overlap', NULL, b.appointment_id, NULL, NULL, NULL, NULL, NULL, NULL, b.target, b.start_at, b.end_at FROM ${s}.booking b, w
       WHERE b.target = ANY(${actors}) AND b.appointment_id <> ${id} AND ${counts(now)}
         AND b.start_at < w.hi AND b.end_at > w.lo
     UNION ALL
-    SELECT 'turn', target, max(turn), NULL, NULL, NULL, target, NULL, NULL FROM ${s}.booking_turn
+    SELECT 'turn', NULL, target, max(turn), NULL, NULL, NULL, NULL, NULL, target, NULL, NULL FROM ${s}.booking_turn
       WHERE target = ANY(${[...slots.map((x) => `Slot/${x}`), ...actors]}) GROUP BY target`);
+}
+
+/**
+ * The time the Appointment takes: its start and end (or start + minutesDuration); for one without them (proposed),
+ * from its Slots' earliest start to their latest end, read ahead of the look.
+ */
+async function spanOf(tx: Queryable, schema: string, appt: AppointmentResource, slots: string[]): Promise<{ lo?: Date; hi?: Date }> {
+  const start = instant(appt.start);
+  const end = instant(appt.end) ?? (start && typeof appt.minutesDuration === 'number'
+    ? new Date(start.getTime() + appt.minutesDuration * 60_000) : undefined);
+  if ((start && end) || slots.length === 0) return { ...(start ? { lo: start } : {}), ...(end ? { hi: end } : {}) };
+  const rows = await tx.query<{ content: SlotResource }>(sql`SELECT type, id, version, ${sealedColumns(schema)} FROM ${ident(schema)}.resource
+    WHERE type = 'Slot' AND id = ANY(${slots}) AND NOT deleted`);
+  const times = (key: 'start' | 'end') => rows.map((r) => instant(r.content[key])).filter((d): d is Date => d !== undefined)
+    .map((d) => d.getTime());
+  const lo = start ?? (times('start').length > 0 ? new Date(Math.min(...times('start'))) : undefined);
+  const hi = end ?? (times('end').length > 0 ? new Date(Math.max(...times('end'))) : undefined);
+  return { ...(lo ? { lo } : {}), ...(hi ? { hi } : {}) };
 }
 
 function seenOf(rows: SeenRow[]): Seen {
@@ -283,7 +300,8 @@ async function onAppointment(tx: Queryable, schema: string, all: AllHooks, chang
     const actors = participantsOf(appt);
     if (slots.length + actors.length > 0) {
       const targets = [...slots.map((x) => `Slot/${x}`), ...actors];
-      const seen = await look(tx, schema, lookSql(schema, change.id, appt, slots, actors, now), targets);
+      const span = await spanOf(tx, schema, appt, slots);
+      const seen = await look(tx, schema, lookSql(schema, change.id, slots, actors, now, span), targets);
       const slotContent = new Map([...seen.slots].map(([id, v]) => [id, v.content]));
       const window = windowOf(appt, [...slotContent.values()]);
       const hold = holdUntil(appt);

@@ -5,6 +5,13 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 
+/**
+ * Every test process and the servers and CLIs they start share one key-encryption key (a generated, git-ignored file),
+ * as the nodes of one deployment must: the shared PostgreSQL database's tenant keys are wrapped with it.
+ */
+export const TEST_KEY_FILE = path.join(ROOT, '.hearth-test.key');
+process.env.HEARTH_KEY_FILE ??= TEST_KEY_FILE;
+
 export interface CliResult { status: number | null; stdout: string; stderr: string }
 
 /** Runs the CLI without blocking this process's event loop (a server it talks to may run in this process). */

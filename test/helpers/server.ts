@@ -8,6 +8,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp, createDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { openDb } from '../../src/db/open.js';
+import { keyOptions } from '../../src/db/vault.js';
+import './cli.js'; // HEARTH_KEY_FILE for every test process
 import type { Deps } from '../../src/interactions/context.js';
 import { createTenant, deleteTenant, findTenant } from '../../src/storage/tenants.js';
 import { type LaunchContext } from '../../src/auth/grants.js';
@@ -59,7 +61,7 @@ export async function startServer(t: Teardown, env: Record<string, string> = {})
   const dataDir = config.databaseUrl ? undefined : await copyPgliteTemplate();
   const removeDataDir = () => { if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true }); };
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir, poolSize: config.poolSize,
-    statementTimeoutMs: config.statementTimeoutMs }).catch((e) => {
+    statementTimeoutMs: config.statementTimeoutMs, ...keyOptions(config) }).catch((e) => {
     removeDataDir();
     throw e;
   });

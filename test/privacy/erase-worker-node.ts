@@ -15,6 +15,7 @@ const db = deps.db;
 let transactions = 0;
 const hanging: Db = {
   kind: db.kind,
+  keyring: db.keyring,
   query: (q) => db.query(q),
   exec: (script) => db.exec(script),
   cursor: (q, size, onBatch) => db.cursor(q, size, onBatch),

@@ -11,11 +11,14 @@ function compileId(c: ValueCondition, r: Sql): Sql {
   return c.modifier === 'not' ? sql`NOT (${match})` : match;
 }
 
-/** Full text (project decision: PostgreSQL text search, words ANDed) over the narrative or the whole resource. */
+/**
+ * Full text (project decision: PostgreSQL text search, words ANDed) over the narrative or the whole resource: a row
+ * whose body is encrypted (db/vault.ts) keeps the words in `narrative` and `words`, a row in clear is read directly.
+ */
 function compileText(c: ValueCondition, r: Sql): Sql {
   const doc = c.code === '_text'
-    ? sql`to_tsvector('simple', coalesce(${r}.content #>> '{text,div}', ''))`
-    : sql`jsonb_to_tsvector('simple', ${r}.content, '["string"]')`;
+    ? sql`coalesce(${r}.narrative, to_tsvector('simple', coalesce(${r}.content #>> '{text,div}', '')))`
+    : sql`coalesce(${r}.words, jsonb_to_tsvector('simple', coalesce(${r}.content, '{}'::jsonb), '["string"]'))`;
   return any((c.values as StringValue[]).map((v) => sql`${doc} @@ plainto_tsquery('simple', ${v.text})`));
 }
 
@@ -36,5 +39,8 @@ export function compileList(cx: CompileContext, c: ListCondition, scope: Scope, 
   const r = resourceAlias(scope.depth);
   const list = { depth: scope.depth + 1, type: 'List' };
   const l = resourceAlias(list.depth);
-  return sql`EXISTS (SELECT 1 FROM ${table(cx, 'resource')} ${l}, jsonb_array_elements(${l}.content->'entry') e WHERE ${l}.type = 'List' AND ${l}.id = ${c.id} AND NOT ${l}.deleted${cx.access ? sql` AND ${access(list)}` : sql``} AND e #>> '{item,reference}' = ${typeOf(scope)} || '/' || ${r}.id)`;
+  // By the List's `item` index rows (List.entry.item), not its body, which may be encrypted (db/vault.ts).
+  return sql`EXISTS (SELECT 1 FROM ${table(cx, 'resource')} ${l} JOIN ${table(cx, 'idx_reference')} li ON li.rid = ${l}.rid
+    AND li.type = 'List' AND li.param = 'item' WHERE ${l}.type = 'List' AND ${l}.id = ${c.id} AND NOT ${l}.deleted${cx.access ? sql` AND ${access(list)}` : sql``}
+    AND li.ref_type = ${typeOf(scope)} AND li.ref_id = ${r}.id)`;
 }
