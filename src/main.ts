@@ -20,6 +20,7 @@ import { ROOT, buildApp, createDeps, loadAllMigrations } from './app.js';
 import { auditSettings, clientView, consentSettings, issueLocalToken, lifetimeSettings, openLaunch, registerClient, suspendTenant, tenantView,
   updateTenantDetails } from './http/admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants, setSuspended } from './storage/tenants.js';
+import { keysView, rotateKey } from './jobs/rekey.js';
 import { FhirError, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './operations/jobs.js';
@@ -38,6 +39,7 @@ const USAGE = `Usage: hearth <command>
   tenant show <slug>  |  tenant update <slug> [--display-name N] [--contact C] [--host H]  (H '' removes it)
   tenant suspend <slug> --reason R   close its FHIR and SMART endpoints and pause its jobs  |  tenant activate <slug>
   tenant delete <slug> [--yes]   drop a tenant and all its data (asks to confirm; --yes skips the question)
+  tenant keys <slug>  |  tenant rotate-key <slug>   its data keys; a new one, every row re-encrypted by a job
   tenant audit-retention <slug> [months]   show or set how long AuditEvents are kept (default 72 months)
   tenant lifetimes <slug> [name=value]...   show or set access_token_seconds, refresh_token_days, session_hours,
                             session_idle_minutes (0: no idle timeout), break_glass_minutes
@@ -221,6 +223,13 @@ async function tenant(args: string[]) {
     await runAdmin({ method: 'DELETE', path: `/admin/tenants/${encodeURIComponent(slug)}?confirm=${encodeURIComponent(slug)}`,
       direct: async ({ db }) => { await deleteTenant(db, slug, { operator: `cli:${os.userInfo().username}` }); return {}; } });
     process.stdout.write(`deleted tenant ${slug}\n`);
+  } else if (sub === 'keys' && slug && rest.length === 0) {
+    print(Object.entries(await runAdmin({ method: 'GET', path: tenantPath(slug, 'keys'), direct: onTenant(slug, ({ db, tenant }) => keysView(db, tenant)) })));
+  } else if (sub === 'rotate-key' && slug && rest.length === 0) {
+    const out = await runAdmin({ method: 'POST', path: tenantPath(slug, 'keys/rotate'),
+      direct: onTenant(slug, ({ db, tenant }) => rotateKey(db, tenant)) });
+    const job = out.job as Json;
+    process.stdout.write(`data key version ${String(out.version)} of tenant ${slug}; re-encryption job ${String(job.id)} ${String(job.status)}\n`);
   } else if (sub === 'lifetimes' && slug) {
     const body: Record<string, number> = {};
     for (const pair of rest) {

@@ -128,7 +128,7 @@ export type AdminCode = 'tenant-create' | 'tenant-delete' | 'tenant-update' | 't
   | 'launch-create' | 'local-token' | 'key-rotate' | 'admin-refused' | 'audit-retention' | 'auth-lifetimes' | 'consent-default'
   | 'role-update' | 'role-delete' | 'break-glass-review' | 'admin-login' | 'admin-logout' | 'admin-create' | 'admin-update'
   | 'admin-delete' | 'retention-rule' | 'retention-rule-delete' | 'retention-run' | 'tenant-offboard' | 'referential-integrity'
-  | 'package-install' | 'required-profiles';
+  | 'package-install' | 'required-profiles' | 'tenant-key-rotate';
 
 const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'tenant-create': dcm('110131', 'Software Configuration'),
@@ -168,6 +168,7 @@ const DICOM_SUBTYPE: Record<AdminCode, Coding> = {
   'referential-integrity': dcm('110131', 'Software Configuration'),
   'package-install': dcm('110131', 'Software Configuration'),
   'required-profiles': dcm('110131', 'Software Configuration'),
+  'tenant-key-rotate': dcm('110129', 'Security Configuration'),
 };
 const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-delete': 'D', 'tenant-update': 'U',
   'tenant-suspend': 'U', 'tenant-activate': 'U', 'client-create': 'C',
@@ -176,7 +177,7 @@ const ADMIN_ACTION: Record<AdminCode, Action> = { 'tenant-create': 'C', 'tenant-
   'audit-retention': 'U', 'auth-lifetimes': 'U', 'consent-default': 'U', 'role-update': 'U', 'role-delete': 'D', 'break-glass-review': 'U',
   'admin-login': 'E', 'admin-logout': 'E', 'admin-create': 'C', 'admin-update': 'U', 'admin-delete': 'D',
   'retention-rule': 'U', 'retention-rule-delete': 'D', 'retention-run': 'D', 'tenant-offboard': 'U',
-  'referential-integrity': 'U', 'package-install': 'U', 'required-profiles': 'U' };
+  'referential-integrity': 'U', 'package-install': 'U', 'required-profiles': 'U', 'tenant-key-rotate': 'U' };
 
 /** An admin action by the operator (unnamed when the admin token was refused) on `entities`. */
 export function adminEvent(code: AdminCode, at: Occurrence, entities: Json[], failure?: Failure, jti?: string): Resource {

@@ -26,6 +26,10 @@ export interface Keyring {
   body(schema: string, type: string, id: string, version: number, resource: unknown): Promise<StoredBody>;
   /** Whether the tenant's new rows are sealed. */
   sealing(schema: string): Promise<boolean>;
+  /** The tenant's data key versions, newest last (none: its rows are stored in clear). */
+  versions(schema: string): Promise<number[]>;
+  /** Destroys the tenant's data key versions older than `version` (once no row needs them). */
+  retireKeys(db: Queryable, schema: string, version: number): Promise<number>;
   /** Stops the start when the key-encryption key is not the one the database was set up with (first start: records it). */
   verify(db: Queryable): Promise<void>;
   /** Makes the tenant's next data key version; answers its number. */

@@ -161,6 +161,11 @@ export class Vault {
       enabled: this.enabled,
       body: (schema, type, id, version, resource) => this.body(via, schema, type, id, version, resource),
       sealing: (schema) => this.sealing(via, schema),
+      versions: async (schema) => {
+        this.cache.delete(schema); // asked for the latest (a rotation on another node), not a cached view
+        return [...(await this.keysOf(via, schema)).keys.keys()].sort((a, b) => a - b);
+      },
+      retireKeys: (db, schema, version) => this.retireKeys(db, schema, version),
       createKey: (db, schema) => this.createKey(db, schema),
       destroyKeys: (db, schema) => this.destroyKeys(db, schema),
       verify: (db) => this.verify(db),
@@ -212,6 +217,14 @@ export class Vault {
   async destroyKeys(db: Queryable, schema: string): Promise<void> {
     await db.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant_key WHERE schema_name = ${schema}`);
     this.cache.delete(schema);
+  }
+
+  /** Destroys the data key versions older than `version`; answers how many. */
+  async retireKeys(db: Queryable, schema: string, version: number): Promise<number> {
+    const gone = await db.query(sql`DELETE FROM ${ident(CONTROL_SCHEMA)}.tenant_key WHERE schema_name = ${schema} AND version < ${version}
+      RETURNING version`);
+    this.cache.delete(schema);
+    return gone.length;
   }
 
   private keysOf(via: Queryable, schema: string): Promise<TenantKeys> {

@@ -1,5 +1,5 @@
 /**
- * The admin API's routes for a tenant's data over its life (issue #17 §4–§5): retention rules with a dry-run report
+ * The admin API's routes for a tenant's data over its life (issue #17 §1–§5): its data keys and their rotation, retention rules with a dry-run report
  * and a run now (operations/retention.ts), and offboarding — suspend, export everything, serve the files until the
  * tenant is deleted (bulk/offboarding.ts); whether references are checked (issue #15 §2). Registered by admin.ts behind its authorization hook.
  */
@@ -11,6 +11,7 @@ import { badRequest, conflict, exportFileNotFound, retentionRuleNotFound, unproc
 import { canonicalStore, requiredProfiles, setRequiredProfiles } from '../storage/canonical.js';
 import type { Deps } from '../interactions/context.js';
 import { runRetention } from '../operations/retention.js';
+import { keysView, rotateKey } from '../jobs/rekey.js';
 import { referentialIntegrity, setReferentialIntegrity } from '../storage/links.js';
 import { checkRule, deleteRetentionRule, listRetentionRules, putRetentionRule } from '../storage/retention.js';
 import type { Db } from '../db/db.js';
@@ -38,6 +39,10 @@ export function registerDataLifecycleRoutes(app: FastifyInstance, deps: Deps,
     if (!file) throw exportFileNotFound('offboarding', req.params.name);
     return reply.type('application/fhir+ndjson').header('Content-Length', file.size).send(file.stream);
   });
+  // Encryption at rest (issue #17 §1–§2): the tenant's data key versions; a rotation makes a new one and re-encrypts.
+  app.get<SlugParams>('/admin/tenants/:slug/keys', async (req) => keysView(deps.db, (await target(req)).tenant));
+  app.post<SlugParams>('/admin/tenants/:slug/keys/rotate', async (req, reply) => reply.code(202).send(await audited(deps, req,
+    'tenant-key-rotate', req.params.slug, async () => rotateKey(deps.db, (await target(req)).tenant), () => tenantNamed(req.params.slug))));
   // Referential integrity (issue #15 §2): on by default; {"referentialIntegrity": false} relaxes it for the tenant.
   app.get<SlugParams>('/admin/tenants/:slug/integrity', async (req) => {
     const t = await target(req);

@@ -55,6 +55,12 @@ export async function startJob(db: Queryable, tenant: string, kind: string, para
   return fromRow(rows[0]!);
 }
 
+/** The tenant's latest job of a kind, if any. */
+export async function latestJob(db: Queryable, tenant: string, kind: string): Promise<Job | undefined> {
+  const rows = await db.query<JobRow>(sql`SELECT * FROM ${T()} WHERE tenant = ${tenant} AND kind = ${kind} ORDER BY created_at DESC LIMIT 1`);
+  return rows[0] && fromRow(rows[0]);
+}
+
 export async function getJob(db: Queryable, tenant: string, id: string): Promise<Job | undefined> {
   if (!/^[0-9a-f-]{36}$/.test(id)) return undefined;
   const rows = await db.query<JobRow>(sql`SELECT * FROM ${T()} WHERE id = ${id} AND tenant = ${tenant}`);

@@ -3,6 +3,7 @@ import { exportJob } from '../bulk/export-job.js';
 import { importJob } from '../bulk/import-job.js';
 import type { ServerJobHandler } from '../interactions/context.js';
 import { reindex } from '../jobs/reindex.js';
+import { rekey } from '../jobs/rekey.js';
 import { eraseJob } from './erase.js';
 
 export const JOB_HANDLERS: Record<string, ServerJobHandler> = {
@@ -10,4 +11,5 @@ export const JOB_HANDLERS: Record<string, ServerJobHandler> = {
   export: exportJob,
   import: importJob,
   erase: eraseJob,
+  rekey,
 };

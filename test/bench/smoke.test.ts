@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
+import '../helpers/cli.js'; // HEARTH_KEY_FILE: the key-encryption key of the shared test database
 import { SUITES } from '../../bench/options.js';
 import type { Report } from '../../bench/lib/report.js';
 

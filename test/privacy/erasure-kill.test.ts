@@ -33,9 +33,9 @@ t.test('SIGKILL mid-batch during an erasure, then a restart: everything erased o
   const versions = async () => (await s.deps.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${S}.resource_version
     WHERE (type = 'Observation' AND id LIKE 'k%') OR (type = 'Patient' AND id = 'k')`))[0]!.n;
 
-  const child = fork(path.join(import.meta.dirname, 'erase-worker-node.ts'), [], {
+  const child = fork(path.join(import.meta.dirname, 'hanging-worker-node.ts'), [], {
     execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, ERASE_TENANT: s.slug, HEARTH_LOG_LEVEL: 'silent' },
+    env: { ...process.env, WORKER_TENANT: s.slug, WORKER_KIND: 'erase', HEARTH_LOG_LEVEL: 'silent' },
   });
   const exited = new Promise((r) => child.once('exit', r));
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });

@@ -1,13 +1,15 @@
 /**
- * A Hearth node that only runs one tenant's erasure jobs (ERASE_TENANT), for the SIGKILL test in erasure-kill.test.ts:
- * in the job's second transaction the batch's deletes are sent but not committed when it tells the test (IPC) and
- * waits — so the kill lands mid-batch, after exactly one committed batch, every run.
+ * A Hearth node that only runs one tenant's jobs of one kind (WORKER_TENANT, WORKER_KIND: erase or rekey), for the
+ * SIGKILL tests (erasure-kill.test.ts, rekey-kill.test.ts): in the job's second transaction the batch's changes are
+ * sent but not committed when it tells the test (IPC) and waits — so the kill lands mid-batch, after exactly one
+ * committed batch, every run.
  */
 import { createDeps } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/db.js';
 import { sql } from '../../src/db/sql.js';
 import { eraseJob } from '../../src/operations/erase.js';
+import { rekey } from '../../src/jobs/rekey.js';
 import { runTenantJobs } from '../bulk/tenant-worker.js';
 
 const deps = await createDeps(loadConfig());
@@ -32,6 +34,8 @@ const hanging: Db = {
   }, options),
 };
 for (;;) {
-  await runTenantJobs(deps, process.env.ERASE_TENANT!, (ctx) => eraseJob({ ...ctx, deps: { ...deps, db: hanging } }), 'erase');
+  const kind = process.env.WORKER_KIND!;
+  const handler = kind === 'rekey' ? rekey : eraseJob;
+  await runTenantJobs(deps, process.env.WORKER_TENANT!, (ctx) => handler({ ...ctx, deps: { ...deps, db: hanging } }), kind);
   await new Promise((r) => setTimeout(r, 50));
 }
