@@ -11,9 +11,10 @@ import t from 'tap';
 import { freePort, runCli } from '../helpers/cli.js';
 import { copyPgliteTemplate } from '../helpers/pglite-template.js';
 import { openDb } from '../../src/db/open.js';
-import { ident, sql } from '../../src/db/sql.js';
+import { keyOptions } from '../../src/db/vault.js';
+import { loadConfig } from '../../src/config.js';
+import { canonicalStore } from '../../src/storage/canonical.js';
 import { schemaFor } from '../../src/storage/tenants.js';
-import type { Json } from '../../src/terminology/codesystem.js';
 import { Terminology } from '../../src/terminology/terminology.js';
 
 t.setTimeout(10 * 60 * 1000);
@@ -42,17 +43,11 @@ t.test('hearth import loads CodeSystem NDJSON; the engine expands and looks up f
   t.equal(res.status, 0, res.stderr);
   t.match(res.stdout, /imported 2\tfailed 0/);
 
-  const db = await openDb({ databaseUrl: process.env.DATABASE_URL || undefined, dataDir: process.env.DATABASE_URL ? undefined : dataDir });
+  const db = await openDb({ databaseUrl: process.env.DATABASE_URL || undefined, dataDir: process.env.DATABASE_URL ? undefined : dataDir,
+    ...keyOptions(loadConfig(process.env)) });
   t.teardown(() => db.close());
-  const schema = ident(schemaFor(slug));
-  const tx = new Terminology({
-    async find(type, url) {
-      const rows = await db.query<{ content: Json }>(sql`SELECT content FROM ${schema}.resource
-        WHERE type = ${type} AND NOT deleted AND content->>'url' = ${url}`);
-      return rows[0]?.content;
-    },
-    conceptMaps: async () => [],
-  });
+  // The tenant's own canonical store (bodies are encrypted: it finds them by their url index rows).
+  const tx = new Terminology(canonicalStore(db, schemaFor(slug)));
   const cs = await tx.requireCodeSystem(SYSTEM);
   t.equal(cs.concepts.length, 20_200);
   t.equal(cs.get('T7-42')?.display, 'Test 42 of panel 7');
