@@ -7,7 +7,7 @@ const LAYERS = [
   { name: 'core', paths: ['src/fhir/', 'src/errors.ts', 'src/config.ts', 'src/version.ts', 'src/metrics.ts'], uses: [],
     role: 'FHIR types and helpers, the request/result types and routing, the error catalogue, configuration, metrics' },
   { name: 'db', paths: ['src/db/'], uses: ['core'],
-    role: 'PostgreSQL and PGlite behind one interface, SQL building, migrations, partition upkeep' },
+    role: 'PostgreSQL and PGlite behind one interface, SQL building, migrations, partition upkeep, encryption at rest (tenant data keys, sealed bodies)' },
   { name: 'terminology', paths: ['src/terminology/'], uses: ['core'],
     role: 'CodeSystem hierarchies, ValueSet expansion and membership, ConceptMap translation; the R4 core content' },
   { name: 'search', paths: ['src/search/'], uses: ['core', 'db', 'terminology'],

@@ -21,6 +21,7 @@ import { auditSettings, clientView, consentSettings, issueLocalToken, lifetimeSe
   updateTenantDetails } from './http/admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants, setSuspended } from './storage/tenants.js';
 import { keysView, rotateKey } from './jobs/rekey.js';
+import { keyProviderFor } from './db/vault.js';
 import { FhirError, clientNotFound, unknownTenant } from './errors.js';
 import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './operations/jobs.js';
@@ -98,6 +99,8 @@ function firstSteps(config: Config, port: number, generatedToken: boolean): stri
 
 async function serve() {
   const config = loadConfig();
+  // The key-encryption key first (the embedded default generates its file), so the start can say where it is.
+  const kek = keyProviderFor(config);
   const deps = await createDeps(config);
   // Written only once the database is open: a second server on a locked PGlite directory must not replace the file.
   const generatedToken = !config.adminToken;
@@ -143,6 +146,11 @@ async function serve() {
   const port = (app.server.address() as AddressInfo).port;
   app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${port}`}/fhir/default` },
     'Hearth is serving FHIR R4');
+  app.log.info({ keyEncryptionKey: kek.source, newTenantsEncrypted: deps.db.keyring.enabled }, 'encryption at rest');
+  if (kek.generated) {
+    process.stdout.write(`Generated the key-encryption key file ${kek.source} (mode 0600), beside the data directory: keep a copy `
+      + 'apart from the database and its backups. Without it the encrypted data cannot be read.\n');
+  }
   process.stdout.write(firstSteps(config, port, generatedToken));
 }
 
@@ -224,7 +232,11 @@ async function tenant(args: string[]) {
       direct: async ({ db }) => { await deleteTenant(db, slug, { operator: `cli:${os.userInfo().username}` }); return {}; } });
     process.stdout.write(`deleted tenant ${slug}\n`);
   } else if (sub === 'keys' && slug && rest.length === 0) {
-    print(Object.entries(await runAdmin({ method: 'GET', path: tenantPath(slug, 'keys'), direct: onTenant(slug, ({ db, tenant }) => keysView(db, tenant)) })));
+    const out = await runAdmin({ method: 'GET', path: tenantPath(slug, 'keys'), direct: onTenant(slug, ({ db, tenant }) => keysView(db, tenant)) });
+    print([['encrypted', out.encrypted], ['activeVersion', out.activeVersion], ['rowsNotUnderActive', out.rowsNotUnderActive]]);
+    for (const v of (out.versions ?? []) as Json[]) print([['version', `${String(v.version)}\t${String(v.provider)}\t${String(v.createdAt)}`]]);
+    const last = out.lastRotation as Json | undefined;
+    if (last) print([['lastRotation', `${String(last.id)}\t${String(last.status)}\t${JSON.stringify(last.result ?? last.progress)}`]]);
   } else if (sub === 'rotate-key' && slug && rest.length === 0) {
     const out = await runAdmin({ method: 'POST', path: tenantPath(slug, 'keys/rotate'),
       direct: onTenant(slug, ({ db, tenant }) => rotateKey(db, tenant)) });

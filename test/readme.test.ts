@@ -12,7 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import './helpers/cli.js'; // HEARTH_KEY_FILE: the key-encryption key of the shared test database
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -39,6 +38,8 @@ const port = await freePort();
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-readme-'));
 const env = { ...process.env, DATABASE_URL: '', HEARTH_DATA_DIR: dataDir, HEARTH_PORT: String(port), HEARTH_HOST: '127.0.0.1',
   HEARTH_ADMIN_TOKEN: '', HEARTH_ADMIN_URL: '', HEARTH_BASE_URL: '', HEARTH_LOG_LEVEL: 'info',
+  // As on a fresh install: no key-encryption key configured, so the server generates its file beside the data directory.
+  HEARTH_KEY_FILE: '', HEARTH_KEY_SECRET: '',
 };
 let banner = '';
 // tap's process-info hook re-adds its loader to NODE_OPTIONS of every child; the CLI runs as a user runs it, without.
@@ -50,6 +51,7 @@ t.teardown(async () => {
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
   fs.rmSync(dataDir, { recursive: true, force: true });
+  fs.rmSync(`${dataDir}.key`, { force: true });
 });
 for (let i = 0; i < 300 && !banner.includes('Try it:'); i++) await new Promise((r) => setTimeout(r, 100));
 
@@ -66,6 +68,7 @@ const custom = blockAfter('### Custom search parameters');
 const booking = blockAfter('### Availability, finding and booking (issue #18 §1–§3)');
 const terminology = blockAfter('### Terminology (issue #15 §6)');
 const profiles = blockAfter('### Profiles (issue #15 §4)');
+const encryption = blockAfter('### Encryption at rest (issue #17 §1–§2)');
 
 t.test('npm start prints the token command that "Try it" starts with', async (t) => {
   t.match(banner, 'Try it:', `the server started: ${banner.slice(0, 500)}`);
@@ -129,4 +132,13 @@ t.test('the profile example runs as written: a Patient without a name is refused
   const outcome = JSON.parse(run.stdout.trim());
   t.equal(outcome.resourceType, 'OperationOutcome');
   t.match(outcome.issue[0], { diagnostics: /Patient.name: minimum required = 1, but only found 0/, expression: ['Patient.name'] });
+});
+
+t.test('a fresh install encrypts: the key file is generated beside the data directory, and the key commands run as written', async (t) => {
+  t.match(banner, `Generated the key-encryption key file ${dataDir}.key (mode 0600)`);
+  t.equal(fs.statSync(`${dataDir}.key`).mode & 0o777, 0o600);
+  const run = bash(encryption);
+  t.equal(run.status, 0, run.stderr);
+  t.match(run.stdout, /^encrypted true$/m, 'tenant keys: the default tenant is encrypted');
+  t.match(run.stdout, /data key version 2 of tenant default; re-encryption job \S+ queued/);
 });
