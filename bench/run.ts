@@ -24,9 +24,10 @@ import { runRead } from './suites/read.js';
 import { runSearch } from './suites/search.js';
 import { runImport } from './suites/import.js';
 import { runValidate } from './suites/validate.js';
+import { runEncryption } from './suites/encryption.js';
 
 const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteOutcome>> = {
-  ingest: runIngest, create: runCreate, book: runBook, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport, validate: runValidate,
+  ingest: runIngest, create: runCreate, book: runBook, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport, validate: runValidate, encryption: runEncryption,
 };
 
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);

@@ -65,7 +65,26 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
     scratchSchema: o.scratchSchema, migrate: migrator(db) });
   let unaudited: FastifyInstance | undefined;
   const closeUnaudited = async () => { await unaudited?.close(); unaudited = undefined; };
+  // The encryption suite's two fresh tenants (one encrypted, one in clear), each with its own token.
+  const twins: string[] = [];
+  const twinTenant = async ({ encrypted }: { encrypted: boolean }) => {
+    const twin = await createTenant(db, `${o.tenant!}-${encrypted ? 'sealed' : 'plain'}`, deps.migrations.tenant);
+    twins.push(twin.slug);
+    if (!encrypted) await db.keyring.destroyKeys(db, twin.schema);
+    else if (!(await db.keyring.sealing(twin.schema))) throw new Error('HEARTH_ENCRYPTION is off: no encrypted tenant to measure');
+    const minted = await mintLocalToken(db, deps.auth, twin, `http://127.0.0.1:${port}/fhir/${twin.slug}`, 'system/*.cruds', TOKEN_TTL_S);
+    return { prefix: `/fhir/${twin.slug}`, token: minted.token, schema: twin.schema };
+  };
+  const dropTwins = async () => {
+    for (const slug of twins.splice(0)) await deleteTenant(db, slug, { operator: 'bench' });
+  };
   return async (op, args) => {
+    if (op === 'twinTenant') return twinTenant(args as { encrypted: boolean });
+    if (op === 'twinIds') {
+      const { schema, n } = args as { schema: string; n: number };
+      return db.query(sql`SELECT type, id FROM ${ident(schema)}.resource WHERE NOT deleted ORDER BY rid LIMIT ${n}`);
+    }
+    if (op === 'dropTwins') return dropTwins();
     if (op === 'info') return { port, schema: tenant.schema, hostsRaw: Boolean(raw), token, audited: deps.audit.enabled };
     if (op === 'listenUnaudited') {
       await closeUnaudited();
@@ -80,6 +99,7 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
     if (op === 'teardown') {
       if (raw) await raw.handle('teardown', {});
       await closeUnaudited();
+      await dropTwins();
       await stopAudit();
       await app.close();
       await deleteTenant(db, o.tenant!, { operator: 'bench' });
