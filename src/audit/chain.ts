@@ -33,8 +33,11 @@ export function rowDigest(fields: DigestFields, content: string): Buffer {
   return crypto.createHash('sha256').update(JSON.stringify(values)).update('\n').update(content).digest();
 }
 
-/** The digest of a row written before rows carried one (migration 007): jsonb text of the row, without that column. */
-export const LEGACY_DIGEST = "sha256(convert_to((to_jsonb(e) - 'digest')::text, 'UTF8'))";
+/**
+ * The digest of a row written before rows carried one (migration 007): jsonb text of the row, without that column
+ * (nor `sealed`, added later by migration 023 and always NULL on such a row).
+ */
+export const LEGACY_DIGEST = "sha256(convert_to((to_jsonb(e) - 'digest' - 'sealed')::text, 'UTF8'))";
 
 export interface SealRow {
   seal_no: number | string;

@@ -54,7 +54,7 @@ export class AuditLog {
   async record(schema: string, events: Resource[]): Promise<void> {
     if (!this.enabled || events.length === 0) return;
     const rows = events.map((e) => auditRow(e, false));
-    const { writes, weight } = auditPending(schema, rows);
+    const { writes, weight } = await auditPending(this.db, schema, rows);
     if (weight > MAX_GROUPED_WEIGHT) await insertAuditRows(this.writer ?? this.db, schema, rows);
     else await this.group.commit(writes, weight);
   }

@@ -6,6 +6,7 @@
  */
 import type { Queryable } from '../db/db.js';
 import { type Sql, ident, join, sql } from '../db/sql.js';
+import { sealedAuditColumns } from '../db/vault.js';
 import { badRequest } from '../errors.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { PageTokens } from '../fhir/page-token.js';
@@ -121,7 +122,7 @@ export async function searchAuditEvents(db: Queryable, schema: string, path: str
     where.push(desc ? sql`(recorded, seq) < (${recorded}::timestamptz, ${seq}::bigint)` : sql`(recorded, seq) > (${recorded}::timestamptz, ${seq}::bigint)`);
   }
   const order = desc ? sql`recorded DESC, seq DESC` : sql`recorded ASC, seq ASC`;
-  const rows = await db.query<Row>(sql`SELECT seq, recorded, content FROM ${ident(schema)}.audit_event
+  const rows = await db.query<Row>(sql`SELECT seq, recorded, ${sealedAuditColumns(schema)} FROM ${ident(schema)}.audit_event e
     WHERE ${where.length ? join(where, ' AND ') : sql`true`} ORDER BY ${order} LIMIT ${q.count + 1}`);
   const more = rows.length > q.count;
   const shown = rows.slice(0, q.count);

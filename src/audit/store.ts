@@ -1,5 +1,6 @@
 /** AuditEvent rows: insert (one statement for any number of events), read by id, monthly partitions (issue #6 §6–§7). */
-import type { Queryable } from '../db/db.js';
+import type { Queryable, Sealer } from '../db/db.js';
+import { sealedAuditColumns } from '../db/vault.js';
 import { type Deferral, type PendingWrites, deferring } from '../db/deferred.js';
 import { type Sql, ident, prepared, raw, sql, sqlParts } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
@@ -8,11 +9,12 @@ import { rowDigest } from './chain.js';
 import { auditIdInstant } from './event.js';
 
 /** The columns an INSERT writes, with the type each parameter is cast to. */
-const COLUMNS: [keyof AuditRow | 'digest', string][] = [
+const COLUMNS: [keyof AuditRow | 'digest' | 'sealed', string][] = [
   ['id', 'uuid'], ['recorded', 'timestamptz'], ['type', 'text[]'], ['subtype', 'text[]'], ['action', 'text'],
   ['outcome', 'text'], ['agent', 'text[]'], ['agent_identifier', 'text[]'], ['altid', 'text[]'], ['policy', 'text[]'],
   ['address', 'text[]'], ['entity', 'text[]'], ['entity_type', 'text[]'], ['entity_role', 'text[]'], ['patient', 'text[]'],
   ['source', 'text'], ['site', 'text'], ['client_reported', 'boolean'], ['content', 'json'], ['digest', 'bytea'],
+  ['sealed', 'bytea'],
 ];
 const NAMES = raw(COLUMNS.map(([c]) => c).join(', '));
 
@@ -40,11 +42,15 @@ function statement(name: string, q: Sql): Sql {
   return prepared(name, q);
 }
 
-/** One row's parameters, in COLUMNS order: the resource as JSON text and the digest of the row over that very text. */
-function pushValues(row: AuditRow, out: unknown[]): void {
-  const content = JSON.stringify(row.content);
-  const digest = rowDigest(row, content);
-  for (const [c] of COLUMNS) out.push(c === 'content' ? content : c === 'digest' ? digest : row[c]);
+/**
+ * One row's parameters, in COLUMNS order: the resource as JSON text — or, for a tenant with a data key, that text
+ * sealed (db/vault.ts) — and the digest of the row over that very text.
+ */
+function pushValues(row: AuditRow, out: unknown[], seal: Sealer | undefined): void {
+  const text = JSON.stringify(row.content);
+  const digest = rowDigest(row, text);
+  const sealed = seal ? seal('AuditEvent', row.id, 1, text) : null;
+  for (const [c] of COLUMNS) out.push(c === 'content' ? (sealed ? null : text) : c === 'digest' ? digest : c === 'sealed' ? sealed : row[c]);
 }
 
 /** The statement text for n rows of a schema, split around its parameters (kept for the common, small shapes). */
@@ -69,10 +75,11 @@ function insertText(schema: string, n: number): string[] {
  * it; outside one each commits before the next is sent, and the caller resumes once all have).
  */
 export async function insertAuditRows(q: Queryable, schema: string, rows: AuditRow[]): Promise<void> {
+  const seal = await q.keyring?.sealer(schema);
   for (let i = 0; i < rows.length; i += MAX_ROWS) {
     const chunk = rows.slice(i, i + MAX_ROWS);
     const params: unknown[] = [];
-    for (const row of chunk) pushValues(row, params);
+    for (const row of chunk) pushValues(row, params, seal);
     const insert = sqlParts(insertText(schema, chunk.length), params);
     await q.query(chunk.length <= PREPARED_ROWS ? statement(`audit_insert_${chunk.length}_${schema}`, insert) : insert);
   }
@@ -111,12 +118,13 @@ const AUDIT_ROWS: Deferral<DeferredRows> = {
 };
 
 /** The rows as deferred items of at most MAX_ROWS rows, their parameters computed (the digest over the JSON sent). */
-function deferredItems(schema: string, rows: AuditRow[]): DeferredRows[] {
+async function deferredItems(q: Queryable, schema: string, rows: AuditRow[]): Promise<DeferredRows[]> {
+  const seal = await q.keyring?.sealer(schema);
   const items: DeferredRows[] = [];
   for (let i = 0; i < rows.length; i += MAX_ROWS) {
     const chunk = rows.slice(i, i + MAX_ROWS);
     const params: unknown[] = [];
-    for (const row of chunk) pushValues(row, params);
+    for (const row of chunk) pushValues(row, params, seal);
     items.push({ schema, rows: chunk.length, params });
   }
   return items;
@@ -126,13 +134,16 @@ function deferredItems(schema: string, rows: AuditRow[]): DeferredRows[] {
 export async function deferAuditRows(q: Queryable, schema: string, rows: AuditRow[]): Promise<boolean> {
   const tx = deferring(q);
   if (!tx) return false;
-  for (const item of deferredItems(schema, rows)) await tx.defer(AUDIT_ROWS, item, item.params.length);
+  for (const item of await deferredItems(tx, schema, rows)) await tx.defer(AUDIT_ROWS, item, item.params.length);
   return true;
 }
 
-/** The rows as a pending write of their own (for a group commit, db/group-commit.ts), with its weight in parameters. */
-export function auditPending(schema: string, rows: AuditRow[]): { writes: PendingWrites; weight: number } {
-  const items = deferredItems(schema, rows);
+/**
+ * The rows as a pending write of their own (for a group commit, db/group-commit.ts, on q), with its weight in
+ * parameters.
+ */
+export async function auditPending(q: Queryable, schema: string, rows: AuditRow[]): Promise<{ writes: PendingWrites; weight: number }> {
+  const items = await deferredItems(q, schema, rows);
   return { writes: new Map([[AUDIT_ROWS as Deferral<unknown>, items]]), weight: items.reduce((n, i) => n + i.params.length, 0) };
 }
 
@@ -141,6 +152,6 @@ export async function readAuditEvent(q: Queryable, schema: string, id: string): 
   const at = auditIdInstant(id);
   if (!at) return undefined;
   const rows = await q.query<{ content: Resource }>(
-    sql`SELECT content FROM ${ident(schema)}.audit_event WHERE recorded = ${at} AND id = ${id}::uuid LIMIT 1`);
+    sql`SELECT ${sealedAuditColumns(schema)} FROM ${ident(schema)}.audit_event e WHERE recorded = ${at} AND id = ${id}::uuid LIMIT 1`);
   return rows[0]?.content;
 }

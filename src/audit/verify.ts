@@ -38,7 +38,16 @@ async function eventId(q: Queryable, schema: string, seq: number): Promise<strin
 
 const VERIFY_BATCH = 1000;
 
-type StoredRow = DigestFields & { seq: number | string; text: string | null; legacy: Buffer | null };
+type StoredRow = DigestFields & { seq: number | string; text: string | null; sealed_body: Buffer | null; legacy: Buffer | null };
+
+/** The JSON text of an encrypted event, or null (then no digest matches) when it does not open under the tenant's keys. */
+async function openedText(tx: Queryable, schema: string, r: StoredRow): Promise<string | null> {
+  try {
+    return await tx.keyring!.openText(schema, 'AuditEvent', String(r.id), 1, r.sealed_body!);
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Each event of the seal's range with its digest re-computed from the row as stored now (never the digest column,
@@ -47,13 +56,15 @@ type StoredRow = DigestFields & { seq: number | string; text: string | null; leg
 function eachStoredEvent(tx: Queryable, schema: string, seal: SealRow, onRow: (seq: number, digest: Buffer) => boolean): Promise<void> {
   let stopped = false;
   return declareCursor<StoredRow>(tx, sql`SELECT seq, ${raw(DIGEST_FIELDS.map((f) => `e.${f}`).join(', '))},
-      CASE WHEN digest IS NOT NULL THEN content::text END AS text,
+      CASE WHEN digest IS NOT NULL THEN content::text END AS text, CASE WHEN digest IS NOT NULL THEN e.sealed END AS sealed_body,
       CASE WHEN digest IS NULL THEN ${raw(LEGACY_DIGEST)} END AS legacy
     FROM ${ident(schema)}.audit_event e WHERE xid >= ${String(seal.xid_from)}::bigint AND xid < ${String(seal.xid_to)}::bigint
     ORDER BY xid, seq`, VERIFY_BATCH, async (rows) => {
     for (const r of rows) {
       if (stopped) return;
-      const digest = r.text !== null ? rowDigest(r, r.text) : Buffer.from(r.legacy!);
+      // An encrypted body was sealed as the very text its digest is over; one that does not open counts as altered.
+      const text = r.sealed_body ? await openedText(tx, schema, r) : r.text;
+      const digest = text !== null ? rowDigest(r, text) : r.legacy ? Buffer.from(r.legacy) : Buffer.alloc(32);
       if (!onRow(Number(r.seq), digest)) stopped = true;
     }
   });

@@ -18,6 +18,9 @@ export interface Queryable {
  */
 export interface StoredBody { content: string | null; sealed: Buffer | null; words: string | null; narrative: string | null }
 
+/** Seals one body's JSON text bound to (type, id, version). */
+export type Sealer = (type: string, id: string, version: number, text: string) => Buffer;
+
 /** The tenants' data keys (db/vault.ts, issue #17 §1), as writers and tenant administration use them. */
 export interface Keyring {
   /** Whether a key-encryption key is configured (new tenants then get a data key). */
@@ -26,6 +29,10 @@ export interface Keyring {
   body(schema: string, type: string, id: string, version: number, resource: unknown): Promise<StoredBody>;
   /** Whether the tenant's new rows are sealed. */
   sealing(schema: string): Promise<boolean>;
+  /** Opens one sealed body to its JSON text; throws when it does not open (tampered, swapped, no key). */
+  openText(schema: string, type: string, id: string, version: number, sealed: Buffer): Promise<string>;
+  /** Seals JSON text under the tenant's newest key at once (no await per row), or undefined for a tenant in clear. */
+  sealer(schema: string): Promise<Sealer | undefined>;
   /** The tenant's data key versions, newest last (none: its rows are stored in clear). */
   versions(schema: string): Promise<number[]>;
   /** Destroys the tenant's data key versions older than `version` (once no row needs them). */

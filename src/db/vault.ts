@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Config } from '../config.js';
 import { sealedUnreadable } from '../errors.js';
-import type { Keyring, Queryable, Row, StoredBody } from './db.js';
+import type { Keyring, Queryable, Row, Sealer, StoredBody } from './db.js';
 import { CONTROL_SCHEMA } from './migrate.js';
 import { type Sql, ident, raw, sql } from './sql.js';
 
@@ -134,6 +134,11 @@ export function sealedIn(schema: string): Sql {
   return sql`${raw(`'${schema}'::text`)}`;
 }
 
+/** An AuditEvent row's body columns (alias e): version 1 of AuditEvent/<id>, whatever its own `type` column holds. */
+export function sealedAuditColumns(schema: string): Sql {
+  return sql`${raw(`e.content, e.sealed, 'AuditEvent/' || e.id::text AS sealed_for`)}, ${sealedIn(schema)} AS sealed_in`;
+}
+
 /**
  * The body columns of a resource table alias, marked with their schema so the database layer opens them: the row
  * must also carry its type, id and version (the associated data).
@@ -161,6 +166,8 @@ export class Vault {
       enabled: this.enabled,
       body: (schema, type, id, version, resource) => this.body(via, schema, type, id, version, resource),
       sealing: (schema) => this.sealing(via, schema),
+      sealer: (schema) => this.sealer(via, schema),
+      openText: (schema, type, id, version, sealed) => this.openText(via, schema, type, id, version, sealed),
       versions: async (schema) => {
         this.cache.delete(schema); // asked for the latest (a rotation on another node), not a cached view
         return [...(await this.keysOf(via, schema)).keys.keys()].sort((a, b) => a - b);
@@ -251,14 +258,23 @@ export class Vault {
     const json = JSON.stringify(resource);
     const plain = { content: json, sealed: null, words: null, narrative: null };
     if (!this.provider) return plain;
+    const seal = await this.sealer(via, schema);
+    if (!seal) return plain;
+    const div = (resource as { text?: { div?: unknown } } | undefined)?.text?.div;
+    return { content: null, sealed: seal(type, id, version, json),
+      words: stringsOf(resource).join(' \n '), narrative: typeof div === 'string' ? div.slice(0, WORDS_MAX) : null };
+  }
+
+  /** Seals under the tenant's newest key, bound to (schema, type, id, version); undefined for a tenant without a key. */
+  async sealer(via: Queryable, schema: string): Promise<Sealer | undefined> {
+    if (!this.provider) return undefined;
     const k = await this.keysOf(via, schema);
-    if (k.active === undefined) return plain;
+    if (k.active === undefined) return undefined;
     const header = Buffer.alloc(HEADER);
     header.writeUInt8(FORMAT, 0);
     header.writeUInt32BE(k.active, 1);
-    const div = (resource as { text?: { div?: unknown } } | undefined)?.text?.div;
-    return { content: null, sealed: gcmSeal(k.keys.get(k.active)!, Buffer.from(json, 'utf8'), aadOf(header, schema, type, id, version), header),
-      words: stringsOf(resource).join(' \n '), narrative: typeof div === 'string' ? div.slice(0, WORDS_MAX) : null };
+    const key = k.keys.get(k.active)!;
+    return (type, id, version, text) => gcmSeal(key, Buffer.from(text, 'utf8'), aadOf(header, schema, type, id, version), header);
   }
 
   /** Whether the tenant's new rows are sealed. */
@@ -285,22 +301,38 @@ export class Vault {
       const schema = row.sealed_in as string;
       delete row.sealed;
       delete row.sealed_in;
-      if (!sealed) continue;
-      const type = row.type as string;
-      const id = row.id as string;
-      const version = Number(row.version);
+      if (!sealed) {
+        delete row.sealed_for;
+        continue;
+      }
+      // An AuditEvent row names itself in sealed_for (its own `type` column is the event's type codes).
+      const named = typeof row.sealed_for === 'string' ? row.sealed_for.split('/') : undefined;
+      delete row.sealed_for;
+      const type = named ? named[0]! : row.type as string;
+      const id = named ? named[1]! : row.id as string;
+      const version = named ? 1 : Number(row.version);
       if (typeof type !== 'string' || typeof id !== 'string' || !Number.isInteger(version)) {
         throw new Error('a sealed body was read without its type, id and version');
       }
-      const buf = Buffer.from(sealed);
-      if (buf.length < HEADER + IV + TAG || buf.readUInt8(0) !== FORMAT) throw sealedUnreadable(type, id, version);
-      const key = this.provider ? await this.keyFor(via, schema, buf.readUInt32BE(1)) : undefined;
-      if (!key) throw sealedUnreadable(type, id, version);
+      const text = await this.openText(via, schema, type, id, version, sealed);
       try {
-        row.content = JSON.parse(gcmOpen(key, buf, aadOf(buf.subarray(0, HEADER), schema, type, id, version), HEADER).toString('utf8'));
+        row.content = JSON.parse(text);
       } catch {
         throw sealedUnreadable(type, id, version);
       }
+    }
+  }
+
+  /** One sealed body's JSON text; a body that does not open is a 500 naming the row (sealedUnreadable). */
+  async openText(via: Queryable, schema: string, type: string, id: string, version: number, sealed: Buffer): Promise<string> {
+    const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed);
+    if (buf.length < HEADER + IV + TAG || buf.readUInt8(0) !== FORMAT) throw sealedUnreadable(type, id, version);
+    const key = this.provider ? await this.keyFor(via, schema, buf.readUInt32BE(1)) : undefined;
+    if (!key) throw sealedUnreadable(type, id, version);
+    try {
+      return gcmOpen(key, buf, aadOf(buf.subarray(0, HEADER), schema, type, id, version), HEADER).toString('utf8');
+    } catch {
+      throw sealedUnreadable(type, id, version);
     }
   }
 }

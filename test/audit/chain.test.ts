@@ -16,6 +16,9 @@ const SECRET = 'seal-secret-for-tests-0123456789';
 const s = await startServer(t, { HEARTH_AUDIT_SEAL_SECRET: SECRET });
 const schema = schemaFor(s.slug);
 const tenant = (await findTenant(s.deps.db, s.slug))!;
+// This tenant's events are stored in clear, so that the tests below can edit their JSON as a superuser would; an
+// encrypted event changed behind the server's back is the last test's.
+await s.deps.db.keyring.destroyKeys(s.deps.db, schema);
 const auditor = { headers: { authorization: `Bearer ${await s.token('system/AuditEvent.rs')}` } };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -287,4 +290,27 @@ t.test('$verify-chain stops at its time limit with complete=false and the next r
   t.equal(runs[0]!.complete, false, 'the first run stopped at its limit');
   t.equal(runs.at(-1)!.complete, true, 'successive runs finish the chain');
   t.ok(runs.length > 1 && runs.length <= seals, 'each run re-computes at least one seal');
+});
+
+t.test('an encrypted event changed behind the server\'s back is named by $verify-chain', async (t) => {
+  const slug = await s.newTenant();
+  const schema3 = schemaFor(slug);
+  const tenant3 = (await findTenant(s.deps.db, slug))!;
+  const auditor3 = { headers: { authorization: `Bearer ${await s.token('system/AuditEvent.rs', { slug })}` } };
+  for (let i = 0; i < 3; i++) await s.request('GET', `/fhir/${slug}/Patient/e${i}`);
+  await sealEverything(s.deps.db, tenant3, SECRET);
+  const check = async () => Object.fromEntries((await s.request('GET', `/fhir/${slug}/AuditEvent/$verify-chain?full=true`, auditor3))
+    .json().parameter.map((p: Json) => [p.name, p.valueBoolean ?? p.valueInteger ?? p.valueString]));
+  t.equal((await check()).verified, true);
+  const [victim] = await s.deps.db.query<{ seq: number; sealed: Buffer; content: unknown }>(sql`SELECT seq, sealed, content
+    FROM ${ident(schema3)}.audit_event WHERE action = 'R' ORDER BY seq LIMIT 1`);
+  t.ok(victim!.sealed && victim!.content === null, 'stored encrypted');
+  await tamper(sql`UPDATE ${ident(schema3)}.audit_event SET sealed = overlay(sealed placing '\\x00'::bytea from length(sealed) for 1)
+    WHERE seq = ${victim!.seq}`);
+  const broken = await check();
+  t.equal(broken.verified, false);
+  t.equal(broken.firstBrokenEvent, Number(victim!.seq));
+  t.match(broken.message, /altered/);
+  await tamper(sql`UPDATE ${ident(schema3)}.audit_event SET sealed = ${victim!.sealed} WHERE seq = ${victim!.seq}`);
+  t.equal((await check()).verified, true, 'restored');
 });

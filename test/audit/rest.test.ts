@@ -6,6 +6,7 @@
 import t from 'tap';
 import { schemaFor } from '../../src/storage/tenants.js';
 import { ident, sql } from '../../src/db/sql.js';
+import { sealedAuditColumns } from '../../src/db/vault.js';
 import { startServer } from '../helpers/server.js';
 import { agents } from '../../src/audit/event.js';
 
@@ -21,7 +22,7 @@ const asAuditor = { headers: { authorization: `Bearer ${auditor}` } };
 
 /** Events recorded after `since` (a seq), oldest first. */
 async function eventsAfter(since: number): Promise<Json[]> {
-  const rows = await s.deps.db.query<{ content: Json }>(sql`SELECT content FROM ${ident(schema)}.audit_event
+  const rows = await s.deps.db.query<{ content: Json }>(sql`SELECT ${sealedAuditColumns(schema)} FROM ${ident(schema)}.audit_event e
     WHERE seq > ${since} ORDER BY seq`);
   return rows.map((r) => r.content);
 }

@@ -12,6 +12,7 @@ import { retainAll } from '../../src/audit/schedule.js';
 import { ensurePartitions, monthStart, partitionName } from '../../src/db/partitions.js';
 import { verifyChain } from '../../src/audit/verify.js';
 import { ident, sql } from '../../src/db/sql.js';
+import { sealedAuditColumns } from '../../src/db/vault.js';
 import { findTenant, schemaFor } from '../../src/storage/tenants.js';
 import { startServer } from '../helpers/server.js';
 import { sealEverything } from '../helpers/audit.js';
@@ -47,7 +48,10 @@ t.test('an unsealed expired partition waits; once sealed it is archived with its
   t.equal(archived[0]!.events, 5);
   const lines = fs.readFileSync(archived[0]!.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.equal(lines.length, 5);
-  t.equal(lines[0].content.resourceType, 'AuditEvent');
+  // Archived as stored: an encrypted body stays encrypted in the file, and opens with the tenant's key.
+  const body = lines[0].content ?? JSON.parse(await s.deps.db.keyring.openText(schema, 'AuditEvent', lines[0].id, 1,
+    Buffer.from(String(lines[0].sealed).slice(2), 'hex')));
+  t.equal(body.resourceType, 'AuditEvent');
   const seals = fs.readFileSync(archived[0]!.file.replace(/\.ndjson$/, '.seals.ndjson'), 'utf8').trim().split('\n');
   t.ok(seals.length >= 1, 'the seals covering the partition are archived with it');
   const tables = await s.deps.db.query(sql`SELECT 1 FROM pg_tables WHERE schemaname = ${schema} AND tablename = ${partitionName(old)}`);
@@ -55,7 +59,7 @@ t.test('an unsealed expired partition waits; once sealed it is archived with its
   const [{ n }] = await s.deps.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(schema)}.audit_event
     WHERE recorded >= ${recent}`) as [{ n: number }];
   t.equal(n, 4, 'recent events stay (and the purge event)');
-  const purge = await s.deps.db.query<{ content: { outcomeDesc: string } }>(sql`SELECT content FROM ${ident(schema)}.audit_event
+  const purge = await s.deps.db.query<{ content: { outcomeDesc: string } }>(sql`SELECT ${sealedAuditColumns(schema)} FROM ${ident(schema)}.audit_event e
     WHERE subtype && ARRAY['http://hearth.dev/fhir/CodeSystem/audit-subtype|audit-archive']`);
   t.equal(purge.length, 1, 'the purge is itself audited');
   t.match(purge[0]!.content.outcomeDesc, /Archived 5 AuditEvent/);

@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import t from 'tap';
 import { ident, sql } from '../../src/db/sql.js';
+import { sealedAuditColumns } from '../../src/db/vault.js';
 import { schemaFor } from '../../src/storage/tenants.js';
 import { TestBrowser, formFor, injectTransport, pkce } from '../helpers/browser.js';
 import { ADMIN_TOKEN, JWT_BEARER, assertion, basic, claimsOf, makeKey, postForm, registerClient } from '../helpers/smart.js';
@@ -34,7 +35,7 @@ async function lastSeq(slug = s.slug): Promise<number> {
 }
 /** Events recorded in the tenant after `since` (a seq), oldest first. */
 async function eventsAfter(since: number, slug = s.slug): Promise<Json[]> {
-  const rows = await s.deps.db.query<{ content: Json }>(sql`SELECT content FROM ${ident(schemaFor(slug))}.audit_event
+  const rows = await s.deps.db.query<{ content: Json }>(sql`SELECT ${sealedAuditColumns(schemaFor(slug))} FROM ${ident(schemaFor(slug))}.audit_event e
     WHERE seq > ${since} ORDER BY seq`);
   return rows.map((r) => r.content);
 }

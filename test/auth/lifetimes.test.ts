@@ -3,6 +3,7 @@
  * offline refresh token expiry, a session's maximum age and its idle timeout.
  */
 import t from 'tap';
+import { storedAuditEvents } from '../helpers/audit.js';
 import { ident, sql } from '../../src/db/sql.js';
 import { createSession, findSession } from '../../src/oauth/sessions.js';
 import { schemaFor } from '../../src/storage/tenants.js';
@@ -32,9 +33,8 @@ t.test('the admin API shows the defaults, changes the fields given, refuses bad 
     t.equal(r.json().resourceType, 'OperationOutcome');
   }
   t.same((await admin('GET')).json(), changed.json(), 'nothing changed by a refused request');
-  const rows = await s.deps.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(schema)}.audit_event
-    WHERE content::text LIKE '%auth-lifetimes%'`);
-  t.ok(rows[0]!.n >= 2, 'changes (and refusals) are audited');
+  const rows = (await storedAuditEvents(s.deps.db, schema)).filter((e) => JSON.stringify(e).includes('auth-lifetimes'));
+  t.ok(rows.length >= 2, 'changes (and refusals) are audited');
   t.equal((await s.request('GET', path, { auth: false })).statusCode, 401, 'admin token required');
 });
 

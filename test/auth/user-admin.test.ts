@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { ident, sql } from '../../src/db/sql.js';
+import { sealedAuditColumns } from '../../src/db/vault.js';
 import { authenticate } from '../../src/oauth/users.js';
 import { totpCode } from '../../src/oauth/totp.js';
 import { schemaFor } from '../../src/storage/tenants.js';
@@ -44,7 +45,7 @@ async function userToken(userId: string): Promise<Record<string, string>> {
 }
 
 async function auditCodes(): Promise<string[]> {
-  const rows = await s.deps.db.query<{ content: Json }>(sql`SELECT content FROM ${ident(schema)}.audit_event ORDER BY seq`);
+  const rows = await s.deps.db.query<{ content: Json }>(sql`SELECT ${sealedAuditColumns(schema)} FROM ${ident(schema)}.audit_event e ORDER BY seq`);
   return rows.flatMap((r) => (r.content.subtype ?? []).map((c: Json) => c.code as string)).filter((c) => c.startsWith('user-'));
 }
 

@@ -1,7 +1,8 @@
 /** Test helpers for the audit trail. */
 import { sealTenant } from '../../src/audit/schedule.js';
 import { lastSeal } from '../../src/audit/chain.js';
-import type { Db } from '../../src/db/db.js';
+import type { Db, Queryable } from '../../src/db/db.js';
+import { sealedAuditColumns } from '../../src/db/vault.js';
 import { ident, sql } from '../../src/db/sql.js';
 import type { Tenant } from '../../src/storage/tenants.js';
 
@@ -19,4 +20,11 @@ export async function sealEverything(db: Db, tenant: Tenant, secret?: string): P
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error('events stayed unsealed: a transaction is held open somewhere');
+}
+
+/** Every AuditEvent of a tenant schema, its body opened (encrypted or not), oldest first. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function storedAuditEvents(db: Queryable, schema: string): Promise<any[]> {
+  const rows = await db.query<{ content: unknown }>(sql`SELECT ${sealedAuditColumns(schema)} FROM ${ident(schema)}.audit_event e ORDER BY seq`);
+  return rows.map((r) => r.content);
 }

@@ -4,8 +4,8 @@
  * refusal of a window audited).
  */
 import t from 'tap';
+import { storedAuditEvents } from '../helpers/audit.js';
 import { loadConfig } from '../../src/config.js';
-import { ident, sql } from '../../src/db/sql.js';
 import { schemaFor } from '../../src/storage/tenants.js';
 import { type TestServer, startServer } from '../helpers/server.js';
 import { makeCode, postForm, registerClient } from '../helpers/smart.js';
@@ -65,9 +65,7 @@ t.test('HEARTH_CORS_ORIGINS must be origins, or * alone', async (t) => {
 });
 
 async function refusals(s: TestServer): Promise<number> {
-  const [r] = await s.deps.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(schemaFor(s.slug))}.audit_event
-    WHERE content->>'outcomeDesc' LIKE 'HTTP 429%'`);
-  return r!.n;
+  return (await storedAuditEvents(s.deps.db, schemaFor(s.slug))).filter((e) => String(e.outcomeDesc ?? '').startsWith('HTTP 429')).length;
 }
 
 t.test('a client over its rate limit gets 429 with Retry-After; the first refusal of the minute is audited', async (t) => {

@@ -63,6 +63,8 @@ t.test("a patient's name is stored only in the documented index columns", async 
   const rows = await db.query<{ n: number; sealed: number }>(sql`SELECT count(*)::int AS n, count(sealed)::int AS sealed
     FROM ${S}.resource_version WHERE content IS NULL`);
   t.equal(rows[0]!.sealed, rows[0]!.n, 'every version body is sealed, none in clear');
+  const audit = await db.query<{ n: number; clear: number }>(sql`SELECT count(*)::int AS n, count(content)::int AS clear FROM ${S}.audit_event`);
+  t.ok(audit[0]!.n > 0 && audit[0]!.clear === 0, 'every AuditEvent body is sealed too');
   t.ok(rows[0]!.n >= 4);
   t.same(await whereFound(NAME), ['idx_string.exact', 'idx_string.norm', 'resource.narrative', 'resource.words'],
     'the name: string index rows and the full-text words only');
