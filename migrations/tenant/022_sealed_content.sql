@@ -9,3 +9,8 @@ ALTER TABLE resource_version ADD COLUMN sealed bytea;
 -- NULL for a row in clear, whose search reads content itself.
 ALTER TABLE resource ADD COLUMN words tsvector;
 ALTER TABLE resource ADD COLUMN narrative tsvector;
+
+-- Ciphertext does not compress: stored without TOAST's compression attempt (pglz would try, and fail, on every
+-- body over 2 kB), out of line when large.
+ALTER TABLE resource ALTER COLUMN sealed SET STORAGE EXTERNAL;
+ALTER TABLE resource_version ALTER COLUMN sealed SET STORAGE EXTERNAL;

@@ -3,3 +3,7 @@
 -- verification opens the body first. The search columns stay in clear (README "Encryption at rest").
 ALTER TABLE audit_event ADD COLUMN sealed bytea;
 ALTER TABLE audit_event ALTER COLUMN content DROP NOT NULL;
+
+-- Ciphertext does not compress: no compression attempt (see 022). SET STORAGE recurses to the partitions; new ones
+-- take it from audit_event.
+ALTER TABLE audit_event ALTER COLUMN sealed SET STORAGE EXTERNAL;
