@@ -66,6 +66,8 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     statementTimeoutMs: config.statementTimeoutMs, ...keyOptions(config) });
   try {
     const migrations = loadAllMigrations();
+    // The key-encryption key is checked before anything is migrated, and again after (a fresh database records it).
+    await database.keyring.verify(database);
     await migrateAll(database, migrations);
     await database.keyring.verify(database);
     const defs = loadDefinitions();

@@ -32,6 +32,7 @@ export class UsageError extends Error {}
 export async function withDb<T>(fn: (db: Db, config: Config) => Promise<T>, config = loadConfig()): Promise<T> {
   const db = await openDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: 2, ...keyOptions(config) });
   try {
+    await db.keyring.verify(db);
     await migrateAll(db, loadAllMigrations());
     await db.keyring.verify(db);
     return await fn(db, config);

@@ -189,6 +189,8 @@ export class Vault {
    */
   async verify(db: Queryable): Promise<void> {
     if (!this.provider) return;
+    const ready = await db.query<{ t: string | null }>(sql`SELECT to_regclass(${`${CONTROL_SCHEMA}.key_check`})::text AS t`);
+    if (!ready[0]?.t) return; // before the control migrations of a fresh database: checked again once they ran
     const rows = await db.query<{ provider: string; wrapped: Buffer }>(sql`SELECT provider, wrapped FROM ${ident(CONTROL_SCHEMA)}.key_check`);
     if (rows[0]) {
       let ok = false;

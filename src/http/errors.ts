@@ -33,6 +33,8 @@ export function sendOutcome(reply: FastifyReply, e: FhirError, pretty = false): 
 export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
   const fhir = toFhirError(error) ?? fromFramework(error as FastifyError);
   if (fhir) {
+    // A server-side refusal (a stored body that does not decrypt, a timeout): logged by what it names, never content.
+    if (fhir.status >= 500) request.log.error({ err: { type: fhir.name, status: fhir.status, code: fhir.issue } }, fhir.message);
     for (const [k, v] of Object.entries(fhir.headers)) reply.header(k, v);
     if (fhir.status === 401 && !fhir.headers['WWW-Authenticate']) reply.header('WWW-Authenticate', 'Bearer realm="hearth"');
     return sendOutcome(reply, fhir);
