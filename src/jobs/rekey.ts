@@ -62,21 +62,27 @@ async function rekeyBatch(tx: Queryable, schema: string, table: (typeof TABLES)[
 }
 
 /**
- * The job: params.version is the key version to end under (made by the rotation that queued it). Passes over both
- * tables until one finds nothing to do, the last starting after every node has seen the new version.
+ * The job (params.version: the version its rotation made): every row ends under the tenant's newest version — a
+ * later rotation's, when rotations came in a row. Passes over both tables until one finds nothing to do, the last
+ * starting after every node has seen the new version.
  */
 export async function rekey(ctx: JobContext<{ db: Db }>): Promise<{ rekeyed: number; retired: number; version: number }> {
   const { deps, tenant, job } = ctx;
-  const version = Number(job.params.version);
   const keyring = deps.db.keyring;
-  const versions = await keyring.versions(tenant.schema);
-  if (!versions.includes(version)) throw new Error(`tenant ${tenant.slug} has no data key version ${version}`);
+  // The newest version, which may be newer than the one that queued this job (rotations in a row): rows end under it.
+  const newest = async () => {
+    const versions = await keyring.versions(tenant.schema);
+    if (versions.length === 0) throw new Error(`tenant ${tenant.slug} has no data key`);
+    return versions[versions.length - 1]!;
+  };
+  let version = await newest();
   const createdAt = job.createdAt.getTime();
   let done = Number(job.progress.done ?? 0);
   let table = Number(job.progress.table ?? 0);
   let cursor = Number(job.progress.cursor ?? 0);
   const total = job.progress.total ?? done + await rowsToRekey(deps.db, tenant.schema, version);
   for (let pass = 0; ; pass++) {
+    if (pass > 0) version = await newest();
     let changed = 0;
     for (; table < TABLES.length; table++, cursor = 0) {
       for (;;) {

@@ -98,6 +98,19 @@ t.test('a tenant in clear is converted by the same job', async (t) => {
   t.equal(words.json().entry?.length, 1, 'full-text search keeps working (its words were written by the job)');
 });
 
+t.test('two rotations in a row: every row ends under the newest version, and both jobs end', async (t) => {
+  const slug = await s.newTenant();
+  await load(slug, 5);
+  const first = await rotate(slug);
+  const second = await rotate(slug);
+  t.same([first.version, second.version], [2, 3]);
+  t.equal(await runTenantJobs(s.deps, slug, rekey, 'rekey'), 2);
+  t.equal((await getJob(s.deps.db, slug, first.job.id))!.status, 'completed');
+  t.equal((await getJob(s.deps.db, slug, second.job.id))!.status, 'completed');
+  t.same(await keyVersions(slug), { 'resource:3': 6, 'resource_version:3': 6 });
+  t.ok(await readAll(s, slug, 5));
+});
+
 t.test('SIGKILL mid-batch during a rotation, then a restart: every row once under the new key', {
   skip: usingPostgres() ? false : 'needs PostgreSQL: a PGlite database lives inside the killed process' }, async (t) => {
   const slug = await s.newTenant();
