@@ -78,11 +78,17 @@ export function keyProviderFor(config: Pick<Config, 'keySecret' | 'keyFile' | 'd
   let generated = false;
   if (!fs.existsSync(file)) {
     fs.mkdirSync(path.dirname(file), { recursive: true });
+    // Written whole under another name, then linked into place: a process starting at the same moment either finds
+    // no file or a complete one, never a half-written key.
+    const temp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+    fs.writeFileSync(temp, `${crypto.randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
     try {
-      fs.writeFileSync(file, `${crypto.randomBytes(32).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+      fs.linkSync(temp, file);
       generated = true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process made it first: use theirs
+    } finally {
+      fs.rmSync(temp, { force: true });
     }
   }
   const kek = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'base64');
