@@ -279,3 +279,7 @@ export const frameworkRefusal = (status: number, message: string): FhirError =>
  */
 export const sealedUnreadable = entry(500, 'exception', (type: string, id: string, version: number) =>
   `${type}/${id}/_history/${version} cannot be read: its stored ciphertext does not decrypt under the tenant's key (tampered or swapped data)`);
+
+/** A bulk file on disk whose frames do not decrypt or do not fit together (tampered, truncated, swapped, destroyed key). */
+export const fileUnreadable = entry(500, 'exception', (name: string) =>
+  `The file ${name} cannot be read: its stored ciphertext does not decrypt under the tenant's key (tampered, truncated or swapped data)`);

@@ -1,7 +1,7 @@
 /**
  * Audit retention (issue #6 §7, audit-event.md §8.3): monthly partitions older than the tenant's retention period
  * (default 72 months = 6 years) are exported to NDJSON with the seals that cover them, then dropped. Only fully
- * sealed partitions go; the archive is recorded so that verification starts after it, and the purge is audited.
+ * sealed partitions go (in files sealed with the tenant's key, bodies opened inside); the archive is recorded so that verification starts after it, and the purge is audited.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import type { Tenant } from '../storage/tenants.js';
 import { lastSeal, utc } from './chain.js';
 import { monthStart } from '../db/partitions.js';
 import { declareCursor } from '../db/cursor.js';
+import { FileCipher, openWriter, readFile } from '../db/sealed-file.js';
 
 interface PartitionRow { name: string; bound: string }
 
@@ -27,17 +28,54 @@ async function partitions(db: Db, schema: string): Promise<{ name: string; from:
   }).sort((a, b) => a.from.getTime() - b.from.getTime());
 }
 
-/** Writes lines to file atomically (a .partial file, fsynced, then renamed). */
-async function writeLines(file: string, fill: (write: (line: string) => Promise<void>) => Promise<void>): Promise<void> {
+/**
+ * How an archive file is sealed (db/sealed-file.ts): under the tenant's data key, bound to the file's name — the
+ * rekey job rewrites archives under a new key like any other file (bulk/reseal.ts).
+ */
+export const archiveCipher = (db: Queryable, schema: string, file: string): FileCipher | undefined =>
+  db.keyring ? new FileCipher(db.keyring, schema, `audit-archive\0${path.basename(file)}`, path.basename(file)) : undefined;
+
+/** Writes lines to a file atomically (a .partial file, fsynced, then renamed), sealed when the tenant has a key. */
+async function writeLines(db: Queryable, schema: string, file: string,
+  fill: (write: (line: string) => Promise<void>) => Promise<void>): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const handle = await fs.open(`${file}.partial`, 'w');
+  const out = await openWriter(`${file}.partial`, 0, archiveCipher(db, schema, file));
   try {
-    await fill(async (line) => { await handle.write(`${line}\n`); });
-    await handle.sync();
+    // Lines go out a batch at a time: a sealed file's frames then hold many lines each.
+    let batch: string[] = [];
+    await fill(async (line) => {
+      batch.push(line);
+      if (batch.length >= 500) {
+        await out.write(`${batch.join('\n')}\n`);
+        batch = [];
+      }
+    });
+    if (batch.length > 0) await out.write(`${batch.join('\n')}\n`);
+    await out.sync();
   } finally {
-    await handle.close();
+    await out.close();
   }
   await fs.rename(`${file}.partial`, file);
+}
+
+/** An archive file's text (opened with the tenant's key when sealed); undefined when it does not exist. */
+export async function readArchive(db: Queryable, schema: string, file: string): Promise<string | undefined> {
+  const opened = await readFile(file, archiveCipher(db, schema, file));
+  return opened ? Buffer.concat(await opened.stream.toArray() as Buffer[]).toString('utf8') : undefined;
+}
+
+/**
+ * An event's line as stored — row_to_json keeps the resource's JSON text as the digest covers it — with a sealed
+ * body opened into `content` (the file is sealed instead), so the archive verifies against its seals with no key
+ * version the database may since have destroyed.
+ */
+async function archiveLine(tx: Queryable, schema: string, r: { row: string; id: string; sealed: Buffer | null }): Promise<string> {
+  if (!r.sealed) return r.row;
+  const sealed = Buffer.from(r.sealed);
+  const text = await tx.keyring!.openText(schema, 'AuditEvent', r.id, 1, sealed);
+  const stored = `"sealed":"\\\\x${sealed.toString('hex')}"`;
+  if (!r.row.includes('"content":null') || !r.row.includes(stored)) throw new Error(`AuditEvent/${r.id}: unexpected archive row shape`);
+  return r.row.replace('"content":null', `"content":${text}`).replace(`,${stored}`, '').replace(`${stored},`, '');
 }
 
 /**
@@ -60,9 +98,10 @@ async function archivePartition(db: Db, tenant: Tenant, dir: string, p: { name: 
     // row_to_json keeps the resource's JSON text as stored (the digest covers it), so the archive can be re-verified
     // against its seals; instants in UTC as the digests hold them
     await utc(tx);
-    await writeLines(file, (write) => declareCursor<{ row: string }>(tx, sql`SELECT row_to_json(e)::text AS row FROM ${part} e
-      ORDER BY xid, seq`, 2000, async (rows) => { for (const r of rows) await write(r.row); events += rows.length; }));
-    await writeLines(file.replace(/\.ndjson$/, '.seals.ndjson'), (write) => declareCursor<{ row: string }>(tx,
+    await writeLines(tx, schema, file, (write) => declareCursor<{ row: string; id: string; sealed: Buffer | null }>(tx,
+      sql`SELECT row_to_json(e)::text AS row, e.id::text AS id, e.sealed FROM ${part} e ORDER BY xid, seq`, 2000,
+      async (rows) => { for (const r of rows) await write(await archiveLine(tx, schema, r)); events += rows.length; }));
+    await writeLines(tx, schema, file.replace(/\.ndjson$/, '.seals.ndjson'), (write) => declareCursor<{ row: string }>(tx,
       sql`SELECT to_jsonb(s)::text AS row FROM ${ident(schema)}.audit_seal s WHERE first_recorded < ${p.to}
         AND last_recorded >= ${p.from} ORDER BY seal_no`, 100, async (rows) => { for (const r of rows) await write(r.row); }));
     const [{ through }] = await tx.query<{ through: number | string | null }>(sql`SELECT max(seal_no) AS through

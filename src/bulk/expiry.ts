@@ -26,7 +26,7 @@ async function sweepLocked(deps: Deps, tx: Queryable): Promise<number> {
   const [{ ok } = { ok: false }] = await tx.query<{ ok: boolean }>(
     sql`SELECT pg_try_advisory_xact_lock(hashtext('hearth.export.sweep')) AS ok`);
   if (!ok) return 0;
-  const store = exportStore(deps.config);
+  const store = exportStore(deps);
   const now = Date.now();
   let removed = 0;
   for (const { tenant, job } of await store.jobs()) {

@@ -28,7 +28,7 @@ async function begin(ctx: ExportJobContext, params: ExportParams): Promise<Expor
   const progress: ExportProgress = { phase: 'scan', transactionTime: t.toISOString(), cursor: 0, maxRid: Number(m), done: 0,
     open: {}, closed: [] };
   if (params.ignored.length > 0) {
-    const files = new OutputFiles(exportStore(deps.config), tenant.slug, job.id, deps.config.exportFileResources, progress);
+    const files = new OutputFiles(exportStore(deps), tenant.slug, job.id, deps.config.exportFileResources, progress);
     for (const issue of params.ignored) await files.appendBlock('error', 'OperationOutcome', JSON.stringify(toOutcome([issue])), 1);
     await files.finish();
   }
@@ -38,7 +38,7 @@ async function begin(ctx: ExportJobContext, params: ExportParams): Promise<Expor
 
 async function run(ctx: ExportJobContext, params: ExportParams, options: PageOptions, progress: ExportProgress): Promise<ExportResult> {
   const { deps, tenant, job } = ctx;
-  const files = new OutputFiles(exportStore(deps.config), tenant.slug, job.id, deps.config.exportFileResources, progress);
+  const files = new OutputFiles(exportStore(deps), tenant.slug, job.id, deps.config.exportFileResources, progress);
   const t = new Date(progress.transactionTime);
   const plan = await scanPlan(deps, tenant, job.id, params, t);
   const pc: PassContext = {
@@ -74,7 +74,7 @@ async function run(ctx: ExportJobContext, params: ExportParams, options: PageOpt
 /** On the way out: cancelled or failed exports lose their files; a stopping worker's or paused job keeps them to resume. */
 async function fail(ctx: ExportJobContext, e: unknown, progress: ExportProgress | undefined): Promise<never> {
   const { deps, tenant, job } = ctx;
-  const store = exportStore(deps.config);
+  const store = exportStore(deps);
   if (e instanceof JobPaused) throw e; // its tenant was suspended: the files wait for it to resume
   if (e instanceof JobCancelled && !(await getJob(deps.db, tenant.slug, job.id))?.cancelRequested) throw e;
   if (e instanceof FhirError && progress && !(e instanceof JobCancelled)) {

@@ -78,7 +78,7 @@ async function importInput(ctx: ServerJobContext, params: ImportParams, progress
   const { deps, tenant, job } = ctx;
   const input = params.inputs[progress.input]!;
   const counts = progress.counts[progress.input] ??= { read: 0, imported: 0, failed: 0 };
-  const outcome = await exportStore(deps.config).open(tenant.slug, job.id, OUTCOME_FILE, progress.outcomeBytes);
+  const outcome = await exportStore(deps).open(tenant.slug, job.id, OUTCOME_FILE, progress.outcomeBytes);
   try {
     let batch: PutRequest[] = [];
     let bytes = 0;
@@ -155,7 +155,7 @@ async function danglingReport(ctx: ServerJobContext, progress: ImportProgress): 
   if (progress.startedAt === undefined || progress.danglingReported !== undefined || !(await referentialIntegrity(deps.db, tenant.schema))) return;
   const found = await danglingLinks(deps.db, tenant.schema, new Date(progress.startedAt), DANGLING_REPORTED);
   if (found.length > 0) {
-    const outcome = await exportStore(deps.config).open(tenant.slug, job.id, OUTCOME_FILE, progress.outcomeBytes);
+    const outcome = await exportStore(deps).open(tenant.slug, job.id, OUTCOME_FILE, progress.outcomeBytes);
     try {
       for (const d of found) {
         await outcome.write(`${JSON.stringify(toOutcome([{ severity: 'error', code: 'not-found', expression: [d.element],

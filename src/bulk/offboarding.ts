@@ -78,14 +78,14 @@ export async function offboardingView(db: Db, tenant: Tenant): Promise<Offboardi
 export async function offboardingFile(deps: Deps, tenant: Tenant, name: string) {
   const job = await offboardingJob(deps.db, tenant.slug);
   if (job?.status !== 'completed' || !(job.result as ExportResult).files.some((f) => f.name === name)) return undefined;
-  return exportStore(deps.config).read(tenant.slug, job.id, name);
+  return exportStore(deps).read(tenant.slug, job.id, name);
 }
 
 /** Deletes the tenants whose offboarding time has passed (with their export files); answers their slugs. */
 export async function deleteOffboarded(deps: Deps, now: Date): Promise<string[]> {
   const due = await deps.db.query<{ slug: string; schema_name: string }>(sql`SELECT slug, schema_name FROM ${ident(CONTROL_SCHEMA)}.tenant
     WHERE delete_after IS NOT NULL AND delete_after <= ${now} AND suspended_at IS NOT NULL`);
-  const store = exportStore(deps.config);
+  const store = exportStore(deps);
   for (const t of due) {
     // Another node may have deleted it a moment ago: then there is nothing left to do here.
     if (!(await deleteTenant(deps.db, t.slug, { operator: 'offboarding' }).then(() => true, async (e) => {

@@ -112,7 +112,7 @@ export function exportStatus(deps: Deps, base: string, job: Job): Answer {
 /** DELETE: cancels a queued or running export (a running one stops at its next checkpoint) and removes its files. */
 export async function cancelExport(deps: Deps, tenant: Tenant, job: Job): Promise<Answer> {
   await cancelJob(deps.db, tenant.slug, job.id);
-  await exportStore(deps.config).remove(tenant.slug, job.id);
+  await exportStore(deps).remove(tenant.slug, job.id);
   if (job.status !== 'running') await clearPatients(deps.db, tenant.schema, job.id);
   return { status: 202, headers: {}, body: informational(`Export ${job.id} was cancelled and its files deleted`) };
 }

@@ -1,19 +1,21 @@
 /**
  * Where Bulk Data output files live (bulk-data.md §7): an interface a directory fills now and an S3-compatible store
  * could fill later (a multipart upload per file, parts as checkpoints). Files are addressed by tenant, job and name.
+ *
+ * A tenant with a data key gets its files sealed (db/sealed-file.ts), each bound to its job and name: byte ranges
+ * and lengths are of the NDJSON text; checkpoints are file offsets.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { Keyring } from '../db/db.js';
+import { type ByteRange, FileCipher, type FileWriter, RESEALING, fileKeyVersions, openWriter, readFile, resealFile }
+  from '../db/sealed-file.js';
+import { schemaFor } from '../storage/tenants.js';
 
+export type { ByteRange } from '../db/sealed-file.js';
 /** One output file being written: `write` appends (callers pass whole pages), `sync` makes it durable and answers its length. */
-export interface ExportFileWriter {
-  write(text: string): Promise<void>;
-  sync(): Promise<number>;
-  close(): Promise<void>;
-}
-
-export interface ByteRange { start: number; end: number }
+export type ExportFileWriter = FileWriter;
 
 export interface ExportStore {
   /**
@@ -31,6 +33,15 @@ export interface ExportStore {
   remove(tenant: string, job: string): Promise<void>;
   /** Every job that has files, for sweeping orphans. */
   jobs(): Promise<{ tenant: string; job: string }[]>;
+  /** The names of a job's files. */
+  names(tenant: string, job: string): Promise<string[]>;
+  /** The data key versions a file is sealed with (none: in clear). */
+  keyVersions(tenant: string, job: string, name: string): Promise<number[]>;
+  /**
+   * Rewrites a file that nothing writes any more under the tenant's newest key (a file in clear gets sealed), frame
+   * for frame, and replaces it at once: a download already under way reads the old file to its end.
+   */
+  reseal(tenant: string, job: string, name: string): Promise<void>;
 }
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -40,65 +51,26 @@ function safe(part: string): string {
   return part;
 }
 
-/** Appends through a file descriptor positioned by its own offset (no buffering: callers write whole pages). */
-class DirectoryWriter implements ExportFileWriter {
-  constructor(private readonly fh: fs.promises.FileHandle, private offset: number) {}
-
-  async write(text: string): Promise<void> {
-    const buf = Buffer.from(text, 'utf8');
-    let done = 0;
-    while (done < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, this.offset + done);
-      done += bytesWritten;
-    }
-    this.offset += buf.length;
-  }
-
-  async sync(): Promise<number> {
-    await this.fh.datasync();
-    return this.offset;
-  }
-
-  async close(): Promise<void> {
-    await this.fh.close();
-  }
-}
-
-/** HEARTH_EXPORT_DIR/<tenant>/<job>/<name>. */
+/** HEARTH_EXPORT_DIR/<tenant>/<job>/<name>; sealed with the tenant's data key when the keyring has one for it. */
 export class DirectoryStore implements ExportStore {
-  constructor(readonly root: string) {}
+  constructor(readonly root: string, private readonly keyring?: Keyring) {}
 
   private file(tenant: string, job: string, name?: string): string {
     return path.join(this.root, safe(tenant), safe(job), ...(name === undefined ? [] : [safe(name)]));
   }
 
+  private cipher(tenant: string, job: string, name: string): FileCipher | undefined {
+    return this.keyring ? new FileCipher(this.keyring, schemaFor(tenant), `${job}\0${name}`, name) : undefined;
+  }
+
   async open(tenant: string, job: string, name: string, keep: number): Promise<ExportFileWriter> {
     const file = this.file(tenant, job, name);
     await fs.promises.mkdir(path.dirname(file), { recursive: true });
-    const fh = await fs.promises.open(file, keep > 0 ? 'r+' : 'w');
-    await fh.truncate(keep);
-    return new DirectoryWriter(fh, keep);
+    return openWriter(file, keep, this.cipher(tenant, job, name));
   }
 
-  async read(tenant: string, job: string, name: string, range?: (size: number) => ByteRange | undefined) {
-    let fh: fs.promises.FileHandle;
-    try {
-      fh = await fs.promises.open(this.file(tenant, job, name), 'r');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
-    let size: number;
-    let r: ByteRange | undefined;
-    try {
-      size = (await fh.stat()).size;
-      r = range?.(size);
-    } catch (e) {
-      await fh.close();
-      throw e;
-    }
-    const stream = fh.createReadStream(r ? { start: r.start, end: r.end } : {});
-    return { size, ...(r ? { range: r } : {}), stream };
+  read(tenant: string, job: string, name: string, range?: (size: number) => ByteRange | undefined) {
+    return readFile(this.file(tenant, job, name), this.cipher(tenant, job, name), range);
   }
 
   async remove(tenant: string, job: string): Promise<void> {
@@ -106,21 +78,34 @@ export class DirectoryStore implements ExportStore {
   }
 
   async jobs(): Promise<{ tenant: string; job: string }[]> {
-    const list = async (dir: string) => (await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []))
-      .filter((d) => d.isDirectory()).map((d) => d.name);
     const out: { tenant: string; job: string }[] = [];
-    for (const tenant of await list(this.root)) {
-      for (const job of await list(path.join(this.root, tenant))) out.push({ tenant, job });
+    for (const tenant of await directories(this.root)) {
+      for (const job of await directories(path.join(this.root, tenant))) out.push({ tenant, job });
     }
     return out;
   }
+
+  async names(tenant: string, job: string): Promise<string[]> {
+    return (await fs.promises.readdir(this.file(tenant, job), { withFileTypes: true }).catch(() => []))
+      .filter((d) => d.isFile() && SAFE.test(d.name) && !d.name.endsWith(RESEALING)).map((d) => d.name).sort();
+  }
+
+  keyVersions(tenant: string, job: string, name: string): Promise<number[]> {
+    return fileKeyVersions(this.file(tenant, job, name), name);
+  }
+
+  async reseal(tenant: string, job: string, name: string): Promise<void> {
+    const cipher = this.cipher(tenant, job, name);
+    if (!cipher) throw new Error('no keyring is configured');
+    await resealFile(this.file(tenant, job, name), cipher);
+  }
 }
 
-const stores = new Map<string, ExportStore>();
+async function directories(dir: string): Promise<string[]> {
+  return (await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name);
+}
 
-/** The configured store (one per directory). */
-export function exportStore(config: { exportDir: string }): ExportStore {
-  let store = stores.get(config.exportDir);
-  if (!store) stores.set(config.exportDir, store = new DirectoryStore(config.exportDir));
-  return store;
+/** The store configuration names, sealing with the database's keyring. */
+export function exportStore(deps: { config: { exportDir: string }; db: { keyring: Keyring } }): ExportStore {
+  return new DirectoryStore(deps.config.exportDir, deps.db.keyring);
 }

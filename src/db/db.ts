@@ -33,6 +33,13 @@ export interface Keyring {
   openText(schema: string, type: string, id: string, version: number, sealed: Buffer): Promise<string>;
   /** Seals JSON text under the tenant's newest key at once (no await per row), or undefined for a tenant in clear. */
   sealer(schema: string): Promise<Sealer | undefined>;
+  /**
+   * Seals a block of a file (bulk files) under the tenant's newest key, bound to `context` (which file, which block);
+   * undefined for a tenant in clear.
+   */
+  sealBlock(schema: string, context: string, plain: Buffer): Promise<Buffer | undefined>;
+  /** Opens a block sealBlock made with the same context; throws when it does not open. */
+  openBlock(schema: string, context: string, sealed: Buffer): Promise<Buffer>;
   /** The tenant's data key versions, newest last (none: its rows are stored in clear). */
   versions(schema: string): Promise<number[]>;
   /** Destroys the tenant's data key versions older than `version` (once no row needs them). */

@@ -130,6 +130,16 @@ const KEYS_TTL_MS = 5000;
 
 const aadOf = (header: Buffer, schema: string, type: string, id: string, version: number) =>
   Buffer.concat([header, Buffer.from(`${schema}\0${type}\0${id}\0${version}`, 'utf8')]);
+const blockAad = (header: Buffer, schema: string, context: string) => Buffer.concat([header, Buffer.from(`block\0${schema}\0${context}`, 'utf8')]);
+const headerOf = (version: number) => {
+  const header = Buffer.alloc(HEADER);
+  header.writeUInt8(FORMAT, 0);
+  header.writeUInt32BE(version, 1);
+  return header;
+};
+/** The overhead of a sealed blob over its plain text, and the key version its header names. */
+export const SEALED_OVERHEAD = HEADER + IV + TAG;
+export const sealedKeyVersion = (sealed: Buffer): number => sealed.readUInt32BE(1);
 const keyContext = (schema: string, version: number) => `hearth tenant key\0${schema}\0${version}`;
 
 interface TenantKeys { active?: number; keys: Map<number, Buffer>; at: number }
@@ -174,6 +184,8 @@ export class Vault {
       sealing: (schema) => this.sealing(via, schema),
       sealer: (schema) => this.sealer(via, schema),
       openText: (schema, type, id, version, sealed) => this.openText(via, schema, type, id, version, sealed),
+      sealBlock: (schema, context, plain) => this.sealBlock(via, schema, context, plain),
+      openBlock: (schema, context, sealed) => this.openBlock(via, schema, context, sealed),
       versions: async (schema) => {
         this.cache.delete(schema); // asked for the latest (a rotation on another node), not a cached view
         return [...(await this.keysOf(via, schema)).keys.keys()].sort((a, b) => a - b);
@@ -278,11 +290,29 @@ export class Vault {
     if (!this.provider) return undefined;
     const k = await this.keysOf(via, schema);
     if (k.active === undefined) return undefined;
-    const header = Buffer.alloc(HEADER);
-    header.writeUInt8(FORMAT, 0);
-    header.writeUInt32BE(k.active, 1);
+    const header = headerOf(k.active);
     const key = k.keys.get(k.active)!;
     return (type, id, version, text) => gcmSeal(key, Buffer.from(text, 'utf8'), aadOf(header, schema, type, id, version), header);
+  }
+
+  /**
+   * A block of a file under the tenant's newest key, in the body layout, its associated data the header and
+   * `block\0<schema>\0<context>` (never equal to a body's, whose first part is the schema); undefined in clear.
+   */
+  async sealBlock(via: Queryable, schema: string, context: string, plain: Buffer): Promise<Buffer | undefined> {
+    if (!this.provider) return undefined;
+    const k = await this.keysOf(via, schema);
+    if (k.active === undefined) return undefined;
+    const header = headerOf(k.active);
+    return gcmSeal(k.keys.get(k.active)!, plain, blockAad(header, schema, context), header);
+  }
+
+  /** Opens a block sealBlock made; throws (without content) when it does not. */
+  async openBlock(via: Queryable, schema: string, context: string, sealed: Buffer): Promise<Buffer> {
+    if (sealed.length < HEADER + IV + TAG || sealed.readUInt8(0) !== FORMAT) throw new Error('not a sealed block');
+    const key = this.provider ? await this.keyFor(via, schema, sealed.readUInt32BE(1)) : undefined;
+    if (!key) throw new Error(`no data key version ${sealed.readUInt32BE(1)} for ${schema}`);
+    return gcmOpen(key, sealed, blockAad(sealed.subarray(0, HEADER), schema, context), HEADER);
   }
 
   /** Whether the tenant's new rows are sealed. */

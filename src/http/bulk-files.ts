@@ -98,7 +98,7 @@ async function download(deps: Deps, req: Req, reply: FastifyReply, seen: Seen): 
   // An import's outcome file lists the importing client's own refused lines (its token holds system/*.cu).
   if (job.kind === 'export') await checkFileScopes(deps, tenant, seen.base, principal, job.params as unknown as ExportParams, file);
   const range = req.headers.range;
-  const opened = await exportStore(deps.config).read(tenant.slug, job.id, file.name, (size) => byteRange(range, size));
+  const opened = await exportStore(deps).read(tenant.slug, job.id, file.name, (size) => byteRange(range, size));
   if (!opened) throw exportFileNotFound(job.id, file.name);
   const discard = () => opened.stream.destroy();
   reply.header('Access-Control-Expose-Headers', EXPOSE).header('Accept-Ranges', 'bytes').type('application/fhir+ndjson');

@@ -3,8 +3,9 @@
  * newest data key — bodies in clear (a tenant made before encryption, or with HEARTH_ENCRYPTION=off) and bodies under
  * an older key version — a batch of rows per transaction together with the job's progress, so a job stopped half-way
  * resumes where its last batch committed and every row ends up readable once, under the new key. Reads work
- * throughout: a row is opened with whichever key version its header names. When no row needs the older versions any
- * more they are destroyed (a backup taken before then still needs them).
+ * throughout: a row is opened with whichever key version its header names. Then the tenant's files are rewritten,
+ * and the older versions nothing needs any more are destroyed (a backup taken before then still needs them); the
+ * append-only AuditEvents keep theirs.
  */
 import { type Sql, ident, raw, sql } from '../db/sql.js';
 import { sealedColumns } from '../db/vault.js';
@@ -62,11 +63,30 @@ async function rekeyBatch(tx: Queryable, schema: string, table: (typeof TABLES)[
 }
 
 /**
+ * The oldest key version an AuditEvent body is sealed with. AuditEvents are append-only (by privilege and trigger):
+ * they are never re-encrypted, so the versions they use stay until retention archives their partitions.
+ */
+async function oldestAuditVersion(db: Queryable, schema: string): Promise<number | undefined> {
+  // Fixed-width hex sorts as the number it spells (min(bytea) is PostgreSQL 17's).
+  const rows = await db.query<{ v: string | null }>(sql`SELECT min(encode(substring(sealed from 2 for 4), 'hex')) AS v
+    FROM ${ident(schema)}.audit_event WHERE sealed IS NOT NULL`);
+  const v = rows[0]?.v;
+  return v ? parseInt(v, 16) : undefined;
+}
+
+/**
+ * Rewrites the tenant's files that are not under `version` (bulk/reseal.ts); answers how many, and the oldest key
+ * version files still being written use.
+ */
+export type FileResealer = (version: number) => Promise<{ files: number; oldestInUse?: number }>;
+
+/**
  * The job (params.version: the version its rotation made): every row ends under the tenant's newest version — a
  * later rotation's, when rotations came in a row. Passes over both tables until one finds nothing to do, the last
  * starting after every node has seen the new version.
  */
-export async function rekey(ctx: JobContext<{ db: Db }>): Promise<{ rekeyed: number; retired: number; version: number }> {
+export async function rekey(ctx: JobContext<{ db: Db }>, files?: FileResealer):
+  Promise<{ rekeyed: number; retired: number; version: number; files?: number; keptForRunningJobs?: number }> {
   const { deps, tenant, job } = ctx;
   const keyring = deps.db.keyring;
   // The newest version, which may be newer than the one that queued this job (rotations in a row): rows end under it.
@@ -106,8 +126,12 @@ export async function rekey(ctx: JobContext<{ db: Db }>): Promise<{ rekeyed: num
     if (changed === 0 && wait <= 0) break;
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
-  const retired = await keyring.retireKeys(deps.db, tenant.schema, version);
-  return { rekeyed: done, retired, version };
+  // Files (bulk output), then the versions nothing needs any more — all older ones unless a job still writing uses them.
+  const resealed = files ? await files(version) : undefined;
+  const audit = await oldestAuditVersion(deps.db, tenant.schema);
+  const retired = await keyring.retireKeys(deps.db, tenant.schema, Math.min(version, resealed?.oldestInUse ?? version, audit ?? version));
+  return { rekeyed: done, retired, version, ...(resealed ? { files: resealed.files } : {}),
+    ...(resealed?.oldestInUse !== undefined ? { keptForRunningJobs: resealed.oldestInUse } : {}) };
 }
 
 const jobView = (job: Job) => ({ id: job.id, status: job.status, progress: job.progress,

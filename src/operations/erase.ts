@@ -124,7 +124,7 @@ export const eraseJob: ServerJobHandler = async (ctx) => {
  * (their status then lists files that answer 404; a client exports again). Answers how many exports lost their files.
  */
 async function removeEarlierExports(deps: Deps, slug: string, before: Date): Promise<number> {
-  const store = exportStore(deps.config);
+  const store = exportStore(deps);
   let removed = 0;
   for (const { tenant, job } of await store.jobs()) {
     if (tenant !== slug) continue;

@@ -4,6 +4,7 @@ import { importJob } from '../bulk/import-job.js';
 import type { ServerJobHandler } from '../interactions/context.js';
 import { reindex } from '../jobs/reindex.js';
 import { rekey } from '../jobs/rekey.js';
+import { resealFiles } from '../bulk/reseal.js';
 import { eraseJob } from './erase.js';
 
 export const JOB_HANDLERS: Record<string, ServerJobHandler> = {
@@ -11,5 +12,6 @@ export const JOB_HANDLERS: Record<string, ServerJobHandler> = {
   export: exportJob,
   import: importJob,
   erase: eraseJob,
-  rekey,
+  // After the rows, the tenant's bulk files (bulk/reseal.ts).
+  rekey: (ctx) => rekey(ctx, (version) => resealFiles(ctx.deps, ctx.tenant, version)),
 };

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { auditEvent, dcm } from '../../src/audit/event.js';
-import { applyRetention, getRetention, setRetention } from '../../src/audit/retention.js';
+import { applyRetention, getRetention, readArchive, setRetention } from '../../src/audit/retention.js';
 import { retainAll } from '../../src/audit/schedule.js';
 import { ensurePartitions, monthStart, partitionName } from '../../src/db/partitions.js';
 import { verifyChain } from '../../src/audit/verify.js';
@@ -16,6 +16,10 @@ import { sealedAuditColumns } from '../../src/db/vault.js';
 import { findTenant, schemaFor } from '../../src/storage/tenants.js';
 import { startServer } from '../helpers/server.js';
 import { sealEverything } from '../helpers/audit.js';
+import { fileKeyVersions } from '../../src/db/sealed-file.js';
+import { enqueueJob } from '../../src/jobs/queue.js';
+import { JOB_HANDLERS } from '../../src/operations/jobs.js';
+import { runTenantJobs } from '../bulk/tenant-worker.js';
 
 const archive = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-audit-archive-'));
 t.teardown(() => fs.rmSync(archive, { recursive: true, force: true }));
@@ -46,13 +50,13 @@ t.test('an unsealed expired partition waits; once sealed it is archived with its
   t.equal(archived.length, 1, 'one expired partition holds events (the empty ones are archived as empty)');
   t.equal(archived[0]!.partition, partitionName(old));
   t.equal(archived[0]!.events, 5);
-  const lines = fs.readFileSync(archived[0]!.file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.notOk(fs.readFileSync(archived[0]!.file).includes('AuditEvent'), 'the archive file is sealed on disk');
+  const lines = (await readArchive(s.deps.db, schema, archived[0]!.file))!.trim().split('\n').map((l) => JSON.parse(l));
   t.equal(lines.length, 5);
-  // Archived as stored: an encrypted body stays encrypted in the file, and opens with the tenant's key.
-  const body = lines[0].content ?? JSON.parse(await s.deps.db.keyring.openText(schema, 'AuditEvent', lines[0].id, 1,
-    Buffer.from(String(lines[0].sealed).slice(2), 'hex')));
-  t.equal(body.resourceType, 'AuditEvent');
-  const seals = fs.readFileSync(archived[0]!.file.replace(/\.ndjson$/, '.seals.ndjson'), 'utf8').trim().split('\n');
+  // Inside the sealed file each body is opened, as the digest covers it (no key version of the database needed).
+  t.equal(lines[0].content.resourceType, 'AuditEvent');
+  t.equal(lines[0].sealed, undefined);
+  const seals = (await readArchive(s.deps.db, schema, archived[0]!.file.replace(/\.ndjson$/, '.seals.ndjson')))!.trim().split('\n');
   t.ok(seals.length >= 1, 'the seals covering the partition are archived with it');
   const tables = await s.deps.db.query(sql`SELECT 1 FROM pg_tables WHERE schemaname = ${schema} AND tablename = ${partitionName(old)}`);
   t.equal(tables.length, 0, 'the partition is dropped');
@@ -103,8 +107,22 @@ t.test('concurrent retention runs on one tenant archive a partition once (they r
   const archived = runs.flat().filter((a) => a.partition === partitionName(older));
   t.equal(archived.length, 1, 'exactly one run archived it');
   t.equal(archived[0]!.events, 4);
-  t.equal(fs.readFileSync(archived[0]!.file, 'utf8').trim().split('\n').length, 4);
+  t.equal((await readArchive(s.deps.db, schema, archived[0]!.file))!.trim().split('\n').length, 4);
   t.notOk(fs.existsSync(`${archived[0]!.file}.partial`), 'no half-written file is left');
   const rows = await s.deps.db.query(sql`SELECT 1 FROM ${ident(schema)}.audit_archive WHERE partition = ${partitionName(older)}`);
   t.equal(rows.length, 1, 'recorded once');
+});
+
+t.test('a key rotation reseals the audit archives under the new version, their text unchanged (issue #17 §2)', async (t) => {
+  const files = (await s.deps.db.query<{ location: string }>(sql`SELECT location FROM ${ident(schema)}.audit_archive WHERE events > 0`))
+    .map((r) => r.location).filter((f) => f.startsWith(s.deps.config.auditArchiveDir));
+  t.ok(files.length >= 1, 'the first test archived into the configured directory');
+  const before = await Promise.all(files.map((f) => readArchive(s.deps.db, schema, f)));
+  const version = await s.deps.db.keyring.createKey(s.deps.db, schema);
+  await enqueueJob(s.deps.db, s.slug, 'rekey', { version });
+  t.equal(await runTenantJobs(s.deps, s.slug, JOB_HANDLERS.rekey, 'rekey'), 1);
+  for (const [i, f] of files.entries()) {
+    t.same(await fileKeyVersions(f, path.basename(f)), [version], `${path.basename(f)} under version ${version}`);
+    t.equal(await readArchive(s.deps.db, schema, f), before[i], 'the same text');
+  }
 });

@@ -7,6 +7,7 @@ import { mintAccessToken } from '../../src/auth/tokens.js';
 import { ident, sql } from '../../src/db/sql.js';
 import type { PageOptions } from '../../src/bulk/scan.js';
 import { createExportJob } from '../../src/bulk/export-job.js';
+import { exportStore } from '../../src/bulk/store.js';
 import { type Job, finishJob, getJob, reportProgress } from '../../src/jobs/queue.js';
 import { JobCancelled } from '../../src/jobs/worker.js';
 import type { ServerJobContext as JobContext } from '../../src/interactions/context.js';
@@ -141,10 +142,15 @@ export async function expireLeases(s: TestServer): Promise<void> {
   await s.deps.db.query(sql`UPDATE hearth.job SET lease_until = now() - interval '1 second' WHERE status = 'running' AND tenant = ${s.slug}`);
 }
 
-/** Every file of a job's export directory: name → bytes. */
-export function exportFiles(s: TestServer & { exportDir: string }, job: string): Map<string, Buffer> {
-  const dir = path.join(s.exportDir, s.slug, job);
-  return new Map(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f))]));
+/** Every file of a job's export directory: name → its text, opened through the store (files are sealed on disk). */
+export async function exportFiles(s: TestServer & { exportDir: string }, job: string): Promise<Map<string, Buffer>> {
+  const store = exportStore(s.deps);
+  const out = new Map<string, Buffer>();
+  for (const name of await store.names(s.slug, job)) {
+    const opened = (await store.read(s.slug, job, name))!;
+    out.set(name, Buffer.concat(await opened.stream.toArray() as Buffer[]));
+  }
+  return out;
 }
 
 export const jobOf = (statusUrl: string): string => statusUrl.split('/').pop()!;

@@ -19,7 +19,7 @@ t.test('a crashed export resumes from its checkpoint: same files, as of its tran
 
   const reference = await s.request('GET', '$export');
   t.equal(await runExportJobWith(s, { pageSize: 100 }, async () => undefined), 'completed');
-  const expected = exportFiles(s, jobOf(String(reference.headers['content-location'])));
+  const expected = await exportFiles(s, jobOf(String(reference.headers['content-location'])));
   t.same([...expected.keys()], ['Encounter-1.ndjson', 'Encounter-2.ndjson', 'Observation-1.ndjson', 'Observation-2.ndjson',
     'Patient-1.ndjson', 'Patient-2.ndjson']);
 
@@ -47,7 +47,7 @@ t.test('a crashed export resumes from its checkpoint: same files, as of its tran
   const done = (await getJob(s.deps.db, s.slug, job))!;
   t.equal(done.status, 'completed');
   t.equal(done.attempts, 2);
-  const got = exportFiles(s, job);
+  const got = await exportFiles(s, job);
   t.same([...got.keys()], [...expected.keys()], 'the same files');
   for (const [name, bytes] of expected) t.ok(bytes.equals(got.get(name)!), `${name}: byte for byte`);
   const manifest = (await s.request('GET', localPath(String(kick.headers['content-location'])))).json();
@@ -75,7 +75,7 @@ t.test('SIGKILL of the process running an export, then a restart: the resumed jo
     await seedResources(s, N, { history: true });
     const reference = await s.request('GET', '$export');
     await runJobs(s);
-    const expected = exportFiles(s, jobOf(String(reference.headers['content-location'])));
+    const expected = await exportFiles(s, jobOf(String(reference.headers['content-location'])));
 
     const kick = await s.request('GET', '$export');
     const job = jobOf(String(kick.headers['content-location']));
@@ -101,7 +101,7 @@ t.test('SIGKILL of the process running an export, then a restart: the resumed jo
     const done = (await getJob(s.deps.db, s.slug, job))!;
     t.equal(done.status, 'completed');
     t.equal(done.attempts, 2);
-    const got = exportFiles(s, job);
+    const got = await exportFiles(s, job);
     t.same([...got.keys()], [...expected.keys()]);
     for (const [name, bytes] of expected) t.ok(bytes.equals(got.get(name)!), `${name}: byte for byte`);
   });

@@ -5,17 +5,22 @@
  * destroyed once no row needs them.
  */
 import { fork } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { CONTROL_SCHEMA } from '../../src/db/migrate.js';
 import { ident, sql } from '../../src/db/sql.js';
 import { sealedColumns } from '../../src/db/vault.js';
 import { getJob } from '../../src/jobs/queue.js';
-import { rekey } from '../../src/jobs/rekey.js';
-import { schemaFor } from '../../src/storage/tenants.js';
+import { JOB_HANDLERS } from '../../src/operations/jobs.js';
+import { findTenant, schemaFor } from '../../src/storage/tenants.js';
+import { rotateKey } from '../../src/jobs/rekey.js';
 import { runTenantJobs } from '../bulk/tenant-worker.js';
+import { exportFiles, jobOf, localPath, runExport } from '../bulk/helpers.js';
+import { exportStore } from '../../src/bulk/store.js';
 import { type TestServer, startServer, usingPostgres } from '../helpers/server.js';
 
+const rekey = JOB_HANDLERS.rekey!;
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789' };
 const s = await startServer(t);
 
@@ -72,16 +77,58 @@ t.test('a rotation re-encrypts every row under the new version, reads working th
   t.equal(await runTenantJobs(s.deps, slug, rekey, 'rekey'), 1);
   const done = (await getJob(s.deps.db, slug, job.id))!;
   t.equal(done.status, 'completed', done.error ?? '');
-  t.match(done.result, { rekeyed: 61, retired: 1, version: 2 }, 'each row once; version 1 destroyed');
+  t.match(done.result, { rekeyed: 61, retired: 0, version: 2 }, 'each row once; version 1 kept for the AuditEvents sealed with it');
   t.same(await keyVersions(slug), { 'resource:2': 31, 'resource_version:2': 32 });
   t.ok(await readAll(s, slug, 30), 'every row reads after it');
   t.equal((await s.request('GET', `/fhir/${slug}/Patient/rp/_history/1`)).json().name[0].family, 'Rotata');
   const view = (await s.request('GET', `/admin/tenants/${slug}/keys`, { headers: ADMIN })).json();
-  t.match(view, { encrypted: true, activeVersion: 2, rowsNotUnderActive: 0, versions: [{ version: 2 }],
+  t.match(view, { encrypted: true, activeVersion: 2, rowsNotUnderActive: 0, versions: [{ version: 1 }, { version: 2 }],
     lastRotation: { status: 'completed' } });
   const audit = await s.request('GET', `/fhir/${slug}/AuditEvent?subtype=110129`, {
     headers: { authorization: `Bearer ${await s.token('system/AuditEvent.rs', { slug })}` } });
   t.ok(audit.json().entry?.length >= 1, 'the rotation is audited');
+});
+
+t.test('AuditEvents sealed before a rotation still read after its job ends (their key version was destroyed)', async (t) => {
+  const slug = await s.newTenant();
+  await load(slug, 3);
+  const before = await s.deps.db.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${ident(schemaFor(slug))}.audit_event
+    WHERE get_byte(sealed, 4) = 1`);
+  t.ok(before[0]!.n >= 1, 'the load was audited under version 1');
+  await rotate(slug);
+  t.equal(await runTenantJobs(s.deps, slug, rekey, 'rekey'), 1);
+  const all = await s.request('GET', `/fhir/${slug}/AuditEvent?_count=500`, {
+    headers: { authorization: `Bearer ${await s.token('system/AuditEvent.rs', { slug })}` } });
+  t.equal(all.statusCode, 200, all.body.slice(0, 300));
+  t.ok(all.json().entry.length >= before[0]!.n, 'every AuditEvent opens, the old ones with the version kept for them');
+});
+
+t.test('export files are resealed under the new version: same text, old version not in any file', async (t) => {
+  const slug = await s.newTenant();
+  await load(slug, 4);
+  const srv = { ...s, slug, exportDir: s.deps.config.exportDir };
+  const done = await runExport(srv, `/fhir/${slug}/$export`);
+  const job = jobOf(done.status);
+  const store = exportStore(s.deps);
+  const names = await store.names(slug, job);
+  t.ok(names.length >= 2, names.join());
+  const text = await exportFiles(srv, job);
+  for (const name of names) {
+    const raw = fs.readFileSync(path.join(s.deps.config.exportDir, slug, job, name));
+    t.ok(raw.subarray(0, 16).equals(Buffer.from('HEARTH-SEALED-1\n')), `${name} is sealed on disk`);
+    t.notOk(raw.includes('Rotata') || raw.includes('Observation'), `${name}: no clear text on disk`);
+    t.same(await store.keyVersions(slug, job, name), [1]);
+  }
+  const { job: rekeyJob } = await rotate(slug);
+  t.equal(await runTenantJobs(s.deps, slug, rekey, 'rekey'), 1);
+  const result = (await getJob(s.deps.db, slug, rekeyJob.id))!.result as { files: number };
+  t.equal(result.files, names.length, 'each file resealed once');
+  for (const name of names) t.same(await store.keyVersions(slug, job, name), [2], `${name} under version 2`);
+  t.same(await exportFiles(srv, job), text, 'the same text');
+  const again = await s.request('GET', localPath(done.manifest.output[0]!.url), {
+    headers: { authorization: `Bearer ${await s.token('system/*.rs', { slug })}`, range: 'bytes=5-40' } });
+  t.equal(again.statusCode, 206);
+  t.equal(again.body, text.get(path.basename(done.manifest.output[0]!.url))!.subarray(5, 41).toString('utf8'), 'ranges read the resealed file');
 });
 
 t.test('a tenant in clear is converted by the same job', async (t) => {
@@ -138,10 +185,26 @@ t.test('SIGKILL mid-batch during a rotation, then a restart: every row once unde
   t.equal(await runTenantJobs(s.deps, slug, rekey, 'rekey'), 1, 'another worker takes the job over');
   const done = (await getJob(s.deps.db, slug, job.id))!;
   t.equal(done.status, 'completed', done.error ?? '');
-  t.match(done.result, { rekeyed: 2402, retired: 1 }, 'each row counted once');
+  t.match(done.result, { rekeyed: 2402 }, 'each row counted once');
   t.same(await keyVersions(slug), { 'resource:2': 1201, 'resource_version:2': 1201 });
   t.ok(await readAll(s, slug, 1200));
   const keys = await s.deps.db.query<{ version: number }>(sql`SELECT version FROM ${ident(CONTROL_SCHEMA)}.tenant_key
     WHERE schema_name = ${schemaFor(slug)}`);
-  t.same(keys.map((k) => k.version), [2]);
+  t.same(keys.map((k) => k.version), [1, 2], 'version 1 stays for the AuditEvents of the load');
+});
+
+t.test('a version nothing needs any more is destroyed by the job', async (t) => {
+  const slug = await s.newTenant();
+  const schema = schemaFor(slug);
+  await s.deps.db.keyring.destroyKeys(s.deps.db, schema); // in clear: the load and its AuditEvents are not sealed
+  await load(slug, 3);
+  const tenant = (await findTenant(s.deps.db, slug))!;
+  await rotateKey(s.deps.db, tenant); // version 1, then at once version 2: nothing is ever sealed under 1
+  await rotateKey(s.deps.db, tenant);
+  t.equal(await runTenantJobs(s.deps, slug, rekey, 'rekey'), 2);
+  const keys = await s.deps.db.query<{ version: number }>(sql`SELECT version FROM ${ident(CONTROL_SCHEMA)}.tenant_key
+    WHERE schema_name = ${schema}`);
+  t.same(keys.map((k) => k.version), [2], 'version 1 destroyed');
+  t.same(await keyVersions(slug), { 'resource:2': 4, 'resource_version:2': 4 });
+  t.ok(await readAll(s, slug, 3));
 });
