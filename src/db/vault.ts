@@ -47,7 +47,7 @@ function freshIv(): Buffer {
 }
 
 /** header | IV | tag | ciphertext, written into one buffer (GCM's final() adds no bytes). */
-function gcmSeal(key: crypto.KeyObject | Buffer, plain: Buffer | string, aad: Buffer, header = Buffer.alloc(0)): Buffer {
+function gcmSeal(key: crypto.KeyObject | Buffer, plain: Buffer | string, aad: Buffer, header: Buffer = Buffer.alloc(0)): Buffer {
   const iv = freshIv();
   const cipher = crypto.createCipheriv(GCM, key, iv);
   cipher.setAAD(aad);
@@ -152,15 +152,16 @@ const CHECK_VALUE = Buffer.from('hearth key-encryption key check v1', 'utf8');
 /** How long a node trusts its cached view of a tenant's keys (another node may have rotated or added one). */
 const KEYS_TTL_MS = 5000;
 
-/** The header's bytes, then the row's names (one allocation: this runs for every row written and read). */
-function aadOf(header: Buffer, schema: string, type: string, id: string, version: number): Buffer {
-  const names = `${schema}\0${type}\0${id}\0${version}`;
+/** The header's bytes, then the names the ciphertext is bound to (one allocation: this runs for every row written and read). */
+function boundTo(header: Buffer, names: string): Buffer {
   const aad = Buffer.allocUnsafe(header.length + Buffer.byteLength(names, 'utf8'));
   header.copy(aad, 0);
   aad.write(names, header.length, 'utf8');
   return aad;
 }
-const blockAad = (header: Buffer, schema: string, context: string) => Buffer.concat([header, Buffer.from(`block\0${schema}\0${context}`, 'utf8')]);
+const aadOf = (header: Buffer, schema: string, type: string, id: string, version: number) =>
+  boundTo(header, `${schema}\0${type}\0${id}\0${version}`);
+const blockAad = (header: Buffer, schema: string, context: string) => boundTo(header, `block\0${schema}\0${context}`);
 const headerOf = (version: number) => {
   const header = Buffer.alloc(HEADER);
   header.writeUInt8(FORMAT, 0);
@@ -328,12 +329,23 @@ export class Vault {
 
   /** Seals under the tenant's newest key, bound to (schema, type, id, version); undefined for a tenant without a key. */
   async sealer(via: Queryable, schema: string): Promise<Sealer | undefined> {
+    const active = await this.activeKey(via, schema);
+    if (!active) return undefined;
+    const { key, header } = active;
+    return (type, id, version, text) => gcmSeal(key, text, aadOf(header, schema, type, id, version), header);
+  }
+
+  /** The tenant's newest key with the header naming it; undefined for a tenant without a key. */
+  private async activeKey(via: Queryable, schema: string): Promise<{ key: crypto.KeyObject; header: Buffer } | undefined> {
     if (!this.provider) return undefined;
     const k = await this.keysOf(via, schema);
-    if (k.active === undefined) return undefined;
-    const header = headerOf(k.active);
-    const key = k.keys.get(k.active)!;
-    return (type, id, version, text) => gcmSeal(key, text, aadOf(header, schema, type, id, version), header);
+    return k.active === undefined ? undefined : { key: k.keys.get(k.active)!, header: headerOf(k.active) };
+  }
+
+  /** The key a sealed blob's header names, or undefined when the blob is malformed or that key is not (any more) there. */
+  private async keyOf(via: Queryable, schema: string, sealed: Buffer): Promise<crypto.KeyObject | undefined> {
+    if (sealed.length < SEALED_OVERHEAD || sealed.readUInt8(0) !== FORMAT || !this.provider) return undefined;
+    return this.keyFor(via, schema, sealedKeyVersion(sealed));
   }
 
   /**
@@ -341,18 +353,14 @@ export class Vault {
    * `block\0<schema>\0<context>` (never equal to a body's, whose first part is the schema); undefined in clear.
    */
   async sealBlock(via: Queryable, schema: string, context: string, plain: Buffer): Promise<Buffer | undefined> {
-    if (!this.provider) return undefined;
-    const k = await this.keysOf(via, schema);
-    if (k.active === undefined) return undefined;
-    const header = headerOf(k.active);
-    return gcmSeal(k.keys.get(k.active)!, plain, blockAad(header, schema, context), header);
+    const active = await this.activeKey(via, schema);
+    return active && gcmSeal(active.key, plain, blockAad(active.header, schema, context), active.header);
   }
 
   /** Opens a block sealBlock made; throws (without content) when it does not. */
   async openBlock(via: Queryable, schema: string, context: string, sealed: Buffer): Promise<Buffer> {
-    if (sealed.length < HEADER + IV + TAG || sealed.readUInt8(0) !== FORMAT) throw new Error('not a sealed block');
-    const key = this.provider ? await this.keyFor(via, schema, sealed.readUInt32BE(1)) : undefined;
-    if (!key) throw new Error(`no data key version ${sealed.readUInt32BE(1)} for ${schema}`);
+    const key = await this.keyOf(via, schema, sealed);
+    if (!key) throw new Error(`not a sealed block of ${schema}, or its key version is gone`);
     return gcmOpen(key, sealed, blockAad(sealed.subarray(0, HEADER), schema, context), HEADER);
   }
 
@@ -405,8 +413,7 @@ export class Vault {
   /** One sealed body's JSON text; a body that does not open is a 500 naming the row (sealedUnreadable). */
   async openText(via: Queryable, schema: string, type: string, id: string, version: number, sealed: Buffer): Promise<string> {
     const buf = Buffer.isBuffer(sealed) ? sealed : Buffer.from(sealed);
-    if (buf.length < HEADER + IV + TAG || buf.readUInt8(0) !== FORMAT) throw sealedUnreadable(type, id, version);
-    const key = this.provider ? await this.keyFor(via, schema, buf.readUInt32BE(1)) : undefined;
+    const key = await this.keyOf(via, schema, buf);
     if (!key) throw sealedUnreadable(type, id, version);
     try {
       return gcmOpen(key, buf, aadOf(buf.subarray(0, HEADER), schema, type, id, version), HEADER).toString('utf8');

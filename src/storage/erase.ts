@@ -38,8 +38,9 @@ export async function planErasure(db: Queryable, registry: SearchRegistry, schem
   const keys = await db.query<{ type: string; id: string }>(sql`SELECT DISTINCT type, id FROM ${s}.resource_version
     WHERE content IS NOT NULL AND ((type = 'Patient' AND id = ${patient})
       OR (type = ANY(${types}::text[]) AND (content::text LIKE ${`%Patient/${patient}"%`} OR content::text LIKE ${`%Patient/${patient}/_history/%`})))`);
+  const seen = new Set(keys.map((k) => `${k.type}/${k.id}`));
   for (const k of await sealedCandidates(db, schema, types, patient)) {
-    if (!keys.some((x) => x.type === k.type && x.id === k.id)) keys.push(k);
+    if (!seen.has(`${k.type}/${k.id}`)) keys.push(k);
   }
   if (keys.length === 0) return { erase: [], shared: [] };
   // Every version of each candidate, delete markers included: a resource once the patient's and now another's is both.
