@@ -34,6 +34,8 @@ import { GrantCache } from './auth/grant-cache.js';
 import { KeyStore } from './auth/keys.js';
 import { AuditLog } from './audit/log.js';
 import type { WriteHook } from './storage/write.js';
+import { SubscriptionCache } from './subscriptions/outbox.js';
+import type { DeliveryDeps } from './subscriptions/worker.js';
 import { workflowHooks } from './workflows/index.js';
 import { profileHook } from './interactions/profiles.js';
 
@@ -76,7 +78,9 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
     const tenantSearch = new TenantSearchParameters(defs, search);
     // The journey's rules come after indexing and may write other resources through every hook, themselves included.
     const consents = new ConsentCache(database, config.grantCacheMs, (t) => defs.isResourceType(t));
-    const writeHooks: WriteHook[] = [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema)), consents.hook];
+    const subscriptions = new SubscriptionCache({ config, db: database, defs, tenantSearch });
+    const writeHooks: WriteHook[] = [tenantSearch.hook, indexResource((tx, schema) => tenantSearch.registryFor(tx, schema)), consents.hook,
+      subscriptions.hook];
     writeHooks.push(...workflowHooks(() => writeHooks));
     // Last, so that a profile sees the content every other hook's prepare leaves (issue #15 §4).
     writeHooks.push(profileHook(defs));
@@ -86,11 +90,17 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
       auth: { keys: new KeyStore(database, config.keySecret), now: () => new Date(),
         grants: new GrantCache(database, config.grantCacheMs), consents },
       audit: new AuditLog(database, config.auditEnabled, undefined, await auditWriter(config, database)),
-      metrics: new Metrics(), operations: OPERATIONS };
+      metrics: new Metrics(), operations: OPERATIONS, subscriptions };
   } catch (e) {
     if (!db) await database.close();
     throw e;
   }
+}
+
+/** What this node's subscription delivery workers need (src/subscriptions/worker.ts). */
+export function deliveryDeps(deps: Deps): DeliveryDeps {
+  return { config: deps.config, db: deps.db, defs: deps.defs, tenantSearch: deps.tenantSearch, audit: deps.audit, auth: deps.auth,
+    statusHooks: deps.writeHooks.filter((h) => h !== deps.subscriptions.hook) };
 }
 
 export function buildApp(deps: Deps): FastifyInstance {
@@ -125,7 +135,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   app.setNotFoundHandler(notFoundHandler);
   registerHooks(app, deps.config.corsOrigins);
   app.addHook('onClose', () => deps.audit.close());
-  app.addHook('onClose', async () => { await deps.auth.grants?.close(); await deps.auth.consents?.close(); });
+  app.addHook('onClose', async () => { await deps.auth.grants?.close(); await deps.auth.consents?.close(); await deps.subscriptions.close(); });
   // One line per request with method, route template, status and time; never the URL's query or any body.
   app.addHook('onResponse', async (req, reply) => {
     req.log.info({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status: reply.statusCode,

@@ -38,6 +38,15 @@ export interface Config {
   importDir: string;
   /** `$import`: URL prefixes `http(s)://` inputs must start with (none by default: only `file://` inputs). */
   importAllowUrls: string[];
+  /** Subscriptions (issue #20): rest-hook endpoint prefixes allowed (empty: any https URL, http on localhost). */
+  subscriptionAllowUrls: string[];
+  /** First retry delay of a failed delivery, doubled per failure (with jitter) up to subscriptionRetryMaxMs. */
+  subscriptionRetryMs: number;
+  subscriptionRetryMaxMs: number;
+  /** How long one delivery may take before it counts as failed. */
+  subscriptionTimeoutMs: number;
+  /** Deliveries in flight at once on this node (a slow endpoint holds one). */
+  subscriptionWorkers: number;
   /** Milliseconds an export's files stay downloadable after it completes; then a scheduled sweep deletes them. */
   exportTtlMs: number;
   /** Exports one client may have queued or running in a tenant at once; beyond it a kick-off answers 429. */
@@ -187,6 +196,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     exportDir: path.resolve(env.HEARTH_EXPORT_DIR?.trim() || path.join(dataDir, 'exports')),
     importDir: path.resolve(env.HEARTH_IMPORT_DIR?.trim() || path.join(dataDir, 'import')),
     importAllowUrls: urlPrefixes(env, 'HEARTH_IMPORT_ALLOW_URLS'),
+    subscriptionAllowUrls: urlPrefixes(env, 'HEARTH_SUBSCRIPTION_ALLOW_URLS'),
+    subscriptionRetryMs: integer(env, 'HEARTH_SUBSCRIPTION_RETRY_MS', 1000, 10, 3600000),
+    subscriptionRetryMaxMs: integer(env, 'HEARTH_SUBSCRIPTION_RETRY_MAX_MS', 300000, 10, 86400000),
+    subscriptionTimeoutMs: integer(env, 'HEARTH_SUBSCRIPTION_TIMEOUT_MS', 10000, 100, 120000),
+    subscriptionWorkers: integer(env, 'HEARTH_SUBSCRIPTION_WORKERS', 4, 1, 64),
     exportTtlMs: duration(env, 'HEARTH_EXPORT_TTL', 24 * 3_600_000),
     exportMaxJobs: integer(env, 'HEARTH_EXPORT_MAX_JOBS', 1, 1, 1000),
     exportFileResources: integer(env, 'HEARTH_EXPORT_FILE_RESOURCES', 100_000, 1, 100_000_000),

@@ -16,7 +16,7 @@ import path from 'node:path';
 import readline from 'node:readline/promises';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { ROOT, buildApp, createDeps, loadAllMigrations } from './app.js';
+import { ROOT, buildApp, createDeps, deliveryDeps, loadAllMigrations } from './app.js';
 import { auditSettings, clientView, consentSettings, issueLocalToken, lifetimeSettings, openLaunch, registerClient, suspendTenant, tenantView,
   updateTenantDetails } from './http/admin.js';
 import { createTenant, deleteTenant, findTenant, listTenants, setSuspended } from './storage/tenants.js';
@@ -27,6 +27,7 @@ import { deleteClient, listClients } from './oauth/clients.js';
 import { JOB_HANDLERS } from './operations/jobs.js';
 import { startRetentionSchedule } from './operations/retention.js';
 import { JobWorker } from './jobs/worker.js';
+import { startSubscriptionDelivery } from './subscriptions/worker.js';
 import { importFiles, importLocal } from './bulk/import-local.js';
 import { installPackage } from './bulk/package.js';
 import { ADMIN_TOKEN_FILE, type Json, UsageError, admin, breakGlass, flags, onTenant, print, required, role, runAdmin, tenantPath, user,
@@ -117,6 +118,7 @@ async function serve() {
   let stopAudit: () => Promise<void> = async () => undefined;
   let stopWorkflows: () => Promise<void> = async () => undefined;
   let stopRetention: () => Promise<void> = async () => undefined;
+  let stopDelivery: () => Promise<void> = async () => undefined;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
@@ -126,6 +128,7 @@ async function serve() {
     await stopAudit();
     await stopWorkflows();
     await stopRetention();
+    await stopDelivery();
     await worker.stop();
     await deps.audit.close();
     await deps.db.close();
@@ -143,6 +146,7 @@ async function serve() {
     'slot generation or hold release failed'), app.log);
   stopRetention = startRetentionSchedule(deps, (e) => app.log.error({ err: { type: (e as Error).name, code: (e as { code?: unknown }).code } },
     'data retention failed'));
+  stopDelivery = await startSubscriptionDelivery(deliveryDeps(deps));
   const port = (app.server.address() as AddressInfo).port;
   app.log.info({ database: deps.db.kind, base: `${config.baseUrl ?? `http://localhost:${port}`}/fhir/default` },
     'Hearth is serving FHIR R4');

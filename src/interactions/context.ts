@@ -15,6 +15,8 @@ import type { Access } from '../auth/access.js';
 import type { AuditLog } from '../audit/log.js';
 import type { AuditScope, Trail } from '../audit/trail.js';
 import type { Metrics } from '../metrics.js';
+import { keepPrincipal } from '../auth/kept-principal.js';
+import { type SubscriptionCache, recordOwner } from '../subscriptions/outbox.js';
 import type { OperationTable } from './operations.js';
 import type { JobContext, JobHandler } from '../jobs/worker.js';
 
@@ -37,6 +39,8 @@ export interface Deps {
   audit: AuditLog;
   /** This process's counters, served at GET /metrics. */
   metrics: Metrics;
+  /** The tenants' active Subscriptions and the write hook that enqueues their events (src/subscriptions/). */
+  subscriptions: SubscriptionCache;
   /** The $operations the server implements (src/operations/table.ts). */
   operations: OperationTable<Deps, Context>;
 }
@@ -76,12 +80,15 @@ export function inTransaction<T>(deps: Deps, ctx: Context, fn: (tx: Queryable) =
 export function writeGuard(ctx: Context, type: string, perm: 'c' | 'u' | 'd'): WriteGuard | undefined {
   const access = ctx.access?.writeGuard(type, perm);
   const audit = ctx.trail?.guard();
-  if (!audit) return access;
+  // A Subscription's deliveries never carry more than whoever last wrote it may read (subscriptions/worker.ts).
+  const owner = type === 'Subscription' ? ctx.access?.principal : undefined;
+  if (!audit && !owner) return access;
   return {
     ...(access?.before ? { before: access.before } : {}),
     after: async (tx, change) => {
       await access?.after?.(tx, change);
-      await audit.after!(tx, change);
+      if (owner && change.resource) await recordOwner(tx, ctx.tenant.schema, change.id, keepPrincipal(owner));
+      await audit?.after?.(tx, change);
     },
   };
 }

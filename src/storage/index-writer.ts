@@ -8,6 +8,7 @@ import { INDEX_COLUMNS, INDEX_NAMES, INDEX_SELECTED, indexRowsDocument } from '.
 import { compileIndexPlans, extractIndexRows } from '../search/extract.js';
 import { INDEX_TABLES, type IndexRows, type IndexTable, emptyRows } from '../search/extract-types.js';
 import type { SearchRegistry } from '../search/registry.js';
+import type { Resource } from '../fhir/types.js';
 
 function deleteStep(schema: string, table: string): Sql {
   return sql`${raw(`d_${table}`)} AS (DELETE FROM ${ident(schema)}.${ident(table)} t USING doc WHERE t.rid = doc.rid)`;
@@ -55,6 +56,17 @@ export async function writeIndexRows(tx: Queryable, schema: string, change: Chan
 /** The registry to index with: one for all tenants, or a tenant's own (core plus its custom SearchParameters). */
 export type RegistryFor = SearchRegistry | ((tx: Queryable, schema: string) => SearchRegistry | Promise<SearchRegistry>);
 
+/** The index rows of a resource, extracted once per content object (write hooks after the indexer reuse them). */
+const extracted = new WeakMap<Resource, { registry: SearchRegistry; rows: IndexRows }>();
+
+export function indexRowsFor(registry: SearchRegistry, resource: Resource): IndexRows {
+  const hit = extracted.get(resource);
+  if (hit && hit.registry === registry) return hit.rows;
+  const rows = extractIndexRows(registry, resource);
+  extracted.set(resource, { registry, rows });
+  return rows;
+}
+
 /**
  * The write hook that keeps the idx_* tables in step with the resource: rows replaced on update, removed on delete.
  * A fixed registry is compiled now (at boot); a tenant's registry on its first use, reusing the compiled core
@@ -65,7 +77,7 @@ export function indexResource(registryFor: RegistryFor): WriteHook {
   if (fixed) compileIndexPlans(fixed);
   return async (tx, schema, change) => {
     const registry = fixed ?? await (registryFor as Exclude<RegistryFor, SearchRegistry>)(tx, schema);
-    const rows = change.resource ? extractIndexRows(registry, change.resource) : emptyRows();
+    const rows = change.resource ? indexRowsFor(registry, change.resource) : emptyRows();
     await writeIndexRows(tx, schema, change, rows, change.resource ? extractLinks(change.resource) : []);
   };
 }

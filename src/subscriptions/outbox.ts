@@ -1,0 +1,184 @@
+/**
+ * The outbox (issue #20 §3): a change that meets an active subscription enqueues its event in the change's own
+ * transaction, so a crash can neither lose a notification nor announce a rolled-back change. The events travel with
+ * the transaction's other deferred writes (db/deferred.ts): a create that a subscription matches still makes one
+ * statement and joins the group commit. Event numbers come from a per-subscription counter row taken in that
+ * statement, so the events of one subscription are numbered in commit order without gaps.
+ *
+ * The tenant's active subscriptions are kept per node and forgotten on every node when one is written (NOTIFY
+ * hearth_auth, as the consent and grant caches are, auth/grant-cache.ts).
+ */
+import type { Db, Queryable } from '../db/db.js';
+import { type Deferral, deferring, pendingStatement } from '../db/deferred.js';
+import { CONTROL_SCHEMA } from '../db/migrate.js';
+import { ident, raw, sql } from '../db/sql.js';
+import type { Config } from '../config.js';
+import type { Definitions } from '../fhir/definitions.js';
+import type { Resource } from '../fhir/types.js';
+import { AUTH_CHANNEL, TenantCache, authChanged } from '../auth/grant-cache.js';
+import type { KeptPrincipal } from '../auth/kept-principal.js';
+import { indexRowsFor } from '../storage/index-writer.js';
+import { matchResources } from '../storage/match.js';
+import { readCurrent } from '../storage/resources.js';
+import type { TenantSearchParameters } from '../storage/search-parameters.js';
+import type { Change, WriteHook } from '../storage/write.js';
+import type { SearchRegistry } from '../search/registry.js';
+import { matchInMemory } from './matcher.js';
+import { type SubscriptionSpec, subscriptionSpec } from './model.js';
+import type { Action } from './topics.js';
+
+export interface SubscriptionDeps {
+  config: Config;
+  db: Db;
+  defs: Definitions;
+  tenantSearch: TenantSearchParameters;
+}
+
+/** One event waiting to be written. */
+interface EventItem { schema: string; sub: string; topic: string | null; type: string; id: string; version: number; action: Action;
+  at: string; ord: number }
+
+const EVENTS: Deferral<EventItem> = {
+  name: 'subscription-events',
+  steps(items, prefix) {
+    const bySchema = new Map<string, EventItem[]>();
+    for (const item of items) bySchema.set(item.schema, [...bySchema.get(item.schema) ?? [], item]);
+    return [...bySchema.values()].flatMap((list, j) => {
+      const p = `${prefix}e${j}_`;
+      const s = ident(list[0]!.schema);
+      const doc = JSON.stringify(list.map((e, ord) => ({ ...e, ord })));
+      return [
+        sql`${raw(`${p}doc`)} AS (SELECT * FROM jsonb_to_recordset(${doc}::jsonb)
+          AS x(sub text, topic text, type text, id text, version int, action text, at timestamptz, ord int))`,
+        sql`${raw(`${p}cnt`)} AS (INSERT INTO ${s}.subscription_counter AS c (id, last)
+          SELECT sub, count(*) FROM ${raw(`${p}doc`)} GROUP BY sub
+          ON CONFLICT (id) DO UPDATE SET last = c.last + excluded.last RETURNING c.id, c.last)`,
+        sql`${raw(`${p}ins`)} AS (INSERT INTO ${s}.subscription_event (sub_id, number, at, topic, res_type, res_id, version, action)
+          SELECT d.sub, c.last - count(*) OVER (PARTITION BY d.sub) + row_number() OVER (PARTITION BY d.sub ORDER BY d.ord),
+            d.at, d.topic, d.type, d.id, d.version, d.action
+          FROM ${raw(`${p}doc`)} d JOIN ${raw(`${p}cnt`)} c ON c.id = d.sub)`,
+      ];
+    });
+  },
+};
+
+async function enqueue(tx: Queryable, items: EventItem[]): Promise<void> {
+  const d = deferring(tx);
+  if (d) {
+    for (const item of items) await d.defer(EVENTS, item);
+    return;
+  }
+  await tx.query(pendingStatement(new Map([[EVENTS as Deferral<unknown>, items]]))!);
+}
+
+/** A tenant's active subscriptions, by the resource type they are about. */
+interface Active { byType: Map<string, SubscriptionSpec[]>; base: string }
+
+/** The FHIR base of the tenant with this schema, as deliveries and criteria name it. */
+export async function tenantBase(config: Config, db: Queryable, schema: string): Promise<{ slug: string; base: string } | undefined> {
+  const rows = await db.query<{ slug: string }>(sql`SELECT slug FROM ${ident(CONTROL_SCHEMA)}.tenant WHERE schema_name = ${schema}`);
+  if (!rows[0]) return undefined;
+  return { slug: rows[0].slug, base: `${config.baseUrl ?? `http://localhost:${config.port}`}/fhir/${rows[0].slug}` };
+}
+
+/** The Subscriptions whose events are kept (active, and in error while their endpoint is retried). */
+export async function loadActive(deps: SubscriptionDeps, q: Queryable, schema: string, registry: SearchRegistry,
+  statuses = ['active', 'error']): Promise<{ specs: SubscriptionSpec[]; base: string }> {
+  const tenant = await tenantBase(deps.config, q, schema);
+  const base = tenant?.base ?? '';
+  const rows = await q.query<{ id: string }>(sql`SELECT id FROM ${ident(schema)}.subscription_state WHERE status = ANY(${statuses}) ORDER BY id`);
+  const specs: SubscriptionSpec[] = [];
+  for (const { id } of rows) {
+    const current = await readCurrent(q, schema, 'Subscription', id);
+    if (!current?.resource || current.deleted) continue;
+    try {
+      specs.push(subscriptionSpec({ registry, defs: deps.defs, base }, current.resource, deps.config.subscriptionAllowUrls));
+    } catch {
+      // Accepted when written; no longer honourable (a custom search parameter removed since): no events.
+    }
+  }
+  return { specs, base };
+}
+
+const SUBSCRIPTION_CACHE_MS = 30_000;
+
+export class SubscriptionCache extends TenantCache<Active> {
+  constructor(private readonly deps: SubscriptionDeps) {
+    super(deps.db, SUBSCRIPTION_CACHE_MS);
+  }
+
+  /** Read through the writing transaction on a miss (PGlite has one session: a read beside it would wait for it). */
+  private active(tx: Queryable, schema: string, registry: SearchRegistry): Promise<Active> {
+    return this.cached(schema, async () => {
+      const { specs, base } = await loadActive(this.deps, tx, schema, registry);
+      const byType = new Map<string, SubscriptionSpec[]>();
+      for (const s of specs) byType.set(s.type, [...byType.get(s.type) ?? [], s]);
+      return { byType, base };
+    }, () => schema);
+  }
+
+  /** The write hook: events for matching changes; a written Subscription checked and its server state kept. */
+  readonly hook: WriteHook = async (tx, schema, change: Change) => {
+    if (change.replay) return;
+    if (change.type === 'Subscription') return this.subscriptionWritten(tx, schema, change);
+    const registry = await this.deps.tenantSearch.registryFor(tx, schema);
+    const active = await this.active(tx, schema, registry);
+    const candidates = active.byType.get(change.type);
+    if (!candidates) return;
+    const action: Action = change.resource === undefined ? 'delete' : change.previous === undefined ? 'create' : 'update';
+    const content = change.resource ?? change.previous;
+    if (!content) return;
+    const now = Date.now();
+    const at = new Date(now).toISOString();
+    const items: EventItem[] = [];
+    for (const spec of candidates) {
+      if (spec.end !== undefined && spec.end <= now) continue;
+      if (spec.kind === 'r4' && action === 'delete') continue;
+      if (spec.topic && !spec.topic.triggers(action, change.previous, change.resource)) continue;
+      if (!(await this.matches(tx, schema, spec, content, registry, active.base, action))) continue;
+      items.push({ schema, sub: spec.id, topic: spec.topic?.url ?? null, type: change.type, id: change.id, version: change.version,
+        action, at, ord: 0 });
+    }
+    if (items.length > 0) await enqueue(tx, items);
+  };
+
+  private async matches(tx: Queryable, schema: string, spec: SubscriptionSpec, content: Resource, registry: SearchRegistry,
+    base: string, action: Action): Promise<boolean> {
+    if (spec.conditions.length === 0) return true;
+    const verdict = matchInMemory(spec.conditions, { type: spec.type, resource: content, rows: indexRowsFor(registry, content),
+      registry, defs: this.deps.defs });
+    if (verdict !== 'sql') return verdict;
+    // A deleted resource has no rows left to search: only what memory can decide applies to it.
+    if (action === 'delete') return false;
+    const found = await matchResources(tx, schema, spec.type, [...spec.params, ['_id', content.id!]], 1,
+      { registry, defs: this.deps.defs, base });
+    return found.length > 0;
+  }
+
+  private async subscriptionWritten(tx: Queryable, schema: string, change: Change): Promise<void> {
+    const s = ident(schema);
+    if (!change.resource) {
+      await tx.query(sql`WITH a AS (DELETE FROM ${s}.subscription_event WHERE sub_id = ${change.id}),
+        b AS (DELETE FROM ${s}.subscription_counter WHERE id = ${change.id})
+        DELETE FROM ${s}.subscription_state WHERE id = ${change.id}`);
+    } else {
+      const registry = await this.deps.tenantSearch.registryFor(tx, schema);
+      const tenant = await tenantBase(this.deps.config, tx, schema);
+      const spec = subscriptionSpec({ registry, defs: this.deps.defs, base: tenant?.base ?? '' }, change.resource,
+        this.deps.config.subscriptionAllowUrls);
+      // The server activates a subscription after its handshake; a client asks for it (again) or turns it off.
+      const status = spec.status === 'off' ? 'off' : 'requested';
+      const heartbeat = spec.channel.heartbeatS ?? null;
+      await tx.query(sql`INSERT INTO ${s}.subscription_state (id, status, heartbeat_s) VALUES (${change.id}, ${status}, ${heartbeat}::int)
+        ON CONFLICT (id) DO UPDATE SET status = excluded.status, heartbeat_s = excluded.heartbeat_s, failures = 0, next_at = now(),
+          last_error = NULL, lease_until = NULL`);
+    }
+    await tx.query(sql`SELECT pg_notify(${AUTH_CHANNEL}, ${schema})`);
+    authChanged(schema);
+  }
+}
+
+/** Who created or last changed a Subscription: deliveries never carry more than this principal may read. */
+export async function recordOwner(tx: Queryable, schema: string, id: string, owner: KeptPrincipal): Promise<void> {
+  await tx.query(sql`UPDATE ${ident(schema)}.subscription_state SET owner = ${JSON.stringify(owner)}::jsonb WHERE id = ${id}`);
+}

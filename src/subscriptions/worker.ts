@@ -1,0 +1,321 @@
+/**
+ * Delivery (issue #20 §3): workers on every node claim subscriptions with work — a handshake to make, events
+ * waiting, a heartbeat due — through `FOR UPDATE SKIP LOCKED` and a lease, so one subscription is served by one worker
+ * at a time and its events go out in order. One claim sends one request (a handshake, a heartbeat, one R4 event, or a
+ * topic notification of up to max-count events); a failure is retried with exponential backoff and jitter, and the
+ * events stay in the outbox until delivered, however long the endpoint is away. After five failures in a row the
+ * Subscription shows `error` (with the reason) and is retried on; the next success makes it `active` again.
+ *
+ * Nothing is sent that the Subscription's creator could not read now: the creator's grant must be live and each
+ * event's resource readable under its scopes, roles and the patients' Consents (else the event is withheld: marked,
+ * not sent). Every request sent is audited.
+ */
+import type { Listener, Queryable } from '../db/db.js';
+import { FhirError } from '../errors.js';
+import { CONTROL_SCHEMA } from '../db/migrate.js';
+import { ident, sql } from '../db/sql.js';
+import type { Resource } from '../fhir/types.js';
+import { Access } from '../auth/access.js';
+import { withRelationships } from '../auth/bearer.js';
+import type { ConsentCache } from '../auth/consent-cache.js';
+import { grantActive } from '../auth/grants.js';
+import { type KeptPrincipal, revivePrincipal } from '../auth/kept-principal.js';
+import { auditEvent, dataEntity, dcm, hearthSubtype, patientEntity } from '../audit/event.js';
+import type { AuditLog } from '../audit/log.js';
+import { patientsOf } from '../search/compartment-patients.js';
+import type { SearchRegistry } from '../search/registry.js';
+import { readCurrent, readCurrentIf, readVersion } from '../storage/resources.js';
+import { type WriteHook, writeResource } from '../storage/write.js';
+import { type SubscriptionSpec, subscriptionSpec } from './model.js';
+import { type OutboxEvent, type Request, type Sent, notificationBundle, r4Request, send } from './notify.js';
+import { type SubscriptionDeps, tenantBase } from './outbox.js';
+
+export const SUBSCRIPTION_CHANNEL = 'hearth_subscriptions';
+
+/** Failures in a row after which the Subscription shows `error`. */
+const ERROR_AFTER = 5;
+
+export interface DeliveryDeps extends SubscriptionDeps {
+  /** The write hooks for the server's own status changes (without the subscription hook itself). */
+  statusHooks: WriteHook[];
+  audit: AuditLog;
+  auth: { consents?: ConsentCache };
+}
+
+interface Claimed { id: string; owner: KeptPrincipal | null; status: string; failures: number; last_sent_at: Date | null;
+  heartbeat_s: number | null }
+
+interface EventRow { number: string; at: Date; res_type: string; res_id: string; version: number; action: OutboxEvent['action'] }
+
+/** The delay before retry n (1, 2, …): base·2^(n−1), capped, with ±25% jitter so that failed endpoints are not hit in step. */
+export function retryDelay(failures: number, baseMs: number, maxMs: number): number {
+  const d = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
+  return Math.round(d * (0.75 + Math.random() * 0.5));
+}
+
+export class SubscriptionWorker {
+  private readonly dirty = new Set<string>();
+  private running = 0;
+  private stopped = false;
+  private wakeUp: (() => void) | undefined;
+  private listener: Listener | undefined;
+  private loopDone: Promise<void> | undefined;
+  private lastSweep = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(private readonly deps: DeliveryDeps, private readonly options: { pollMs?: number; sweepMs?: number } = {}) {}
+
+  async start(): Promise<void> {
+    try {
+      this.listener = await this.deps.db.listen(SUBSCRIPTION_CHANNEL, {
+        message: (schema) => { this.dirty.add(schema); this.wake(); },
+        state: () => this.wake(),
+      });
+    } catch {
+      // Without notifications the periodic sweep still finds every subscription with work.
+    }
+    this.loopDone = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake();
+    await this.loopDone;
+    await Promise.allSettled([...this.inFlight]);
+    await this.listener?.close();
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = undefined;
+    w?.();
+  }
+
+  private async loop(): Promise<void> {
+    const pollMs = this.options.pollMs ?? 1000;
+    const sweepMs = this.options.sweepMs ?? 5000;
+    while (!this.stopped) {
+      try {
+        const now = Date.now();
+        if (now - this.lastSweep >= sweepMs) {
+          this.lastSweep = now;
+          for (const schema of await this.schemas()) this.dirty.add(schema);
+        }
+        const schemas = [...this.dirty];
+        this.dirty.clear();
+        for (const schema of schemas) {
+          const free = this.deps.config.subscriptionWorkers - this.running;
+          if (free <= 0) { this.dirty.add(schema); continue; }
+          const claimed = await this.claim(schema, free);
+          if (claimed.length === free) this.dirty.add(schema);
+          for (const row of claimed) this.spawn(schema, row);
+        }
+      } catch {
+        // A sweep that failed (database restarting) is tried again at the next tick.
+      }
+      if (this.stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        this.wakeUp = () => { clearTimeout(timer); resolve(); };
+      });
+    }
+  }
+
+  private spawn(schema: string, row: Claimed): void {
+    this.running++;
+    const p = this.deliver(schema, row)
+      .catch(() => this.fail(schema, row, 'Delivery failed inside the server'))
+      .catch(() => undefined)
+      .finally(() => {
+        this.running--;
+        this.inFlight.delete(p);
+        this.dirty.add(schema);
+        this.wake();
+      });
+    this.inFlight.add(p);
+  }
+
+  /** Tenants in service whose schema has subscriptions. */
+  private async schemas(): Promise<string[]> {
+    const rows = await this.deps.db.query<{ schema_name: string }>(sql`SELECT schema_name FROM ${ident(CONTROL_SCHEMA)}.tenant
+      WHERE suspended_at IS NULL AND to_regclass(format('%I.subscription_state', schema_name)) IS NOT NULL`);
+    return rows.map((r) => r.schema_name);
+  }
+
+  private async claim(schema: string, limit: number): Promise<Claimed[]> {
+    const s = ident(schema);
+    const leaseS = Math.ceil(this.deps.config.subscriptionTimeoutMs / 1000) + 30;
+    return this.deps.db.query<Claimed>(sql`UPDATE ${s}.subscription_state st SET lease_until = now() + ${leaseS} * interval '1 second'
+      WHERE st.id IN (SELECT c.id FROM ${s}.subscription_state c
+        WHERE c.status <> 'off' AND c.next_at <= now() AND (c.lease_until IS NULL OR c.lease_until < now())
+          AND (c.status = 'requested'
+            OR EXISTS (SELECT 1 FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL)
+            OR (c.heartbeat_s IS NOT NULL AND c.last_sent_at + c.heartbeat_s * interval '1 second' <= now()))
+        ORDER BY c.next_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+      RETURNING st.id, st.owner, st.status, st.failures, st.last_sent_at, st.heartbeat_s`);
+  }
+
+  private async deliver(schema: string, row: Claimed): Promise<void> {
+    const { db, defs } = this.deps;
+    const s = ident(schema);
+    const tenant = await tenantBase(this.deps.config, db, schema);
+    const registry = await this.deps.tenantSearch.registryFor(db, schema);
+    const current = await readCurrent(db, schema, 'Subscription', row.id);
+    if (!tenant || !current?.resource || current.deleted) {
+      await db.query(sql`DELETE FROM ${s}.subscription_state WHERE id = ${row.id}`);
+      return;
+    }
+    let spec: SubscriptionSpec;
+    try {
+      spec = subscriptionSpec({ registry, defs, base: tenant.base }, current.resource, this.deps.config.subscriptionAllowUrls);
+    } catch (e) {
+      await this.fail(schema, row, (e as Error).message, true);
+      return;
+    }
+    const since = await this.eventCount(schema, row.id);
+    if (row.status === 'requested') {
+      const req: Request = spec.kind === 'topic'
+        ? { method: 'POST', url: spec.channel.endpoint!, body: JSON.stringify(notificationBundle(tenant.base, spec, 'requested', 'handshake', since, [])) }
+        : r4Request(spec, undefined);
+      const sent = await this.sendAudited(schema, tenant.base, spec, row, req, [], registry, 'handshake');
+      if (sent.ok) await this.succeeded(schema, row, spec, undefined);
+      else await this.fail(schema, row, sent.error!);
+      return;
+    }
+    const limit = spec.kind === 'topic' ? spec.channel.maxCount : 1;
+    const rows = await db.query<EventRow>(sql`SELECT number, at, res_type, res_id, version, action FROM ${s}.subscription_event
+      WHERE sub_id = ${row.id} AND delivered_at IS NULL ORDER BY number LIMIT ${limit}`);
+    if (rows.length === 0) {
+      if (spec.kind !== 'topic' || !row.heartbeat_s) return this.release(schema, row.id);
+      const req: Request = { method: 'POST', url: spec.channel.endpoint!,
+        body: JSON.stringify(notificationBundle(tenant.base, spec, current.resource.status as string, 'heartbeat', since, [])) };
+      const sent = await this.sendAudited(schema, tenant.base, spec, row, req, [], registry, 'heartbeat');
+      if (sent.ok) await this.succeeded(schema, row, spec, undefined);
+      else await this.fail(schema, row, sent.error!);
+      return;
+    }
+    const events = rows.map((r): OutboxEvent => ({ number: Number(r.number), at: new Date(r.at), type: r.res_type, id: r.res_id,
+      version: r.version, action: r.action }));
+    const { allowed, withheld } = await this.readable(schema, tenant.base, registry, row.owner, spec, events);
+    const last = events[events.length - 1]!.number;
+    if (withheld.length > 0) {
+      await db.query(sql`UPDATE ${s}.subscription_event SET delivered_at = now(), withheld = 'not readable by the subscription''s creator'
+        WHERE sub_id = ${row.id} AND number = ANY(${withheld.map((e) => e.number)}::bigint[])`);
+    }
+    if (allowed.length === 0) return this.release(schema, row.id);
+    const req: Request = spec.kind === 'topic'
+      ? { method: 'POST', url: spec.channel.endpoint!,
+        body: JSON.stringify(notificationBundle(tenant.base, spec, current.resource.status as string, 'event-notification', since, allowed)) }
+      : r4Request(spec, allowed[0]);
+    const sent = await this.sendAudited(schema, tenant.base, spec, row, req, allowed, registry, 'event-notification');
+    if (sent.ok) await this.succeeded(schema, row, spec, last);
+    else await this.fail(schema, row, sent.error!);
+  }
+
+  private async eventCount(schema: string, id: string): Promise<number> {
+    const rows = await this.deps.db.query<{ last: string }>(sql`SELECT last FROM ${ident(schema)}.subscription_counter WHERE id = ${id}`);
+    return Number(rows[0]?.last ?? 0);
+  }
+
+  /** The events the creator may read now, with their content when the payload carries it; the rest withheld. */
+  private async readable(schema: string, base: string, registry: SearchRegistry, owner: KeptPrincipal | null, spec: SubscriptionSpec,
+    events: OutboxEvent[]): Promise<{ allowed: OutboxEvent[]; withheld: OutboxEvent[] }> {
+    const { db, defs } = this.deps;
+    const withContent = async (e: OutboxEvent): Promise<OutboxEvent> => {
+      const wants = spec.kind === 'topic' ? spec.channel.content === 'full-resource' : spec.channel.mime !== undefined;
+      if (!wants || e.action === 'delete') return e;
+      const v = await readVersion(db, schema, e.type, e.id, e.version);
+      return v?.resource ? { ...e, resource: v.resource } : e;
+    };
+    if (!owner) return { allowed: await Promise.all(events.map(withContent)), withheld: [] };
+    if (!owner.grantId || !(await grantActive(db, schema, owner.grantId))) return { allowed: [], withheld: events };
+    const principal = await withRelationships(db, schema, revivePrincipal(defs, owner));
+    const consent = await this.deps.auth.consents?.viewFor(db, schema, principal, new Date());
+    const access = new Access(principal, schema, registry, defs, base, consent);
+    const allowed: OutboxEvent[] = [];
+    const withheld: OutboxEvent[] = [];
+    for (const e of events) {
+      const narrowing = access.narrowing(e.type, 'r');
+      let ok = narrowing === null;
+      if (narrowing && e.action !== 'delete') {
+        const found = await readCurrentIf(db, { schema, registry, defs, access: access.searchRule }, e.type, e.id, narrowing);
+        ok = found.visible;
+      }
+      if (ok) allowed.push(await withContent(e));
+      else withheld.push(e);
+    }
+    return { allowed, withheld };
+  }
+
+  private async sendAudited(schema: string, base: string, spec: SubscriptionSpec, row: Claimed, req: Request, events: OutboxEvent[],
+    registry: SearchRegistry, kind: string): Promise<Sent> {
+    const sent = await send(spec, req, this.deps.config.subscriptionTimeoutMs);
+    const patients = new Set<string>();
+    for (const e of events) for (const p of e.resource ? patientsOf(registry, e.resource) : []) patients.add(p);
+    const entities = [dataEntity(`Subscription/${spec.id}`, '4'), ...events.map((e) => dataEntity(`${e.type}/${e.id}/_history/${e.version}`, '3')),
+      ...[...patients].map(patientEntity)];
+    const owner = row.owner;
+    const event = auditEvent({ type: dcm('110106', 'Export'), subtype: [hearthSubtype(`subscription-${kind}`)], action: 'R', pattern: 'Read',
+      actor: owner ? { clientId: owner.clientId, subject: owner.subject, ...(owner.fhirUser ? { fhirUser: owner.fhirUser } : {}) }
+        : { clientId: 'hearth-subscriptions', subject: 'hearth-subscriptions' },
+      request: { requestId: `subscription-${spec.id}-${Date.now()}`, address: new URL(req.url).host, method: req.method, url: req.url },
+      base, outcome: sent.ok ? { status: sent.status ?? 200 } : { status: sent.status ?? 503, message: sent.error! },
+      entities, recorded: this.deps.audit.now() });
+    await this.deps.audit.record(schema, [event as Resource]);
+    return sent;
+  }
+
+  private async release(schema: string, id: string): Promise<void> {
+    await this.deps.db.query(sql`UPDATE ${ident(schema)}.subscription_state SET lease_until = NULL WHERE id = ${id}`);
+  }
+
+  /** Delivered up to event `last` (or a handshake, a heartbeat): the retry clock resets and the Subscription is active. */
+  private async succeeded(schema: string, row: Claimed, spec: SubscriptionSpec, last: number | undefined): Promise<void> {
+    const s = ident(schema);
+    await this.deps.db.transaction(async (tx) => {
+      if (last !== undefined) {
+        await tx.query(sql`UPDATE ${s}.subscription_event SET delivered_at = now() WHERE sub_id = ${row.id} AND number <= ${last} AND delivered_at IS NULL`);
+      }
+      await tx.query(sql`UPDATE ${s}.subscription_state SET status = 'active', failures = 0, next_at = now(), last_error = NULL,
+        lease_until = NULL, last_sent_at = now()${last !== undefined ? sql`, delivered_at = now()` : sql``} WHERE id = ${row.id}`);
+      if (spec.status !== 'active') await this.writeStatus(tx, schema, row.id, 'active');
+    });
+  }
+
+  /** A failed attempt: retried after the backoff; the fifth in a row (or a Subscription no longer honourable) shows `error`. */
+  private async fail(schema: string, row: Claimed, error: string, final = false): Promise<void> {
+    const s = ident(schema);
+    const failures = row.failures + 1;
+    const { subscriptionRetryMs, subscriptionRetryMaxMs } = this.deps.config;
+    const delay = final ? subscriptionRetryMaxMs : retryDelay(failures, subscriptionRetryMs, subscriptionRetryMaxMs);
+    const toError = final || failures >= ERROR_AFTER;
+    await this.deps.db.transaction(async (tx) => {
+      await tx.query(sql`UPDATE ${s}.subscription_state SET failures = ${failures}, last_error = ${error.slice(0, 500)},
+        next_at = now() + ${delay} * interval '1 millisecond', lease_until = NULL
+        ${toError && row.status !== 'requested' ? sql`, status = 'error'` : sql``} WHERE id = ${row.id}`);
+      if (toError) await this.writeStatus(tx, schema, row.id, 'error', error);
+    });
+  }
+
+  /** The server's own change of Subscription.status (and .error), as a new version; skipped when a client changed it meanwhile. */
+  private async writeStatus(tx: Queryable, schema: string, id: string, status: string, error?: string): Promise<void> {
+    const current = await readCurrent(tx, schema, 'Subscription', id);
+    if (!current?.resource || current.deleted) return;
+    const { error: _e, ...rest } = current.resource as Resource & { error?: string };
+    if (rest.status === status && (error === undefined || _e === error.slice(0, 500))) return;
+    const resource = { ...rest, status, ...(error ? { error: error.slice(0, 500) } : {}) } as Resource;
+    try {
+      await writeResource(tx, schema, { type: 'Subscription', id, method: 'PUT', resource, ifMatch: current.versionId }, this.deps.statusHooks);
+    } catch (e) {
+      if (!(e instanceof FhirError && e.status === 412)) throw e; // a client's write came first: its status stands
+    }
+  }
+}
+
+/** Starts this node's delivery workers; the returned function stops them (waiting for requests in flight). */
+export async function startSubscriptionDelivery(deps: DeliveryDeps, options?: { pollMs?: number; sweepMs?: number }): Promise<() => Promise<void>> {
+  const worker = new SubscriptionWorker(deps, options);
+  await worker.start();
+  return () => worker.stop();
+}
+

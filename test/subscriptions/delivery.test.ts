@@ -1,0 +1,159 @@
+/**
+ * Subscriptions end to end (issue #20): handshake, R4 rest-hook with and without payload, topic notifications with
+ * each payload kind, criteria matching and not matching, ordering and retries against an endpoint that fails then
+ * recovers, scope filtering at delivery, tenant isolation, and what a client may not ask for.
+ */
+import t from 'tap';
+import { startServer } from '../helpers/server.js';
+import { SUBSCRIPTION_ENV, startDelivery, startReceiver, topicSubscription, waitStatus } from './helpers.js';
+
+const LOINC = 'http://loinc.org';
+const observation = (code: string, category = 'laboratory', patient?: string) => ({
+  resourceType: 'Observation', status: 'final',
+  category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: category }] }],
+  code: { coding: [{ system: LOINC, code }] }, ...(patient ? { subject: { reference: `Patient/${patient}` } } : {}),
+});
+
+t.test('subscriptions', async (t) => {
+  const s = await startServer(t, SUBSCRIPTION_ENV);
+  const rx = await startReceiver(t);
+  await startDelivery(t, s);
+
+  const create = async (body: unknown, headers: Record<string, string> = {}) => {
+    const res = await s.request('POST', 'Subscription', { body, headers });
+    if (res.statusCode !== 201) throw new Error(`create Subscription: ${res.statusCode} ${res.body}`);
+    return res.json().id as string;
+  };
+
+  await t.test('R4 rest-hook with a payload: handshake, then the matching resource PUT to the endpoint with the headers', async (t) => {
+    const id = await create({ resourceType: 'Subscription', status: 'requested', reason: 'labs', criteria: `Observation?code=${LOINC}|1234-5`,
+      channel: { type: 'rest-hook', endpoint: `${rx.url}/r4`, payload: 'application/fhir+json', header: ['Authorization: Bearer hook-secret'] } });
+    const [handshake] = await rx.waitFor(1, (r) => r.url === '/r4');
+    t.equal(handshake!.method, 'POST');
+    t.equal(handshake!.body, '', 'the handshake has no body');
+    const active = await waitStatus(s, id, 'active');
+    t.equal(active.status, 'active');
+    const other = await s.request('POST', 'Observation', { body: observation('9999-9') });
+    const hit = await s.request('POST', 'Observation', { body: observation('1234-5') });
+    t.equal(hit.statusCode, 201);
+    const [put] = await rx.waitFor(1, (r) => r.url.startsWith('/r4/Observation/'));
+    t.equal(put!.method, 'PUT');
+    t.equal(put!.url, `/r4/Observation/${hit.json().id}`);
+    t.equal(put!.headers.authorization, 'Bearer hook-secret');
+    t.equal(put!.headers['content-type'], 'application/fhir+json');
+    t.equal(JSON.parse(put!.body).id, hit.json().id);
+    await new Promise((r) => setTimeout(r, 300));
+    t.notOk(rx.received.some((r) => r.url.endsWith(other.json().id)), 'a non-matching Observation is not delivered');
+  });
+
+  await t.test('R4 rest-hook without a payload: an empty POST per event', async (t) => {
+    await create({ resourceType: 'Subscription', status: 'requested', reason: 'ping', criteria: 'Patient?family=Pingmann',
+      channel: { type: 'rest-hook', endpoint: `${rx.url}/ping` } });
+    await rx.waitFor(1, (r) => r.url === '/ping');
+    await s.request('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Pingmann' }] } });
+    const pings = await rx.waitFor(2, (r) => r.url === '/ping');
+    t.equal(pings[1]!.method, 'POST');
+    t.equal(pings[1]!.body, '');
+  });
+
+  for (const content of ['full-resource', 'id-only', 'empty']) {
+    await t.test(`topic notification, payload ${content}`, async (t) => {
+      const path = `/topic-${content}`;
+      const id = await create(topicSubscription(`${rx.url}${path}`, 'resource-created', `Patient?family=Topic${content.replace('-', '')}`, content));
+      const [hs] = await rx.waitFor(1, (r) => r.url === path);
+      const handshake = JSON.parse(hs!.body);
+      t.equal(handshake.type, 'history');
+      const status = handshake.entry[0].resource;
+      t.equal(status.resourceType, 'Parameters');
+      t.equal(status.parameter.find((p: { name: string }) => p.name === 'type').valueCode, 'handshake');
+      await waitStatus(s, id, 'active');
+      const patient = await s.request('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: `Topic${content.replace('-', '')}` }] } });
+      await s.request('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Elsewhere' }] } });
+      const [, note] = await rx.waitFor(2, (r) => r.url === path);
+      const bundle = JSON.parse(note!.body);
+      const params = bundle.entry[0].resource.parameter as { name: string; valueCode?: string; valueString?: string; part?: { name: string; valueString?: string; valueReference?: { reference: string } }[] }[];
+      t.equal(params.find((p) => p.name === 'type')!.valueCode, 'event-notification');
+      t.equal(params.find((p) => p.name === 'events-since-subscription-start')!.valueString, '1');
+      const event = params.find((p) => p.name === 'notification-event')!;
+      t.equal(event.part!.find((p) => p.name === 'event-number')!.valueString, '1');
+      const focus = event.part!.find((p) => p.name === 'focus');
+      if (content === 'empty') {
+        t.equal(bundle.entry.length, 1, 'empty: the status alone');
+        t.notOk(focus, 'empty: no focus');
+      } else {
+        t.match(focus!.valueReference!.reference, new RegExp(`/Patient/${patient.json().id}/_history/1$`));
+        t.equal(bundle.entry.length, 2);
+        t.match(bundle.entry[1].fullUrl, new RegExp(`/Patient/${patient.json().id}$`));
+        if (content === 'full-resource') t.equal(bundle.entry[1].resource.id, patient.json().id);
+        else t.notOk(bundle.entry[1].resource, 'id-only: no resource');
+      }
+    });
+  }
+
+  await t.test('in order, retried with backoff while the endpoint fails, everything delivered once it recovers', async (t) => {
+    const path = '/flaky';
+    const id = await create(topicSubscription(`${rx.url}${path}`, 'resource-changed', 'Practitioner', 'id-only'));
+    await rx.waitFor(1, (r) => r.url === path);
+    await waitStatus(s, id, 'active');
+    rx.status = 500;
+    for (let i = 0; i < 3; i++) {
+      const res = await s.request('POST', 'Practitioner', { body: { resourceType: 'Practitioner', name: [{ family: `Flaky${i}` }] } });
+      t.equal(res.statusCode, 201, 'a failing endpoint never delays the write');
+    }
+    await rx.waitFor(6, (r) => r.url === path); // the handshake and failed attempts
+    const failed = await waitStatus(s, id, 'error');
+    t.match(failed.error, /HTTP 500/);
+    rx.status = 200;
+    await waitStatus(s, id, 'active');
+    const numbers = rx.received.filter((r) => r.url === path && r.body.includes('event-notification'))
+      .flatMap((r) => (JSON.parse(r.body).entry[0].resource.parameter as { name: string; part?: { name: string; valueString?: string }[] }[])
+        .filter((p) => p.name === 'notification-event').map((p) => Number(p.part!.find((x) => x.name === 'event-number')!.valueString)));
+    const distinct = [...new Set(numbers)];
+    t.same(distinct, [1, 2, 3], 'events 1–3, in order, none lost');
+  });
+
+  await t.test('deliveries carry only what the creator may read now', async (t) => {
+    const token = await s.token('system/Subscription.cruds system/Observation.rs?category=vital-signs');
+    await create({ resourceType: 'Subscription', status: 'requested', reason: 'vitals', criteria: 'Observation?code=8867-4',
+      channel: { type: 'rest-hook', endpoint: `${rx.url}/scoped`, payload: 'application/fhir+json' } }, { authorization: `Bearer ${token}` });
+    await rx.waitFor(1, (r) => r.url === '/scoped');
+    const lab = await s.request('POST', 'Observation', { body: observation('8867-4', 'laboratory') });
+    const vital = await s.request('POST', 'Observation', { body: observation('8867-4', 'vital-signs') });
+    await rx.waitFor(2, (r) => r.url.startsWith('/scoped'));
+    await new Promise((r) => setTimeout(r, 300));
+    const urls = rx.received.filter((r) => r.url.startsWith('/scoped/')).map((r) => r.url);
+    t.same(urls, [`/scoped/Observation/${vital.json().id}`], 'the laboratory Observation is withheld');
+    t.not(lab.statusCode, 500);
+  });
+
+  await t.test("one tenant's changes never reach another tenant's subscriber", async (t) => {
+    await create({ resourceType: 'Subscription', status: 'requested', reason: 'iso', criteria: 'Device',
+      channel: { type: 'rest-hook', endpoint: `${rx.url}/isolated`, payload: 'application/fhir+json' } });
+    await rx.waitFor(1, (r) => r.url === '/isolated');
+    const other = await s.newTenant();
+    const res = await s.request('POST', `/fhir/${other}/Device`, { body: { resourceType: 'Device' } });
+    t.equal(res.statusCode, 201);
+    const mine = await s.request('POST', 'Device', { body: { resourceType: 'Device' } });
+    await rx.waitFor(1, (r) => r.url.startsWith('/isolated/'));
+    await new Promise((r) => setTimeout(r, 300));
+    t.same(rx.received.filter((r) => r.url.startsWith('/isolated/')).map((r) => r.url), [`/isolated/Device/${mine.json().id}`]);
+  });
+
+  await t.test('what cannot be honoured is refused when written, naming it', async (t) => {
+    const base = { resourceType: 'Subscription', status: 'requested', reason: 'bad' };
+    const cases: [unknown, number, string][] = [
+      [{ ...base, criteria: 'Observation?code=1', channel: { type: 'email', endpoint: 'mailto:a@b.c' } }, 422, 'Subscription.channel.type'],
+      [{ ...base, criteria: 'Observation?code=1', channel: { type: 'rest-hook', endpoint: 'http://example.org/hook' } }, 422, 'Subscription.channel.endpoint'],
+      [{ ...base, criteria: 'Observation?nonsense=1', channel: { type: 'rest-hook', endpoint: `${rx.url}/x` } }, 400, 'Subscription.criteria'],
+      [{ ...base, criteria: 'Observation?_sort=date', channel: { type: 'rest-hook', endpoint: `${rx.url}/x` } }, 422, 'Subscription.criteria'],
+      [{ ...base, criteria: 'NoSuchType?a=b', channel: { type: 'rest-hook', endpoint: `${rx.url}/x` } }, 422, 'Subscription.criteria'],
+      [{ ...base, criteria: 'http://example.org/topic/unknown', channel: { type: 'rest-hook', endpoint: `${rx.url}/x` } }, 422, 'Subscription.criteria'],
+      [{ ...base, criteria: 'Observation', channel: { type: 'rest-hook', endpoint: `${rx.url}/x`, header: ['Host: evil'] } }, 422, 'Subscription.channel.header'],
+    ];
+    for (const [body, status, expression] of cases) {
+      const res = await s.request('POST', 'Subscription', { body });
+      t.equal(res.statusCode, status, expression);
+      t.same(res.json().issue[0].expression, [expression]);
+    }
+  });
+});
