@@ -1,4 +1,5 @@
 /** FHIR capabilities: a CapabilityStatement derived from the registries and the interaction table — http.html#capabilities */
+import { TOPICS } from '../subscriptions/topics.js';
 import crypto from 'node:crypto';
 import { terminologyCapabilitiesNotProvided } from '../errors.js';
 import type { Resource } from '../fhir/types.js';
@@ -86,6 +87,17 @@ function resourceEntry(deps: Deps, type: string, codes: ReadonlySet<InteractionC
     ...(codes.has('search-type') && search ? search : {}),
     ...(codes.has('operation') && deps.operations.forType(type).length > 0
       ? { operation: deps.operations.forType(type).map(listed) } : {}),
+    ...(type === 'Subscription' ? subscriptionSupport() : {}),
+  };
+}
+
+/** The topics Hearth publishes (Subscriptions R5 Backport IG) and what its Subscriptions support (issue #20 §5). */
+function subscriptionSupport() {
+  return {
+    extension: TOPICS.map((t) => ({ url: TOPIC_CANONICAL, valueCanonical: t.url })),
+    documentation: 'R4 Subscriptions (criteria = a search on one type) and topic-based Subscriptions of the R5 Backport IG; '
+      + 'channel rest-hook; payload empty, id-only or full-resource; durable, at-least-once delivery in order per subscription; '
+      + 'notifications limited to what the Subscription\'s author may read when they are sent.',
   };
 }
 
@@ -112,6 +124,8 @@ function security(base: string, cors: boolean) {
     }],
   };
 }
+
+const TOPIC_CANONICAL = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical';
 
 export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: ReadonlySet<InteractionCode>, enforced = true,
   profiles: ReadonlyMap<string, string[]> = new Map()): Resource {

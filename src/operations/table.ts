@@ -16,10 +16,13 @@ import { validateOperation } from './validate.js';
 import { claimSubmit } from './claim-submit.js';
 import { codeSystemValidateCode, expandOperation, lookupOperation, subsumesOperation, translateOperation,
   valueSetValidateCode } from './terminology.js';
+import { subscriptionEventsOperation, subscriptionStatusOperation } from './subscription-status.js';
 import { findOperation, generateSlotsOperation, holdOrBookOperation } from './scheduling.js';
 
 /** The HL7 Argonaut Scheduling IG's operations (Appointment $find, $hold, $book). */
 const ARGONAUT = 'http://fhir.org/guides/argonaut-scheduling/OperationDefinition';
+
+const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition';
 
 const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data';
 
@@ -60,6 +63,16 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
   {
     name: 'translate', definition: 'http://hl7.org/fhir/OperationDefinition/ConceptMap-translate', system: false,
     types: ['ConceptMap'], instance: ['ConceptMap'], handler: (deps, ctx, req, t) => translateOperation(deps, ctx, req, t),
+  },
+  // Subscriptions R5 Backport IG (issue #20 §2)
+  {
+    name: 'status', definition: `${BACKPORT}/backport-subscription-status`, system: false, types: ['Subscription'],
+    instantiates: 'http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4',
+    instance: ['Subscription'], handler: (deps, ctx, req, t) => subscriptionStatusOperation(deps, ctx, req, t.id),
+  },
+  {
+    name: 'events', definition: `${BACKPORT}/backport-subscription-events`, system: false,
+    instance: ['Subscription'], handler: (deps, ctx, req, t) => subscriptionEventsOperation(deps, ctx, req, t.id!),
   },
   // Erasure and history removal (issue #17 §3)
   {

@@ -24,7 +24,8 @@ import { auditEvent, dataEntity, dcm, hearthSubtype, patientEntity } from '../au
 import type { AuditLog } from '../audit/log.js';
 import { patientsOf } from '../search/compartment-patients.js';
 import type { SearchRegistry } from '../search/registry.js';
-import { readCurrent, readCurrentIf, readVersion } from '../storage/resources.js';
+import { readCurrent } from '../storage/resources.js';
+import { eventCount, loadEvents, readableEvents } from './events.js';
 import { type WriteHook, writeResource } from '../storage/write.js';
 import { type SubscriptionSpec, subscriptionSpec } from './model.js';
 import { type OutboxEvent, type Request, type Sent, notificationBundle, r4Request, send } from './notify.js';
@@ -44,8 +45,6 @@ export interface DeliveryDeps extends SubscriptionDeps {
 
 interface Claimed { id: string; owner: KeptPrincipal | null; status: string; failures: number; last_sent_at: Date | null;
   heartbeat_s: number | null }
-
-interface EventRow { number: string; at: Date; res_type: string; res_id: string; version: number; action: OutboxEvent['action'] }
 
 /** The delay before retry n (1, 2, …): base·2^(n−1), capped, with ±25% jitter so that failed endpoints are not hit in step. */
 export function retryDelay(failures: number, baseMs: number, maxMs: number): number {
@@ -172,7 +171,7 @@ export class SubscriptionWorker {
       await this.fail(schema, row, (e as Error).message, true);
       return;
     }
-    const since = await this.eventCount(schema, row.id);
+    const since = await eventCount(db, schema, row.id);
     if (row.status === 'requested') {
       const req: Request = spec.kind === 'topic'
         ? { method: 'POST', url: spec.channel.endpoint!, body: JSON.stringify(notificationBundle(tenant.base, spec, 'requested', 'handshake', since, [])) }
@@ -182,10 +181,8 @@ export class SubscriptionWorker {
       else await this.fail(schema, row, sent.error!);
       return;
     }
-    const limit = spec.kind === 'topic' ? spec.channel.maxCount : 1;
-    const rows = await db.query<EventRow>(sql`SELECT number, at, res_type, res_id, version, action FROM ${s}.subscription_event
-      WHERE sub_id = ${row.id} AND delivered_at IS NULL ORDER BY number LIMIT ${limit}`);
-    if (rows.length === 0) {
+    const events = await loadEvents(db, schema, row.id, { pendingOnly: true, limit: spec.kind === 'topic' ? spec.channel.maxCount : 1 });
+    if (events.length === 0) {
       if (spec.kind !== 'topic' || !row.heartbeat_s) return this.release(schema, row.id);
       const req: Request = { method: 'POST', url: spec.channel.endpoint!,
         body: JSON.stringify(notificationBundle(tenant.base, spec, current.resource.status as string, 'heartbeat', since, [])) };
@@ -194,8 +191,6 @@ export class SubscriptionWorker {
       else await this.fail(schema, row, sent.error!);
       return;
     }
-    const events = rows.map((r): OutboxEvent => ({ number: Number(r.number), at: new Date(r.at), type: r.res_type, id: r.res_id,
-      version: r.version, action: r.action }));
     const { allowed, withheld } = await this.readable(schema, tenant.base, registry, row.owner, spec, events);
     const last = events[events.length - 1]!.number;
     if (withheld.length > 0) {
@@ -212,39 +207,17 @@ export class SubscriptionWorker {
     else await this.fail(schema, row, sent.error!);
   }
 
-  private async eventCount(schema: string, id: string): Promise<number> {
-    const rows = await this.deps.db.query<{ last: string }>(sql`SELECT last FROM ${ident(schema)}.subscription_counter WHERE id = ${id}`);
-    return Number(rows[0]?.last ?? 0);
-  }
-
-  /** The events the creator may read now, with their content when the payload carries it; the rest withheld. */
+  /** The events the creator may read now (its grant live, under its scopes, roles and the patients' Consents); the rest withheld. */
   private async readable(schema: string, base: string, registry: SearchRegistry, owner: KeptPrincipal | null, spec: SubscriptionSpec,
     events: OutboxEvent[]): Promise<{ allowed: OutboxEvent[]; withheld: OutboxEvent[] }> {
     const { db, defs } = this.deps;
-    const withContent = async (e: OutboxEvent): Promise<OutboxEvent> => {
-      const wants = spec.kind === 'topic' ? spec.channel.content === 'full-resource' : spec.channel.mime !== undefined;
-      if (!wants || e.action === 'delete') return e;
-      const v = await readVersion(db, schema, e.type, e.id, e.version);
-      return v?.resource ? { ...e, resource: v.resource } : e;
-    };
-    if (!owner) return { allowed: await Promise.all(events.map(withContent)), withheld: [] };
+    const withContent = spec.kind === 'topic' ? spec.channel.content === 'full-resource' : spec.channel.mime !== undefined;
+    const reader = { db, schema, registry, defs, withContent };
+    if (!owner) return readableEvents(reader, events);
     if (!owner.grantId || !(await grantActive(db, schema, owner.grantId))) return { allowed: [], withheld: events };
     const principal = await withRelationships(db, schema, revivePrincipal(defs, owner));
     const consent = await this.deps.auth.consents?.viewFor(db, schema, principal, new Date());
-    const access = new Access(principal, schema, registry, defs, base, consent);
-    const allowed: OutboxEvent[] = [];
-    const withheld: OutboxEvent[] = [];
-    for (const e of events) {
-      const narrowing = access.narrowing(e.type, 'r');
-      let ok = narrowing === null;
-      if (narrowing && e.action !== 'delete') {
-        const found = await readCurrentIf(db, { schema, registry, defs, access: access.searchRule }, e.type, e.id, narrowing);
-        ok = found.visible;
-      }
-      if (ok) allowed.push(await withContent(e));
-      else withheld.push(e);
-    }
-    return { allowed, withheld };
+    return readableEvents({ ...reader, access: new Access(principal, schema, registry, defs, base, consent) }, events);
   }
 
   private async sendAudited(schema: string, base: string, spec: SubscriptionSpec, row: Claimed, req: Request, events: OutboxEvent[],

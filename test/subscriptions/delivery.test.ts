@@ -110,6 +110,20 @@ t.test('subscriptions', async (t) => {
         .filter((p) => p.name === 'notification-event').map((p) => Number(p.part!.find((x) => x.name === 'event-number')!.valueString)));
     const distinct = [...new Set(numbers)];
     t.same(distinct, [1, 2, 3], 'events 1–3, in order, none lost');
+
+    const status = await s.request('GET', `Subscription/${id}/$status`);
+    t.equal(status.statusCode, 200);
+    const parameters = status.json().entry[0].resource.parameter as { name: string; valueCode?: string; valueString?: string }[];
+    t.equal(parameters.find((p) => p.name === 'type')!.valueCode, 'query-status');
+    t.equal(parameters.find((p) => p.name === 'status')!.valueCode, 'active');
+    t.equal(parameters.find((p) => p.name === 'events-since-subscription-start')!.valueString, '3');
+    const replay = await s.request('GET', `Subscription/${id}/$events?eventsSinceNumber=2&content=full-resource`);
+    t.equal(replay.statusCode, 200);
+    const bundle = replay.json();
+    t.equal(bundle.entry.length, 3, 'the status and events 2 and 3');
+    t.same(bundle.entry.slice(1).map((e: { resource: { resourceType: string } }) => e.resource.resourceType), ['Practitioner', 'Practitioner']);
+    const bad = await s.request('GET', `Subscription/${id}/$events?eventsSinceNumber=two`);
+    t.equal(bad.statusCode, 400);
   });
 
   await t.test('deliveries carry only what the creator may read now', async (t) => {
@@ -137,6 +151,16 @@ t.test('subscriptions', async (t) => {
     await rx.waitFor(1, (r) => r.url.startsWith('/isolated/'));
     await new Promise((r) => setTimeout(r, 300));
     t.same(rx.received.filter((r) => r.url.startsWith('/isolated/')).map((r) => r.url), [`/isolated/Device/${mine.json().id}`]);
+  });
+
+  await t.test('the CapabilityStatement lists the topics and the backport operations', async (t) => {
+    const cs = (await s.request('GET', 'metadata')).json();
+    const entry = cs.rest[0].resource.find((r: { type: string }) => r.type === 'Subscription');
+    const topics = entry.extension.map((e: { valueCanonical: string }) => e.valueCanonical);
+    t.ok(topics.includes('http://hearth.dev/fhir/SubscriptionTopic/encounter-start'));
+    t.ok(topics.includes('http://hearth.dev/fhir/SubscriptionTopic/appointment-booked'));
+    t.same(entry.operation.map((o: { name: string }) => o.name).filter((n: string) => n === 'status' || n === 'events').sort(), ['events', 'status']);
+    t.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/subscriptions-backport/CapabilityStatement/backport-subscription-server-r4'));
   });
 
   await t.test('what cannot be honoured is refused when written, naming it', async (t) => {
