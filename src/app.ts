@@ -36,6 +36,7 @@ import { AuditLog } from './audit/log.js';
 import type { WriteHook } from './storage/write.js';
 import { SubscriptionCache } from './subscriptions/outbox.js';
 import type { DeliveryDeps } from './subscriptions/worker.js';
+import { registerSubscriptionWebsocket } from './http/subscription-ws.js';
 import { workflowHooks } from './workflows/index.js';
 import { profileHook } from './interactions/profiles.js';
 
@@ -146,6 +147,7 @@ export function buildApp(deps: Deps): FastifyInstance {
   registerOAuthApi(app, deps);
   registerOAuthPages(app, deps);
   registerBulkFileRoutes(app, deps);
+  registerSubscriptionWebsocket(app, deps);
   registerFhirRoutes(app, deps);
   return app;
 }

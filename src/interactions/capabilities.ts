@@ -96,7 +96,7 @@ function subscriptionSupport() {
   return {
     extension: TOPICS.map((t) => ({ url: TOPIC_CANONICAL, valueCanonical: t.url })),
     documentation: 'R4 Subscriptions (criteria = a search on one type) and topic-based Subscriptions of the R5 Backport IG; '
-      + 'channel rest-hook; payload empty, id-only or full-resource; durable, at-least-once delivery in order per subscription; '
+      + 'channel rest-hook or websocket ([base]/websocket); payload empty, id-only or full-resource; durable, at-least-once delivery in order per subscription; '
       + 'notifications limited to what the Subscription\'s author may read when they are sent.',
   };
 }
@@ -154,6 +154,8 @@ export function buildCapabilityStatement(deps: Deps, ctx: Context, codes: Readon
       mode: 'server',
       documentation: DOCUMENTATION,
       security: security(ctx.base, deps.config.corsOrigins.length > 0),
+      // Where Subscriptions with a websocket channel bind (R4 subscription.html#2.46.7.2).
+      extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket', valueUri: `${ctx.base.replace(/^http/, 'ws')}/websocket` }],
       resource: types.map((t) => resourceEntry(deps, t, codes, enforced, search.get(t), profiles.get(t))),
       interaction: SYSTEM_LEVEL.filter((c) => systemCodes.has(c)).map((code) => ({ code })),
       ...(codes.has('search-system') ? { searchParam: systemSearchParams(ctx.search, types[0]!) } : {}),

@@ -15,6 +15,7 @@ import { readCurrent } from '../storage/resources.js';
 import { eventCount, loadEvents, readableEvents } from '../subscriptions/events.js';
 import { type PayloadContent, type SubscriptionSpec, subscriptionSpec } from '../subscriptions/model.js';
 import { notificationBundle, statusParameters } from '../subscriptions/notify.js';
+import { issueBindingToken } from '../subscriptions/websocket.js';
 import { operationInputs } from './parameters.js';
 
 /** Events one `$events` call returns at most. */
@@ -70,4 +71,24 @@ export async function subscriptionEventsOperation(deps: Deps, ctx: Context, req:
   const total = await eventCount(deps.db, schema, id);
   const shaped = { ...spec, channel: { ...spec.channel, content } };
   return { status: 200, body: notificationBundle(ctx.base, shaped, String(resource.status), 'query-event', total, allowed) };
+}
+
+/** How long a websocket binding token may be redeemed. */
+const BINDING_TOKEN_MS = 5 * 60_000;
+
+/**
+ * `Subscription/[id]/$get-ws-binding-token`: a short-lived, single-use token a websocket client binds with
+ * (`bind-with-token <token>` at the websocket-url), for a websocket Subscription the caller may read.
+ */
+export async function bindingTokenOperation(deps: Deps, ctx: Context, _req: FhirRequest, id: string): Promise<FhirResult> {
+  const { spec } = await subscriptionOf(deps, ctx, id);
+  if (spec.channel.type !== 'websocket') throw badRequest(`Subscription/${id} does not have a websocket channel`, ['Subscription.channel.type']);
+  const { token, expires } = await issueBindingToken(deps.db, ctx.tenant.schema, [id], BINDING_TOKEN_MS);
+  const ws = ctx.base.replace(/^http/, 'ws');
+  return { status: 200, body: { resourceType: 'Parameters', parameter: [
+    { name: 'token', valueString: token },
+    { name: 'expiration', valueDateTime: expires.toISOString() },
+    { name: 'subscription', valueString: `${ctx.base}/Subscription/${id}` },
+    { name: 'websocket-url', valueUrl: `${ws}/websocket` },
+  ] } };
 }

@@ -16,7 +16,7 @@ import { validateOperation } from './validate.js';
 import { claimSubmit } from './claim-submit.js';
 import { codeSystemValidateCode, expandOperation, lookupOperation, subsumesOperation, translateOperation,
   valueSetValidateCode } from './terminology.js';
-import { subscriptionEventsOperation, subscriptionStatusOperation } from './subscription-status.js';
+import { bindingTokenOperation, subscriptionEventsOperation, subscriptionStatusOperation } from './subscription-status.js';
 import { findOperation, generateSlotsOperation, holdOrBookOperation } from './scheduling.js';
 
 /** The HL7 Argonaut Scheduling IG's operations (Appointment $find, $hold, $book). */
@@ -73,6 +73,10 @@ export const OPERATIONS = new OperationTable<Deps, Context>([
   {
     name: 'events', definition: `${BACKPORT}/backport-subscription-events`, system: false,
     instance: ['Subscription'], handler: (deps, ctx, req, t) => subscriptionEventsOperation(deps, ctx, req, t.id!),
+  },
+  {
+    name: 'get-ws-binding-token', definition: `${BACKPORT}/backport-subscription-get-ws-binding-token`, system: false,
+    instance: ['Subscription'], handler: (deps, ctx, req, t) => bindingTokenOperation(deps, ctx, req, t.id!),
   },
   // Erasure and history removal (issue #17 §3)
   {

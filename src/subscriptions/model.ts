@@ -85,8 +85,8 @@ function parseCriteria(px: ParseContext, text: string, element: string): { type:
 
 function channelOf(s: Resource, allow: readonly string[], kind: 'r4' | 'topic'): Channel {
   const c = (s.channel ?? {}) as { type?: string; endpoint?: string; payload?: string; _payload?: unknown; header?: string[] };
-  if (c.type !== 'rest-hook') {
-    throw unprocessable(`Subscription.channel.type '${String(c.type)}' is not supported here: use rest-hook`, ['Subscription.channel.type']);
+  if (c.type !== 'rest-hook' && c.type !== 'websocket') {
+    throw unprocessable(`Subscription.channel.type '${String(c.type)}' is not supported here: use rest-hook or websocket`, ['Subscription.channel.type']);
   }
   if (c.type === 'rest-hook') {
     if (!c.endpoint) throw unprocessable('A rest-hook Subscription needs channel.endpoint', ['Subscription.channel.endpoint']);

@@ -30,17 +30,71 @@ import { type WriteHook, writeResource } from '../storage/write.js';
 import { type SubscriptionSpec, subscriptionSpec } from './model.js';
 import { type OutboxEvent, type Request, type Sent, notificationBundle, r4Request, send } from './notify.js';
 import { type SubscriptionDeps, tenantBase } from './outbox.js';
+import { AUTH_CHANNEL, authChanged } from '../auth/grant-cache.js';
+import { type Publication, publish } from './websocket.js';
 
 export const SUBSCRIPTION_CHANNEL = 'hearth_subscriptions';
 
 /** Failures in a row after which the Subscription shows `error`. */
 const ERROR_AFTER = 5;
 
-export interface DeliveryDeps extends SubscriptionDeps {
+/** What rendering a notification as its creator may read it needs. */
+export interface RenderDeps extends SubscriptionDeps {
+  auth: { consents?: ConsentCache };
+}
+
+export interface DeliveryDeps extends RenderDeps {
   /** The write hooks for the server's own status changes (without the subscription hook itself). */
   statusHooks: WriteHook[];
   audit: AuditLog;
-  auth: { consents?: ConsentCache };
+}
+
+/** The events the creator may read now (its grant live, under its scopes, roles and the patients' Consents); the rest withheld. */
+async function ownerReadable(deps: RenderDeps, schema: string, base: string, registry: SearchRegistry, owner: KeptPrincipal | null,
+  spec: SubscriptionSpec, events: OutboxEvent[]): Promise<{ allowed: OutboxEvent[]; withheld: OutboxEvent[] }> {
+  const { db, defs } = deps;
+  const withContent = spec.kind === 'topic' ? spec.channel.content === 'full-resource' : spec.channel.mime !== undefined;
+  const reader = { db, schema, registry, defs, withContent };
+  if (!owner) return readableEvents(reader, events);
+  if (!owner.grantId || !(await grantActive(db, schema, owner.grantId))) return { allowed: [], withheld: events };
+  const principal = await withRelationships(db, schema, revivePrincipal(defs, owner));
+  const consent = await deps.auth.consents?.viewFor(db, schema, principal, new Date());
+  return readableEvents({ ...reader, access: new Access(principal, schema, registry, defs, base, consent) }, events);
+}
+
+/** A live Subscription with its spec, its creator and its tenant's base; undefined when gone or no longer honourable. */
+async function subscriptionAt(deps: SubscriptionDeps, schema: string, id: string): Promise<{ spec: SubscriptionSpec; status: string;
+  owner: KeptPrincipal | null; base: string; registry: SearchRegistry } | undefined> {
+  const tenant = await tenantBase(deps.config, deps.db, schema);
+  const current = await readCurrent(deps.db, schema, 'Subscription', id);
+  if (!tenant || !current?.resource || current.deleted) return undefined;
+  const registry = await deps.tenantSearch.registryFor(deps.db, schema);
+  const rows = await deps.db.query<{ owner: KeptPrincipal | null }>(sql`SELECT owner FROM ${ident(schema)}.subscription_state WHERE id = ${id}`);
+  try {
+    const spec = subscriptionSpec({ registry, defs: deps.defs, base: tenant.base }, current.resource, deps.config.subscriptionAllowUrls);
+    return { spec, status: String(current.resource.status), owner: rows[0]?.owner ?? null, base: tenant.base, registry };
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a topic-based subscription's sockets receive for a publication of the delivery worker (websocket.ts). */
+export async function renderPublication(deps: RenderDeps, p: Publication): Promise<string | undefined> {
+  const sub = await subscriptionAt(deps, p.schema, p.id);
+  if (!sub) return undefined;
+  const since = await eventCount(deps.db, p.schema, p.id);
+  if (p.kind === 'heartbeat') return JSON.stringify(notificationBundle(sub.base, sub.spec, sub.status, 'heartbeat', since, []));
+  const events = await loadEvents(deps.db, p.schema, p.id, { since: p.first ?? 0, until: p.last ?? 0, limit: 1000 });
+  const { allowed } = await ownerReadable(deps, p.schema, sub.base, sub.registry, sub.owner, sub.spec, events);
+  if (allowed.length === 0) return undefined;
+  return JSON.stringify(notificationBundle(sub.base, sub.spec, sub.status, 'event-notification', since, allowed));
+}
+
+/** The handshake a socket receives when it binds to a topic-based subscription. */
+export async function handshakeText(deps: SubscriptionDeps, schema: string, id: string): Promise<string | undefined> {
+  const sub = await subscriptionAt(deps, schema, id);
+  if (!sub) return undefined;
+  return JSON.stringify(notificationBundle(sub.base, sub.spec, sub.status, 'handshake', await eventCount(deps.db, schema, id), []));
 }
 
 interface Claimed { id: string; owner: KeptPrincipal | null; status: string; failures: number; last_sent_at: Date | null;
@@ -171,6 +225,7 @@ export class SubscriptionWorker {
       await this.fail(schema, row, (e as Error).message, true);
       return;
     }
+    if (spec.channel.type === 'websocket') return this.deliverWebsocket(schema, row, spec, tenant.base, registry);
     const since = await eventCount(db, schema, row.id);
     if (row.status === 'requested') {
       const req: Request = spec.kind === 'topic'
@@ -191,7 +246,7 @@ export class SubscriptionWorker {
       else await this.fail(schema, row, sent.error!);
       return;
     }
-    const { allowed, withheld } = await this.readable(schema, tenant.base, registry, row.owner, spec, events);
+    const { allowed, withheld } = await ownerReadable(this.deps, schema, tenant.base, registry, row.owner, spec, events);
     const last = events[events.length - 1]!.number;
     if (withheld.length > 0) {
       await db.query(sql`UPDATE ${s}.subscription_event SET delivered_at = now(), withheld = 'not readable by the subscription''s creator'
@@ -207,22 +262,36 @@ export class SubscriptionWorker {
     else await this.fail(schema, row, sent.error!);
   }
 
-  /** The events the creator may read now (its grant live, under its scopes, roles and the patients' Consents); the rest withheld. */
-  private async readable(schema: string, base: string, registry: SearchRegistry, owner: KeptPrincipal | null, spec: SubscriptionSpec,
-    events: OutboxEvent[]): Promise<{ allowed: OutboxEvent[]; withheld: OutboxEvent[] }> {
-    const { db, defs } = this.deps;
-    const withContent = spec.kind === 'topic' ? spec.channel.content === 'full-resource' : spec.channel.mime !== undefined;
-    const reader = { db, schema, registry, defs, withContent };
-    if (!owner) return readableEvents(reader, events);
-    if (!owner.grantId || !(await grantActive(db, schema, owner.grantId))) return { allowed: [], withheld: events };
-    const principal = await withRelationships(db, schema, revivePrincipal(defs, owner));
-    const consent = await this.deps.auth.consents?.viewFor(db, schema, principal, new Date());
-    return readableEvents({ ...reader, access: new Access(principal, schema, registry, defs, base, consent) }, events);
+  /**
+   * A websocket subscription is active at once (each socket gets its handshake as it binds); its events and heartbeats
+   * are published to every node (websocket.ts), which renders them for the sockets bound there.
+   */
+  private async deliverWebsocket(schema: string, row: Claimed, spec: SubscriptionSpec, base: string, registry: SearchRegistry): Promise<void> {
+    if (row.status === 'requested') return this.succeeded(schema, row, spec, undefined);
+    const events = await loadEvents(this.deps.db, schema, row.id, { pendingOnly: true, limit: spec.channel.maxCount });
+    const url = `${base}/websocket`;
+    if (events.length === 0) {
+      if (!row.heartbeat_s) return this.release(schema, row.id);
+      await publish(this.deps.db, { schema, id: row.id, kind: 'heartbeat' });
+      await this.audit(schema, base, spec, row, { method: 'NOTIFY', url }, [], registry, 'heartbeat', { ok: true, status: 200 });
+      return this.succeeded(schema, row, spec, undefined);
+    }
+    const last = events[events.length - 1]!.number;
+    await publish(this.deps.db, { schema, id: row.id, kind: 'events', first: events[0]!.number, last });
+    await this.audit(schema, base, spec, row, { method: 'NOTIFY', url }, events, registry, 'event-notification', { ok: true, status: 200 });
+    await this.succeeded(schema, row, spec, last);
   }
 
   private async sendAudited(schema: string, base: string, spec: SubscriptionSpec, row: Claimed, req: Request, events: OutboxEvent[],
     registry: SearchRegistry, kind: string): Promise<Sent> {
     const sent = await send(spec, req, this.deps.config.subscriptionTimeoutMs);
+    await this.audit(schema, base, spec, row, req, events, registry, kind, sent);
+    return sent;
+  }
+
+  /** One AuditEvent per request sent (DICOM Export, BALP Read pattern: Hearth the source, the subscriber the recipient). */
+  private async audit(schema: string, base: string, spec: SubscriptionSpec, row: Claimed, req: { method: string; url: string },
+    events: OutboxEvent[], registry: SearchRegistry, kind: string, sent: Sent): Promise<void> {
     const patients = new Set<string>();
     for (const e of events) for (const p of e.resource ? patientsOf(registry, e.resource) : []) patients.add(p);
     const entities = [dataEntity(`Subscription/${spec.id}`, '4'), ...events.map((e) => dataEntity(`${e.type}/${e.id}/_history/${e.version}`, '3')),
@@ -235,7 +304,6 @@ export class SubscriptionWorker {
       base, outcome: sent.ok ? { status: sent.status ?? 200 } : { status: sent.status ?? 503, message: sent.error! },
       entities, recorded: this.deps.audit.now() });
     await this.deps.audit.record(schema, [event as Resource]);
-    return sent;
   }
 
   private async release(schema: string, id: string): Promise<void> {
@@ -281,7 +349,11 @@ export class SubscriptionWorker {
       await writeResource(tx, schema, { type: 'Subscription', id, method: 'PUT', resource, ifMatch: current.versionId }, this.deps.statusHooks);
     } catch (e) {
       if (!(e instanceof FhirError && e.status === 412)) throw e; // a client's write came first: its status stands
+      return;
     }
+    // Every node's list of active subscriptions is read again (outbox.ts), here at once and elsewhere at commit.
+    await tx.query(sql`SELECT pg_notify(${AUTH_CHANNEL}, ${schema})`);
+    authChanged(schema);
   }
 }
 

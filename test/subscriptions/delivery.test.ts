@@ -46,10 +46,13 @@ t.test('subscriptions', async (t) => {
     t.notOk(rx.received.some((r) => r.url.endsWith(other.json().id)), 'a non-matching Observation is not delivered');
   });
 
-  await t.test('R4 rest-hook without a payload: an empty POST per event', async (t) => {
-    await create({ resourceType: 'Subscription', status: 'requested', reason: 'ping', criteria: 'Patient?family=Pingmann',
+  await t.test('R4 rest-hook without a payload: an empty POST per event, also when activated after the tenant\'s list was read', async (t) => {
+    const id = await create({ resourceType: 'Subscription', status: 'requested', reason: 'ping', criteria: 'Patient?family=Pingmann',
       channel: { type: 'rest-hook', endpoint: `${rx.url}/ping` } });
+    // Read while it is still `requested` (handshake pending): its activation must reach the kept list of every node.
+    await s.request('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Before' }] } });
     await rx.waitFor(1, (r) => r.url === '/ping');
+    await waitStatus(s, id, 'active');
     await s.request('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Pingmann' }] } });
     const pings = await rx.waitFor(2, (r) => r.url === '/ping');
     t.equal(pings[1]!.method, 'POST');
@@ -128,9 +131,10 @@ t.test('subscriptions', async (t) => {
 
   await t.test('deliveries carry only what the creator may read now', async (t) => {
     const token = await s.token('system/Subscription.cruds system/Observation.rs?category=vital-signs');
-    await create({ resourceType: 'Subscription', status: 'requested', reason: 'vitals', criteria: 'Observation?code=8867-4',
+    const scopedId = await create({ resourceType: 'Subscription', status: 'requested', reason: 'vitals', criteria: 'Observation?code=8867-4',
       channel: { type: 'rest-hook', endpoint: `${rx.url}/scoped`, payload: 'application/fhir+json' } }, { authorization: `Bearer ${token}` });
     await rx.waitFor(1, (r) => r.url === '/scoped');
+    await waitStatus(s, scopedId, 'active');
     const lab = await s.request('POST', 'Observation', { body: observation('8867-4', 'laboratory') });
     const vital = await s.request('POST', 'Observation', { body: observation('8867-4', 'vital-signs') });
     await rx.waitFor(2, (r) => r.url.startsWith('/scoped'));
@@ -141,9 +145,10 @@ t.test('subscriptions', async (t) => {
   });
 
   await t.test("one tenant's changes never reach another tenant's subscriber", async (t) => {
-    await create({ resourceType: 'Subscription', status: 'requested', reason: 'iso', criteria: 'Device',
+    const isoId = await create({ resourceType: 'Subscription', status: 'requested', reason: 'iso', criteria: 'Device',
       channel: { type: 'rest-hook', endpoint: `${rx.url}/isolated`, payload: 'application/fhir+json' } });
     await rx.waitFor(1, (r) => r.url === '/isolated');
+    await waitStatus(s, isoId, 'active');
     const other = await s.newTenant();
     const res = await s.request('POST', `/fhir/${other}/Device`, { body: { resourceType: 'Device' } });
     t.equal(res.statusCode, 201);
