@@ -12,6 +12,8 @@ export interface Receiver {
   received: Received[];
   /** The status the next requests get (default 200). */
   status: number;
+  /** While true, requests are recorded but never answered (an endpoint that hangs). */
+  hang: boolean;
   /** Waits until `count` requests matching `where` arrived (at most ms). */
   waitFor(count: number, where?: (r: Received) => boolean, ms?: number): Promise<Received[]>;
   close(): Promise<void>;
@@ -19,12 +21,13 @@ export interface Receiver {
 
 export async function startReceiver(t: { teardown(fn: () => unknown): void }): Promise<Receiver> {
   const received: Received[] = [];
-  const receiver = { status: 200 } as Receiver;
+  const receiver = { status: 200, hang: false } as Receiver;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+      if (receiver.hang) return;
       res.statusCode = receiver.status;
       res.end();
     });
