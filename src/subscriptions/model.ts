@@ -9,7 +9,7 @@ import type { Params, Resource } from '../fhir/types.js';
 import { PageTokens } from '../fhir/page-token.js';
 import type { Condition } from '../search/ast.js';
 import { type ParseContext, parseSearch } from '../search/parse.js';
-import { type Topic, topicAt } from './topics.js';
+import { REMINDER_LEAD, type Topic, topicAt } from './topics.js';
 
 export const BACKPORT = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 export const BACKPORT_PROFILE = `${BACKPORT}/backport-subscription`;
@@ -41,6 +41,8 @@ export interface SubscriptionSpec {
   channel: Channel;
   /** Subscription.end: no events after it. */
   end?: number;
+  /** The reminder topic: minutes before an Appointment's start. */
+  leadMinutes?: number;
 }
 
 /** Where rest-hook endpoints may point: the configured prefixes, else any https URL and http on this machine. */
@@ -132,7 +134,12 @@ export function subscriptionSpec(px: ParseContext, s: Resource, allow: readonly 
   const isTopic = /^https?:\/\//.test(criteria);
   const channel = channelOf(s, allow, isTopic ? 'topic' : 'r4');
   const end = typeof s.end === 'string' ? Date.parse(s.end) : undefined;
-  const common = { id: s.id!, status: String(s.status), channel, ...(end !== undefined && !Number.isNaN(end) ? { end } : {}) };
+  const lead = ext(s, REMINDER_LEAD)?.valueUnsignedInt;
+  if (lead !== undefined && (typeof lead !== 'number' || lead < 1 || lead > 525600)) {
+    throw unprocessable('The reminder lead time must be 1 to 525,600 minutes', ['Subscription.extension']);
+  }
+  const common = { id: s.id!, status: String(s.status), channel, ...(end !== undefined && !Number.isNaN(end) ? { end } : {}),
+    ...(typeof lead === 'number' ? { leadMinutes: lead } : {}) };
   if (!isTopic) return { ...common, kind: 'r4', ...parseCriteria(px, criteria, 'Subscription.criteria') };
   const topic = topicAt(criteria);
   if (!topic) throw unprocessable(`Subscription.criteria: '${criteria.slice(0, 200)}' is not a topic this server publishes`, ['Subscription.criteria']);

@@ -35,7 +35,7 @@ export interface SubscriptionDeps {
 }
 
 /** One event waiting to be written. */
-interface EventItem { schema: string; sub: string; topic: string | null; type: string; id: string; version: number; action: Action;
+export interface EventItem { schema: string; sub: string; topic: string | null; type: string; id: string; version: number; action: Action;
   at: string; ord: number }
 
 const EVENTS: Deferral<EventItem> = {
@@ -62,7 +62,8 @@ const EVENTS: Deferral<EventItem> = {
   },
 };
 
-async function enqueue(tx: Queryable, items: EventItem[]): Promise<void> {
+/** Writes events with the transaction's other writes (deferred when it defers). */
+export async function enqueue(tx: Queryable, items: EventItem[]): Promise<void> {
   const d = deferring(tx);
   if (d) {
     for (const item of items) await d.defer(EVENTS, item);

@@ -8,6 +8,11 @@ import type { Resource } from '../fhir/types.js';
 
 export const TOPIC_BASE = 'http://hearth.dev/fhir/SubscriptionTopic';
 
+export const REMINDER_TOPIC = `${TOPIC_BASE}/appointment-reminder`;
+
+/** On a Subscription to the reminder topic: minutes before the start (valueUnsignedInt; default 1,440 = 24 hours). */
+export const REMINDER_LEAD = 'http://hearth.dev/fhir/StructureDefinition/subscription-reminder-lead-minutes';
+
 export type Action = 'create' | 'update' | 'delete';
 
 export interface Topic {
@@ -17,6 +22,8 @@ export interface Topic {
   type?: string;
   /** Whether a change of a resource triggers the topic. */
   triggers(action: Action, previous: Resource | undefined, current: Resource | undefined): boolean;
+  /** Triggered by time, not by a change (reminders.ts scans for it). */
+  timed?: true;
 }
 
 const status = (r: Resource | undefined): unknown => r?.status;
@@ -39,6 +46,8 @@ export const TOPICS: readonly Topic[] = [
   { url: `${TOPIC_BASE}/appointment-booked`, title: 'An Appointment is booked', type: 'Appointment', triggers: becomes('booked') },
   { url: `${TOPIC_BASE}/appointment-cancelled`, title: 'An Appointment is cancelled', type: 'Appointment',
     triggers: becomes('cancelled') },
+  { url: REMINDER_TOPIC, title: 'A booked Appointment starts within the lead time (the reminder extension, default 24 hours)',
+    type: 'Appointment', triggers: () => false, timed: true },
 ];
 
 const BY_URL = new Map(TOPICS.map((t) => [t.url, t]));

@@ -32,6 +32,7 @@ import { type OutboxEvent, type Request, type Sent, notificationBundle, r4Reques
 import { type SubscriptionDeps, tenantBase } from './outbox.js';
 import { AUTH_CHANNEL, authChanged } from '../auth/grant-cache.js';
 import { type Publication, publish } from './websocket.js';
+import { enqueueReminders } from './reminders.js';
 
 export const SUBSCRIPTION_CHANNEL = 'hearth_subscriptions';
 
@@ -116,7 +117,9 @@ export class SubscriptionWorker {
   private lastSweep = 0;
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly deps: DeliveryDeps, private readonly options: { pollMs?: number; sweepMs?: number } = {}) {}
+  private lastReminders = 0;
+
+  constructor(private readonly deps: DeliveryDeps, private readonly options: { pollMs?: number; sweepMs?: number; remindMs?: number } = {}) {}
 
   async start(): Promise<void> {
     try {
@@ -152,7 +155,12 @@ export class SubscriptionWorker {
         const now = Date.now();
         if (now - this.lastSweep >= sweepMs) {
           this.lastSweep = now;
-          for (const schema of await this.schemas()) this.dirty.add(schema);
+          const schemas = await this.schemas();
+          for (const schema of schemas) this.dirty.add(schema);
+          if (now - this.lastReminders >= (this.options.remindMs ?? 60_000)) {
+            this.lastReminders = now;
+            for (const schema of schemas) await enqueueReminders(this.deps, schema).catch(() => undefined);
+          }
         }
         const schemas = [...this.dirty];
         this.dirty.clear();
@@ -358,7 +366,8 @@ export class SubscriptionWorker {
 }
 
 /** Starts this node's delivery workers; the returned function stops them (waiting for requests in flight). */
-export async function startSubscriptionDelivery(deps: DeliveryDeps, options?: { pollMs?: number; sweepMs?: number }): Promise<() => Promise<void>> {
+export async function startSubscriptionDelivery(deps: DeliveryDeps, options?: { pollMs?: number; sweepMs?: number; remindMs?: number }):
+  Promise<() => Promise<void>> {
   const worker = new SubscriptionWorker(deps, options);
   await worker.start();
   return () => worker.stop();

@@ -158,6 +158,29 @@ t.test('subscriptions', async (t) => {
     t.same(rx.received.filter((r) => r.url.startsWith('/isolated/')).map((r) => r.url), [`/isolated/Device/${mine.json().id}`]);
   });
 
+  await t.test('appointment reminders: one notification per booked Appointment starting within the lead time', async (t) => {
+    const path = '/reminder';
+    const body = { ...topicSubscription(`${rx.url}${path}`, 'appointment-reminder', undefined, 'id-only'),
+      extension: [{ url: 'http://hearth.dev/fhir/StructureDefinition/subscription-reminder-lead-minutes', valueUnsignedInt: 60 }] };
+    const id = await create(body);
+    await rx.waitFor(1, (r) => r.url === path);
+    await waitStatus(s, id, 'active');
+    const patient = await s.request('POST', 'Patient', { body: { resourceType: 'Patient', name: [{ family: 'Remindme' }] } });
+    const at = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
+    const appointment = (start: number) => ({ resourceType: 'Appointment', status: 'booked', start: at(start), end: at(start + 20),
+      participant: [{ actor: { reference: `Patient/${patient.json().id}` }, status: 'accepted' }] });
+    const soon = await s.request('POST', 'Appointment', { body: appointment(30) });
+    t.equal(soon.statusCode, 201, soon.body);
+    const later = await s.request('POST', 'Appointment', { body: appointment(300) });
+    t.equal(later.statusCode, 201, later.body);
+    const [, note] = await rx.waitFor(2, (r) => r.url === path);
+    const bundle = JSON.parse(note!.body);
+    t.match(bundle.entry[1].fullUrl, new RegExp(`/Appointment/${soon.json().id}$`));
+    await new Promise((r) => setTimeout(r, 800)); // several more scans
+    const reminders = rx.received.filter((r) => r.url === path && r.body.includes('event-notification'));
+    t.equal(reminders.length, 1, 'reminded once, and not of the appointment five hours away');
+  });
+
   await t.test('the CapabilityStatement lists the topics and the backport operations', async (t) => {
     const cs = (await s.request('GET', 'metadata')).json();
     const entry = cs.rest[0].resource.find((r: { type: string }) => r.type === 'Subscription');

@@ -52,7 +52,7 @@ export async function startReceiver(t: { teardown(fn: () => unknown): void }): P
 
 /** This test server's delivery workers, polling fast; stopped at teardown. */
 export async function startDelivery(t: { teardown(fn: () => unknown): void }, s: TestServer): Promise<() => Promise<void>> {
-  const stop = await startSubscriptionDelivery(deliveryDeps(s.deps), { pollMs: 50, sweepMs: 200 });
+  const stop = await startSubscriptionDelivery(deliveryDeps(s.deps), { pollMs: 50, sweepMs: 200, remindMs: 200 });
   let stopped = false;
   const once = async () => { if (!stopped) { stopped = true; await stop(); } };
   t.teardown(once);
