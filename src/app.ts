@@ -101,7 +101,7 @@ export async function createDeps(config: Config, db?: Db): Promise<Deps> {
 /** What this node's subscription delivery workers need (src/subscriptions/worker.ts). */
 export function deliveryDeps(deps: Deps): DeliveryDeps {
   return { config: deps.config, db: deps.db, defs: deps.defs, tenantSearch: deps.tenantSearch, audit: deps.audit, auth: deps.auth,
-    statusHooks: deps.writeHooks.filter((h) => h !== deps.subscriptions.hook) };
+    metrics: deps.metrics, statusHooks: deps.writeHooks.filter((h) => h !== deps.subscriptions.hook) };
 }
 
 export function buildApp(deps: Deps): FastifyInstance {

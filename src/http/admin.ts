@@ -3,6 +3,7 @@
  * writes to the data directory): tenants, SMART clients and users, EHR launches, local access tokens, key rotation
  * (issue #4 §6–§7). The actions are exported so that the CLI runs the very same code when no server is running.
  */
+import { subscriptionStats } from '../subscriptions/stats.js';
 import { tenantBase, tenantHostsOf } from './host-routing.js';
 import crypto from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
@@ -368,6 +369,10 @@ export function registerAdminRoutes(app: FastifyInstance, deps: Deps): void {
       await deleteUser(t.db, t.tenant.schema, req.params.id, t.auth.now());
     }, () => userNamed(req.params.id));
     return reply.code(204).send();
+  });
+  app.get<SlugParams>('/admin/tenants/:slug/subscriptions', async (req) => {
+    const t = await target(req);
+    return { subscriptions: await subscriptionStats(t.db, t.tenant.schema) };
   });
   app.get<SlugParams>('/admin/tenants/:slug/roles', async (req) => {
     const t = await target(req);

@@ -22,6 +22,7 @@ import { grantActive } from '../auth/grants.js';
 import { type KeptPrincipal, revivePrincipal } from '../auth/kept-principal.js';
 import { auditEvent, dataEntity, dcm, hearthSubtype, patientEntity } from '../audit/event.js';
 import type { AuditLog } from '../audit/log.js';
+import type { Metrics } from '../metrics.js';
 import { patientsOf } from '../search/compartment-patients.js';
 import type { SearchRegistry } from '../search/registry.js';
 import { readCurrent } from '../storage/resources.js';
@@ -48,6 +49,7 @@ export interface DeliveryDeps extends RenderDeps {
   /** The write hooks for the server's own status changes (without the subscription hook itself). */
   statusHooks: WriteHook[];
   audit: AuditLog;
+  metrics?: Metrics;
 }
 
 /** The events the creator may read now (its grant live, under its scopes, roles and the patients' Consents); the rest withheld. */
@@ -312,6 +314,8 @@ export class SubscriptionWorker {
       base, outcome: sent.ok ? { status: sent.status ?? 200 } : { status: sent.status ?? 503, message: sent.error! },
       entities, recorded: this.deps.audit.now() });
     await this.deps.audit.record(schema, [event as Resource]);
+    this.deps.metrics?.counter('hearth_subscription_notifications_total', 'Subscription notifications sent, by outcome', 'outcome')
+      .inc({ outcome: sent.ok ? 'delivered' : 'failed' });
   }
 
   private async release(schema: string, id: string): Promise<void> {

@@ -127,6 +127,15 @@ t.test('subscriptions', async (t) => {
     t.same(bundle.entry.slice(1).map((e: { resource: { resourceType: string } }) => e.resource.resourceType), ['Practitioner', 'Practitioner']);
     const bad = await s.request('GET', `Subscription/${id}/$events?eventsSinceNumber=two`);
     t.equal(bad.statusCode, 400);
+
+    const stats = await s.request('GET', `/admin/tenants/${s.slug}/subscriptions`, { headers: { authorization: 'Bearer test-admin-token-0123456789' } });
+    t.equal(stats.statusCode, 200);
+    const row = stats.json().subscriptions.find((x: { id: string }) => x.id === id);
+    t.match(row, { status: 'active', pending: 0, failures: 0, lastError: null, events: 3 });
+    t.ok(row.deliveredLastHour >= 3, 'delivered in the last hour');
+    t.type(row.latencyP95Ms, 'number', 'commit-to-delivery latency');
+    const metrics = await s.request('GET', '/metrics');
+    t.match(metrics.body, /hearth_subscription_notifications_total\{outcome="failed"\} [1-9]/);
   });
 
   await t.test('deliveries carry only what the creator may read now', async (t) => {
