@@ -47,6 +47,8 @@ export interface Config {
   subscriptionTimeoutMs: number;
   /** Deliveries in flight at once on this node (a slow endpoint holds one). */
   subscriptionWorkers: number;
+  /** Days delivered events stay in the outbox for $events replay. */
+  subscriptionEventDays: number;
   /** Milliseconds an export's files stay downloadable after it completes; then a scheduled sweep deletes them. */
   exportTtlMs: number;
   /** Exports one client may have queued or running in a tenant at once; beyond it a kick-off answers 429. */
@@ -201,6 +203,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriptionRetryMaxMs: integer(env, 'HEARTH_SUBSCRIPTION_RETRY_MAX_MS', 300000, 10, 86400000),
     subscriptionTimeoutMs: integer(env, 'HEARTH_SUBSCRIPTION_TIMEOUT_MS', 10000, 100, 120000),
     subscriptionWorkers: integer(env, 'HEARTH_SUBSCRIPTION_WORKERS', 4, 1, 64),
+    subscriptionEventDays: integer(env, 'HEARTH_SUBSCRIPTION_EVENT_DAYS', 7, 1, 3650),
     exportTtlMs: duration(env, 'HEARTH_EXPORT_TTL', 24 * 3_600_000),
     exportMaxJobs: integer(env, 'HEARTH_EXPORT_MAX_JOBS', 1, 1, 1000),
     exportFileResources: integer(env, 'HEARTH_EXPORT_FILE_RESOURCES', 100_000, 1, 100_000_000),

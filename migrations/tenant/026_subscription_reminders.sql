@@ -7,3 +7,6 @@ CREATE TABLE subscription_reminder (
   at              timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (sub_id, appointment_id, start)
 );
+
+-- Delivered events are kept for $events for HEARTH_SUBSCRIPTION_EVENT_DAYS, then removed by the delivery loop.
+CREATE INDEX subscription_event_delivered ON subscription_event (delivered_at) WHERE delivered_at IS NOT NULL;

@@ -120,6 +120,7 @@ export class SubscriptionWorker {
   private readonly inFlight = new Set<Promise<void>>();
 
   private lastReminders = 0;
+  private lastPrune = 0;
 
   constructor(private readonly deps: DeliveryDeps, private readonly options: { pollMs?: number; sweepMs?: number; remindMs?: number } = {}) {}
 
@@ -162,6 +163,10 @@ export class SubscriptionWorker {
           if (now - this.lastReminders >= (this.options.remindMs ?? 60_000)) {
             this.lastReminders = now;
             for (const schema of schemas) await enqueueReminders(this.deps, schema).catch(() => undefined);
+          }
+          if (now - this.lastPrune >= 3_600_000) {
+            this.lastPrune = now;
+            for (const schema of schemas) await pruneOutbox(this.deps.db, schema, this.deps.config.subscriptionEventDays).catch(() => undefined);
           }
         }
         const schemas = [...this.dirty];
@@ -367,6 +372,17 @@ export class SubscriptionWorker {
     await tx.query(sql`SELECT pg_notify(${AUTH_CHANNEL}, ${schema})`);
     authChanged(schema);
   }
+}
+
+/**
+ * Removes delivered events older than `days` (kept until then for $events), reminders of appointments that started
+ * more than a day ago and spent or expired websocket binding tokens.
+ */
+export async function pruneOutbox(db: Queryable, schema: string, days: number): Promise<void> {
+  const s = ident(schema);
+  await db.query(sql`WITH a AS (DELETE FROM ${s}.subscription_event WHERE delivered_at < now() - ${days} * interval '1 day'),
+    b AS (DELETE FROM ${s}.subscription_reminder WHERE start < now() - interval '1 day')
+    DELETE FROM ${s}.subscription_ws_token WHERE expires_at < now()`);
 }
 
 /** Starts this node's delivery workers; the returned function stops them (waiting for requests in flight). */

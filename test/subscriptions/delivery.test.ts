@@ -4,6 +4,9 @@
  * recovers, scope filtering at delivery, tenant isolation, and what a client may not ask for.
  */
 import t from 'tap';
+import { ident, sql } from '../../src/db/sql.js';
+import { schemaFor } from '../../src/storage/tenants.js';
+import { pruneOutbox } from '../../src/subscriptions/worker.js';
 import { startServer } from '../helpers/server.js';
 import { SUBSCRIPTION_ENV, startDelivery, startReceiver, topicSubscription, waitStatus } from './helpers.js';
 
@@ -136,6 +139,16 @@ t.test('subscriptions', async (t) => {
     t.type(row.latencyP95Ms, 'number', 'commit-to-delivery latency');
     const metrics = await s.request('GET', '/metrics');
     t.match(metrics.body, /hearth_subscription_notifications_total\{outcome="failed"\} [1-9]/);
+  });
+
+  await t.test('delivered events are kept for $events, then pruned; waiting ones never', async (t) => {
+    const S = ident(schemaFor(s.slug));
+    await s.deps.db.query(sql`INSERT INTO ${S}.subscription_event (sub_id, number, at, res_type, res_id, version, action, delivered_at)
+      VALUES ('prune-me', 1, now(), 'Patient', 'p', 1, 'create', now() - interval '8 days'),
+        ('prune-me', 2, now(), 'Patient', 'p', 2, 'update', now() - interval '6 days'), ('prune-me', 3, now(), 'Patient', 'p', 3, 'update', NULL)`);
+    await pruneOutbox(s.deps.db, schemaFor(s.slug), 7);
+    const left = await s.deps.db.query<{ number: string }>(sql`SELECT number FROM ${S}.subscription_event WHERE sub_id = 'prune-me' ORDER BY number`);
+    t.same(left.map((r) => Number(r.number)), [2, 3]);
   });
 
   await t.test('deliveries carry only what the creator may read now', async (t) => {
