@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_SEED } from './data/bundle.js';
 
-export const SUITES = ['ingest', 'create', 'book', 'read', 'search', 'export', 'audit', 'import', 'validate', 'encryption'] as const;
+export const SUITES = ['ingest', 'create', 'book', 'read', 'search', 'export', 'audit', 'import', 'validate', 'encryption', 'notify'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 export interface Options {
@@ -27,7 +27,7 @@ export const DEFAULT_PATIENTS = { postgres: 500, pglite: 100 };
 export const LARGE_PATIENTS = 10_000;
 
 export const USAGE = `Usage: npm run bench -- [--patients N | --scale large] [--pglite] [--out FILE] [--seconds S]
-  [--iterations N] [--suites ingest,create,book,read,search,export,audit,import,validate,encryption] [--seed N]
+  [--iterations N] [--suites ingest,create,book,read,search,export,audit,import,validate,encryption,notify] [--seed N]
   DATABASE_URL selects PostgreSQL (default ${DEFAULT_DATABASE_URL}; created if missing).`;
 
 const clamp = (x: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, Math.round(x)));

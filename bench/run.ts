@@ -17,6 +17,7 @@ import { type Report, describeMachine, markdownTable, summaryLine, writeJson } f
 import { type ResultRow, type Skip, type SuiteOutcome, row } from './lib/stats.js';
 import { runAudit } from './suites/audit.js';
 import { runBook } from './suites/book.js';
+import { runNotify } from './suites/notify.js';
 import { runCreate } from './suites/create.js';
 import { runExport } from './suites/export.js';
 import { runIngest } from './suites/ingest.js';
@@ -27,7 +28,7 @@ import { runValidate } from './suites/validate.js';
 import { runEncryption } from './suites/encryption.js';
 
 const RUNNERS: Record<SuiteName, (ctx: BenchContext) => Promise<SuiteOutcome>> = {
-  ingest: runIngest, create: runCreate, book: runBook, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport, validate: runValidate, encryption: runEncryption,
+  ingest: runIngest, create: runCreate, book: runBook, read: runRead, search: runSearch, export: runExport, audit: runAudit, import: runImport, validate: runValidate, encryption: runEncryption, notify: runNotify,
 };
 
 const progress = (msg: string) => process.stderr.write(`bench: ${msg}\n`);

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { sealAll, startAuditSchedules } from '../src/audit/schedule.js';
-import { buildApp, createDeps, loadAllMigrations } from '../src/app.js';
+import { buildApp, createDeps, deliveryDeps, loadAllMigrations } from '../src/app.js';
+import { startSubscriptionDelivery } from '../src/subscriptions/worker.js';
 import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/db.js';
 import { migrateSchema } from '../src/db/migrate.js';
@@ -58,6 +59,8 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   // Sealing runs as under `hearth serve`: its cost is part of what auditing costs (the audit suite measures it).
   const stopAudit = deps.audit.enabled ? startAuditSchedules(deps, (e) => { throw e; }) : async () => undefined;
+  // Subscription deliveries run as under `hearth serve` (the notify suite measures them).
+  const stopDelivery = await startSubscriptionDelivery(deliveryDeps(deps));
   const port = (app.server.address() as { port: number }).port;
   // The FHIR API needs a token: one for the operator's client, valid for the whole run.
   const { token } = await mintLocalToken(db, deps.auth, tenant, `http://127.0.0.1:${port}/fhir/${tenant.slug}`, 'system/*.cruds', TOKEN_TTL_S);
@@ -110,6 +113,7 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
       await closeUnaudited();
       await dropTwins();
       await stopAudit();
+      await stopDelivery();
       await app.close();
       await deleteTenant(db, o.tenant!, { operator: 'bench' });
       await db.close();

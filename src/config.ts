@@ -45,7 +45,7 @@ export interface Config {
   subscriptionRetryMaxMs: number;
   /** How long one delivery may take before it counts as failed. */
   subscriptionTimeoutMs: number;
-  /** Deliveries in flight at once on this node (a slow endpoint holds one). */
+  /** Subscriptions served at once on this node (a slow endpoint holds one until its timeout). */
   subscriptionWorkers: number;
   /** Days delivered events stay in the outbox for $events replay. */
   subscriptionEventDays: number;
@@ -202,7 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriptionRetryMs: integer(env, 'HEARTH_SUBSCRIPTION_RETRY_MS', 1000, 10, 3600000),
     subscriptionRetryMaxMs: integer(env, 'HEARTH_SUBSCRIPTION_RETRY_MAX_MS', 300000, 10, 86400000),
     subscriptionTimeoutMs: integer(env, 'HEARTH_SUBSCRIPTION_TIMEOUT_MS', 10000, 100, 120000),
-    subscriptionWorkers: integer(env, 'HEARTH_SUBSCRIPTION_WORKERS', 4, 1, 64),
+    subscriptionWorkers: integer(env, 'HEARTH_SUBSCRIPTION_WORKERS', 32, 1, 256),
     subscriptionEventDays: integer(env, 'HEARTH_SUBSCRIPTION_EVENT_DAYS', 7, 1, 3650),
     exportTtlMs: duration(env, 'HEARTH_EXPORT_TTL', 24 * 3_600_000),
     exportMaxJobs: integer(env, 'HEARTH_EXPORT_MAX_JOBS', 1, 1, 1000),

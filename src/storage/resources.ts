@@ -63,6 +63,25 @@ export async function readCurrent(q: Queryable, schema: string, type: string, id
   return rows[0] && fromCurrent(rows[0]);
 }
 
+/** The current rows of several resources of one type (missing ones left out), in one statement. */
+export async function readCurrentMany(q: Queryable, schema: string, type: string, ids: readonly string[]): Promise<Versioned[]> {
+  if (ids.length === 0) return [];
+  const rows = await q.query<CurrentRow>(sql`SELECT rid, type, id, version, last_updated, deleted, ${sealedColumns(schema)}
+    FROM ${ident(schema)}.resource WHERE type = ${type} AND id = ANY(${[...ids]}::text[])`);
+  return rows.map(fromCurrent);
+}
+
+/** Several stored versions (missing ones — erased, expunged — left out), in one statement. */
+export async function readVersions(q: Queryable, schema: string, keys: readonly { type: string; id: string; version: number }[]):
+  Promise<Versioned[]> {
+  if (keys.length === 0) return [];
+  const rows = await q.query<VersionRow>(sql`SELECT v.type, v.id, v.version, v.last_updated, v.method, ${sealedColumns(schema, 'v')}
+    FROM ${ident(schema)}.resource_version v
+    JOIN jsonb_to_recordset(${JSON.stringify(keys)}::jsonb) AS k(type text, id text, version int)
+      ON v.type = k.type AND v.id = k.id AND v.version = k.version`);
+  return rows.map(fromVersion);
+}
+
 /**
  * The current row and whether it is live and meets a condition (access narrowing), in one statement: a narrowed read
  * costs what an unnarrowed one does. statement: readIfStatement(cx, type, condition), when the caller keeps it.

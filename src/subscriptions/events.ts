@@ -8,7 +8,7 @@ import { ident, sql } from '../db/sql.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Access } from '../auth/access.js';
 import type { SearchRegistry } from '../search/registry.js';
-import { readCurrentIf, readVersion } from '../storage/resources.js';
+import { readCurrentIf, readVersions } from '../storage/resources.js';
 import type { OutboxEvent } from './notify.js';
 
 interface EventRow { number: string; at: Date; res_type: string; res_id: string; version: number; action: OutboxEvent['action'] }
@@ -36,11 +36,11 @@ export interface Reader { db: Queryable; schema: string; registry: SearchRegistr
   withContent: boolean }
 
 /**
- * The events the reader may read now, with their resources when asked (a version no longer stored — erased — is
- * withheld rather than sent without it); the rest withheld.
+ * The events the reader may read now, with their resources when asked (read in one statement; a version no longer
+ * stored — erased — is withheld rather than sent without it); the rest withheld.
  */
 export async function readableEvents(r: Reader, events: OutboxEvent[]): Promise<{ allowed: OutboxEvent[]; withheld: OutboxEvent[] }> {
-  const allowed: OutboxEvent[] = [];
+  const seen: OutboxEvent[] = [];
   const withheld: OutboxEvent[] = [];
   for (const e of events) {
     const narrowing = r.access ? r.access.narrowing(e.type, 'r') : null;
@@ -49,12 +49,42 @@ export async function readableEvents(r: Reader, events: OutboxEvent[]): Promise<
       ok = (await readCurrentIf(r.db, { schema: r.schema, registry: r.registry, defs: r.defs, access: r.access!.searchRule }, e.type, e.id,
         narrowing)).visible;
     }
-    if (ok && r.withContent && e.action !== 'delete') {
-      const v = await readVersion(r.db, r.schema, e.type, e.id, e.version);
-      if (v?.resource) allowed.push({ ...e, resource: v.resource });
-      else withheld.push(e);
-    } else if (ok) allowed.push(e);
+    (ok ? seen : withheld).push(e);
+  }
+  if (!r.withContent) return { allowed: seen, withheld };
+  const wanted = seen.filter((e) => e.action !== 'delete');
+  const stored = new Map((await readVersions(r.db, r.schema, wanted.map((e) => ({ type: e.type, id: e.id, version: e.version }))))
+    .map((v) => [`${v.type}/${v.id}/${v.versionId}`, v.resource]));
+  const allowed: OutboxEvent[] = [];
+  for (const e of seen) {
+    if (e.action === 'delete') { allowed.push(e); continue; }
+    const resource = stored.get(`${e.type}/${e.id}/${e.version}`);
+    if (resource) allowed.push({ ...e, resource });
     else withheld.push(e);
   }
   return { allowed, withheld };
+}
+
+/** The pending events of several subscriptions, at most `limit` each, in order. */
+export async function pendingEvents(db: Queryable, schema: string, ids: readonly string[], limit: number): Promise<Map<string, OutboxEvent[]>> {
+  const out = new Map<string, OutboxEvent[]>();
+  if (ids.length === 0) return out;
+  const rows = await db.query<EventRow & { sub_id: string }>(sql`SELECT sub_id, number, at, res_type, res_id, version, action FROM (
+      SELECT e.*, row_number() OVER (PARTITION BY e.sub_id ORDER BY e.number) AS k FROM ${ident(schema)}.subscription_event e
+      WHERE e.sub_id = ANY(${[...ids]}::text[]) AND e.delivered_at IS NULL) x
+    WHERE k <= ${limit} ORDER BY sub_id, number`);
+  for (const r of rows) {
+    const list = out.get(r.sub_id) ?? [];
+    list.push({ number: Number(r.number), at: new Date(r.at), type: r.res_type, id: r.res_id, version: r.version, action: r.action });
+    out.set(r.sub_id, list);
+  }
+  return out;
+}
+
+/** events-since-subscription-start of several subscriptions. */
+export async function eventCounts(db: Queryable, schema: string, ids: readonly string[]): Promise<Map<string, number>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.query<{ id: string; last: string }>(sql`SELECT id, last FROM ${ident(schema)}.subscription_counter
+    WHERE id = ANY(${[...ids]}::text[])`);
+  return new Map(rows.map((r) => [r.id, Number(r.last)]));
 }

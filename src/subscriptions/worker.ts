@@ -25,8 +25,8 @@ import type { AuditLog } from '../audit/log.js';
 import type { Metrics } from '../metrics.js';
 import { patientsOf } from '../search/compartment-patients.js';
 import type { SearchRegistry } from '../search/registry.js';
-import { readCurrent } from '../storage/resources.js';
-import { eventCount, loadEvents, readableEvents } from './events.js';
+import { readCurrent, readCurrentMany } from '../storage/resources.js';
+import { eventCount, eventCounts, loadEvents, pendingEvents, readableEvents } from './events.js';
 import { type WriteHook, writeResource } from '../storage/write.js';
 import { type SubscriptionSpec, subscriptionSpec } from './model.js';
 import { type OutboxEvent, type Request, type Sent, notificationBundle, r4Request, send } from './notify.js';
@@ -109,6 +109,28 @@ export function retryDelay(failures: number, baseMs: number, maxMs: number): num
   return Math.round(d * (0.75 + Math.random() * 0.5));
 }
 
+/** What one claimed subscription does this round, worked out from its batch's rows. */
+type Plan =
+  | { kind: 'gone' }
+  | { kind: 'invalid'; error: string }
+  | { kind: 'idle' }
+  | { kind: 'activate' }
+  | { kind: 'send'; req: Request; events: OutboxEvent[]; last?: number; label: string }
+  | { kind: 'publish'; publication: Publication; events: OutboxEvent[]; last?: number; label: string };
+
+/** A finished attempt, waiting to be written down with the others of its moment (flush). */
+interface Outcome { schema: string; row: Claimed; spec?: SubscriptionSpec; status?: string; ok: boolean; last?: number; error?: string;
+  audit?: Resource; release?: boolean; gone?: boolean }
+
+/** The rows a batch of claimed subscriptions of one tenant needs, read together. */
+interface Prefetched { base: string; registry: SearchRegistry; subscriptions: Map<string, Resource>; counts: Map<string, number>;
+  pending: Map<string, OutboxEvent[]> }
+
+/** Subscriptions one claim takes at most. */
+const CLAIM_MAX = 64;
+/** How long finished attempts wait to be written down together. */
+const FLUSH_MS = 10;
+
 export class SubscriptionWorker {
   private readonly dirty = new Set<string>();
   private running = 0;
@@ -117,10 +139,13 @@ export class SubscriptionWorker {
   private listener: Listener | undefined;
   private loopDone: Promise<void> | undefined;
   private lastSweep = 0;
-  private readonly inFlight = new Set<Promise<void>>();
-
   private lastReminders = 0;
   private lastPrune = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private outcomes: Outcome[] = [];
+  private flushing: Promise<void> | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly bases = new Map<string, string>();
 
   constructor(private readonly deps: DeliveryDeps, private readonly options: { pollMs?: number; sweepMs?: number; remindMs?: number } = {}) {}
 
@@ -141,6 +166,8 @@ export class SubscriptionWorker {
     this.wake();
     await this.loopDone;
     await Promise.allSettled([...this.inFlight]);
+    clearTimeout(this.flushTimer);
+    await this.flush();
     await this.listener?.close();
   }
 
@@ -172,11 +199,11 @@ export class SubscriptionWorker {
         const schemas = [...this.dirty];
         this.dirty.clear();
         for (const schema of schemas) {
-          const free = this.deps.config.subscriptionWorkers - this.running;
+          const free = Math.min(CLAIM_MAX, this.deps.config.subscriptionWorkers - this.running);
           if (free <= 0) { this.dirty.add(schema); continue; }
           const claimed = await this.claim(schema, free);
           if (claimed.length === free) this.dirty.add(schema);
-          for (const row of claimed) this.spawn(schema, row);
+          if (claimed.length > 0) this.track(this.runBatch(schema, claimed));
         }
       } catch {
         // A sweep that failed (database restarting) is tried again at the next tick.
@@ -189,18 +216,9 @@ export class SubscriptionWorker {
     }
   }
 
-  private spawn(schema: string, row: Claimed): void {
-    this.running++;
-    const p = this.deliver(schema, row)
-      .catch(() => this.fail(schema, row, 'Delivery failed inside the server'))
-      .catch(() => undefined)
-      .finally(() => {
-        this.running--;
-        this.inFlight.delete(p);
-        this.dirty.add(schema);
-        this.wake();
-      });
-    this.inFlight.add(p);
+  private track(p: Promise<void>): void {
+    const tracked = p.catch(() => undefined).finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
   }
 
   /** Tenants in service whose schema has subscriptions. */
@@ -223,121 +241,187 @@ export class SubscriptionWorker {
       RETURNING st.id, st.owner, st.status, st.failures, st.last_sent_at, st.heartbeat_s`);
   }
 
-  private async deliver(schema: string, row: Claimed): Promise<void> {
-    const { db, defs } = this.deps;
-    const s = ident(schema);
-    const tenant = await tenantBase(this.deps.config, db, schema);
-    const registry = await this.deps.tenantSearch.registryFor(db, schema);
-    const current = await readCurrent(db, schema, 'Subscription', row.id);
-    if (!tenant || !current?.resource || current.deleted) {
-      await db.query(sql`DELETE FROM ${s}.subscription_state WHERE id = ${row.id}`);
-      return;
+  private async baseOf(schema: string): Promise<string | undefined> {
+    let base = this.bases.get(schema);
+    if (base === undefined) {
+      base = (await tenantBase(this.deps.config, this.deps.db, schema))?.base;
+      if (base !== undefined) this.bases.set(schema, base);
     }
+    return base;
+  }
+
+  /** What a batch needs, in a handful of statements whatever its size. */
+  private async prefetch(schema: string, rows: Claimed[]): Promise<Prefetched | undefined> {
+    const { db } = this.deps;
+    const base = await this.baseOf(schema);
+    if (base === undefined) return undefined;
+    const ids = rows.map((r) => r.id);
+    const registry = await this.deps.tenantSearch.registryFor(db, schema);
+    const subscriptions = new Map((await readCurrentMany(db, schema, 'Subscription', ids))
+      .filter((v) => v.resource && !v.deleted).map((v) => [v.id, v.resource!]));
+    const active = rows.filter((r) => r.status !== 'requested').map((r) => r.id);
+    return { base, registry, subscriptions, counts: await eventCounts(db, schema, ids),
+      pending: await pendingEvents(db, schema, active, CLAIM_MAX) };
+  }
+
+  private async runBatch(schema: string, rows: Claimed[]): Promise<void> {
+    this.running += rows.length;
+    let pre: Prefetched | undefined;
+    try {
+      pre = await this.prefetch(schema, rows);
+    } catch {
+      pre = undefined;
+    }
+    await Promise.all(rows.map(async (row) => {
+      let outcome: Outcome;
+      try {
+        outcome = pre ? await this.attempt(schema, row, pre) : { schema, row, ok: false, error: 'Delivery failed inside the server' };
+      } catch {
+        outcome = { schema, row, ok: false, error: 'Delivery failed inside the server' };
+      }
+      this.settle(outcome);
+    }));
+  }
+
+  /** One subscription's turn: plan, send, and the outcome to write down. */
+  private async attempt(schema: string, row: Claimed, pre: Prefetched): Promise<Outcome> {
+    const resource = pre.subscriptions.get(row.id);
+    if (!resource) return { schema, row, ok: true, gone: true };
     let spec: SubscriptionSpec;
     try {
-      spec = subscriptionSpec({ registry, defs, base: tenant.base }, current.resource, this.deps.config.subscriptionAllowUrls);
+      spec = subscriptionSpec({ registry: pre.registry, defs: this.deps.defs, base: pre.base }, resource, this.deps.config.subscriptionAllowUrls);
     } catch (e) {
       await this.fail(schema, row, (e as Error).message, true);
-      return;
+      return { schema, row, ok: true, release: true, spec: undefined };
     }
-    if (spec.channel.type === 'websocket') return this.deliverWebsocket(schema, row, spec, tenant.base, registry);
-    const since = await eventCount(db, schema, row.id);
+    const status = String(resource.status);
+    const plan = await this.plan(schema, row, pre, spec, status);
+    switch (plan.kind) {
+      case 'gone': return { schema, row, ok: true, gone: true };
+      case 'invalid': return { schema, row, ok: false, error: plan.error };
+      case 'idle': return { schema, row, ok: true, release: true, spec, status };
+      case 'activate': return { schema, row, ok: true, spec, status };
+      case 'publish': {
+        await publish(this.deps.db, plan.publication);
+        const sent = { ok: true, status: 200 };
+        return { schema, row, spec, status, ok: true, ...(plan.last !== undefined ? { last: plan.last } : {}),
+          audit: this.auditEvent(pre, spec, row, { method: 'NOTIFY', url: `${pre.base}/websocket` }, plan.events, plan.label, sent) };
+      }
+      case 'send': {
+        const sent = await send(spec, plan.req, this.deps.config.subscriptionTimeoutMs);
+        const audit = this.auditEvent(pre, spec, row, plan.req, plan.events, plan.label, sent);
+        return sent.ok ? { schema, row, spec, status, ok: true, audit, ...(plan.last !== undefined ? { last: plan.last } : {}) }
+          : { schema, row, spec, status, ok: false, error: sent.error!, audit };
+      }
+    }
+  }
+
+  private async plan(schema: string, row: Claimed, pre: Prefetched, spec: SubscriptionSpec, status: string): Promise<Plan> {
+    const since = pre.counts.get(row.id) ?? 0;
+    const websocket = spec.channel.type === 'websocket';
     if (row.status === 'requested') {
+      if (websocket) return { kind: 'activate' };
       const req: Request = spec.kind === 'topic'
-        ? { method: 'POST', url: spec.channel.endpoint!, body: JSON.stringify(notificationBundle(tenant.base, spec, 'requested', 'handshake', since, [])) }
+        ? { method: 'POST', url: spec.channel.endpoint!, body: JSON.stringify(notificationBundle(pre.base, spec, 'requested', 'handshake', since, [])) }
         : r4Request(spec, undefined);
-      const sent = await this.sendAudited(schema, tenant.base, spec, row, req, [], registry, 'handshake');
-      if (sent.ok) await this.succeeded(schema, row, spec, undefined);
-      else await this.fail(schema, row, sent.error!);
-      return;
+      return { kind: 'send', req, events: [], label: 'handshake' };
     }
-    const events = await loadEvents(db, schema, row.id, { pendingOnly: true, limit: spec.kind === 'topic' ? spec.channel.maxCount : 1 });
+    const limit = spec.kind === 'topic' || websocket ? spec.channel.maxCount : 1;
+    const events = (pre.pending.get(row.id) ?? []).slice(0, limit);
     if (events.length === 0) {
-      if (spec.kind !== 'topic' || !row.heartbeat_s) return this.release(schema, row.id);
-      const req: Request = { method: 'POST', url: spec.channel.endpoint!,
-        body: JSON.stringify(notificationBundle(tenant.base, spec, current.resource.status as string, 'heartbeat', since, [])) };
-      const sent = await this.sendAudited(schema, tenant.base, spec, row, req, [], registry, 'heartbeat');
-      if (sent.ok) await this.succeeded(schema, row, spec, undefined);
-      else await this.fail(schema, row, sent.error!);
-      return;
+      if (spec.kind !== 'topic' || !row.heartbeat_s) return { kind: 'idle' };
+      if (websocket) return { kind: 'publish', publication: { schema, id: row.id, kind: 'heartbeat' }, events: [], label: 'heartbeat' };
+      return { kind: 'send', label: 'heartbeat', events: [], req: { method: 'POST', url: spec.channel.endpoint!,
+        body: JSON.stringify(notificationBundle(pre.base, spec, status, 'heartbeat', since, [])) } };
     }
-    const { allowed, withheld } = await ownerReadable(this.deps, schema, tenant.base, registry, row.owner, spec, events);
     const last = events[events.length - 1]!.number;
+    if (websocket) {
+      return { kind: 'publish', publication: { schema, id: row.id, kind: 'events', first: events[0]!.number, last }, events, last,
+        label: 'event-notification' };
+    }
+    const { allowed, withheld } = await ownerReadable(this.deps, schema, pre.base, pre.registry, row.owner, spec, events);
     if (withheld.length > 0) {
-      await db.query(sql`UPDATE ${s}.subscription_event SET delivered_at = now(), withheld = 'not readable by the subscription''s creator'
+      await this.deps.db.query(sql`UPDATE ${ident(schema)}.subscription_event SET delivered_at = now(),
+        withheld = 'not readable by the subscription''s creator'
         WHERE sub_id = ${row.id} AND number = ANY(${withheld.map((e) => e.number)}::bigint[])`);
     }
-    if (allowed.length === 0) return this.release(schema, row.id);
+    if (allowed.length === 0) return { kind: 'idle' };
     const req: Request = spec.kind === 'topic'
       ? { method: 'POST', url: spec.channel.endpoint!,
-        body: JSON.stringify(notificationBundle(tenant.base, spec, current.resource.status as string, 'event-notification', since, allowed)) }
+        body: JSON.stringify(notificationBundle(pre.base, spec, status, 'event-notification', since, allowed)) }
       : r4Request(spec, allowed[0]);
-    const sent = await this.sendAudited(schema, tenant.base, spec, row, req, allowed, registry, 'event-notification');
-    if (sent.ok) await this.succeeded(schema, row, spec, last);
-    else await this.fail(schema, row, sent.error!);
-  }
-
-  /**
-   * A websocket subscription is active at once (each socket gets its handshake as it binds); its events and heartbeats
-   * are published to every node (websocket.ts), which renders them for the sockets bound there.
-   */
-  private async deliverWebsocket(schema: string, row: Claimed, spec: SubscriptionSpec, base: string, registry: SearchRegistry): Promise<void> {
-    if (row.status === 'requested') return this.succeeded(schema, row, spec, undefined);
-    const events = await loadEvents(this.deps.db, schema, row.id, { pendingOnly: true, limit: spec.channel.maxCount });
-    const url = `${base}/websocket`;
-    if (events.length === 0) {
-      if (!row.heartbeat_s) return this.release(schema, row.id);
-      await publish(this.deps.db, { schema, id: row.id, kind: 'heartbeat' });
-      await this.audit(schema, base, spec, row, { method: 'NOTIFY', url }, [], registry, 'heartbeat', { ok: true, status: 200 });
-      return this.succeeded(schema, row, spec, undefined);
-    }
-    const last = events[events.length - 1]!.number;
-    await publish(this.deps.db, { schema, id: row.id, kind: 'events', first: events[0]!.number, last });
-    await this.audit(schema, base, spec, row, { method: 'NOTIFY', url }, events, registry, 'event-notification', { ok: true, status: 200 });
-    await this.succeeded(schema, row, spec, last);
-  }
-
-  private async sendAudited(schema: string, base: string, spec: SubscriptionSpec, row: Claimed, req: Request, events: OutboxEvent[],
-    registry: SearchRegistry, kind: string): Promise<Sent> {
-    const sent = await send(spec, req, this.deps.config.subscriptionTimeoutMs);
-    await this.audit(schema, base, spec, row, req, events, registry, kind, sent);
-    return sent;
+    return { kind: 'send', req, events: allowed, last, label: 'event-notification' };
   }
 
   /** One AuditEvent per request sent (DICOM Export, BALP Read pattern: Hearth the source, the subscriber the recipient). */
-  private async audit(schema: string, base: string, spec: SubscriptionSpec, row: Claimed, req: { method: string; url: string },
-    events: OutboxEvent[], registry: SearchRegistry, kind: string, sent: Sent): Promise<void> {
+  private auditEvent(pre: Prefetched, spec: SubscriptionSpec, row: Claimed, req: { method: string; url: string }, events: OutboxEvent[],
+    kind: string, sent: Sent): Resource {
     const patients = new Set<string>();
-    for (const e of events) for (const p of e.resource ? patientsOf(registry, e.resource) : []) patients.add(p);
+    for (const e of events) for (const p of e.resource ? patientsOf(pre.registry, e.resource) : []) patients.add(p);
     const entities = [dataEntity(`Subscription/${spec.id}`, '4'), ...events.map((e) => dataEntity(`${e.type}/${e.id}/_history/${e.version}`, '3')),
       ...[...patients].map(patientEntity)];
     const owner = row.owner;
-    const event = auditEvent({ type: dcm('110106', 'Export'), subtype: [hearthSubtype(`subscription-${kind}`)], action: 'R', pattern: 'Read',
+    this.deps.metrics?.counter('hearth_subscription_notifications_total', 'Subscription notifications sent, by outcome', 'outcome')
+      .inc({ outcome: sent.ok ? 'delivered' : 'failed' });
+    return auditEvent({ type: dcm('110106', 'Export'), subtype: [hearthSubtype(`subscription-${kind}`)], action: 'R', pattern: 'Read',
       actor: owner ? { clientId: owner.clientId, subject: owner.subject, ...(owner.fhirUser ? { fhirUser: owner.fhirUser } : {}) }
         : { clientId: 'hearth-subscriptions', subject: 'hearth-subscriptions' },
       request: { requestId: `subscription-${spec.id}-${Date.now()}`, address: new URL(req.url).host, method: req.method, url: req.url },
-      base, outcome: sent.ok ? { status: sent.status ?? 200 } : { status: sent.status ?? 503, message: sent.error! },
-      entities, recorded: this.deps.audit.now() });
-    await this.deps.audit.record(schema, [event as Resource]);
-    this.deps.metrics?.counter('hearth_subscription_notifications_total', 'Subscription notifications sent, by outcome', 'outcome')
-      .inc({ outcome: sent.ok ? 'delivered' : 'failed' });
+      base: pre.base, outcome: sent.ok ? { status: sent.status ?? 200 } : { status: sent.status ?? 503, message: sent.error! },
+      entities, recorded: this.deps.audit.now() }) as Resource;
   }
 
-  private async release(schema: string, id: string): Promise<void> {
-    await this.deps.db.query(sql`UPDATE ${ident(schema)}.subscription_state SET lease_until = NULL WHERE id = ${id}`);
+  /** Finished attempts are written down together a few milliseconds later (one transaction for all of them). */
+  private settle(outcome: Outcome): void {
+    this.outcomes.push(outcome);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.track(this.flush());
+    }, FLUSH_MS);
   }
 
-  /** Delivered up to event `last` (or a handshake, a heartbeat): the retry clock resets and the Subscription is active. */
-  private async succeeded(schema: string, row: Claimed, spec: SubscriptionSpec, last: number | undefined): Promise<void> {
-    const s = ident(schema);
-    await this.deps.db.transaction(async (tx) => {
-      if (last !== undefined) {
-        await tx.query(sql`UPDATE ${s}.subscription_event SET delivered_at = now() WHERE sub_id = ${row.id} AND number <= ${last} AND delivered_at IS NULL`);
-      }
-      await tx.query(sql`UPDATE ${s}.subscription_state SET status = 'active', failures = 0, next_at = now(), last_error = NULL,
-        lease_until = NULL, last_sent_at = now()${last !== undefined ? sql`, delivered_at = now()` : sql``} WHERE id = ${row.id}`);
-      if (spec.status !== 'active') await this.writeStatus(tx, schema, row.id, 'active');
+  private async flush(): Promise<void> {
+    await this.flushing;
+    const taken = this.outcomes;
+    this.outcomes = [];
+    if (taken.length === 0) return;
+    this.flushing = this.write(taken).catch(() => undefined).finally(() => {
+      this.running -= taken.length;
+      for (const o of taken) this.dirty.add(o.schema);
+      this.wake();
     });
+    await this.flushing;
+  }
+
+  private async write(taken: Outcome[]): Promise<void> {
+    const bySchema = new Map<string, Outcome[]>();
+    for (const o of taken) bySchema.set(o.schema, [...bySchema.get(o.schema) ?? [], o]);
+    for (const [schema, list] of bySchema) {
+      const s = ident(schema);
+      const done = list.filter((o) => o.ok && !o.release && !o.gone);
+      const delivered = done.filter((o) => o.last !== undefined);
+      const released = list.filter((o) => o.release).map((o) => o.row.id);
+      const gone = list.filter((o) => o.gone).map((o) => o.row.id);
+      await this.deps.db.transaction(async (tx) => {
+        if (delivered.length > 0) {
+          await tx.query(sql`UPDATE ${s}.subscription_event e SET delivered_at = now()
+            FROM unnest(${delivered.map((o) => o.row.id)}::text[], ${delivered.map((o) => o.last!)}::bigint[]) AS u(id, last)
+            WHERE e.sub_id = u.id AND e.number <= u.last AND e.delivered_at IS NULL`);
+        }
+        if (done.length > 0) {
+          await tx.query(sql`UPDATE ${s}.subscription_state SET status = 'active', failures = 0, next_at = now(), last_error = NULL,
+            lease_until = NULL, last_sent_at = now(),
+            delivered_at = CASE WHEN id = ANY(${delivered.map((o) => o.row.id)}::text[]) THEN now() ELSE delivered_at END
+            WHERE id = ANY(${done.map((o) => o.row.id)}::text[])`);
+        }
+        if (released.length > 0) await tx.query(sql`UPDATE ${s}.subscription_state SET lease_until = NULL WHERE id = ANY(${released}::text[])`);
+        if (gone.length > 0) await tx.query(sql`DELETE FROM ${s}.subscription_state WHERE id = ANY(${gone}::text[])`);
+        for (const o of done) if (o.status !== 'active') await this.writeStatus(tx, schema, o.row.id, 'active');
+      });
+      for (const o of list.filter((x) => !x.ok)) await this.fail(schema, o.row, o.error!);
+      const audits = list.flatMap((o) => (o.audit ? [o.audit] : []));
+      if (audits.length > 0) await this.deps.audit.record(schema, audits);
+    }
   }
 
   /** A failed attempt: retried after the backoff; the fifth in a row (or a Subscription no longer honourable) shows `error`. */
