@@ -11,7 +11,7 @@
 import type { Db, Queryable } from '../db/db.js';
 import { type Deferral, deferring, pendingStatement } from '../db/deferred.js';
 import { CONTROL_SCHEMA } from '../db/migrate.js';
-import { ident, raw, sql } from '../db/sql.js';
+import { type Sql, ident, raw, sql } from '../db/sql.js';
 import type { Config } from '../config.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Resource } from '../fhir/types.js';
@@ -19,7 +19,7 @@ import { AUTH_CHANNEL, TenantCache, authChanged } from '../auth/grant-cache.js';
 import type { KeptPrincipal } from '../auth/kept-principal.js';
 import { indexRowsFor } from '../storage/index-writer.js';
 import { matchResources } from '../storage/match.js';
-import { readCurrent } from '../storage/resources.js';
+import { readCurrentMany } from '../storage/resources.js';
 import type { TenantSearchParameters } from '../storage/search-parameters.js';
 import type { Change, WriteHook } from '../storage/write.js';
 import type { SearchRegistry } from '../search/registry.js';
@@ -89,9 +89,8 @@ export async function loadActive(deps: SubscriptionDeps, q: Queryable, schema: s
   const base = tenant?.base ?? '';
   const rows = await q.query<{ id: string }>(sql`SELECT id FROM ${ident(schema)}.subscription_state WHERE status = ANY(${statuses}) ORDER BY id`);
   const specs: SubscriptionSpec[] = [];
-  for (const { id } of rows) {
-    const current = await readCurrent(q, schema, 'Subscription', id);
-    if (!current?.resource || current.deleted) continue;
+  for (const current of await readCurrentMany(q, schema, 'Subscription', rows.map((r) => r.id))) {
+    if (!current.resource || current.deleted) continue;
     try {
       specs.push(subscriptionSpec({ registry, defs: deps.defs, base }, current.resource, deps.config.subscriptionAllowUrls));
     } catch {
@@ -108,13 +107,30 @@ export class SubscriptionCache extends TenantCache<Active> {
     super(deps.db, SUBSCRIPTION_CACHE_MS);
   }
 
-  /** Read through the writing transaction on a miss (PGlite has one session: a read beside it would wait for it). */
+  private readonly loading = new Map<string, Promise<Active>>();
+
+  /**
+   * On a miss, one load per tenant at a time however many writes wait for it (a burst of creates after a change
+   * would each have read the list). It reads beside the writing transaction where the database allows it, so that
+   * the write stays one statement in a group commit, else through it (PGlite has one session: a read beside the
+   * transaction would wait for it).
+   */
   private active(tx: Queryable, schema: string, registry: SearchRegistry): Promise<Active> {
-    return this.cached(schema, async () => {
-      const { specs, base } = await loadActive(this.deps, tx, schema, registry);
-      const byType = new Map<string, SubscriptionSpec[]>();
-      for (const s of specs) byType.set(s.type, [...byType.get(s.type) ?? [], s]);
-      return { byType, base };
+    return this.cached(schema, () => {
+      let load = this.loading.get(schema);
+      if (!load) {
+        const d = deferring(tx);
+        const via: Queryable = { keyring: tx.keyring, exec: (script) => tx.exec(script),
+          query: async <T>(q: Sql) => (await d?.readOutside<T>(q)) ?? tx.query<T>(q) };
+        load = (async () => {
+          const { specs, base } = await loadActive(this.deps, via, schema, registry);
+          const byType = new Map<string, SubscriptionSpec[]>();
+          for (const s of specs) byType.set(s.type, [...byType.get(s.type) ?? [], s]);
+          return { byType, base };
+        })().finally(() => this.loading.delete(schema));
+        this.loading.set(schema, load);
+      }
+      return load;
     }, () => schema);
   }
 

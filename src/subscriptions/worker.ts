@@ -425,7 +425,7 @@ export class SubscriptionWorker {
     const taken = this.outcomes;
     this.outcomes = [];
     if (taken.length === 0) return;
-    this.flushing = this.write(taken).catch(() => undefined).finally(() => {
+    this.flushing = this.write(taken).finally(() => {
       this.running -= taken.length;
       for (const o of taken) this.dirty.add(o.schema);
       this.wake();
@@ -433,10 +433,26 @@ export class SubscriptionWorker {
     await this.flushing;
   }
 
+  /**
+   * Writes the outcomes of each tenant in one transaction; when that fails, each on its own (one that cannot be
+   * written then counts as a failed attempt, so that its subscription is retried rather than left leased).
+   */
   private async write(taken: Outcome[]): Promise<void> {
     const bySchema = new Map<string, Outcome[]>();
     for (const o of taken) bySchema.set(o.schema, [...bySchema.get(o.schema) ?? [], o]);
     for (const [schema, list] of bySchema) {
+      try {
+        await this.writeTenant(schema, list);
+      } catch {
+        for (const o of list) {
+          await this.writeTenant(schema, [o]).catch(() => this.fail(schema, o.row, 'Delivery could not be recorded').catch(() => undefined));
+        }
+      }
+    }
+  }
+
+  private async writeTenant(schema: string, list: Outcome[]): Promise<void> {
+    {
       const s = ident(schema);
       const done = list.filter((o) => o.ok && !o.release && !o.gone);
       const delivered = done.filter((o) => o.last !== undefined);
