@@ -170,8 +170,8 @@ function auditEvents(deliveries: Delivery[], recorded: Date): Resource[] {
   });
 }
 
-/** Pause between claim rounds: events committed meanwhile are claimed together (a larger batch, fewer statements). */
-const CLAIM_GAP_MS = 20;
+/** Pause between claim rounds: events committed meanwhile are claimed together (larger batches, fewer statements a notification). */
+const CLAIM_GAP_MS = 50;
 
 /** Subscriptions one claim takes at most. */
 const CLAIM_MAX = 64;
@@ -194,12 +194,12 @@ export class SubscriptionWorker {
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly bases = new Map<string, string>();
 
-  constructor(private readonly deps: DeliveryDeps, private readonly options: { pollMs?: number; sweepMs?: number; remindMs?: number } = {}) {}
+  constructor(private readonly deps: DeliveryDeps, private readonly options: DeliveryOptions = {}) {}
 
   async start(): Promise<void> {
     try {
       this.listener = await this.deps.db.listen(SUBSCRIPTION_CHANNEL, {
-        message: (schema) => { this.dirty.add(schema); this.wake(); },
+        message: (schema) => { if (this.serves(schema)) { this.dirty.add(schema); this.wake(); } },
         state: () => this.wake(),
       });
     } catch {
@@ -276,7 +276,11 @@ export class SubscriptionWorker {
   private async schemas(): Promise<string[]> {
     const rows = await this.deps.db.query<{ schema_name: string }>(sql`SELECT schema_name FROM ${ident(CONTROL_SCHEMA)}.tenant
       WHERE suspended_at IS NULL AND to_regclass(format('%I.subscription_state', schema_name)) IS NOT NULL`);
-    return rows.map((r) => r.schema_name);
+    return rows.map((r) => r.schema_name).filter((schema) => this.serves(schema));
+  }
+
+  private serves(schema: string): boolean {
+    return this.options.schemas === undefined || this.options.schemas.includes(schema);
   }
 
   private async claim(schema: string, limit: number): Promise<Claimed[]> {
@@ -451,33 +455,31 @@ export class SubscriptionWorker {
     }
   }
 
+  /** One statement for what went well (events delivered, states active and released, gone ones removed). */
   private async writeTenant(schema: string, list: Outcome[]): Promise<void> {
-    {
-      const s = ident(schema);
-      const done = list.filter((o) => o.ok && !o.release && !o.gone);
-      const delivered = done.filter((o) => o.last !== undefined);
-      const released = list.filter((o) => o.release).map((o) => o.row.id);
-      const gone = list.filter((o) => o.gone).map((o) => o.row.id);
-      await this.deps.db.transaction(async (tx) => {
-        if (delivered.length > 0) {
-          await tx.query(sql`UPDATE ${s}.subscription_event e SET delivered_at = now()
-            FROM unnest(${delivered.map((o) => o.row.id)}::text[], ${delivered.map((o) => o.last!)}::bigint[]) AS u(id, last)
-            WHERE e.sub_id = u.id AND e.number <= u.last AND e.delivered_at IS NULL`);
-        }
-        if (done.length > 0) {
-          await tx.query(sql`UPDATE ${s}.subscription_state SET status = 'active', failures = 0, next_at = now(), last_error = NULL,
-            lease_until = NULL, last_sent_at = now(),
-            delivered_at = CASE WHEN id = ANY(${delivered.map((o) => o.row.id)}::text[]) THEN now() ELSE delivered_at END
-            WHERE id = ANY(${done.map((o) => o.row.id)}::text[])`);
-        }
-        if (released.length > 0) await tx.query(sql`UPDATE ${s}.subscription_state SET lease_until = NULL WHERE id = ANY(${released}::text[])`);
-        if (gone.length > 0) await tx.query(sql`DELETE FROM ${s}.subscription_state WHERE id = ANY(${gone}::text[])`);
-        for (const o of done) if (o.status !== 'active') await this.writeStatus(tx, schema, o.row.id, 'active');
-      });
-      for (const o of list.filter((x) => !x.ok)) await this.fail(schema, o.row, o.error!);
-      const audits = auditEvents(list.flatMap((o) => (o.audit ? [o.audit] : [])), this.deps.audit.now());
-      if (audits.length > 0) await this.deps.audit.record(schema, audits);
+    const s = ident(schema);
+    const done = list.filter((o) => o.ok && !o.release && !o.gone);
+    const delivered = done.filter((o) => o.last !== undefined);
+    const released = list.filter((o) => o.release).map((o) => o.row.id);
+    const gone = list.filter((o) => o.gone).map((o) => o.row.id);
+    if (done.length + released.length + gone.length > 0) {
+      await this.deps.db.query(sql`WITH ev AS (UPDATE ${s}.subscription_event e SET delivered_at = now()
+          FROM unnest(${delivered.map((o) => o.row.id)}::text[], ${delivered.map((o) => o.last!)}::bigint[]) AS u(id, last)
+          WHERE e.sub_id = u.id AND e.number <= u.last AND e.delivered_at IS NULL),
+        st AS (UPDATE ${s}.subscription_state SET status = 'active', failures = 0, next_at = now(), last_error = NULL,
+          lease_until = NULL, last_sent_at = now(),
+          delivered_at = CASE WHEN id = ANY(${delivered.map((o) => o.row.id)}::text[]) THEN now() ELSE delivered_at END
+          WHERE id = ANY(${done.map((o) => o.row.id)}::text[])),
+        rel AS (UPDATE ${s}.subscription_state SET lease_until = NULL WHERE id = ANY(${released}::text[]))
+        DELETE FROM ${s}.subscription_state WHERE id = ANY(${gone}::text[])`);
     }
+    // The server's own status change (requested or error → active) is a new version of the Subscription: rare.
+    for (const o of done.filter((x) => x.status !== 'active')) {
+      await this.deps.db.transaction((tx) => this.writeStatus(tx, schema, o.row.id, 'active'));
+    }
+    for (const o of list.filter((x) => !x.ok)) await this.fail(schema, o.row, o.error!);
+    const audits = auditEvents(list.flatMap((o) => (o.audit ? [o.audit] : [])), this.deps.audit.now());
+    if (audits.length > 0) await this.deps.audit.record(schema, audits);
   }
 
   /** A failed attempt: retried after the backoff; the fifth in a row (or a Subscription no longer honourable) shows `error`. */
@@ -526,8 +528,15 @@ export async function pruneOutbox(db: Queryable, schema: string, days: number): 
 }
 
 /** Starts this node's delivery workers; the returned function stops them (waiting for requests in flight). */
-export async function startSubscriptionDelivery(deps: DeliveryDeps, options?: { pollMs?: number; sweepMs?: number; remindMs?: number }):
-  Promise<() => Promise<void>> {
+export interface DeliveryOptions {
+  pollMs?: number;
+  sweepMs?: number;
+  remindMs?: number;
+  /** Only these tenant schemas (tests sharing one database); every tenant when absent. */
+  schemas?: readonly string[];
+}
+
+export async function startSubscriptionDelivery(deps: DeliveryDeps, options?: DeliveryOptions): Promise<() => Promise<void>> {
   const worker = new SubscriptionWorker(deps, options);
   await worker.start();
   return () => worker.stop();

@@ -4,5 +4,5 @@ import { loadConfig } from '../../src/config.js';
 import { startSubscriptionDelivery } from '../../src/subscriptions/worker.js';
 
 const deps = await createDeps(loadConfig());
-await startSubscriptionDelivery(deliveryDeps(deps), { pollMs: 50, sweepMs: 200 });
+await startSubscriptionDelivery(deliveryDeps(deps), { pollMs: 50, sweepMs: 200, schemas: [process.env.WORKER_SCHEMA!] });
 process.send!('ready');

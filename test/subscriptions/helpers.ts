@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { deliveryDeps } from '../../src/app.js';
 import { startSubscriptionDelivery } from '../../src/subscriptions/worker.js';
 import type { TestServer } from '../helpers/server.js';
+import { schemaFor } from '../../src/storage/tenants.js';
 
 export interface Received { method: string; url: string; headers: http.IncomingHttpHeaders; body: string; at: number }
 
@@ -50,9 +51,13 @@ export async function startReceiver(t: { teardown(fn: () => unknown): void }): P
   });
 }
 
-/** This test server's delivery workers, polling fast; stopped at teardown. */
+/**
+ * This test server's delivery workers for its own tenant (test files share one PostgreSQL database: a worker of
+ * another file — or one killed by kill.test.ts — must not hold this file's subscriptions), polling fast; stopped at
+ * teardown.
+ */
 export async function startDelivery(t: { teardown(fn: () => unknown): void }, s: TestServer): Promise<() => Promise<void>> {
-  const stop = await startSubscriptionDelivery(deliveryDeps(s.deps), { pollMs: 50, sweepMs: 200, remindMs: 200 });
+  const stop = await startSubscriptionDelivery(deliveryDeps(s.deps), { pollMs: 50, sweepMs: 200, remindMs: 200, schemas: [schemaFor(s.slug)] });
   let stopped = false;
   const once = async () => { if (!stopped) { stopped = true; await stop(); } };
   t.teardown(once);

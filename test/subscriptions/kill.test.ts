@@ -21,7 +21,7 @@ t.test('SIGKILL between enqueue and delivery: the notification arrives after the
   const node = async () => {
     const child = fork(path.join(import.meta.dirname, 'delivery-node.ts'), [], {
       execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: { ...process.env, ...SUBSCRIPTION_ENV, HEARTH_LOG_LEVEL: 'silent', HEARTH_BASE_URL: 'http://hearth.test' },
+      env: { ...process.env, ...SUBSCRIPTION_ENV, HEARTH_LOG_LEVEL: 'silent', HEARTH_BASE_URL: 'http://hearth.test', WORKER_SCHEMA: schemaFor(s.slug) },
     });
     children.push(child);
     await new Promise<void>((resolve, reject) => {
