@@ -69,6 +69,7 @@ const booking = blockAfter('### Availability, finding and booking (issue #18 §1
 const terminology = blockAfter('### Terminology (issue #15 §6)');
 const profiles = blockAfter('### Profiles (issue #15 §4)');
 const encryption = blockAfter('### Encryption at rest (issue #17 §1–§2)');
+const subscriptions = blockAfter('## Subscriptions');
 
 t.test('npm start prints the token command that "Try it" starts with', async (t) => {
   t.match(banner, 'Try it:', `the server started: ${banner.slice(0, 500)}`);
@@ -114,6 +115,14 @@ t.test('the booking walkthrough runs as written: slots generated, one found, hel
   t.ok(Number(created) >= 30, `four weeks of weekday mornings (${created})`);
   t.match(run.stdout, /"status":"booked"/, 'the held appointment is booked');
   t.match(run.stdout, /is already taken by Appointment\//, 'the second booking names the first');
+});
+
+t.test('the subscription example runs as written: handshake, then the matching Observation PUT to the receiver, and $status', async (t) => {
+  const run = bash(subscriptions);
+  t.equal(run.status, 0, `${run.stderr}\n--- server output ---\n${banner.slice(-3000)}`);
+  t.match(run.stdout, /^POST \/hook/m, 'the handshake');
+  t.match(run.stdout, /^PUT \/hook\/Observation\/[^ ]+ \{"resourceType":"Observation"/m, 'the notification with its resource');
+  t.match(run.stdout, /"name":"events-since-subscription-start","valueString":"1"/, '$status counts the event');
 });
 
 t.test('the terminology example runs as written: a core expansion, subsumption and look-up in a CodeSystem it stores', async (t) => {
