@@ -6,6 +6,8 @@
  * https://hl7.org/fhir/uv/subscriptions-backport/STU1.1/notifications.html
  */
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import type { Resource } from '../fhir/types.js';
 import { BACKPORT, type SubscriptionSpec } from './model.js';
 
@@ -72,24 +74,52 @@ export function r4Request(spec: SubscriptionSpec, e: OutboxEvent | undefined): R
 
 export interface Sent { ok: boolean; status?: number; error?: string }
 
+/** Connections kept open per endpoint between notifications (the receivers of one tenant are few). */
+const AGENTS = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+/** Bytes of an answer read (and thrown away) so that its connection can be reused; a longer answer closes it. */
+const ANSWER_MAX = 64 * 1024;
+
 /**
- * Sends one request with the subscription's headers; never follows a redirect, gives up after timeoutMs and reads at
- * most a little of the answer (a hostile endpoint costs one worker for at most the timeout).
+ * Sends one request with the subscription's headers through node:http (measured cheaper than fetch a request); never
+ * follows a redirect, gives up after timeoutMs for the whole exchange and reads at most 64 KiB of the answer (a
+ * hostile endpoint costs one worker for at most the timeout).
  */
-export async function send(spec: SubscriptionSpec, req: Request, timeoutMs: number): Promise<Sent> {
-  const headers: Record<string, string> = { 'user-agent': 'Hearth-Subscriptions' };
+export function send(spec: SubscriptionSpec, req: Request, timeoutMs: number): Promise<Sent> {
+  const headers: Record<string, string | number> = { 'user-agent': 'Hearth-Subscriptions' };
   for (const [k, v] of spec.channel.headers) headers[k] = v;
-  if (req.body !== undefined) headers['content-type'] = 'application/fhir+json';
+  const body = req.body === undefined ? undefined : Buffer.from(req.body);
+  headers['content-length'] = body?.length ?? 0;
+  if (body) headers['content-type'] = 'application/fhir+json';
   const timeout = Math.min(timeoutMs, (spec.channel.timeoutS ?? Infinity) * 1000);
-  try {
-    const res = await fetch(req.url, { method: req.method, headers, ...(req.body !== undefined ? { body: req.body } : {}),
-      redirect: 'manual', signal: AbortSignal.timeout(timeout) });
-    await res.body?.cancel().catch(() => undefined);
-    if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
-    return { ok: false, status: res.status, error: `The endpoint answered HTTP ${res.status}` };
-  } catch (e) {
-    const name = (e as Error).name;
-    return { ok: false, error: name === 'TimeoutError' || name === 'AbortError' ? `No answer within ${timeout} ms`
-      : `The endpoint could not be reached (${(e as { cause?: { code?: string } }).cause?.code ?? name})` };
-  }
+  return new Promise((resolve) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const done = (sent: Sent) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(sent);
+    };
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      return done({ ok: false, error: 'The endpoint is not a URL' });
+    }
+    const lib = url.protocol === 'https:' ? https : http;
+    const agent = url.protocol === 'https:' ? AGENTS['https:'] : AGENTS['http:'];
+    const request = lib.request(url, { method: req.method, headers, agent }, (res) => {
+      const status = res.statusCode ?? 0;
+      let read = 0;
+      res.on('data', (chunk: Buffer) => { read += chunk.length; if (read > ANSWER_MAX) res.destroy(); });
+      res.on('error', () => undefined);
+      done(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status, error: `The endpoint answered HTTP ${status}` });
+    });
+    timer = setTimeout(() => {
+      done({ ok: false, error: `No answer within ${timeout} ms` });
+      request.destroy();
+    }, timeout);
+    request.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, error: `The endpoint could not be reached (${e.code ?? e.name})` }));
+    request.end(body);
+  });
 }

@@ -141,6 +141,35 @@ t.test('subscriptions', async (t) => {
     t.match(metrics.body, /hearth_subscription_notifications_total\{outcome="failed"\} [1-9]/);
   });
 
+  await t.test('an endpoint that redirects or never answers fails the delivery (redirects are not followed), and the write never waits', async (t) => {
+    const id = await create({ resourceType: 'Subscription', status: 'requested', reason: 'hostile', criteria: 'Location?name=Hostile',
+      channel: { type: 'rest-hook', endpoint: `${rx.url}/hostile` } });
+    await rx.waitFor(1, (r) => r.url === '/hostile');
+    await waitStatus(s, id, 'active');
+    rx.status = 302;
+    const started = Date.now();
+    const res = await s.request('POST', 'Location', { body: { resourceType: 'Location', name: 'Hostile ward' } });
+    t.equal(res.statusCode, 201);
+    const failed = await waitStatus(s, id, 'error');
+    t.match(failed.error, /HTTP 302/);
+    rx.status = 200;
+    rx.hang = true;
+    const admin = { authorization: 'Bearer test-admin-token-0123456789' };
+    const until = Date.now() + 20_000;
+    let row: { lastError: string | null } | undefined;
+    while (Date.now() < until) {
+      row = (await s.request('GET', `/admin/tenants/${s.slug}/subscriptions`, { headers: admin })).json().subscriptions
+        .find((x: { id: string }) => x.id === id);
+      if (row?.lastError?.includes('No answer')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.match(row?.lastError, /No answer within 2000 ms/, 'a hanging endpoint times out');
+    rx.hang = false;
+    await waitStatus(s, id, 'active');
+    t.ok(Date.now() - started < 60_000);
+    t.notOk(rx.received.some((r) => r.url !== '/hostile' && r.url.startsWith('/hostile')), 'nothing followed a redirect');
+  });
+
   await t.test('delivered events are kept for $events, then pruned; waiting ones never', async (t) => {
     const S = ident(schemaFor(s.slug));
     await s.deps.db.query(sql`INSERT INTO ${S}.subscription_event (sub_id, number, at, res_type, res_id, version, action, delivered_at)

@@ -30,6 +30,8 @@ export async function startReceiver(t: { teardown(fn: () => unknown): void }): P
       received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
       if (receiver.hang) return;
       res.statusCode = receiver.status;
+      // A redirect points below the path it answers: a client that followed it would be seen asking for it.
+      if (receiver.status >= 300 && receiver.status < 400) res.setHeader('location', `${req.url}/followed`);
       res.end();
     });
   });
