@@ -91,23 +91,16 @@ export function send(spec: SubscriptionSpec, req: Request, timeoutMs: number): P
   headers['content-length'] = body?.length ?? 0;
   if (body) headers['content-type'] = 'application/fhir+json';
   const timeout = Math.min(timeoutMs, (spec.channel.timeoutS ?? Infinity) * 1000);
+  let url: URL;
+  try {
+    url = new URL(req.url);
+  } catch {
+    return Promise.resolve({ ok: false, error: 'The endpoint is not a URL' });
+  }
+  const lib = url.protocol === 'https:' ? https : http;
+  const agent = url.protocol === 'https:' ? AGENTS['https:'] : AGENTS['http:'];
   return new Promise((resolve) => {
     let settled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const done = (sent: Sent) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(sent);
-    };
-    let url: URL;
-    try {
-      url = new URL(req.url);
-    } catch {
-      return done({ ok: false, error: 'The endpoint is not a URL' });
-    }
-    const lib = url.protocol === 'https:' ? https : http;
-    const agent = url.protocol === 'https:' ? AGENTS['https:'] : AGENTS['http:'];
     const request = lib.request(url, { method: req.method, headers, agent }, (res) => {
       const status = res.statusCode ?? 0;
       let read = 0;
@@ -115,10 +108,16 @@ export function send(spec: SubscriptionSpec, req: Request, timeoutMs: number): P
       res.on('error', () => undefined);
       done(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status, error: `The endpoint answered HTTP ${status}` });
     });
-    timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       done({ ok: false, error: `No answer within ${timeout} ms` });
       request.destroy();
     }, timeout);
+    function done(sent: Sent) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(sent);
+    }
     request.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, error: `The endpoint could not be reached (${e.code ?? e.name})` }));
     request.end(body);
   });
