@@ -1,8 +1,9 @@
 /**
  * Delivery (issue #20 §3): workers on every node claim subscriptions with work — a handshake to make, events
  * waiting, a heartbeat due — through `FOR UPDATE SKIP LOCKED` and a lease, so one subscription is served by one worker
- * at a time and its events go out in order. One claim sends one request (a handshake, a heartbeat, one R4 event, or a
- * topic notification of up to max-count events); a failure is retried with exponential backoff and jitter, and the
+ * at a time and its events go out in order. A claim takes up to 64 subscriptions of a tenant, reads what they need in
+ * a few statements and sends one request for each (a handshake, a heartbeat, one R4 event, or a topic notification of
+ * up to max-count events); the outcomes are written down together. A failure is retried with exponential backoff and jitter, and the
  * events stay in the outbox until delivered, however long the endpoint is away. After five failures in a row the
  * Subscription shows `error` (with the reason) and is retried on; the next success makes it `active` again.
  *
@@ -122,8 +123,6 @@ export function retryDelay(failures: number, baseMs: number, maxMs: number): num
 
 /** What one claimed subscription does this round, worked out from its batch's rows. */
 type Plan =
-  | { kind: 'gone' }
-  | { kind: 'invalid'; error: string }
   | { kind: 'idle' }
   | { kind: 'activate' }
   | { kind: 'send'; req: Request; events: OutboxEvent[]; last?: number; label: string }
@@ -352,8 +351,6 @@ export class SubscriptionWorker {
     const status = String(resource.status);
     const plan = await this.plan(schema, row, pre, spec, status);
     switch (plan.kind) {
-      case 'gone': return { schema, row, ok: true, gone: true };
-      case 'invalid': return { schema, row, ok: false, error: plan.error };
       case 'idle': return { schema, row, ok: true, release: true, spec, status };
       case 'activate': return { schema, row, ok: true, spec, status };
       case 'publish': {
