@@ -11,7 +11,7 @@
 import type { Db, Queryable } from '../db/db.js';
 import { type Deferral, deferring, pendingStatement } from '../db/deferred.js';
 import { CONTROL_SCHEMA } from '../db/migrate.js';
-import { type Sql, ident, raw, sql } from '../db/sql.js';
+import { ident, raw, sql } from '../db/sql.js';
 import type { Config } from '../config.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Resource } from '../fhir/types.js';
@@ -109,25 +109,25 @@ export class SubscriptionCache extends TenantCache<Active> {
 
   private readonly loading = new Map<string, Promise<Active>>();
 
+  private async load(q: Queryable, schema: string, registry: SearchRegistry): Promise<Active> {
+    const { specs, base } = await loadActive(this.deps, q, schema, registry);
+    const byType = new Map<string, SubscriptionSpec[]>();
+    for (const s of specs) byType.set(s.type, [...byType.get(s.type) ?? [], s]);
+    return { byType, base };
+  }
+
   /**
-   * On a miss, one load per tenant at a time however many writes wait for it (a burst of creates after a change
-   * would each have read the list). It reads beside the writing transaction where the database allows it, so that
-   * the write stays one statement in a group commit, else through it (PGlite has one session: a read beside the
-   * transaction would wait for it).
+   * On a miss, PostgreSQL reads the list beside the writing transaction (another connection: the write stays one
+   * statement in its group commit), once per tenant however many writes wait for it (a burst of creates after a change
+   * would each have read it). PGlite has one session — a read beside the transaction would wait for it — so there each
+   * write reads it through its own transaction (never through another's, which could be waiting for this one's locks).
    */
   private active(tx: Queryable, schema: string, registry: SearchRegistry): Promise<Active> {
     return this.cached(schema, () => {
+      if (this.deps.db.kind !== 'postgres') return this.load(tx, schema, registry);
       let load = this.loading.get(schema);
       if (!load) {
-        const d = deferring(tx);
-        const via: Queryable = { keyring: tx.keyring, exec: (script) => tx.exec(script),
-          query: async <T>(q: Sql) => (await d?.readOutside<T>(q)) ?? tx.query<T>(q) };
-        load = (async () => {
-          const { specs, base } = await loadActive(this.deps, via, schema, registry);
-          const byType = new Map<string, SubscriptionSpec[]>();
-          for (const s of specs) byType.set(s.type, [...byType.get(s.type) ?? [], s]);
-          return { byType, base };
-        })().finally(() => this.loading.delete(schema));
+        load = this.load(this.deps.db, schema, registry).finally(() => this.loading.delete(schema));
         this.loading.set(schema, load);
       }
       return load;
