@@ -70,6 +70,11 @@ export class DeferringTx implements Queryable {
     return this.begin();
   }
 
+  /** True once the transaction has sent a statement (it holds a connection from then on). */
+  get started(): boolean {
+    return this.begun;
+  }
+
   /** 0 on the first run of the transaction's function, 1 on its first retry … */
   get attempt(): number {
     return this.options.attempt ?? 0;

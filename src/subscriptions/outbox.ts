@@ -11,7 +11,7 @@
 import type { Db, Queryable } from '../db/db.js';
 import { type Deferral, deferring, pendingStatement } from '../db/deferred.js';
 import { CONTROL_SCHEMA } from '../db/migrate.js';
-import { ident, raw, sql } from '../db/sql.js';
+import { type Sql, ident, raw, sql } from '../db/sql.js';
 import type { Config } from '../config.js';
 import type { Definitions } from '../fhir/definitions.js';
 import type { Resource } from '../fhir/types.js';
@@ -117,17 +117,23 @@ export class SubscriptionCache extends TenantCache<Active> {
   }
 
   /**
-   * On a miss, PostgreSQL reads the list beside the writing transaction (another connection: the write stays one
-   * statement in its group commit), once per tenant however many writes wait for it (a burst of creates after a change
-   * would each have read it). PGlite has one session — a read beside the transaction would wait for it — so there each
-   * write reads it through its own transaction (never through another's, which could be waiting for this one's locks).
+   * On a miss, a write that has sent nothing yet reads the list beside its transaction (PostgreSQL, another
+   * connection: the write stays one statement in its group commit), and such writes share one read however many wait
+   * for it (a burst of creates after a change would each have read it). A write whose transaction has begun holds a
+   * connection and maybe locks: it reads through its own transaction and never waits for another's read (borrowing a
+   * second connection, or waiting on a read that needs one, could exhaust the pool while others wait for its locks).
+   * PGlite has one session: every write reads through its own transaction.
    */
   private active(tx: Queryable, schema: string, registry: SearchRegistry): Promise<Active> {
     return this.cached(schema, () => {
-      if (this.deps.db.kind !== 'postgres') return this.load(tx, schema, registry);
+      const d = deferring(tx);
+      if (this.deps.db.kind !== 'postgres' || !d || d.started) return this.load(tx, schema, registry);
       let load = this.loading.get(schema);
       if (!load) {
-        load = this.load(this.deps.db, schema, registry).finally(() => this.loading.delete(schema));
+        // The first waiter's transaction cannot begin while it waits here, so its readOutside stays available.
+        const beside: Queryable = { keyring: tx.keyring, exec: (script) => tx.exec(script),
+          query: async <T>(q: Sql) => (await d.readOutside<T>(q)) ?? tx.query<T>(q) };
+        load = this.load(beside, schema, registry).finally(() => this.loading.delete(schema));
         this.loading.set(schema, load);
       }
       return load;
