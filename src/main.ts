@@ -359,6 +359,7 @@ async function importCommand(args: string[]) {
       if (reports.some((r) => r.failed > 0)) process.exitCode = 1;
     } finally {
       await deps.audit.close();
+      await deps.subscriptions.close(); // its LISTEN connection would keep the process alive
     }
   }, config);
 }
@@ -381,6 +382,7 @@ async function packageCommand(args: string[]) {
         return await installPackage(deps, { tenant: t, base, search: await deps.tenantSearch.registryFor(db, t.schema) }, tgz);
       } finally {
         await deps.audit.close();
+        await deps.subscriptions.close();
       }
     } });
   const installed = Object.entries(out.installed as Record<string, number>).map(([k, n]) => `${n} ${k}`).join(', ');
