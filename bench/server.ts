@@ -107,7 +107,8 @@ async function startHearth(o: ChildOptions): Promise<Handler> {
     if (op === 'closeUnaudited') return closeUnaudited();
     if (op === 'relatedUserToken') return relatedUserToken(db, deps, app, tenant, port, token);
     // The import suite's job, run here to its end (this process runs no worker loop): its memory is this process's.
-    if (op === 'runImportJobs') return new JobWorker(deps, { import: importJob }).drain();
+    // Only this tenant's: the database may be shared (CI), and another tenant's queued import is not the bench's.
+    if (op === 'runImportJobs') return new JobWorker(deps, { import: importJob }, { tenant: tenant.slug }).drain();
     if (op === 'teardown') {
       if (raw) await raw.handle('teardown', {});
       await closeUnaudited();

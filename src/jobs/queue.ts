@@ -67,12 +67,16 @@ export async function getJob(db: Queryable, tenant: string, id: string): Promise
   return rows[0] && fromRow(rows[0]);
 }
 
-/** Claims the oldest queued job, or a running one whose lease expired (its worker died): resumable after a crash. */
-export async function claimJob(db: Db, owner: string, kinds: string[], leaseMs: number): Promise<Job | undefined> {
+/**
+ * Claims the oldest queued job of these kinds, or a running one whose lease expired (its worker died): resumable after
+ * a crash. Given a tenant's slug, only that tenant's jobs.
+ */
+export async function claimJob(db: Db, owner: string, kinds: string[], leaseMs: number, tenant?: string): Promise<Job | undefined> {
   const rows = await db.query<JobRow>(sql`UPDATE ${T()} j SET status = 'running', lease_owner = ${owner},
       lease_until = now() + make_interval(secs => ${leaseMs / 1000}), attempts = j.attempts + 1,
       started_at = coalesce(j.started_at, now())
     WHERE j.id = (SELECT id FROM ${T()} q WHERE kind = ANY(${`{${kinds.join(',')}}`}::text[])
+      AND (${tenant ?? null}::text IS NULL OR q.tenant = ${tenant ?? null})
       AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
       AND (q.params->>'offboarding' = 'true' -- an offboarding export runs while its tenant is suspended, as it must
         OR NOT EXISTS (SELECT 1 FROM ${ident(CONTROL_SCHEMA)}.tenant t WHERE t.slug = q.tenant AND t.suspended_at IS NOT NULL))

@@ -36,6 +36,8 @@ export type JobHandler<D extends WorkerDeps = WorkerDeps> = (ctx: JobContext<D>)
 export interface WorkerOptions {
   pollMs?: number;
   leaseMs?: number;
+  /** Runs only this tenant's jobs (by slug): a node serving one tenant, or a tool that must not take another's work. */
+  tenant?: string;
 }
 
 export class JobWorker<D extends WorkerDeps = WorkerDeps> {
@@ -45,10 +47,12 @@ export class JobWorker<D extends WorkerDeps = WorkerDeps> {
   private stopped = false;
   private readonly pollMs: number;
   private readonly leaseMs: number;
+  private readonly tenant: string | undefined;
 
   constructor(private readonly deps: D, private readonly handlers: Record<string, JobHandler<D>>, options: WorkerOptions = {}) {
     this.pollMs = options.pollMs ?? 1000;
     this.leaseMs = options.leaseMs ?? 60000;
+    this.tenant = options.tenant;
   }
 
   start(): void {
@@ -77,7 +81,7 @@ export class JobWorker<D extends WorkerDeps = WorkerDeps> {
   }
 
   async runOne(): Promise<boolean> {
-    const job = await claimJob(this.deps.db, this.owner, Object.keys(this.handlers), this.leaseMs);
+    const job = await claimJob(this.deps.db, this.owner, Object.keys(this.handlers), this.leaseMs, this.tenant);
     if (!job) return false;
     const tenant = await findTenant(this.deps.db, job.tenant);
     if (!tenant) {

@@ -3,6 +3,7 @@ import { cancelJob, claimJob, enqueueJob, getJob, reportProgress } from '../../s
 import { reindex } from '../../src/jobs/reindex.js';
 import { JobWorker } from '../../src/jobs/worker.js';
 import type { Change } from '../../src/storage/write.js';
+import { createTenant, deleteTenant } from '../../src/storage/tenants.js';
 import { startServer } from '../helpers/server.js';
 
 // The queue is shared by every tenant in the database, and other test files run servers whose workers claim
@@ -69,3 +70,18 @@ t.test('cancelling a running job stops it at its next progress report', async (t
   await worker.drain();
   t.equal((await getJob(s.deps.db, s.slug, job.id))!.status, 'cancelled');
 });
+
+t.test("a worker confined to one tenant leaves another tenant's queued job alone (the bench's import drain took the import kill test's job on CI)",
+  async (t) => {
+    const s = await startServer(t);
+    const other = `${s.slug}-other`;
+    await createTenant(s.deps.db, other, s.deps.migrations.tenant);
+    t.teardown(() => deleteTenant(s.deps.db, other, { operator: 'test' }));
+    const mine = await enqueueJob(s.deps.db, s.slug, REINDEX);
+    const theirs = await enqueueJob(s.deps.db, other, REINDEX);
+    t.equal(await new JobWorker(s.deps, handlers, { tenant: s.slug }).drain(), 1, 'one job ran');
+    t.equal((await getJob(s.deps.db, s.slug, mine.id))!.status, 'completed');
+    t.equal((await getJob(s.deps.db, other, theirs.id))!.status, 'queued', "the other tenant's job still waits");
+    t.equal(await new JobWorker(s.deps, handlers, { tenant: other }).drain(), 1, 'a worker of that tenant runs it');
+    t.equal((await getJob(s.deps.db, other, theirs.id))!.status, 'completed');
+  });
