@@ -12,7 +12,7 @@ import type { Deps } from '../interactions/context.js';
 import { readCurrent } from '../storage/resources.js';
 import { findTenant } from '../storage/tenants.js';
 import { WebSocketHub, redeemBindingToken } from '../subscriptions/websocket.js';
-import { handshakeText, renderPublication } from '../subscriptions/worker.js';
+import { handshakeText, renderPublication } from '../subscriptions/render.js';
 import { tenantBase } from './host-routing.js';
 
 const MAX_BINDINGS = 20;

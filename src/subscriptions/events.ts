@@ -13,20 +13,21 @@ import type { OutboxEvent } from './notify.js';
 
 interface EventRow { number: string; at: Date; res_type: string; res_id: string; version: number; action: OutboxEvent['action'] }
 
-export interface EventRange { pendingOnly?: boolean; since?: number; until?: number; limit: number }
+export interface EventRange { since?: number; until?: number; limit: number }
+
+const toEvent = (r: EventRow): OutboxEvent =>
+  ({ number: Number(r.number), at: new Date(r.at), type: r.res_type, id: r.res_id, version: r.version, action: r.action });
 
 export async function loadEvents(db: Queryable, schema: string, id: string, range: EventRange): Promise<OutboxEvent[]> {
   const rows = await db.query<EventRow>(sql`SELECT number, at, res_type, res_id, version, action FROM ${ident(schema)}.subscription_event
-    WHERE sub_id = ${id}${range.pendingOnly ? sql` AND delivered_at IS NULL` : sql``}
-      ${range.since !== undefined ? sql` AND number >= ${range.since}` : sql``}${range.until !== undefined ? sql` AND number <= ${range.until}` : sql``}
+    WHERE sub_id = ${id}${range.since !== undefined ? sql` AND number >= ${range.since}` : sql``}${range.until !== undefined ? sql` AND number <= ${range.until}` : sql``}
     ORDER BY number LIMIT ${range.limit}`);
-  return rows.map((r) => ({ number: Number(r.number), at: new Date(r.at), type: r.res_type, id: r.res_id, version: r.version, action: r.action }));
+  return rows.map(toEvent);
 }
 
 /** The number of events a subscription has had (events-since-subscription-start). */
 export async function eventCount(db: Queryable, schema: string, id: string): Promise<number> {
-  const rows = await db.query<{ last: string }>(sql`SELECT last FROM ${ident(schema)}.subscription_counter WHERE id = ${id}`);
-  return Number(rows[0]?.last ?? 0);
+  return (await eventCounts(db, schema, [id])).get(id) ?? 0;
 }
 
 export interface Reader { db: Queryable; schema: string; registry: SearchRegistry; defs: Definitions;
@@ -75,7 +76,7 @@ export async function pendingEvents(db: Queryable, schema: string, ids: readonly
     WHERE k <= ${limit} ORDER BY sub_id, number`);
   for (const r of rows) {
     const list = out.get(r.sub_id) ?? [];
-    list.push({ number: Number(r.number), at: new Date(r.at), type: r.res_type, id: r.res_id, version: r.version, action: r.action });
+    list.push(toEvent(r));
     out.set(r.sub_id, list);
   }
   return out;

@@ -17,21 +17,18 @@ import { CONTROL_SCHEMA } from '../db/migrate.js';
 import { ident, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
 import { Access } from '../auth/access.js';
-import { withRelationships } from '../auth/bearer.js';
-import type { ConsentCache } from '../auth/consent-cache.js';
-import { grantActive } from '../auth/grants.js';
-import { type KeptPrincipal, revivePrincipal } from '../auth/kept-principal.js';
-import { auditEvent, dataEntity, dcm, hearthSubtype, patientEntity } from '../audit/event.js';
+import type { KeptPrincipal } from '../auth/kept-principal.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Metrics } from '../metrics.js';
-import { patientsOf } from '../search/compartment-patients.js';
 import type { SearchRegistry } from '../search/registry.js';
 import { readCurrent, readCurrentMany } from '../storage/resources.js';
-import { eventCount, eventCounts, loadEvents, pendingEvents, readableEvents } from './events.js';
+import { eventCounts, pendingEvents } from './events.js';
 import { type WriteHook, writeResource } from '../storage/write.js';
+import { type Delivery, auditEvents } from './delivery-audit.js';
+import { type RenderDeps, ownerReadable } from './render.js';
 import { type SubscriptionSpec, subscriptionSpec } from './model.js';
 import { type OutboxEvent, type Request, type Sent, notificationBundle, r4Request, send } from './notify.js';
-import { type SubscriptionDeps, tenantBase } from './outbox.js';
+import { tenantBase } from './outbox.js';
 import { AUTH_CHANNEL, authChanged } from '../auth/grant-cache.js';
 import { type Publication, publish } from './websocket.js';
 import { enqueueReminders } from './reminders.js';
@@ -41,75 +38,11 @@ export const SUBSCRIPTION_CHANNEL = 'hearth_subscriptions';
 /** Failures in a row after which the Subscription shows `error`. */
 const ERROR_AFTER = 5;
 
-/** What rendering a notification as its creator may read it needs. */
-export interface RenderDeps extends SubscriptionDeps {
-  auth: { consents?: ConsentCache };
-}
-
 export interface DeliveryDeps extends RenderDeps {
   /** The write hooks for the server's own status changes (without the subscription hook itself). */
   statusHooks: WriteHook[];
   audit: AuditLog;
   metrics?: Metrics;
-}
-
-/** The events the creator may read now (its grant live, under its scopes, roles and the patients' Consents); the rest withheld. */
-async function ownerReadable(deps: RenderDeps, schema: string, base: string, registry: SearchRegistry, owner: KeptPrincipal | null,
-  spec: SubscriptionSpec, events: OutboxEvent[], accesses = new Map<string, Promise<Access | null>>()):
-  Promise<{ allowed: OutboxEvent[]; withheld: OutboxEvent[] }> {
-  const { db, defs } = deps;
-  const withContent = spec.kind === 'topic' ? spec.channel.content === 'full-resource' : spec.channel.mime !== undefined;
-  const reader = { db, schema, registry, defs, withContent };
-  if (!owner) return readableEvents(reader, events);
-  // The creator's access, worked out once per batch for every subscription it created (accesses).
-  const key = JSON.stringify(owner);
-  let access = accesses.get(key);
-  if (!access) {
-    accesses.set(key, access = (async () => {
-      if (!owner.grantId || !(await grantActive(db, schema, owner.grantId))) return null;
-      const principal = await withRelationships(db, schema, revivePrincipal(defs, owner));
-      const consent = await deps.auth.consents?.viewFor(db, schema, principal, new Date());
-      return new Access(principal, schema, registry, defs, base, consent);
-    })());
-  }
-  const resolved = await access;
-  if (!resolved) return { allowed: [], withheld: events };
-  return readableEvents({ ...reader, access: resolved }, events);
-}
-
-/** A live Subscription with its spec, its creator and its tenant's base; undefined when gone or no longer honourable. */
-async function subscriptionAt(deps: SubscriptionDeps, schema: string, id: string): Promise<{ spec: SubscriptionSpec; status: string;
-  owner: KeptPrincipal | null; base: string; registry: SearchRegistry } | undefined> {
-  const tenant = await tenantBase(deps.config, deps.db, schema);
-  const current = await readCurrent(deps.db, schema, 'Subscription', id);
-  if (!tenant || !current?.resource || current.deleted) return undefined;
-  const registry = await deps.tenantSearch.registryFor(deps.db, schema);
-  const rows = await deps.db.query<{ owner: KeptPrincipal | null }>(sql`SELECT owner FROM ${ident(schema)}.subscription_state WHERE id = ${id}`);
-  try {
-    const spec = subscriptionSpec({ registry, defs: deps.defs, base: tenant.base }, current.resource, deps.config.subscriptionAllowUrls);
-    return { spec, status: String(current.resource.status), owner: rows[0]?.owner ?? null, base: tenant.base, registry };
-  } catch {
-    return undefined;
-  }
-}
-
-/** What a topic-based subscription's sockets receive for a publication of the delivery worker (websocket.ts). */
-export async function renderPublication(deps: RenderDeps, p: Publication): Promise<string | undefined> {
-  const sub = await subscriptionAt(deps, p.schema, p.id);
-  if (!sub) return undefined;
-  const since = await eventCount(deps.db, p.schema, p.id);
-  if (p.kind === 'heartbeat') return JSON.stringify(notificationBundle(sub.base, sub.spec, sub.status, 'heartbeat', since, []));
-  const events = await loadEvents(deps.db, p.schema, p.id, { since: p.first ?? 0, until: p.last ?? 0, limit: 1000 });
-  const { allowed } = await ownerReadable(deps, p.schema, sub.base, sub.registry, sub.owner, sub.spec, events);
-  if (allowed.length === 0) return undefined;
-  return JSON.stringify(notificationBundle(sub.base, sub.spec, sub.status, 'event-notification', since, allowed));
-}
-
-/** The handshake a socket receives when it binds to a topic-based subscription. */
-export async function handshakeText(deps: SubscriptionDeps, schema: string, id: string): Promise<string | undefined> {
-  const sub = await subscriptionAt(deps, schema, id);
-  if (!sub) return undefined;
-  return JSON.stringify(notificationBundle(sub.base, sub.spec, sub.status, 'handshake', await eventCount(deps.db, schema, id), []));
 }
 
 interface Claimed { id: string; owner: KeptPrincipal | null; status: string; failures: number; last_sent_at: Date | null;
@@ -132,42 +65,9 @@ type Plan =
 interface Outcome { schema: string; row: Claimed; spec?: SubscriptionSpec; status?: string; ok: boolean; last?: number; error?: string;
   audit?: Delivery; release?: boolean; gone?: boolean }
 
-/** A request sent (or published), as its AuditEvent records it. */
-interface Delivery { base: string; registry: SearchRegistry; subscription: string; owner: KeptPrincipal | null;
-  req: { method: string; url: string }; events: OutboxEvent[]; kind: string; sent: Sent }
-
 /** The rows a batch of claimed subscriptions of one tenant needs, read together. */
 interface Prefetched { base: string; registry: SearchRegistry; subscriptions: Map<string, Resource>; counts: Map<string, number>;
   pending: Map<string, OutboxEvent[]>; accesses: Map<string, Promise<Access | null>> }
-
-/**
- * The AuditEvents of the deliveries written down together: one per creator, endpoint and outcome (DICOM Export, BALP
- * Read pattern: Hearth the source, the subscriber's client the recipient), naming every Subscription, resource version
- * and patient it disclosed — one event per request would cost each notification what a create's own event costs.
- */
-function auditEvents(deliveries: Delivery[], recorded: Date): Resource[] {
-  const groups = new Map<string, Delivery[]>();
-  for (const d of deliveries) {
-    const key = JSON.stringify([d.owner?.clientId, d.owner?.subject, new URL(d.req.url).origin, d.req.method, d.sent.ok, d.sent.status, d.kind]);
-    groups.set(key, [...groups.get(key) ?? [], d]);
-  }
-  return [...groups.values()].map((list) => {
-    const first = list[0]!;
-    const patients = new Set<string>();
-    for (const d of list) for (const e of d.events) for (const p of e.resource ? patientsOf(d.registry, e.resource) : []) patients.add(p);
-    const entities = [...new Set(list.map((d) => d.subscription))].map((id) => dataEntity(`Subscription/${id}`, '4'));
-    for (const d of list) for (const e of d.events) entities.push(dataEntity(`${e.type}/${e.id}/_history/${e.version}`, '3'));
-    for (const p of patients) entities.push(patientEntity(p));
-    const owner = first.owner;
-    const url = list.length === 1 ? first.req.url : new URL(first.req.url).origin;
-    return auditEvent({ type: dcm('110106', 'Export'), subtype: [hearthSubtype(`subscription-${first.kind}`)], action: 'R', pattern: 'Read',
-      actor: owner ? { clientId: owner.clientId, subject: owner.subject, ...(owner.fhirUser ? { fhirUser: owner.fhirUser } : {}) }
-        : { clientId: 'hearth-subscriptions', subject: 'hearth-subscriptions' },
-      request: { requestId: `subscriptions-${recorded.getTime()}`, address: new URL(first.req.url).host, method: first.req.method, url },
-      base: first.base, outcome: first.sent.ok ? { status: first.sent.status ?? 200 } : { status: first.sent.status ?? 503, message: first.sent.error! },
-      entities, recorded }) as Resource;
-  });
-}
 
 /** Pause between claim rounds: events committed meanwhile are claimed together (larger batches, fewer statements a notification). */
 const CLAIM_GAP_MS = 50;
