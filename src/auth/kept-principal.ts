@@ -30,11 +30,16 @@ export function keepPrincipal(p: Principal): KeptPrincipal {
   };
 }
 
-export function revivePrincipal(defs: Definitions, k: KeptPrincipal): Principal {
+/** Access rules as kept (a role's rules as met then), else those of the scope; also for a Bulk export job's principal. */
+export function reviveRules(defs: Definitions, scope: string, kept?: { text: string; related?: string[] }[]): Principal['rules'] {
   const isType = (t: string) => defs.isResourceType(t);
-  const rules = k.rules
-    ? k.rules.flatMap((r) => { const rule = parseRule(r.text, isType); return rule ? [r.related ? { ...rule, related: r.related } : rule] : []; })
-    : parseScopes(k.scope, isType).rules;
+  return kept
+    ? kept.flatMap((r) => { const rule = parseRule(r.text, isType); return rule ? [r.related ? { ...rule, related: r.related } : rule] : []; })
+    : parseScopes(scope, isType).rules;
+}
+
+export function revivePrincipal(defs: Definitions, k: KeptPrincipal): Principal {
+  const rules = reviveRules(defs, k.scope, k.rules);
   return { clientId: k.clientId, subject: k.subject, scope: k.scope, grantId: k.grantId, rules,
     ...(k.patient ? { patient: k.patient } : {}), ...(k.encounter ? { encounter: k.encounter } : {}),
     ...(k.fhirUser ? { fhirUser: k.fhirUser } : {}), ...(k.roles ? { roles: k.roles } : {}),

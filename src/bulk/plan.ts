@@ -4,7 +4,7 @@
  */
 import { Access, type Principal } from '../auth/access.js';
 import type { ConsentView } from '../auth/consent.js';
-import { parseRule, parseScopes } from '../auth/scopes.js';
+import { reviveRules } from '../auth/kept-principal.js';
 import type { Deps } from '../interactions/context.js';
 import type { Condition } from '../search/ast.js';
 import type { SearchRegistry } from '../search/registry.js';
@@ -17,10 +17,7 @@ import type { ExportParams } from './types.js';
 /** The kick-off's principal as the job keeps it (kickoff.ts). */
 export function jobPrincipal(deps: Deps, params: ExportParams): Principal {
   const p = params.principal;
-  const isType = (t: string) => deps.defs.isResourceType(t);
-  const rules = p.rules
-    ? p.rules.flatMap((r) => { const rule = parseRule(r.text, isType); return rule ? [r.related ? { ...rule, related: r.related } : rule] : []; })
-    : parseScopes(p.scope, isType).rules;
+  const rules = reviveRules(deps.defs, p.scope, p.rules);
   return { clientId: p.clientId, subject: p.subject, scope: p.scope, rules, grantId: '',
     ...(p.fhirUser ? { fhirUser: p.fhirUser } : {}), ...(p.related ? { related: new Map(Object.entries(p.related)) } : {}),
     ...(p.purposes ? { purposes: p.purposes } : {}) };
