@@ -31,6 +31,7 @@ export function describeMachine(db: { postgres: string; settings: Record<string,
 const LABELS: Record<string, string> = {
   resources_per_s: 'resources/s', requests_per_s: 'requests/s', p50_ms: 'p50 ms', p95_ms: 'p95 ms', p99_ms: 'p99 ms',
   rss_mb: 'peak RSS MB', node_cpu_us: 'Node CPU µs', postgres_cpu_us: 'PostgreSQL CPU µs',
+  driver_cpu_us: 'bench driver CPU µs',
 };
 
 const cell = (x: number | null): string => (x === null ? '—' : x.toLocaleString('en-US', { maximumFractionDigits: 2 }));

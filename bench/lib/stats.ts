@@ -1,11 +1,11 @@
 /** Latency percentiles and the result rows every suite reports (one figure: Hearth, its baseline, their ratio). */
 
 export type Metric = 'resources_per_s' | 'requests_per_s' | 'p50_ms' | 'p95_ms' | 'p99_ms' | 'rss_mb' | 'node_cpu_us'
-  | 'postgres_cpu_us';
+  | 'postgres_cpu_us' | 'driver_cpu_us';
 
 const UNITS: Record<Metric, string> = {
   resources_per_s: 'resources/s', requests_per_s: 'requests/s', p50_ms: 'ms', p95_ms: 'ms', p99_ms: 'ms', rss_mb: 'MB',
-  node_cpu_us: 'µs', postgres_cpu_us: 'µs',
+  node_cpu_us: 'µs', postgres_cpu_us: 'µs', driver_cpu_us: 'µs',
 };
 
 export interface ResultRow {

@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import type { BenchContext } from '../lib/context.js';
 import { agent, expectStatus, request } from '../lib/http.js';
 import { peakRss } from '../lib/memory.js';
+import { type CpuSample, cpuSpent, sampleCpu } from '../lib/cpu.js';
 import { type SuiteOutcome, type Timing, percentile, rate, row, runPool, timed, withTarget } from '../lib/stats.js';
 import { createBodies, createHearth } from './create.js';
 
@@ -51,10 +52,26 @@ async function waitUntil(what: string, ms: number, done: () => Promise<boolean> 
   }
 }
 
+/** CPU of every side, this driver (load and receiver) included, in µs. */
+const sides = (ctx: BenchContext): CpuSample & { driver: number } => {
+  const u = process.cpuUsage();
+  return { ...sampleCpu(ctx.hearth.pid), driver: u.user + u.system };
+};
+
+/** µs a create by side, between two samples (the postgres side only when the database runs on this machine). */
+function perCreate(ctx: BenchContext, before: ReturnType<typeof sides>, after: ReturnType<typeof sides>, creates: number) {
+  const spent = cpuSpent(before, after);
+  const postgresHere = !ctx.options.pglite && ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(ctx.options.databaseUrl).hostname);
+  return { node: spent.node === undefined ? null : spent.node / creates,
+    postgres: spent.postgres === undefined || !postgresHere ? null : spent.postgres / creates, driver: (after.driver - before.driver) / creates };
+}
+
 export async function runNotify(ctx: BenchContext): Promise<SuiteOutcome> {
   const patients = ctx.state.patients.slice(0, SUBSCRIPTIONS);
   const scoped = { ...ctx, state: { ...ctx.state, patients } };
+  const plainBefore = sides(ctx);
   const without = await createHearth(ctx, createBodies(scoped));
+  const plainCpu = perCreate(ctx, plainBefore, sides(ctx), without.count);
   const rx = await receiver();
   const http1 = agent(4);
   const ids: string[] = [];
@@ -74,6 +91,7 @@ export async function runNotify(ctx: BenchContext): Promise<SuiteOutcome> {
     const posts = createBodies({ ...scoped, options: { ...ctx.options, seed: ctx.options.seed + 7 } });
     const written = new Map<string, number>();
     const client = agent(CONCURRENCY);
+    const subsBefore = sides(ctx);
     const run = await peakRss(ctx.hearth, () => timed(() => runPool(posts, CONCURRENCY, async (body) => {
       const res = await request(client, 'POST', `${ctx.base}/Observation`, body);
       expectStatus(res, 201, 'create Observation');
@@ -83,6 +101,7 @@ export async function runNotify(ctx: BenchContext): Promise<SuiteOutcome> {
     client.destroy();
     const withSubs: Timing = { seconds: run.result.seconds, count: posts.length, latencies: run.result.result };
     await waitUntil(`all ${written.size} notifications delivered`, 300_000, () => [...written.keys()].every((id) => rx.arrivals.has(id)));
+    const subsCpu = perCreate(ctx, subsBefore, sides(ctx), written.size);
     const latencies = [...written].map(([id, at]) => rx.arrivals.get(id)! - at);
     const p95 = percentile(latencies, 95);
     const note = `baseline: the same number of creates of the same patients' Observations without subscriptions, measured by this suite; `
@@ -92,6 +111,10 @@ export async function runNotify(ctx: BenchContext): Promise<SuiteOutcome> {
       row('notify', 'p50_ms', percentile(withSubs.latencies!, 50), percentile(without.latencies!, 50), 'create latency, baseline: without subscriptions'),
       row('notify', 'p95_ms', p95, LATENCY_TARGET_MS, `change to delivery at the endpoint (from meta.lastUpdated), p95; baseline: the 1 s bound `
         + `(ratio ≤ 1 meets it); p50 ${Math.round(percentile(latencies, 50))} ms, max ${Math.round(Math.max(...latencies))} ms`),
+      // Where a notification's cost lands: CPU a create (its delivery included, up to the last arrival) by side.
+      ...(['node', 'postgres', 'driver'] as const).filter((k) => subsCpu[k] !== null && plainCpu[k] !== null).map((k) =>
+        row('notify', `${k}_cpu_us`, subsCpu[k], plainCpu[k], `µs a create, its delivery included; ${k === 'node' ? 'the server process'
+          : k === 'postgres' ? 'every postgres process on this machine' : 'the bench driver: its clients and the receiver'}; baseline: without subscriptions`)),
     ] };
   } finally {
     for (const id of ids) await request(http1, 'DELETE', `${ctx.base}/Subscription/${id}`).catch(() => undefined);

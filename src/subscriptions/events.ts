@@ -6,6 +6,7 @@
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
 import type { Definitions } from '../fhir/definitions.js';
+import type { Resource } from '../fhir/types.js';
 import type { Access } from '../auth/access.js';
 import type { SearchRegistry } from '../search/registry.js';
 import { readCurrentIf, readVersions } from '../storage/resources.js';
@@ -34,7 +35,19 @@ export interface Reader { db: Queryable; schema: string; registry: SearchRegistr
   /** The reader's access; undefined: the server itself (no narrowing). */
   access?: Access;
   /** Whether the events should carry their resources. */
-  withContent: boolean }
+  withContent: boolean;
+  /** The versions already read (`type/id/version` → resource) by a caller serving several readers: not read again. */
+  stored?: ReadonlyMap<string, Resource> }
+
+/** The key of an event's resource version in Reader.stored. */
+export const versionKey = (e: { type: string; id: string; version: number }): string => `${e.type}/${e.id}/${e.version}`;
+
+/** The versions the events carry (deletions carry none), in one statement. */
+export async function storedVersions(db: Queryable, schema: string, events: readonly OutboxEvent[]): Promise<Map<string, Resource>> {
+  const wanted = events.filter((e) => e.action !== 'delete');
+  return new Map((await readVersions(db, schema, wanted.map((e) => ({ type: e.type, id: e.id, version: e.version }))))
+    .flatMap((v) => (v.resource ? [[versionKey({ type: v.type, id: v.id, version: v.versionId }), v.resource] as const] : [])));
+}
 
 /**
  * The events the reader may read now, with their resources when asked (read in one statement; a version no longer
@@ -53,13 +66,11 @@ export async function readableEvents(r: Reader, events: OutboxEvent[]): Promise<
     (ok ? seen : withheld).push(e);
   }
   if (!r.withContent) return { allowed: seen, withheld };
-  const wanted = seen.filter((e) => e.action !== 'delete');
-  const stored = new Map((await readVersions(r.db, r.schema, wanted.map((e) => ({ type: e.type, id: e.id, version: e.version }))))
-    .map((v) => [`${v.type}/${v.id}/${v.versionId}`, v.resource]));
+  const stored = r.stored ?? await storedVersions(r.db, r.schema, seen);
   const allowed: OutboxEvent[] = [];
   for (const e of seen) {
     if (e.action === 'delete') { allowed.push(e); continue; }
-    const resource = stored.get(`${e.type}/${e.id}/${e.version}`);
+    const resource = stored.get(versionKey(e));
     if (resource) allowed.push({ ...e, resource });
     else withheld.push(e);
   }

@@ -9,6 +9,7 @@ import { withRelationships } from '../auth/bearer.js';
 import type { ConsentCache } from '../auth/consent-cache.js';
 import { grantActive } from '../auth/grants.js';
 import { type KeptPrincipal, revivePrincipal } from '../auth/kept-principal.js';
+import type { Resource } from '../fhir/types.js';
 import type { SearchRegistry } from '../search/registry.js';
 import { readCurrent } from '../storage/resources.js';
 import { eventCount, loadEvents, readableEvents } from './events.js';
@@ -22,13 +23,17 @@ export interface RenderDeps extends SubscriptionDeps {
   auth: { consents?: ConsentCache };
 }
 
+/** Whether the Subscription's notifications carry the resources (full-resource content; an R4 payload). */
+export const carriesContent = (spec: SubscriptionSpec): boolean =>
+  (spec.kind === 'topic' ? spec.channel.content === 'full-resource' : spec.channel.mime !== undefined);
+
 /** The events the creator may read now (its grant live, under its scopes, roles and the patients' Consents); the rest withheld. */
 export async function ownerReadable(deps: RenderDeps, schema: string, base: string, registry: SearchRegistry, owner: KeptPrincipal | null,
-  spec: SubscriptionSpec, events: OutboxEvent[], accesses = new Map<string, Promise<Access | null>>()):
+  spec: SubscriptionSpec, events: OutboxEvent[], batch: { accesses?: Map<string, Promise<Access | null>>; stored?: ReadonlyMap<string, Resource> } = {}):
   Promise<{ allowed: OutboxEvent[]; withheld: OutboxEvent[] }> {
   const { db, defs } = deps;
-  const withContent = spec.kind === 'topic' ? spec.channel.content === 'full-resource' : spec.channel.mime !== undefined;
-  const reader = { db, schema, registry, defs, withContent };
+  const accesses = batch.accesses ?? new Map<string, Promise<Access | null>>();
+  const reader = { db, schema, registry, defs, withContent: carriesContent(spec), ...(batch.stored ? { stored: batch.stored } : {}) };
   if (!owner) return readableEvents(reader, events);
   // The creator's access, worked out once per batch for every subscription it created (accesses).
   const key = JSON.stringify(owner);

@@ -22,10 +22,10 @@ import type { AuditLog } from '../audit/log.js';
 import type { Metrics } from '../metrics.js';
 import type { SearchRegistry } from '../search/registry.js';
 import { readCurrent, readCurrentMany } from '../storage/resources.js';
-import { eventCounts, pendingEvents } from './events.js';
+import { eventCounts, pendingEvents, storedVersions } from './events.js';
 import { type WriteHook, writeResource } from '../storage/write.js';
 import { type Delivery, auditEvents } from './delivery-audit.js';
-import { type RenderDeps, ownerReadable } from './render.js';
+import { type RenderDeps, carriesContent, ownerReadable } from './render.js';
 import { type SubscriptionSpec, subscriptionSpec } from './model.js';
 import { type OutboxEvent, type Request, type Sent, notificationBundle, r4Request, send } from './notify.js';
 import { tenantBase } from './outbox.js';
@@ -66,8 +66,16 @@ interface Outcome { schema: string; row: Claimed; spec?: SubscriptionSpec; statu
   audit?: Delivery; release?: boolean; gone?: boolean }
 
 /** The rows a batch of claimed subscriptions of one tenant needs, read together. */
-interface Prefetched { base: string; registry: SearchRegistry; subscriptions: Map<string, Resource>; counts: Map<string, number>;
-  pending: Map<string, OutboxEvent[]>; accesses: Map<string, Promise<Access | null>> }
+interface Prefetched { base: string; registry: SearchRegistry; subscriptions: Map<string, Resource>;
+  specs: Map<string, SubscriptionSpec | Error>; counts: Map<string, number>; pending: Map<string, OutboxEvent[]>;
+  accesses: Map<string, Promise<Access | null>>; stored: ReadonlyMap<string, Resource> }
+
+/** Events one notification carries: a topic-based one (or a socket's) up to max-count, an R4 rest-hook one. */
+const perNotification = (spec: SubscriptionSpec): number =>
+  (spec.kind === 'topic' || spec.channel.type === 'websocket' ? spec.channel.maxCount : 1);
+
+/** Parsed Subscriptions kept by the worker (by tenant and id; used while version, search parameters and base hold). */
+const PARSED_MAX = 10_000;
 
 /** Pause between claim rounds: events committed meanwhile are claimed together (larger batches, fewer statements a notification). */
 const CLAIM_GAP_MS = 50;
@@ -92,6 +100,7 @@ export class SubscriptionWorker {
   private flushing: Promise<void> | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly bases = new Map<string, string>();
+  private readonly parsed = new Map<string, { versionId: unknown; registry: SearchRegistry; base: string; spec: SubscriptionSpec | Error }>();
 
   constructor(private readonly deps: DeliveryDeps, private readonly options: DeliveryOptions = {}) {}
 
@@ -214,8 +223,34 @@ export class SubscriptionWorker {
     const subscriptions = new Map((await readCurrentMany(db, schema, 'Subscription', ids))
       .filter((v) => v.resource && !v.deleted).map((v) => [v.id, v.resource!]));
     const active = rows.filter((r) => r.status !== 'requested').map((r) => r.id);
-    return { base, registry, subscriptions, counts: await eventCounts(db, schema, ids),
-      pending: await pendingEvents(db, schema, active, CLAIM_MAX), accesses: new Map() };
+    const specs = new Map([...subscriptions].map(([id, resource]) => [id, this.specOf(schema, id, resource, registry, base)]));
+    const pending = await pendingEvents(db, schema, active, CLAIM_MAX);
+    // The versions the batch's notifications carry, read in one statement for all of its subscriptions.
+    const carried = active.flatMap((id) => {
+      const spec = specs.get(id);
+      if (!spec || spec instanceof Error || spec.channel.type === 'websocket' || !carriesContent(spec)) return [];
+      return (pending.get(id) ?? []).slice(0, perNotification(spec));
+    });
+    return { base, registry, subscriptions, specs, counts: await eventCounts(db, schema, ids), pending, accesses: new Map(),
+      stored: await storedVersions(db, schema, carried) };
+  }
+
+  /** The Subscription's spec, parsed once per version (or why it can no longer be honoured). */
+  private specOf(schema: string, id: string, resource: Resource, registry: SearchRegistry, base: string): SubscriptionSpec | Error {
+    const key = `${schema}/${id}`;
+    const versionId = resource.meta?.versionId;
+    const kept = this.parsed.get(key);
+    if (kept && kept.versionId === versionId && kept.registry === registry && kept.base === base) return kept.spec;
+    let spec: SubscriptionSpec | Error;
+    try {
+      spec = subscriptionSpec({ registry, defs: this.deps.defs, base }, resource, this.deps.config.subscriptionAllowUrls);
+    } catch (e) {
+      spec = e instanceof Error ? e : new Error(String(e));
+    }
+    this.parsed.delete(key);
+    if (this.parsed.size >= PARSED_MAX) this.parsed.delete(this.parsed.keys().next().value!);
+    this.parsed.set(key, { versionId, registry, base, spec });
+    return spec;
   }
 
   private async runBatch(schema: string, rows: Claimed[]): Promise<void> {
@@ -241,11 +276,9 @@ export class SubscriptionWorker {
   private async attempt(schema: string, row: Claimed, pre: Prefetched): Promise<Outcome> {
     const resource = pre.subscriptions.get(row.id);
     if (!resource) return { schema, row, ok: true, gone: true };
-    let spec: SubscriptionSpec;
-    try {
-      spec = subscriptionSpec({ registry: pre.registry, defs: this.deps.defs, base: pre.base }, resource, this.deps.config.subscriptionAllowUrls);
-    } catch (e) {
-      await this.fail(schema, row, (e as Error).message, true);
+    const spec = pre.specs.get(row.id)!;
+    if (spec instanceof Error) {
+      await this.fail(schema, row, spec.message, true);
       return { schema, row, ok: true, release: true, spec: undefined };
     }
     const status = String(resource.status);
@@ -278,8 +311,7 @@ export class SubscriptionWorker {
         : r4Request(spec, undefined);
       return { kind: 'send', req, events: [], label: 'handshake' };
     }
-    const limit = spec.kind === 'topic' || websocket ? spec.channel.maxCount : 1;
-    const events = (pre.pending.get(row.id) ?? []).slice(0, limit);
+    const events = (pre.pending.get(row.id) ?? []).slice(0, perNotification(spec));
     if (events.length === 0) {
       if (spec.kind !== 'topic' || !row.heartbeat_s) return { kind: 'idle' };
       if (websocket) return { kind: 'publish', publication: { schema, id: row.id, kind: 'heartbeat' }, events: [], label: 'heartbeat' };
@@ -291,7 +323,8 @@ export class SubscriptionWorker {
       return { kind: 'publish', publication: { schema, id: row.id, kind: 'events', first: events[0]!.number, last }, events, last,
         label: 'event-notification' };
     }
-    const { allowed, withheld } = await ownerReadable(this.deps, schema, pre.base, pre.registry, row.owner, spec, events, pre.accesses);
+    const { allowed, withheld } = await ownerReadable(this.deps, schema, pre.base, pre.registry, row.owner, spec, events,
+      { accesses: pre.accesses, stored: pre.stored });
     if (withheld.length > 0) {
       await this.deps.db.query(sql`UPDATE ${ident(schema)}.subscription_event SET delivered_at = now(),
         withheld = 'not readable by the subscription''s creator'

@@ -49,6 +49,41 @@ t.test('subscriptions', async (t) => {
     t.notOk(rx.received.some((r) => r.url.endsWith(other.json().id)), 'a non-matching Observation is not delivered');
   });
 
+  await t.test('a Subscription changed to another endpoint and header gets its next notification there (the worker keeps parsed ones by version)',
+    async (t) => {
+      const body = { resourceType: 'Subscription', status: 'requested', reason: 'moved', criteria: `Observation?code=${LOINC}|5555-1`,
+        channel: { type: 'rest-hook', endpoint: `${rx.url}/before`, payload: 'application/fhir+json', header: ['X-Hook: one'] } };
+      const id = await create(body);
+      await waitStatus(s, id, 'active');
+      const first = (await s.request('POST', 'Observation', { body: observation('5555-1') })).json().id;
+      const [old] = await rx.waitFor(1, (r) => r.url === `/before/Observation/${first}`);
+      t.equal(old!.headers['x-hook'], 'one');
+      const moved = await s.request('PUT', `Subscription/${id}`, { body: { ...body, id, channel: { ...body.channel, endpoint: `${rx.url}/after`,
+        header: ['X-Hook: two'] } } });
+      t.equal(moved.statusCode, 200, moved.body);
+      await rx.waitFor(1, (r) => r.url === '/after' && r.method === 'POST');
+      await waitStatus(s, id, 'active');
+      const second = (await s.request('POST', 'Observation', { body: observation('5555-1') })).json().id;
+      const [put] = await rx.waitFor(1, (r) => r.url === `/after/Observation/${second}`);
+      t.equal(put!.headers['x-hook'], 'two', 'the new header');
+      t.equal(JSON.parse(put!.body).id, second, 'with its resource');
+      t.notOk(rx.received.some((r) => r.url === `/before/Observation/${second}`), 'nothing more at the old endpoint');
+    });
+
+  await t.test('several subscriptions meeting one change each get it with its resource (the versions a batch carries read together)', async (t) => {
+    const ids = [];
+    for (const n of [1, 2, 3]) {
+      ids.push(await create({ resourceType: 'Subscription', status: 'requested', reason: `fan-${n}`, criteria: `Observation?code=${LOINC}|7777-7`,
+        channel: { type: 'rest-hook', endpoint: `${rx.url}/fan${n}`, payload: 'application/fhir+json' } }));
+    }
+    for (const id of ids) await waitStatus(s, id, 'active');
+    const created = (await s.request('POST', 'Observation', { body: observation('7777-7') })).json().id;
+    for (const n of [1, 2, 3]) {
+      const [put] = await rx.waitFor(1, (r) => r.url === `/fan${n}/Observation/${created}`);
+      t.equal(JSON.parse(put!.body).code.coding[0].code, '7777-7', `subscription ${n} got the resource`);
+    }
+  });
+
   await t.test('R4 rest-hook without a payload: an empty POST per event, also when activated after the tenant\'s list was read', async (t) => {
     const id = await create({ resourceType: 'Subscription', status: 'requested', reason: 'ping', criteria: 'Patient?family=Pingmann',
       channel: { type: 'rest-hook', endpoint: `${rx.url}/ping` } });
