@@ -135,3 +135,58 @@ export function matchInMemory(conditions: readonly Condition[], target: Target):
   }
   return undecided ? 'sql' : true;
 }
+
+/** The keys under which a condition's matches must be found (a referenced id, a token's code), when it has them. */
+function conditionKeys(c: Condition): string[] | undefined {
+  if (c.kind !== 'value' || c.modifier !== undefined || c.code.startsWith('_') || c.values.length === 0) return undefined;
+  if (c.type === 'reference') {
+    const ids = (c.values as ReferenceValue[]).map((v) => v.id);
+    return ids.every((id) => id !== undefined) ? ids.map((id) => `r\0${c.code}\0${id}`) : undefined;
+  }
+  if (c.type === 'token') {
+    const codes = (c.values as TokenValue[]).map((v) => v.code);
+    return codes.every((code) => code !== undefined) ? codes.map((code) => `t\0${c.code}\0${code!.toLowerCase()}`) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * A resource type's subscriptions, filed under a value each one's matches must carry — the id its reference condition
+ * names (`subject=Patient/1`), else the code of a token condition — so that a write is tested only against those its
+ * index rows could meet, plus those with no such condition: with one subscription per patient, a write costs what one
+ * subscription costs, not what all of them do. matchInMemory still decides each candidate.
+ */
+export class CandidateIndex<S extends { conditions: readonly Condition[] }> {
+  private readonly always: number[] = [];
+  private readonly byKey = new Map<string, number[]>();
+  private readonly referenceParams = new Set<string>();
+  private readonly tokenParams = new Set<string>();
+
+  constructor(readonly list: readonly S[]) {
+    list.forEach((s, i) => {
+      const keyed = s.conditions.find((c) => c.kind === 'value' && c.type === 'reference' && conditionKeys(c))
+        ?? s.conditions.find((c) => conditionKeys(c));
+      if (!keyed || keyed.kind !== 'value') return void this.always.push(i);
+      (keyed.type === 'reference' ? this.referenceParams : this.tokenParams).add(keyed.code);
+      for (const key of new Set(conditionKeys(keyed))) this.byKey.set(key, [...this.byKey.get(key) ?? [], i]);
+    });
+  }
+
+  /** The subscriptions a resource with these index rows could meet, in their list's order. */
+  candidates(rows: IndexRows): S[] {
+    if (this.byKey.size === 0) return [...this.list];
+    const hit = new Set(this.always);
+    const add = (key: string) => { for (const i of this.byKey.get(key) ?? []) hit.add(i); };
+    if (this.referenceParams.size > 0) {
+      for (const r of rows.reference) if (r.ref_id !== null && this.referenceParams.has(r.param)) add(`r\0${r.param}\0${r.ref_id}`);
+    }
+    if (this.tokenParams.size > 0) {
+      for (const r of rows.token) {
+        if (!this.tokenParams.has(r.param) || r.code === null) continue;
+        add(`t\0${r.param}\0${r.code.toLowerCase()}`);
+        if (r.code_ci !== null) add(`t\0${r.param}\0${r.code_ci}`);
+      }
+    }
+    return [...hit].sort((a, b) => a - b).map((i) => this.list[i]!);
+  }
+}

@@ -23,7 +23,7 @@ import { readCurrentMany } from '../storage/resources.js';
 import type { TenantSearchParameters } from '../storage/search-parameters.js';
 import type { Change, WriteHook } from '../storage/write.js';
 import type { SearchRegistry } from '../search/registry.js';
-import { matchInMemory } from './matcher.js';
+import { CandidateIndex, matchInMemory } from './matcher.js';
 import { type SubscriptionSpec, subscriptionSpec } from './model.js';
 import type { Action } from './topics.js';
 
@@ -73,7 +73,7 @@ export async function enqueue(tx: Queryable, items: EventItem[]): Promise<void> 
 }
 
 /** A tenant's active subscriptions, by the resource type they are about. */
-interface Active { byType: Map<string, SubscriptionSpec[]>; base: string }
+interface Active { byType: Map<string, CandidateIndex<SubscriptionSpec>>; base: string }
 
 /** The FHIR base of the tenant with this schema, as deliveries and criteria name it. */
 export async function tenantBase(config: Config, db: Queryable, schema: string): Promise<{ slug: string; base: string } | undefined> {
@@ -111,9 +111,9 @@ export class SubscriptionCache extends TenantCache<Active> {
 
   private async load(q: Queryable, schema: string, registry: SearchRegistry): Promise<Active> {
     const { specs, base } = await loadActive(this.deps, q, schema, registry);
-    const byType = new Map<string, SubscriptionSpec[]>();
-    for (const s of specs) byType.set(s.type, [...byType.get(s.type) ?? [], s]);
-    return { byType, base };
+    const lists = new Map<string, SubscriptionSpec[]>();
+    for (const s of specs) lists.set(s.type, [...lists.get(s.type) ?? [], s]);
+    return { byType: new Map([...lists].map(([type, list]) => [type, new CandidateIndex(list)])), base };
   }
 
   /**
@@ -146,11 +146,12 @@ export class SubscriptionCache extends TenantCache<Active> {
     if (change.type === 'Subscription') return this.subscriptionWritten(tx, schema, change);
     const registry = await this.deps.tenantSearch.registryFor(tx, schema);
     const active = await this.active(tx, schema, registry);
-    const candidates = active.byType.get(change.type);
-    if (!candidates) return;
+    const index = active.byType.get(change.type);
+    if (!index) return;
     const action: Action = change.resource === undefined ? 'delete' : change.previous === undefined ? 'create' : 'update';
     const content = change.resource ?? change.previous;
     if (!content) return;
+    const candidates = index.candidates(indexRowsFor(registry, content));
     const now = Date.now();
     const at = new Date(now).toISOString();
     const items: EventItem[] = [];
@@ -192,9 +193,9 @@ export class SubscriptionCache extends TenantCache<Active> {
       // The server activates a subscription after its handshake; a client asks for it (again) or turns it off.
       const status = spec.status === 'off' ? 'off' : 'requested';
       const heartbeat = spec.channel.heartbeatS ?? null;
-      await tx.query(sql`INSERT INTO ${s}.subscription_state (id, status, heartbeat_s) VALUES (${change.id}, ${status}, ${heartbeat}::int)
+      await tx.query(sql`INSERT INTO ${s}.subscription_state AS st (id, status, heartbeat_s) VALUES (${change.id}, ${status}, ${heartbeat}::int)
         ON CONFLICT (id) DO UPDATE SET status = excluded.status, heartbeat_s = excluded.heartbeat_s, failures = 0, next_at = now(),
-          last_error = NULL, lease_until = NULL`);
+          last_error = NULL, written = st.written + 1`);
     }
     await tx.query(sql`SELECT pg_notify(${AUTH_CHANNEL}, ${schema})`);
     authChanged(schema);

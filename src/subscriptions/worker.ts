@@ -45,8 +45,14 @@ export interface DeliveryDeps extends RenderDeps {
   metrics?: Metrics;
 }
 
+/**
+ * A claimed subscription's state row. `lease` (lease_until as text, to the microsecond) is this attempt's: what the
+ * worker writes back applies only while the row holds it. `written` counts the clients' writes of the Subscription:
+ * when one came after the claim, the attempt only releases its lease (migrations/tenant/027). `version` is the
+ * Subscription's version the attempt used: the server's own status change applies to it only.
+ */
 interface Claimed { id: string; owner: KeptPrincipal | null; status: string; failures: number; last_sent_at: Date | null;
-  heartbeat_s: number | null }
+  heartbeat_s: number | null; lease: string; written: number; version?: string }
 
 /** The delay before retry n (1, 2, …): base·2^(n−1), capped, with ±25% jitter so that failed endpoints are not hit in step. */
 export function retryDelay(failures: number, baseMs: number, maxMs: number): number {
@@ -201,7 +207,7 @@ export class SubscriptionWorker {
             OR EXISTS (SELECT 1 FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL)
             OR (c.heartbeat_s IS NOT NULL AND c.last_sent_at + c.heartbeat_s * interval '1 second' <= now()))
         ORDER BY c.next_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-      RETURNING st.id, st.owner, st.status, st.failures, st.last_sent_at, st.heartbeat_s`);
+      RETURNING st.id, st.owner, st.status, st.failures, st.last_sent_at, st.heartbeat_s, st.lease_until::text AS lease, st.written`);
   }
 
   private async baseOf(schema: string): Promise<string | undefined> {
@@ -276,6 +282,7 @@ export class SubscriptionWorker {
   private async attempt(schema: string, row: Claimed, pre: Prefetched): Promise<Outcome> {
     const resource = pre.subscriptions.get(row.id);
     if (!resource) return { schema, row, ok: true, gone: true };
+    if (resource.meta?.versionId !== undefined) row.version = String(resource.meta.versionId);
     const spec = pre.specs.get(row.id)!;
     if (spec instanceof Error) {
       await this.fail(schema, row, spec.message, true);
@@ -390,22 +397,31 @@ export class SubscriptionWorker {
     const s = ident(schema);
     const done = list.filter((o) => o.ok && !o.release && !o.gone);
     const delivered = done.filter((o) => o.last !== undefined);
-    const released = list.filter((o) => o.release).map((o) => o.row.id);
-    const gone = list.filter((o) => o.gone).map((o) => o.row.id);
+    const released = list.filter((o) => o.release);
+    const gone = list.filter((o) => o.gone);
+    // Changes apply only while the row holds this attempt's lease, a status only while no client wrote it since (Claimed).
+    const held = (of: Outcome[]) => sql`(id, lease_until) IN (SELECT * FROM unnest(${of.map((o) => o.row.id)}::text[],
+      ${of.map((o) => o.row.lease)}::timestamptz[]))`;
+    const unwritten = sql`(id, written) IN (SELECT * FROM unnest(${done.map((o) => o.row.id)}::text[],
+      ${done.map((o) => o.row.written)}::int[]))`;
+    let kept = new Set<string>();
     if (done.length + released.length + gone.length > 0) {
-      await this.deps.db.query(sql`WITH ev AS (UPDATE ${s}.subscription_event e SET delivered_at = now()
+      const rows = await this.deps.db.query<{ id: string }>(sql`WITH ev AS (UPDATE ${s}.subscription_event e SET delivered_at = now()
           FROM unnest(${delivered.map((o) => o.row.id)}::text[], ${delivered.map((o) => o.last!)}::bigint[]) AS u(id, last)
           WHERE e.sub_id = u.id AND e.number <= u.last AND e.delivered_at IS NULL),
         st AS (UPDATE ${s}.subscription_state SET status = 'active', failures = 0, next_at = now(), last_error = NULL,
           lease_until = NULL, last_sent_at = now(),
           delivered_at = CASE WHEN id = ANY(${delivered.map((o) => o.row.id)}::text[]) THEN now() ELSE delivered_at END
-          WHERE id = ANY(${done.map((o) => o.row.id)}::text[])),
-        rel AS (UPDATE ${s}.subscription_state SET lease_until = NULL WHERE id = ANY(${released}::text[]))
-        DELETE FROM ${s}.subscription_state WHERE id = ANY(${gone}::text[])`);
+          WHERE ${held(done)} AND ${unwritten} RETURNING id),
+        rel AS (UPDATE ${s}.subscription_state SET lease_until = NULL
+          WHERE ${held(released)} OR (${held(done)} AND NOT ${unwritten})),
+        del AS (DELETE FROM ${s}.subscription_state WHERE ${held(gone)})
+        SELECT id FROM st`);
+      kept = new Set(rows.map((r) => r.id));
     }
     // The server's own status change (requested or error → active) is a new version of the Subscription: rare.
-    for (const o of done.filter((x) => x.status !== 'active')) {
-      await this.deps.db.transaction((tx) => this.writeStatus(tx, schema, o.row.id, 'active'));
+    for (const o of done.filter((x) => x.status !== 'active' && kept.has(x.row.id))) {
+      await this.deps.db.transaction((tx) => this.writeStatus(tx, schema, o.row, 'active'));
     }
     for (const o of list.filter((x) => !x.ok)) await this.fail(schema, o.row, o.error!);
     const audits = auditEvents(list.flatMap((o) => (o.audit ? [o.audit] : [])), this.deps.audit.now());
@@ -420,17 +436,26 @@ export class SubscriptionWorker {
     const delay = final ? subscriptionRetryMaxMs : retryDelay(failures, subscriptionRetryMs, subscriptionRetryMaxMs);
     const toError = final || failures >= ERROR_AFTER;
     await this.deps.db.transaction(async (tx) => {
-      await tx.query(sql`UPDATE ${s}.subscription_state SET failures = ${failures}, last_error = ${error.slice(0, 500)},
+      const held = sql`id = ${row.id} AND lease_until = ${row.lease}::timestamptz`;
+      const counted = await tx.query(sql`UPDATE ${s}.subscription_state SET failures = ${failures}, last_error = ${error.slice(0, 500)},
         next_at = now() + ${delay} * interval '1 millisecond', lease_until = NULL
-        ${toError && row.status !== 'requested' ? sql`, status = 'error'` : sql``} WHERE id = ${row.id}`);
-      if (toError) await this.writeStatus(tx, schema, row.id, 'error', error);
+        ${toError && row.status !== 'requested' ? sql`, status = 'error'` : sql``}
+        WHERE ${held} AND written = ${row.written} RETURNING id`);
+      // A client wrote the Subscription since the claim: its change stands, the lease is released.
+      if (counted.length === 0) await tx.query(sql`UPDATE ${s}.subscription_state SET lease_until = NULL WHERE ${held}`);
+      else if (toError) await this.writeStatus(tx, schema, row, 'error', error);
     });
   }
 
-  /** The server's own change of Subscription.status (and .error), as a new version; skipped when a client changed it meanwhile. */
-  private async writeStatus(tx: Queryable, schema: string, id: string, status: string, error?: string): Promise<void> {
+  /**
+   * The server's own change of Subscription.status (and .error), as a new version of the one the attempt used; skipped
+   * when a client changed it meanwhile.
+   */
+  private async writeStatus(tx: Queryable, schema: string, row: Claimed, status: string, error?: string): Promise<void> {
+    const id = row.id;
     const current = await readCurrent(tx, schema, 'Subscription', id);
     if (!current?.resource || current.deleted) return;
+    if (row.version !== undefined && String(current.versionId) !== row.version) return;
     const { error: _e, ...rest } = current.resource as Resource & { error?: string };
     if (rest.status === status && (error === undefined || _e === error.slice(0, 500))) return;
     const resource = { ...rest, status, ...(error ? { error: error.slice(0, 500) } : {}) } as Resource;

@@ -15,6 +15,8 @@ export interface Receiver {
   status: number;
   /** While true, requests are recorded but never answered (an endpoint that hangs). */
   hang: boolean;
+  /** While set, requests are recorded at once and answered once it settles (a slow endpoint, at the test's pace). */
+  hold: Promise<unknown> | undefined;
   /** Waits until `count` requests matching `where` arrived (at most ms). */
   waitFor(count: number, where?: (r: Received) => boolean, ms?: number): Promise<Received[]>;
   close(): Promise<void>;
@@ -22,17 +24,19 @@ export interface Receiver {
 
 export async function startReceiver(t: { teardown(fn: () => unknown): void }): Promise<Receiver> {
   const received: Received[] = [];
-  const receiver = { status: 200, hang: false } as Receiver;
+  const receiver = { status: 200, hang: false, hold: undefined } as Receiver;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
       if (receiver.hang) return;
-      res.statusCode = receiver.status;
-      // A redirect points below the path it answers: a client that followed it would be seen asking for it.
-      if (receiver.status >= 300 && receiver.status < 400) res.setHeader('location', `${req.url}/followed`);
-      res.end();
+      void Promise.resolve(receiver.hold).finally(() => {
+        res.statusCode = receiver.status;
+        // A redirect points below the path it answers: a client that followed it would be seen asking for it.
+        if (receiver.status >= 300 && receiver.status < 400) res.setHeader('location', `${req.url}/followed`);
+        res.end();
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
