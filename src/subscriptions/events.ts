@@ -1,7 +1,7 @@
 /**
- * The outbox read back: a subscription's events (pending ones for delivery, any range for `$events`), each with what
- * the reader may see of it — the resource's version when the payload carries it, nothing when the reader (the
- * creator at delivery, the caller of `$events`) may not read it now.
+ * The outbox read back: a subscription's events (any range, for `$events` and the sockets; the delivery worker reads
+ * pending ones with its claim), each with what the reader may see of it — the resource's version when the payload
+ * carries it, nothing when the reader (the creator at delivery, the caller of `$events`) may not read it now.
  */
 import type { Queryable } from '../db/db.js';
 import { ident, sql } from '../db/sql.js';
@@ -75,22 +75,6 @@ export async function readableEvents(r: Reader, events: OutboxEvent[]): Promise<
     else withheld.push(e);
   }
   return { allowed, withheld };
-}
-
-/** The pending events of several subscriptions, at most `limit` each, in order. */
-export async function pendingEvents(db: Queryable, schema: string, ids: readonly string[], limit: number): Promise<Map<string, OutboxEvent[]>> {
-  const out = new Map<string, OutboxEvent[]>();
-  if (ids.length === 0) return out;
-  const rows = await db.query<EventRow & { sub_id: string }>(sql`SELECT sub_id, number, at, res_type, res_id, version, action FROM (
-      SELECT e.*, row_number() OVER (PARTITION BY e.sub_id ORDER BY e.number) AS k FROM ${ident(schema)}.subscription_event e
-      WHERE e.sub_id = ANY(${[...ids]}::text[]) AND e.delivered_at IS NULL) x
-    WHERE k <= ${limit} ORDER BY sub_id, number`);
-  for (const r of rows) {
-    const list = out.get(r.sub_id) ?? [];
-    list.push(toEvent(r));
-    out.set(r.sub_id, list);
-  }
-  return out;
 }
 
 /** events-since-subscription-start of several subscriptions. */

@@ -21,8 +21,9 @@ import type { KeptPrincipal } from '../auth/kept-principal.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Metrics } from '../metrics.js';
 import type { SearchRegistry } from '../search/registry.js';
-import { readCurrent, readCurrentMany } from '../storage/resources.js';
-import { eventCounts, pendingEvents, storedVersions } from './events.js';
+import { readCurrent } from '../storage/resources.js';
+import { sealedColumns } from '../db/vault.js';
+import { storedVersions } from './events.js';
 import { type WriteHook, writeResource } from '../storage/write.js';
 import { type Delivery, auditEvents } from './delivery-audit.js';
 import { type RenderDeps, carriesContent, ownerReadable } from './render.js';
@@ -53,6 +54,10 @@ export interface DeliveryDeps extends RenderDeps {
  */
 interface Claimed { id: string; owner: KeptPrincipal | null; status: string; failures: number; last_sent_at: Date | null;
   heartbeat_s: number | null; lease: string; written: number; version?: string }
+
+/** A claimed row as the claim's one statement answers it: with its Subscription, event counter and pending events. */
+interface ClaimedRow extends Claimed { content: Resource | null; deleted: boolean | null; last_event: string;
+  events: { number: number; at: string; res_type: string; res_id: string; version: number; action: OutboxEvent['action'] }[] | null }
 
 /** The delay before retry n (1, 2, …): base·2^(n−1), capped, with ±25% jitter so that failed endpoints are not hit in step. */
 export function retryDelay(failures: number, baseMs: number, maxMs: number): number {
@@ -197,17 +202,30 @@ export class SubscriptionWorker {
     return this.options.schemas === undefined || this.options.schemas.includes(schema);
   }
 
-  private async claim(schema: string, limit: number): Promise<Claimed[]> {
+  /**
+   * Leases up to `limit` subscriptions with work and reads, in the same statement, what their attempts need: the
+   * Subscription, its event counter and its first pending events (a handshake needs none).
+   */
+  private async claim(schema: string, limit: number): Promise<ClaimedRow[]> {
     const s = ident(schema);
     const leaseS = Math.ceil(this.deps.config.subscriptionTimeoutMs / 1000) + 30;
-    return this.deps.db.query<Claimed>(sql`UPDATE ${s}.subscription_state st SET lease_until = now() + ${leaseS} * interval '1 second'
-      WHERE st.id IN (SELECT c.id FROM ${s}.subscription_state c
-        WHERE c.status <> 'off' AND c.next_at <= now() AND (c.lease_until IS NULL OR c.lease_until < now())
-          AND (c.status = 'requested'
-            OR EXISTS (SELECT 1 FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL)
-            OR (c.heartbeat_s IS NOT NULL AND c.last_sent_at + c.heartbeat_s * interval '1 second' <= now()))
-        ORDER BY c.next_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-      RETURNING st.id, st.owner, st.status, st.failures, st.last_sent_at, st.heartbeat_s, st.lease_until::text AS lease, st.written`);
+    return this.deps.db.query<ClaimedRow>(sql`WITH claimed AS (UPDATE ${s}.subscription_state st
+        SET lease_until = now() + ${leaseS} * interval '1 second'
+        WHERE st.id IN (SELECT c.id FROM ${s}.subscription_state c
+          WHERE c.status <> 'off' AND c.next_at <= now() AND (c.lease_until IS NULL OR c.lease_until < now())
+            AND (c.status = 'requested'
+              OR EXISTS (SELECT 1 FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL)
+              OR (c.heartbeat_s IS NOT NULL AND c.last_sent_at + c.heartbeat_s * interval '1 second' <= now()))
+          ORDER BY c.next_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+        RETURNING st.id, st.owner, st.status, st.failures, st.last_sent_at, st.heartbeat_s, st.lease_until::text AS lease, st.written)
+      SELECT c.*, r.type, r.version, r.deleted, ${sealedColumns(schema, 'r')}, coalesce(n.last, 0) AS last_event, ev.events
+      FROM claimed c
+      LEFT JOIN ${s}.resource r ON r.type = 'Subscription' AND r.id = c.id
+      LEFT JOIN ${s}.subscription_counter n ON n.id = c.id
+      LEFT JOIN LATERAL (SELECT json_agg(json_build_object('number', e.number, 'at', e.at, 'res_type', e.res_type, 'res_id', e.res_id,
+          'version', e.version, 'action', e.action) ORDER BY e.number) AS events
+        FROM (SELECT * FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL AND c.status <> 'requested'
+          ORDER BY e.number LIMIT ${CLAIM_MAX}) e) ev ON true`);
   }
 
   private async baseOf(schema: string): Promise<string | undefined> {
@@ -220,25 +238,24 @@ export class SubscriptionWorker {
   }
 
   /** What a batch needs, in a handful of statements whatever its size. */
-  private async prefetch(schema: string, rows: Claimed[]): Promise<Prefetched | undefined> {
+  private async prefetch(schema: string, rows: ClaimedRow[]): Promise<Prefetched | undefined> {
     const { db } = this.deps;
     const base = await this.baseOf(schema);
     if (base === undefined) return undefined;
-    const ids = rows.map((r) => r.id);
     const registry = await this.deps.tenantSearch.registryFor(db, schema);
-    const subscriptions = new Map((await readCurrentMany(db, schema, 'Subscription', ids))
-      .filter((v) => v.resource && !v.deleted).map((v) => [v.id, v.resource!]));
+    const subscriptions = new Map(rows.filter((r) => r.content && !r.deleted).map((r) => [r.id, r.content!]));
     const active = rows.filter((r) => r.status !== 'requested').map((r) => r.id);
     const specs = new Map([...subscriptions].map(([id, resource]) => [id, this.specOf(schema, id, resource, registry, base)]));
-    const pending = await pendingEvents(db, schema, active, CLAIM_MAX);
+    const pending = new Map(rows.map((r) => [r.id, (r.events ?? []).map((e): OutboxEvent => ({ number: Number(e.number),
+      at: new Date(e.at), type: e.res_type, id: e.res_id, version: e.version, action: e.action }))]));
     // The versions the batch's notifications carry, read in one statement for all of its subscriptions.
     const carried = active.flatMap((id) => {
       const spec = specs.get(id);
       if (!spec || spec instanceof Error || spec.channel.type === 'websocket' || !carriesContent(spec)) return [];
       return (pending.get(id) ?? []).slice(0, perNotification(spec));
     });
-    return { base, registry, subscriptions, specs, counts: await eventCounts(db, schema, ids), pending, accesses: new Map(),
-      stored: await storedVersions(db, schema, carried) };
+    return { base, registry, subscriptions, specs, counts: new Map(rows.map((r) => [r.id, Number(r.last_event)])), pending,
+      accesses: new Map(), stored: await storedVersions(db, schema, carried) };
   }
 
   /** The Subscription's spec, parsed once per version (or why it can no longer be honoured). */
@@ -259,7 +276,7 @@ export class SubscriptionWorker {
     return spec;
   }
 
-  private async runBatch(schema: string, rows: Claimed[]): Promise<void> {
+  private async runBatch(schema: string, rows: ClaimedRow[]): Promise<void> {
     this.running += rows.length;
     let pre: Prefetched | undefined;
     try {
