@@ -70,20 +70,25 @@ type Plan =
   | { kind: 'idle' }
   | { kind: 'activate' }
   | { kind: 'send'; req: Request; events: OutboxEvent[]; last?: number; label: string }
+  /** R4 events, one request each, sent in order while they succeed. */
+  | { kind: 'send-each'; sends: { req: Request; event: OutboxEvent }[]; last: number }
   | { kind: 'publish'; publication: Publication; events: OutboxEvent[]; last?: number; label: string };
 
 /** A finished attempt, waiting to be written down with the others of its moment (flush). */
 interface Outcome { schema: string; row: Claimed; spec?: SubscriptionSpec; status?: string; ok: boolean; last?: number; error?: string;
-  audit?: Delivery; release?: boolean; gone?: boolean }
+  audits?: Delivery[]; release?: boolean; gone?: boolean }
 
 /** The rows a batch of claimed subscriptions of one tenant needs, read together. */
 interface Prefetched { base: string; registry: SearchRegistry; subscriptions: Map<string, Resource>;
   specs: Map<string, SubscriptionSpec | Error>; counts: Map<string, number>; pending: Map<string, OutboxEvent[]>;
   accesses: Map<string, Promise<Access | null>>; stored: ReadonlyMap<string, Resource> }
 
-/** Events one notification carries: a topic-based one (or a socket's) up to max-count, an R4 rest-hook one. */
+/** R4 rest-hook events one claim sends (a request each, in order): a backlog drains without a claim per event. */
+const R4_PER_CLAIM = 20;
+
+/** Events one claim takes: a topic-based notification (or a socket's) up to max-count, R4 rest-hook ones a request each. */
 const perNotification = (spec: SubscriptionSpec): number =>
-  (spec.kind === 'topic' || spec.channel.type === 'websocket' ? spec.channel.maxCount : 1);
+  (spec.kind === 'topic' || spec.channel.type === 'websocket' ? spec.channel.maxCount : R4_PER_CLAIM);
 
 /** Parsed Subscriptions kept by the worker (by tenant and id; used while version, search parameters and base hold). */
 const PARSED_MAX = 10_000;
@@ -314,15 +319,38 @@ export class SubscriptionWorker {
         await publish(this.deps.db, plan.publication);
         const sent = { ok: true, status: 200 };
         return { schema, row, spec, status, ok: true, ...(plan.last !== undefined ? { last: plan.last } : {}),
-          audit: this.delivery(pre, spec, row, { method: 'NOTIFY', url: `${pre.base}/websocket` }, plan.events, plan.label, sent) };
+          audits: [this.delivery(pre, spec, row, { method: 'NOTIFY', url: `${pre.base}/websocket` }, plan.events, plan.label, sent)] };
       }
       case 'send': {
         const sent = await send(spec, plan.req, this.deps.config.subscriptionTimeoutMs);
-        const audit = this.delivery(pre, spec, row, plan.req, plan.events, plan.label, sent);
-        return sent.ok ? { schema, row, spec, status, ok: true, audit, ...(plan.last !== undefined ? { last: plan.last } : {}) }
-          : { schema, row, spec, status, ok: false, error: sent.error!, audit };
+        const audits = [this.delivery(pre, spec, row, plan.req, plan.events, plan.label, sent)];
+        return sent.ok ? { schema, row, spec, status, ok: true, audits, ...(plan.last !== undefined ? { last: plan.last } : {}) }
+          : { schema, row, spec, status, ok: false, error: sent.error!, audits };
+      }
+      case 'send-each': return this.sendEach(schema, row, pre, spec, status, plan);
+    }
+  }
+
+  /**
+   * R4 events in order, one request each, until one fails (the rest stay pending, retried after the backoff) or the
+   * attempt has taken a delivery timeout (its lease is the timeout plus 30 s; the rest go at the next claim).
+   */
+  private async sendEach(schema: string, row: Claimed, pre: Prefetched, spec: SubscriptionSpec, status: string,
+    plan: Extract<Plan, { kind: 'send-each' }>): Promise<Outcome> {
+    const { subscriptionTimeoutMs } = this.deps.config;
+    const started = Date.now();
+    const audits: Delivery[] = [];
+    for (const [i, { req, event }] of plan.sends.entries()) {
+      if (i > 0 && Date.now() - started > subscriptionTimeoutMs) {
+        return { schema, row, spec, status, ok: true, audits, last: plan.sends[i - 1]!.event.number };
+      }
+      const sent = await send(spec, req, subscriptionTimeoutMs);
+      audits.push(this.delivery(pre, spec, row, req, [event], 'event-notification', sent));
+      if (!sent.ok) {
+        return { schema, row, spec, status, ok: false, error: sent.error!, audits, ...(i > 0 ? { last: plan.sends[i - 1]!.event.number } : {}) };
       }
     }
+    return { schema, row, spec, status, ok: true, audits, last: plan.last };
   }
 
   private async plan(schema: string, row: Claimed, pre: Prefetched, spec: SubscriptionSpec, status: string): Promise<Plan> {
@@ -355,10 +383,9 @@ export class SubscriptionWorker {
         WHERE sub_id = ${row.id} AND number = ANY(${withheld.map((e) => e.number)}::bigint[])`);
     }
     if (allowed.length === 0) return { kind: 'idle' };
-    const req: Request = spec.kind === 'topic'
-      ? { method: 'POST', url: spec.channel.endpoint!,
-        body: JSON.stringify(notificationBundle(pre.base, spec, status, 'event-notification', since, allowed)) }
-      : r4Request(spec, allowed[0]);
+    if (spec.kind !== 'topic') return { kind: 'send-each', sends: allowed.map((event) => ({ req: r4Request(spec, event), event })), last };
+    const req: Request = { method: 'POST', url: spec.channel.endpoint!,
+      body: JSON.stringify(notificationBundle(pre.base, spec, status, 'event-notification', since, allowed)) };
     return { kind: 'send', req, events: allowed, last, label: 'event-notification' };
   }
 
@@ -413,7 +440,8 @@ export class SubscriptionWorker {
   private async writeTenant(schema: string, list: Outcome[]): Promise<void> {
     const s = ident(schema);
     const done = list.filter((o) => o.ok && !o.release && !o.gone);
-    const delivered = done.filter((o) => o.last !== undefined);
+    // Also a failed attempt's events sent before its failure (R4: one request an event).
+    const delivered = list.filter((o) => o.last !== undefined && !o.release && !o.gone);
     const released = list.filter((o) => o.release);
     const gone = list.filter((o) => o.gone);
     // Changes apply only while the row holds this attempt's lease, a status only while no client wrote it since (Claimed).
@@ -422,7 +450,7 @@ export class SubscriptionWorker {
     const unwritten = sql`(id, written) IN (SELECT * FROM unnest(${done.map((o) => o.row.id)}::text[],
       ${done.map((o) => o.row.written)}::int[]))`;
     let kept = new Set<string>();
-    if (done.length + released.length + gone.length > 0) {
+    if (done.length + delivered.length + released.length + gone.length > 0) {
       const rows = await this.deps.db.query<{ id: string }>(sql`WITH ev AS (UPDATE ${s}.subscription_event e SET delivered_at = now()
           FROM unnest(${delivered.map((o) => o.row.id)}::text[], ${delivered.map((o) => o.last!)}::bigint[]) AS u(id, last)
           WHERE e.sub_id = u.id AND e.number <= u.last AND e.delivered_at IS NULL),
@@ -441,7 +469,7 @@ export class SubscriptionWorker {
       await this.deps.db.transaction((tx) => this.writeStatus(tx, schema, o.row, 'active'));
     }
     for (const o of list.filter((x) => !x.ok)) await this.fail(schema, o.row, o.error!);
-    const audits = auditEvents(list.flatMap((o) => (o.audit ? [o.audit] : [])), this.deps.audit.now());
+    const audits = auditEvents(list.flatMap((o) => o.audits ?? []), this.deps.audit.now());
     if (audits.length > 0) await this.deps.audit.record(schema, audits);
   }
 

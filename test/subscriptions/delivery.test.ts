@@ -75,6 +75,29 @@ t.test('subscriptions', async (t) => {
       t.notOk(rx.received.some((r) => r.url === `/before/Observation/${second}`), 'nothing more at the old endpoint');
     });
 
+  await t.test('an R4 backlog goes out in order, one request an event, a claim at a time; a failure mid-way resends from the failed event on',
+    async (t) => {
+      const id = await create({ resourceType: 'Subscription', status: 'requested', reason: 'backlog', criteria: `Observation?code=${LOINC}|3333-3`,
+        channel: { type: 'rest-hook', endpoint: `${rx.url}/seq`, payload: 'application/fhir+json' } });
+      await waitStatus(s, id, 'active');
+      let answer: (value?: unknown) => void = () => undefined;
+      rx.hold = new Promise((resolve) => { answer = resolve; });
+      const ids: string[] = [];
+      const add = async () => { ids.push((await s.request('POST', 'Observation', { body: observation('3333-3') })).json().id); };
+      await add();
+      await rx.waitFor(1, (r) => r.url === `/seq/Observation/${ids[0]}`);
+      for (let i = 0; i < 4; i++) await add(); // pending while the first delivery waits for its answer
+      let failed = false;
+      rx.failIf = (r) => !failed && r.url === `/seq/Observation/${ids[3]}` && (failed = true);
+      rx.hold = undefined;
+      answer();
+      await rx.waitFor(6, (r) => r.url.startsWith('/seq/Observation/'));
+      rx.failIf = undefined;
+      const order = rx.received.filter((r) => r.url.startsWith('/seq/Observation/')).map((r) => ids.indexOf(r.url.split('/').pop()!));
+      t.same(order, [0, 1, 2, 3, 3, 4], 'in creation order; the failed one again, then the rest; none twice otherwise');
+      t.equal((await waitStatus(s, id, 'active')).status, 'active', 'one failure does not make it error');
+    });
+
   await t.test('several subscriptions meeting one change each get it with its resource (the versions a batch carries read together)', async (t) => {
     const ids = [];
     for (const n of [1, 2, 3]) {

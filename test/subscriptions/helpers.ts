@@ -17,6 +17,8 @@ export interface Receiver {
   hang: boolean;
   /** While set, requests are recorded at once and answered once it settles (a slow endpoint, at the test's pace). */
   hold: Promise<unknown> | undefined;
+  /** Requests it answers with HTTP 500 whatever `status` says. */
+  failIf: ((r: Received) => boolean) | undefined;
   /** Waits until `count` requests matching `where` arrived (at most ms). */
   waitFor(count: number, where?: (r: Received) => boolean, ms?: number): Promise<Received[]>;
   close(): Promise<void>;
@@ -24,15 +26,16 @@ export interface Receiver {
 
 export async function startReceiver(t: { teardown(fn: () => unknown): void }): Promise<Receiver> {
   const received: Received[] = [];
-  const receiver = { status: 200, hang: false, hold: undefined } as Receiver;
+  const receiver = { status: 200, hang: false, hold: undefined, failIf: undefined } as Receiver;
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      received.push({ method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
+      const got = { method: req.method!, url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
+      received.push(got);
       if (receiver.hang) return;
       void Promise.resolve(receiver.hold).finally(() => {
-        res.statusCode = receiver.status;
+        res.statusCode = receiver.failIf?.(got) ? 500 : receiver.status;
         // A redirect points below the path it answers: a client that followed it would be seen asking for it.
         if (receiver.status >= 300 && receiver.status < 400) res.setHeader('location', `${req.url}/followed`);
         res.end();
