@@ -8,7 +8,7 @@ import { SUITES } from '../../bench/options.js';
 import type { Report } from '../../bench/lib/report.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const METRICS = new Set(['resources_per_s', 'requests_per_s', 'p50_ms', 'p95_ms', 'p99_ms', 'rss_mb', 'node_cpu_us', 'postgres_cpu_us']);
+const METRICS = new Set(['resources_per_s', 'requests_per_s', 'p50_ms', 'p95_ms', 'p99_ms', 'rss_mb', 'node_cpu_us', 'postgres_cpu_us', 'driver_cpu_us']);
 
 /** Runs `npm run bench`'s entry at smoke size; PGlite unless DATABASE_URL names a PostgreSQL. */
 function runBench(out: string): Promise<string> {
