@@ -206,3 +206,14 @@ export class SubscriptionCache extends TenantCache<Active> {
 export async function recordOwner(tx: Queryable, schema: string, id: string, owner: KeptPrincipal): Promise<void> {
   await tx.query(sql`UPDATE ${ident(schema)}.subscription_state SET owner = ${JSON.stringify(owner)}::jsonb WHERE id = ${id}`);
 }
+
+/**
+ * Removes delivered events older than `days` (kept until then for $events), reminders of appointments that started
+ * more than a day ago and spent or expired websocket binding tokens.
+ */
+export async function pruneOutbox(db: Queryable, schema: string, days: number): Promise<void> {
+  const s = ident(schema);
+  await db.query(sql`WITH a AS (DELETE FROM ${s}.subscription_event WHERE delivered_at < now() - ${days} * interval '1 day'),
+    b AS (DELETE FROM ${s}.subscription_reminder WHERE start < now() - interval '1 day')
+    DELETE FROM ${s}.subscription_ws_token WHERE expires_at < now()`);
+}

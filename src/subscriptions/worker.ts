@@ -2,10 +2,11 @@
  * Delivery (issue #20 §3): workers on every node claim subscriptions with work — a handshake to make, events
  * waiting, a heartbeat due — through `FOR UPDATE SKIP LOCKED` and a lease, so one subscription is served by one worker
  * at a time and its events go out in order. A claim takes up to 64 subscriptions of a tenant, reads what they need in
- * a few statements and sends one request for each (a handshake, a heartbeat, one R4 event, or a topic notification of
- * up to max-count events); the outcomes are written down together. A failure is retried with exponential backoff and jitter, and the
- * events stay in the outbox until delivered, however long the endpoint is away. After five failures in a row the
- * Subscription shows `error` (with the reason) and is retried on; the next success makes it `active` again.
+ * two statements and serves each: a handshake, a heartbeat, a topic notification of up to max-count events, or up to
+ * 20 R4 events a request each; the outcomes are written down together. A failure is retried with exponential backoff
+ * and jitter, and the events stay in the outbox until delivered, however long the endpoint is away. After five
+ * failures in a row the Subscription shows `error` (with the reason) and is retried on; the next success makes it
+ * `active` again. Plans, outcomes and claimed rows: attempt.ts.
  *
  * Nothing is sent that the Subscription's creator could not read now: the creator's grant must be live and each
  * event's resource readable under its scopes, roles and the patients' Consents (else the event is withheld: marked,
@@ -16,8 +17,6 @@ import { FhirError } from '../errors.js';
 import { CONTROL_SCHEMA } from '../db/migrate.js';
 import { ident, sql } from '../db/sql.js';
 import type { Resource } from '../fhir/types.js';
-import { Access } from '../auth/access.js';
-import type { KeptPrincipal } from '../auth/kept-principal.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Metrics } from '../metrics.js';
 import type { SearchRegistry } from '../search/registry.js';
@@ -29,9 +28,11 @@ import { type Delivery, auditEvents } from './delivery-audit.js';
 import { type RenderDeps, carriesContent, ownerReadable } from './render.js';
 import { type SubscriptionSpec, subscriptionSpec } from './model.js';
 import { type OutboxEvent, type Request, type Sent, notificationBundle, r4Request, send } from './notify.js';
-import { tenantBase } from './outbox.js';
+import { pruneOutbox, tenantBase } from './outbox.js';
+import { type Claimed, type ClaimedRead, type Outcome, type Plan, type Prefetched, perNotification, retryDelay,
+  CLAIM_GAP_MS, CLAIM_MAX, FLUSH_MS, PARSED_MAX } from './attempt.js';
 import { AUTH_CHANNEL, authChanged } from '../auth/grant-cache.js';
-import { type Publication, publish } from './websocket.js';
+import { publish } from './websocket.js';
 import { enqueueReminders } from './reminders.js';
 
 export const SUBSCRIPTION_CHANNEL = 'hearth_subscriptions';
@@ -45,61 +46,6 @@ export interface DeliveryDeps extends RenderDeps {
   audit: AuditLog;
   metrics?: Metrics;
 }
-
-/**
- * A claimed subscription's state row. `lease` (lease_until as text, to the microsecond) is this attempt's: what the
- * worker writes back applies only while the row holds it. `written` counts the clients' writes of the Subscription:
- * when one came after the claim, the attempt only releases its lease (migrations/tenant/027). `version` is the
- * Subscription's version the attempt used: the server's own status change applies to it only.
- */
-interface Claimed { id: string; owner: KeptPrincipal | null; status: string; failures: number; last_sent_at: Date | null;
-  heartbeat_s: number | null; lease: string; written: number; version?: string }
-
-/** A claimed row as the claim's one statement answers it: with its Subscription, event counter and pending events. */
-interface ClaimedRow extends Claimed { content: Resource | null; deleted: boolean | null; last_event: string;
-  events: { number: number; at: string; res_type: string; res_id: string; version: number; action: OutboxEvent['action'] }[] | null }
-
-/** The delay before retry n (1, 2, …): base·2^(n−1), capped, with ±25% jitter so that failed endpoints are not hit in step. */
-export function retryDelay(failures: number, baseMs: number, maxMs: number): number {
-  const d = Math.min(maxMs, baseMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
-  return Math.round(d * (0.75 + Math.random() * 0.5));
-}
-
-/** What one claimed subscription does this round, worked out from its batch's rows. */
-type Plan =
-  | { kind: 'idle' }
-  | { kind: 'activate' }
-  | { kind: 'send'; req: Request; events: OutboxEvent[]; last?: number; label: string }
-  /** R4 events, one request each, sent in order while they succeed. */
-  | { kind: 'send-each'; sends: { req: Request; event: OutboxEvent }[]; last: number }
-  | { kind: 'publish'; publication: Publication; events: OutboxEvent[]; last?: number; label: string };
-
-/** A finished attempt, waiting to be written down with the others of its moment (flush). */
-interface Outcome { schema: string; row: Claimed; spec?: SubscriptionSpec; status?: string; ok: boolean; last?: number; error?: string;
-  audits?: Delivery[]; release?: boolean; gone?: boolean }
-
-/** The rows a batch of claimed subscriptions of one tenant needs, read together. */
-interface Prefetched { base: string; registry: SearchRegistry; subscriptions: Map<string, Resource>;
-  specs: Map<string, SubscriptionSpec | Error>; counts: Map<string, number>; pending: Map<string, OutboxEvent[]>;
-  accesses: Map<string, Promise<Access | null>>; stored: ReadonlyMap<string, Resource> }
-
-/** R4 rest-hook events one claim sends (a request each, in order): a backlog drains without a claim per event. */
-const R4_PER_CLAIM = 20;
-
-/** Events one claim takes: a topic-based notification (or a socket's) up to max-count, R4 rest-hook ones a request each. */
-const perNotification = (spec: SubscriptionSpec): number =>
-  (spec.kind === 'topic' || spec.channel.type === 'websocket' ? spec.channel.maxCount : R4_PER_CLAIM);
-
-/** Parsed Subscriptions kept by the worker (by tenant and id; used while version, search parameters and base hold). */
-const PARSED_MAX = 10_000;
-
-/** Pause between claim rounds: events committed meanwhile are claimed together (larger batches, fewer statements a notification). */
-const CLAIM_GAP_MS = 50;
-
-/** Subscriptions one claim takes at most. */
-const CLAIM_MAX = 64;
-/** How long finished attempts wait to be written down together. */
-const FLUSH_MS = 10;
 
 export class SubscriptionWorker {
   private readonly dirty = new Set<string>();
@@ -207,29 +153,38 @@ export class SubscriptionWorker {
     return this.options.schemas === undefined || this.options.schemas.includes(schema);
   }
 
-  /**
-   * Leases up to `limit` subscriptions with work and reads, in the same statement, what their attempts need: the
-   * Subscription, its event counter and its first pending events (a handshake needs none).
-   */
-  private async claim(schema: string, limit: number): Promise<ClaimedRow[]> {
+  /** Leases up to `limit` subscriptions with work (read by prefetch in a statement of its own, after the lease is taken). */
+  private async claim(schema: string, limit: number): Promise<Claimed[]> {
     const s = ident(schema);
-    const leaseS = Math.ceil(this.deps.config.subscriptionTimeoutMs / 1000) + 30;
-    return this.deps.db.query<ClaimedRow>(sql`WITH claimed AS (UPDATE ${s}.subscription_state st
-        SET lease_until = now() + ${leaseS} * interval '1 second'
-        WHERE st.id IN (SELECT c.id FROM ${s}.subscription_state c
-          WHERE c.status <> 'off' AND c.next_at <= now() AND (c.lease_until IS NULL OR c.lease_until < now())
-            AND (c.status = 'requested'
-              OR EXISTS (SELECT 1 FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL)
-              OR (c.heartbeat_s IS NOT NULL AND c.last_sent_at + c.heartbeat_s * interval '1 second' <= now()))
-          ORDER BY c.next_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-        RETURNING st.id, st.owner, st.status, st.failures, st.last_sent_at, st.heartbeat_s, st.lease_until::text AS lease, st.written)
-      SELECT c.*, r.type, r.version, r.deleted, ${sealedColumns(schema, 'r')}, coalesce(n.last, 0) AS last_event, ev.events
-      FROM claimed c
+    return this.deps.db.query<Claimed>(sql`UPDATE ${s}.subscription_state st SET lease_until = now() + ${this.leaseMs() / 1000} * interval '1 second'
+      WHERE st.id IN (SELECT c.id FROM ${s}.subscription_state c
+        WHERE c.status <> 'off' AND c.next_at <= now() AND (c.lease_until IS NULL OR c.lease_until < now())
+          AND (c.status = 'requested'
+            OR EXISTS (SELECT 1 FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL)
+            OR (c.heartbeat_s IS NOT NULL AND c.last_sent_at + c.heartbeat_s * interval '1 second' <= now()))
+        ORDER BY c.next_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+      RETURNING st.id, st.owner, st.status, st.failures, st.last_sent_at, st.heartbeat_s, st.lease_until::text AS lease, st.written`);
+  }
+
+  /** A claim's lease: the delivery timeout and 30 s (an attempt never starts a request it could not finish within it). */
+  private leaseMs(): number {
+    return (Math.ceil(this.deps.config.subscriptionTimeoutMs / 1000) + 30) * 1000;
+  }
+
+  /**
+   * What the claimed subscriptions' attempts need, in one statement read after the claim committed (so it sees every
+   * write the claim saw): each Subscription, its event counter and its first pending events (a handshake needs none).
+   */
+  private async readClaimed(schema: string, rows: Claimed[]): Promise<ClaimedRead[]> {
+    const s = ident(schema);
+    return this.deps.db.query<ClaimedRead>(sql`SELECT c.id, r.type, r.version, r.deleted, ${sealedColumns(schema, 'r')},
+        coalesce(n.last, 0) AS last_event, ev.events
+      FROM unnest(${rows.map((r) => r.id)}::text[], ${rows.map((r) => r.status !== 'requested')}::boolean[]) AS c(id, active)
       LEFT JOIN ${s}.resource r ON r.type = 'Subscription' AND r.id = c.id
       LEFT JOIN ${s}.subscription_counter n ON n.id = c.id
       LEFT JOIN LATERAL (SELECT json_agg(json_build_object('number', e.number, 'at', e.at, 'res_type', e.res_type, 'res_id', e.res_id,
           'version', e.version, 'action', e.action) ORDER BY e.number) AS events
-        FROM (SELECT * FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL AND c.status <> 'requested'
+        FROM (SELECT * FROM ${s}.subscription_event e WHERE e.sub_id = c.id AND e.delivered_at IS NULL AND c.active
           ORDER BY e.number LIMIT ${CLAIM_MAX}) e) ev ON true`);
   }
 
@@ -243,13 +198,14 @@ export class SubscriptionWorker {
   }
 
   /** What a batch needs, in a handful of statements whatever its size. */
-  private async prefetch(schema: string, rows: ClaimedRow[]): Promise<Prefetched | undefined> {
+  private async prefetch(schema: string, claimed: Claimed[]): Promise<Prefetched | undefined> {
     const { db } = this.deps;
     const base = await this.baseOf(schema);
     if (base === undefined) return undefined;
     const registry = await this.deps.tenantSearch.registryFor(db, schema);
+    const rows = await this.readClaimed(schema, claimed);
     const subscriptions = new Map(rows.filter((r) => r.content && !r.deleted).map((r) => [r.id, r.content!]));
-    const active = rows.filter((r) => r.status !== 'requested').map((r) => r.id);
+    const active = claimed.filter((r) => r.status !== 'requested').map((r) => r.id);
     const specs = new Map([...subscriptions].map(([id, resource]) => [id, this.specOf(schema, id, resource, registry, base)]));
     const pending = new Map(rows.map((r) => [r.id, (r.events ?? []).map((e): OutboxEvent => ({ number: Number(e.number),
       at: new Date(e.at), type: e.res_type, id: e.res_id, version: e.version, action: e.action }))]));
@@ -281,7 +237,7 @@ export class SubscriptionWorker {
     return spec;
   }
 
-  private async runBatch(schema: string, rows: ClaimedRow[]): Promise<void> {
+  private async runBatch(schema: string, rows: Claimed[]): Promise<void> {
     this.running += rows.length;
     let pre: Prefetched | undefined;
     try {
@@ -333,15 +289,17 @@ export class SubscriptionWorker {
 
   /**
    * R4 events in order, one request each, until one fails (the rest stay pending, retried after the backoff) or the
-   * attempt has taken a delivery timeout (its lease is the timeout plus 30 s; the rest go at the next claim).
+   * next request might not end within the claim's lease (the rest go at the next claim).
    */
   private async sendEach(schema: string, row: Claimed, pre: Prefetched, spec: SubscriptionSpec, status: string,
     plan: Extract<Plan, { kind: 'send-each' }>): Promise<Outcome> {
     const { subscriptionTimeoutMs } = this.deps.config;
     const started = Date.now();
     const audits: Delivery[] = [];
+    // Room for the outcome to be written down before the lease lapses.
+    const deadline = started + this.leaseMs() - 15_000;
     for (const [i, { req, event }] of plan.sends.entries()) {
-      if (i > 0 && Date.now() - started > subscriptionTimeoutMs) {
+      if (i > 0 && Date.now() + subscriptionTimeoutMs > deadline) {
         return { schema, row, spec, status, ok: true, audits, last: plan.sends[i - 1]!.event.number };
       }
       const sent = await send(spec, req, subscriptionTimeoutMs);
@@ -451,9 +409,12 @@ export class SubscriptionWorker {
       ${done.map((o) => o.row.written)}::int[]))`;
     let kept = new Set<string>();
     if (done.length + delivered.length + released.length + gone.length > 0) {
+      // Events only of the incarnation that was claimed (a Subscription deleted and made again restarts its numbers).
       const rows = await this.deps.db.query<{ id: string }>(sql`WITH ev AS (UPDATE ${s}.subscription_event e SET delivered_at = now()
-          FROM unnest(${delivered.map((o) => o.row.id)}::text[], ${delivered.map((o) => o.last!)}::bigint[]) AS u(id, last)
-          WHERE e.sub_id = u.id AND e.number <= u.last AND e.delivered_at IS NULL),
+          FROM unnest(${delivered.map((o) => o.row.id)}::text[], ${delivered.map((o) => o.last!)}::bigint[],
+            ${delivered.map((o) => o.row.lease)}::timestamptz[]) AS u(id, last, lease)
+          WHERE e.sub_id = u.id AND e.number <= u.last AND e.delivered_at IS NULL
+            AND EXISTS (SELECT 1 FROM ${s}.subscription_state h WHERE h.id = u.id AND h.lease_until = u.lease)),
         st AS (UPDATE ${s}.subscription_state SET status = 'active', failures = 0, next_at = now(), last_error = NULL,
           lease_until = NULL, last_sent_at = now(),
           delivered_at = CASE WHEN id = ANY(${delivered.map((o) => o.row.id)}::text[]) THEN now() ELSE delivered_at END
@@ -514,17 +475,6 @@ export class SubscriptionWorker {
     await tx.query(sql`SELECT pg_notify(${AUTH_CHANNEL}, ${schema})`);
     authChanged(schema);
   }
-}
-
-/**
- * Removes delivered events older than `days` (kept until then for $events), reminders of appointments that started
- * more than a day ago and spent or expired websocket binding tokens.
- */
-export async function pruneOutbox(db: Queryable, schema: string, days: number): Promise<void> {
-  const s = ident(schema);
-  await db.query(sql`WITH a AS (DELETE FROM ${s}.subscription_event WHERE delivered_at < now() - ${days} * interval '1 day'),
-    b AS (DELETE FROM ${s}.subscription_reminder WHERE start < now() - interval '1 day')
-    DELETE FROM ${s}.subscription_ws_token WHERE expires_at < now()`);
 }
 
 /** Starts this node's delivery workers; the returned function stops them (waiting for requests in flight). */

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { ident, sql } from '../../src/db/sql.js';
 import { schemaFor } from '../../src/storage/tenants.js';
-import { pruneOutbox } from '../../src/subscriptions/worker.js';
+import { pruneOutbox } from '../../src/subscriptions/outbox.js';
 import { startServer } from '../helpers/server.js';
 import { SUBSCRIPTION_ENV, startDelivery, startReceiver, topicSubscription, waitStatus } from './helpers.js';
 
@@ -91,9 +91,12 @@ t.test('subscriptions', async (t) => {
       rx.failIf = (r) => !failed && r.url === `/seq/Observation/${ids[3]}` && (failed = true);
       rx.hold = undefined;
       answer();
-      await rx.waitFor(6, (r) => r.url.startsWith('/seq/Observation/'));
+      await rx.waitFor(1, (r) => r.url === `/seq/Observation/${ids[4]}`);
+      await new Promise((r) => setTimeout(r, 200)); // anything sent twice would arrive meanwhile
       rx.failIf = undefined;
-      const order = rx.received.filter((r) => r.url.startsWith('/seq/Observation/')).map((r) => ids.indexOf(r.url.split('/').pop()!));
+      const order = rx.received.filter((r) => r.url.startsWith('/seq/Observation/')).map((r) => ids.indexOf(r.url.split('/').pop()!))
+        // The held first delivery may time out on a loaded machine (HEARTH_SUBSCRIPTION_TIMEOUT_MS 2 s) and go again.
+        .filter((n, i, all) => n !== 0 || all.indexOf(0) === i);
       t.same(order, [0, 1, 2, 3, 3, 4], 'in creation order; the failed one again, then the rest; none twice otherwise');
       t.equal((await waitStatus(s, id, 'active')).status, 'active', 'one failure does not make it error');
     });
